@@ -1,0 +1,379 @@
+//! One redis-benchmark run: its command line, its CSV output, and the CPU it cost.
+//!
+//! redis-benchmark 7.0 `--csv` prints a header line
+//! `"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"`
+//! and one quoted line per test. Columns are looked up by name, not position.
+
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::ValueEnum;
+
+use crate::deploy::{Deployment, Placement};
+use crate::process;
+
+/// A redis-benchmark built-in test (`-t NAME`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
+pub enum Test {
+    Set,
+    Get,
+    Incr,
+    Mset,
+    Lpush,
+    Hset,
+    Sadd,
+    Zadd,
+}
+
+impl Test {
+    /// Tests on strings, which every ferrodis build must serve.
+    pub const CORE: [Test; 4] = [Test::Set, Test::Get, Test::Incr, Test::Mset];
+    /// Tests on other types, behind `--all-types`.
+    pub const OTHER_TYPES: [Test; 4] = [Test::Lpush, Test::Hset, Test::Sadd, Test::Zadd];
+
+    /// Name for `redis-benchmark -t`.
+    pub fn arg(self) -> &'static str {
+        match self {
+            Test::Set => "set",
+            Test::Get => "get",
+            Test::Incr => "incr",
+            Test::Mset => "mset",
+            Test::Lpush => "lpush",
+            Test::Hset => "hset",
+            Test::Sadd => "sadd",
+            Test::Zadd => "zadd",
+        }
+    }
+
+    /// Name as redis-benchmark prints it (first word of the CSV `test` column).
+    pub fn label(self) -> &'static str {
+        match self {
+            Test::Set => "SET",
+            Test::Get => "GET",
+            Test::Incr => "INCR",
+            Test::Mset => "MSET",
+            Test::Lpush => "LPUSH",
+            Test::Hset => "HSET",
+            Test::Sadd => "SADD",
+            Test::Zadd => "ZADD",
+        }
+    }
+
+    /// Keys this test grows without bound (LPUSH pushes every request onto one list, whatever
+    /// `-r` says); deleted before each run so memory stays flat over rounds.
+    pub fn unbounded_keys(self) -> &'static [&'static str] {
+        match self {
+            Test::Lpush => &["mylist"],
+            _ => &[],
+        }
+    }
+}
+
+/// What one table row measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Workload {
+    pub test: Test,
+    /// `-P`
+    pub pipeline: u32,
+    /// `-d`
+    pub size: u32,
+}
+
+/// Settings shared by every run.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub bench_bin: String,
+    pub placement: Placement,
+    /// `-c`
+    pub clients: u32,
+    /// `-r`
+    pub keyspace: u64,
+    /// Deadline for one redis-benchmark process.
+    pub timeout: Duration,
+}
+
+/// The measurements of one run against one server.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    pub rps: f64,
+    pub avg_ms: f64,
+    pub min_ms: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// Server CPU time / wall time (1.0 = one core busy).
+    pub server_cpu: f64,
+    /// redis-benchmark CPU time / wall time.
+    pub client_cpu: f64,
+    pub elapsed: Duration,
+}
+
+/// The full redis-benchmark argv (program first), `taskset` included when pinned.
+pub fn argv(
+    s: &Settings,
+    host: &str,
+    port: &str,
+    extra: &[String],
+    w: Workload,
+    n: u64,
+) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(cpus) = &s.placement.bench_cpus {
+        v.extend(["taskset".to_owned(), "-c".to_owned(), cpus.clone()]);
+    }
+    v.push(s.bench_bin.clone());
+    v.extend(extra.iter().cloned());
+    let kv = [
+        ("-h", host.to_owned()),
+        ("-p", port.to_owned()),
+        ("-c", s.clients.to_string()),
+        ("-n", n.to_string()),
+        ("-d", w.size.to_string()),
+        ("-r", s.keyspace.to_string()),
+        ("-P", w.pipeline.to_string()),
+        ("-t", w.test.arg().to_owned()),
+    ];
+    for (k, val) in kv {
+        v.push(k.to_owned());
+        v.push(val);
+    }
+    if let Some(t) = s.placement.bench_threads {
+        v.push("--threads".to_owned());
+        v.push(t.to_string());
+    }
+    v.push("--csv".to_owned());
+    v
+}
+
+/// Runs `w` with `n` requests against `d`.
+///
+/// The outer `Err` aborts the whole benchmark (server died, interrupted, harness trouble); the
+/// inner `Err` is this server failing this workload (error replies, missing CSV row), which the
+/// report shows and the rest of the run survives.
+pub fn run(
+    s: &Settings,
+    d: &mut Deployment,
+    w: Workload,
+    n: u64,
+) -> Result<Result<Sample, String>> {
+    d.del_everywhere(w.test.unbounded_keys())?;
+    let entry = d.entry();
+    let argv = argv(
+        s,
+        &entry.ip().to_string(),
+        &entry.port().to_string(),
+        &d.bench_args,
+        w,
+        n,
+    );
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]);
+    let server_before = d.cpu_time()?;
+    let client_before = process::children_cpu_time();
+    let finished = process::run_captured(&mut cmd, s.timeout)?;
+    let client_after = process::children_cpu_time();
+    d.ensure_running()?;
+    let server_after = d.cpu_time()?;
+    if !finished.status.success() {
+        let why = finished
+            .stderr
+            .lines()
+            .chain(finished.stdout.lines())
+            .find(|l| !l.trim().is_empty() && !l.starts_with("\"test\""))
+            .unwrap_or("no output")
+            .trim()
+            .to_owned();
+        return Ok(Err(format!(
+            "redis-benchmark exited with {}: {why}",
+            finished.status
+        )));
+    }
+    let rows = match parse_csv(&finished.stdout) {
+        Ok(rows) => rows,
+        Err(e) => return Ok(Err(format!("{e:#}"))),
+    };
+    let Some(row) = find_row(&rows, w.test) else {
+        return Ok(Err(format!(
+            "no {} row in redis-benchmark output: {:?}",
+            w.test.label(),
+            finished.stdout
+        )));
+    };
+    let wall = finished.elapsed.as_secs_f64().max(1e-9);
+    let sample = (|| -> Result<Sample> {
+        Ok(Sample {
+            rps: row.get("rps")?,
+            avg_ms: row.get("avg_latency_ms")?,
+            min_ms: row.get("min_latency_ms")?,
+            p50_ms: row.get("p50_latency_ms")?,
+            p95_ms: row.get("p95_latency_ms")?,
+            p99_ms: row.get("p99_latency_ms")?,
+            max_ms: row.get("max_latency_ms")?,
+            server_cpu: server_after.saturating_sub(server_before).as_secs_f64() / wall,
+            client_cpu: client_after.saturating_sub(client_before).as_secs_f64() / wall,
+            elapsed: finished.elapsed,
+        })
+    })();
+    Ok(sample.map_err(|e| format!("{e:#}")))
+}
+
+/// One data line of redis-benchmark's CSV.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CsvRow {
+    /// The `test` column, e.g. `SET` or `MSET (10 keys)`.
+    pub test: String,
+    pub fields: Vec<(String, f64)>,
+}
+
+impl CsvRow {
+    pub fn get(&self, column: &str) -> Result<f64> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == column)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| anyhow!("column {column:?} missing from redis-benchmark CSV"))
+    }
+}
+
+/// Parses redis-benchmark `--csv` output (header line first; blank lines ignored).
+pub fn parse_csv(text: &str) -> Result<Vec<CsvRow>> {
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let header = lines
+        .next()
+        .ok_or_else(|| anyhow!("redis-benchmark printed no CSV"))?;
+    let columns = split_csv_line(header)?;
+    if columns.first().map(String::as_str) != Some("test") {
+        bail!("unexpected CSV header {header:?}");
+    }
+    let mut rows = Vec::new();
+    for line in lines {
+        let cells = split_csv_line(line)?;
+        if cells.len() != columns.len() {
+            bail!(
+                "CSV line {line:?} has {} cells, header has {}",
+                cells.len(),
+                columns.len()
+            );
+        }
+        let mut fields = Vec::with_capacity(cells.len() - 1);
+        for (col, cell) in columns.iter().zip(&cells).skip(1) {
+            let v: f64 = cell
+                .parse()
+                .with_context(|| format!("column {col} value {cell:?} is not a number"))?;
+            fields.push((col.clone(), v));
+        }
+        rows.push(CsvRow {
+            test: cells[0].clone(),
+            fields,
+        });
+    }
+    Ok(rows)
+}
+
+/// The row of `test`: its label's first word equals the test name (`MSET (10 keys)` is MSET).
+pub fn find_row(rows: &[CsvRow], test: Test) -> Option<&CsvRow> {
+    rows.iter()
+        .find(|r| r.test.split_whitespace().next() == Some(test.label()))
+}
+
+/// Splits one CSV line; cells may be quoted, with `""` for a literal quote.
+fn split_csv_line(line: &str) -> Result<Vec<String>> {
+    let mut cells = Vec::new();
+    let mut cur = String::new();
+    let mut chars = line.chars().peekable();
+    let mut quoted = false;
+    let mut was_quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                cur.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => cur.push(c),
+            (false, '"') if cur.is_empty() && !was_quoted => {
+                quoted = true;
+                was_quoted = true;
+            }
+            (false, ',') => {
+                cells.push(std::mem::take(&mut cur));
+                was_quoted = false;
+            }
+            (false, c) => cur.push(c),
+        }
+    }
+    if quoted {
+        bail!("unterminated quote in CSV line {line:?}");
+    }
+    cells.push(cur);
+    Ok(cells)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#""test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+"SET","909090.94","0.761","0.192","0.719","1.287","1.671","3.727"
+"GET","1025641.06","0.674","0.224","0.663","0.927","1.111","1.335"
+"MSET (10 keys)","176211.45","4.400","0.584","4.455","5.815","6.511","7.399"
+"#;
+
+    #[test]
+    fn parses_redis_benchmark_csv() {
+        let rows = parse_csv(SAMPLE).unwrap();
+        assert_eq!(rows.len(), 3);
+        let set = find_row(&rows, Test::Set).unwrap();
+        assert_eq!(set.get("rps").unwrap(), 909090.94);
+        assert_eq!(set.get("p99_latency_ms").unwrap(), 1.671);
+        let mset = find_row(&rows, Test::Mset).unwrap();
+        assert_eq!(mset.test, "MSET (10 keys)");
+        assert_eq!(mset.get("p50_latency_ms").unwrap(), 4.455);
+        assert!(find_row(&rows, Test::Incr).is_none());
+        assert!(set.get("nope").is_err());
+    }
+
+    #[test]
+    fn header_only_output_has_no_rows() {
+        let header = SAMPLE.lines().next().unwrap();
+        assert!(parse_csv(header).unwrap().is_empty());
+        assert!(parse_csv("").is_err());
+        assert!(parse_csv("Error from server: ERR x").is_err());
+    }
+
+    #[test]
+    fn csv_quoting() {
+        assert_eq!(
+            split_csv_line(r#""a,b","c""d",3"#).unwrap(),
+            vec!["a,b", "c\"d", "3"]
+        );
+        assert!(split_csv_line(r#""open"#).is_err());
+    }
+
+    #[test]
+    fn argv_pinned_and_unpinned() {
+        let mut s = Settings {
+            bench_bin: "redis-benchmark".into(),
+            placement: crate::deploy::Mode::Pinned.placement("0", "1"),
+            clients: 50,
+            keyspace: 100_000,
+            timeout: Duration::from_secs(1),
+        };
+        let w = Workload {
+            test: Test::Get,
+            pipeline: 16,
+            size: 1024,
+        };
+        let v = argv(&s, "127.0.0.1", "7000", &[], w, 1000).join(" ");
+        assert_eq!(
+            v,
+            "taskset -c 1 redis-benchmark -h 127.0.0.1 -p 7000 -c 50 -n 1000 -d 1024 -r 100000 -P 16 -t get --csv"
+        );
+        s.placement = crate::deploy::Mode::Unpinned.placement("0", "1");
+        let v = argv(&s, "127.0.0.1", "7000", &[], w, 1000).join(" ");
+        assert!(v.starts_with("redis-benchmark -h"));
+        assert!(v.ends_with("-t get --threads 2 --csv"));
+    }
+}

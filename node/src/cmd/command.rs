@@ -1,0 +1,5 @@
+//! Commands of this group.
+
+use super::Command;
+
+pub static COMMANDS: &[Command] = &[];

@@ -1,0 +1,537 @@
+//! The command table: one static row per command, and everything derived from it.
+//!
+//! A row ([`Command`]) carries the name, arity, flags, ACL categories, key specs,
+//! subcommands and handler. Lookup, arity errors, key extraction (for locking, and later
+//! cluster routing and ACLs), `COMMAND` and its subcommands all read these rows; the name
+//! exists nowhere else. Rows live beside their handlers, one file per command group, and
+//! [`GROUPS`] joins the groups into the one table.
+
+pub mod command;
+pub mod connection;
+pub mod keys;
+pub mod server;
+pub mod string;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use crate::dispatch::Ctx;
+use crate::error::CmdError;
+
+/// What a handler returns: the reply was written to `ctx.out`, or an error to send instead.
+pub type CmdResult = Result<(), CmdError>;
+/// A command handler.
+pub type Handler = fn(&mut Ctx<'_>) -> CmdResult;
+
+/// Command flags, in the order `COMMAND INFO` prints them.
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const MODULE: u32 = 1 << 3;
+    pub const ADMIN: u32 = 1 << 4;
+    pub const PUBSUB: u32 = 1 << 5;
+    pub const NOSCRIPT: u32 = 1 << 6;
+    pub const BLOCKING: u32 = 1 << 7;
+    pub const LOADING: u32 = 1 << 8;
+    pub const STALE: u32 = 1 << 9;
+    pub const SKIP_MONITOR: u32 = 1 << 10;
+    pub const SKIP_SLOWLOG: u32 = 1 << 11;
+    pub const ASKING: u32 = 1 << 12;
+    pub const FAST: u32 = 1 << 13;
+    pub const NO_AUTH: u32 = 1 << 14;
+    pub const MAY_REPLICATE: u32 = 1 << 15;
+    pub const NO_MANDATORY_KEYS: u32 = 1 << 16;
+    pub const NO_ASYNC_LOADING: u32 = 1 << 17;
+    pub const NO_MULTI: u32 = 1 << 18;
+    /// Derived from the key specs, never set by hand.
+    pub const MOVABLEKEYS: u32 = 1 << 19;
+    pub const ALLOW_BUSY: u32 = 1 << 20;
+    /// ferrodis only, not printed: the handler needs every shard locked.
+    pub const ALL_SHARDS: u32 = 1 << 31;
+
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (MODULE, "module"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (ASKING, "asking"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
+        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+        (NO_ASYNC_LOADING, "no_async_loading"),
+        (NO_MULTI, "no_multi"),
+        (MOVABLEKEYS, "movablekeys"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+/// ACL categories, in the order Redis lists them.
+pub mod acl {
+    pub const KEYSPACE: u32 = 1 << 0;
+    pub const READ: u32 = 1 << 1;
+    pub const WRITE: u32 = 1 << 2;
+    pub const SET: u32 = 1 << 3;
+    pub const SORTEDSET: u32 = 1 << 4;
+    pub const LIST: u32 = 1 << 5;
+    pub const HASH: u32 = 1 << 6;
+    pub const STRING: u32 = 1 << 7;
+    pub const BITMAP: u32 = 1 << 8;
+    pub const HYPERLOGLOG: u32 = 1 << 9;
+    pub const GEO: u32 = 1 << 10;
+    pub const STREAM: u32 = 1 << 11;
+    pub const PUBSUB: u32 = 1 << 12;
+    pub const ADMIN: u32 = 1 << 13;
+    pub const FAST: u32 = 1 << 14;
+    pub const SLOW: u32 = 1 << 15;
+    pub const BLOCKING: u32 = 1 << 16;
+    pub const DANGEROUS: u32 = 1 << 17;
+    pub const CONNECTION: u32 = 1 << 18;
+    pub const TRANSACTION: u32 = 1 << 19;
+    pub const SCRIPTING: u32 = 1 << 20;
+
+    pub const NAMES: &[(u32, &str)] = &[
+        (KEYSPACE, "keyspace"),
+        (READ, "read"),
+        (WRITE, "write"),
+        (SET, "set"),
+        (SORTEDSET, "sortedset"),
+        (LIST, "list"),
+        (HASH, "hash"),
+        (STRING, "string"),
+        (BITMAP, "bitmap"),
+        (HYPERLOGLOG, "hyperloglog"),
+        (GEO, "geo"),
+        (STREAM, "stream"),
+        (PUBSUB, "pubsub"),
+        (ADMIN, "admin"),
+        (FAST, "fast"),
+        (SLOW, "slow"),
+        (BLOCKING, "blocking"),
+        (DANGEROUS, "dangerous"),
+        (CONNECTION, "connection"),
+        (TRANSACTION, "transaction"),
+        (SCRIPTING, "scripting"),
+    ];
+}
+
+/// Key spec flags, in the order `COMMAND INFO` prints them.
+pub mod kflags {
+    pub const RO: u16 = 1 << 0;
+    pub const RW: u16 = 1 << 1;
+    pub const OW: u16 = 1 << 2;
+    pub const RM: u16 = 1 << 3;
+    pub const ACCESS: u16 = 1 << 4;
+    pub const UPDATE: u16 = 1 << 5;
+    pub const INSERT: u16 = 1 << 6;
+    pub const DELETE: u16 = 1 << 7;
+    pub const NOT_KEY: u16 = 1 << 8;
+    pub const INCOMPLETE: u16 = 1 << 9;
+    pub const VARIABLE_FLAGS: u16 = 1 << 10;
+
+    pub const NAMES: &[(u16, &str)] = &[
+        (RO, "RO"),
+        (RW, "RW"),
+        (OW, "OW"),
+        (RM, "RM"),
+        (ACCESS, "access"),
+        (UPDATE, "update"),
+        (INSERT, "insert"),
+        (DELETE, "delete"),
+        (NOT_KEY, "not_key"),
+        (INCOMPLETE, "incomplete"),
+        (VARIABLE_FLAGS, "variable_flags"),
+    ];
+}
+
+/// Where the search for a key spec's keys starts.
+#[derive(Debug, Clone, Copy)]
+pub enum BeginSearch {
+    /// At this argument index.
+    Index(i32),
+    /// After `keyword`, searched from `startfrom` (negative: from the end, backwards).
+    Keyword {
+        keyword: &'static str,
+        startfrom: i32,
+    },
+}
+
+/// How keys are found from the start position.
+#[derive(Debug, Clone, Copy)]
+pub enum FindKeys {
+    /// `lastkey` relative to the start (-1 = last argument), every `step`; `limit` > 1
+    /// takes only 1/limit of the remaining arguments.
+    Range { lastkey: i32, step: i32, limit: i32 },
+    /// The number of keys is at `keynumidx` (relative to the start); keys begin at `firstkey`.
+    Keynum {
+        keynumidx: i32,
+        firstkey: i32,
+        step: i32,
+    },
+}
+
+/// One key spec, as in Redis 7's `COMMAND INFO`.
+#[derive(Debug, Clone, Copy)]
+pub struct KeySpec {
+    pub notes: &'static str,
+    pub flags: u16,
+    pub begin: BeginSearch,
+    pub find: FindKeys,
+}
+
+impl KeySpec {
+    /// The common spec: one key at `index`.
+    pub const fn one(index: i32, flags: u16) -> KeySpec {
+        KeySpec {
+            notes: "",
+            flags,
+            begin: BeginSearch::Index(index),
+            find: FindKeys::Range {
+                lastkey: 0,
+                step: 1,
+                limit: 0,
+            },
+        }
+    }
+
+    /// Keys from `index` to `lastkey` (relative; -1 = to the end) every `step`.
+    pub const fn range(index: i32, lastkey: i32, step: i32, flags: u16) -> KeySpec {
+        KeySpec {
+            notes: "",
+            flags,
+            begin: BeginSearch::Index(index),
+            find: FindKeys::Range {
+                lastkey,
+                step,
+                limit: 0,
+            },
+        }
+    }
+}
+
+/// A command (or subcommand) row.
+#[derive(Debug)]
+pub struct Command {
+    /// Lowercase name; subcommands use their own name (`get` for `config|get`).
+    pub name: &'static str,
+    /// Number of arguments including the name; negative means "at least -arity".
+    pub arity: i32,
+    pub flags: u32,
+    /// Categories given explicitly; the ones implied by flags are added by [`Command::acl_categories`].
+    pub acl: u32,
+    pub tips: &'static [&'static str],
+    pub key_specs: &'static [KeySpec],
+    pub subcommands: &'static [Command],
+    /// None only for containers, whose subcommands are dispatched instead.
+    pub handler: Option<Handler>,
+    pub group: &'static str,
+    pub since: &'static str,
+    pub complexity: &'static str,
+    /// Our own one-line summary (`COMMAND DOCS`).
+    pub summary: &'static str,
+}
+
+impl Command {
+    /// A row with every optional field empty, for `..Command::DEFAULT`.
+    pub const DEFAULT: Command = Command {
+        name: "",
+        arity: 0,
+        flags: 0,
+        acl: 0,
+        tips: &[],
+        key_specs: &[],
+        subcommands: &[],
+        handler: None,
+        group: "generic",
+        since: "1.0.0",
+        complexity: "O(1)",
+        summary: "",
+    };
+
+    /// Flags including the derived `movablekeys`.
+    pub fn all_flags(&self) -> u32 {
+        let movable = self.key_specs.iter().any(|s| {
+            !matches!(
+                (s.begin, s.find),
+                (BeginSearch::Index(_), FindKeys::Range { .. })
+            )
+        });
+        self.flags | if movable { flags::MOVABLEKEYS } else { 0 }
+    }
+
+    /// ACL categories, with those implied by the flags.
+    pub fn acl_categories(&self) -> u32 {
+        let mut c = self.acl;
+        if self.flags & flags::WRITE != 0 {
+            c |= acl::WRITE;
+        }
+        if self.flags & flags::READONLY != 0 && c & acl::SCRIPTING == 0 {
+            c |= acl::READ;
+        }
+        if self.flags & flags::ADMIN != 0 {
+            c |= acl::ADMIN | acl::DANGEROUS;
+        }
+        if self.flags & flags::PUBSUB != 0 {
+            c |= acl::PUBSUB;
+        }
+        if self.flags & flags::FAST != 0 {
+            c |= acl::FAST;
+        }
+        if self.flags & flags::BLOCKING != 0 {
+            c |= acl::BLOCKING;
+        }
+        if c & acl::FAST == 0 {
+            c |= acl::SLOW;
+        }
+        c
+    }
+
+    /// The legacy `(first, last, step)` key range that `COMMAND INFO` reports.
+    pub fn legacy_range(&self) -> (i32, i32, i32) {
+        if let [KeySpec {
+            begin: BeginSearch::Index(i),
+            find: FindKeys::Range { lastkey, step, .. },
+            ..
+        }] = self.key_specs
+        {
+            let last = if *lastkey >= 0 { i + lastkey } else { *lastkey };
+            return (*i, last, *step);
+        }
+        let (mut first, mut last, mut prev_last) = (i32::MAX, 0i32, 0i32);
+        for s in self.key_specs {
+            let (BeginSearch::Index(pos), FindKeys::Range { lastkey, step, .. }) =
+                (s.begin, s.find)
+            else {
+                continue;
+            };
+            if step != 1 || (prev_last != 0 && prev_last != pos - 1) {
+                return (0, 0, 0);
+            }
+            first = first.min(pos);
+            let abs = if lastkey >= 0 { lastkey + pos } else { lastkey };
+            // Unsigned comparison: a negative (relative-to-end) last key wins.
+            if (abs as u32) > (last as u32) {
+                last = abs;
+            }
+            prev_last = last;
+        }
+        if first == i32::MAX {
+            return (0, 0, 0);
+        }
+        (first, last, 1)
+    }
+
+    /// True if `argc` satisfies the arity.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let a = self.arity;
+        (a > 0 && argc as i32 == a) || (a < 0 && argc as i32 >= -a)
+    }
+
+    /// Indices of the key arguments in `args` (args[0] is the command name).
+    pub fn key_indices(&self, args: &[bytes::Bytes], out: &mut Vec<usize>) {
+        out.clear();
+        let argc = args.len() as i32;
+        for spec in self.key_specs {
+            if spec.flags & kflags::NOT_KEY != 0 {
+                continue;
+            }
+            let start = match spec.begin {
+                BeginSearch::Index(i) => i,
+                BeginSearch::Keyword { keyword, startfrom } => {
+                    let found = if startfrom >= 0 {
+                        (startfrom..argc)
+                            .find(|&i| args[i as usize].eq_ignore_ascii_case(keyword.as_bytes()))
+                    } else {
+                        (1..=(argc + startfrom).max(0))
+                            .rev()
+                            .find(|&i| args[i as usize].eq_ignore_ascii_case(keyword.as_bytes()))
+                    };
+                    match found {
+                        Some(i) => i + 1,
+                        None => continue,
+                    }
+                }
+            };
+            if start >= argc {
+                continue;
+            }
+            match spec.find {
+                FindKeys::Range {
+                    lastkey,
+                    step,
+                    limit,
+                } => {
+                    let last = if lastkey >= 0 {
+                        start + lastkey
+                    } else if limit > 1 {
+                        start + (argc - start) / limit - 1
+                    } else {
+                        argc + lastkey
+                    };
+                    let mut i = start;
+                    while i <= last.min(argc - 1) {
+                        out.push(i as usize);
+                        i += step.max(1);
+                    }
+                }
+                FindKeys::Keynum {
+                    keynumidx,
+                    firstkey,
+                    step,
+                } => {
+                    let idx = start + keynumidx;
+                    if idx >= argc {
+                        continue;
+                    }
+                    let Some(n) = crate::util::num::parse_i64(&args[idx as usize]) else {
+                        continue;
+                    };
+                    if n <= 0 {
+                        continue;
+                    }
+                    let first = start + firstkey;
+                    for k in 0..n.min(argc as i64) as i32 {
+                        let i = first + k * step.max(1);
+                        if i < argc {
+                            out.push(i as usize);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The subcommand row for `name`, case-insensitively.
+    pub fn subcommand(&self, name: &[u8]) -> Option<&'static Command>
+    where
+        Self: 'static,
+    {
+        let sub: &'static [Command] = self.subcommands;
+        sub.iter()
+            .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+    }
+}
+
+/// Every command group's rows; together they are the command table.
+pub static GROUPS: &[&[Command]] = &[
+    connection::COMMANDS,
+    server::COMMANDS,
+    command::COMMANDS,
+    string::COMMANDS,
+    keys::COMMANDS,
+];
+
+/// Iterates over every top-level command row.
+pub fn all() -> impl Iterator<Item = &'static Command> {
+    GROUPS.iter().flat_map(|g| g.iter())
+}
+
+fn index() -> &'static HashMap<&'static str, &'static Command> {
+    static INDEX: OnceLock<HashMap<&'static str, &'static Command>> = OnceLock::new();
+    INDEX.get_or_init(|| all().map(|c| (c.name, c)).collect())
+}
+
+/// Finds a command by name, case-insensitively, without allocating for short names.
+pub fn lookup(name: &[u8]) -> Option<&'static Command> {
+    let mut buf = [0u8; 32];
+    if name.len() > buf.len() {
+        return None;
+    }
+    for (d, s) in buf.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    let lower = std::str::from_utf8(&buf[..name.len()]).ok()?;
+    index().get(lower).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(c: &Command, parent: Option<&str>) {
+        let full = match parent {
+            Some(p) => format!("{p}|{}", c.name),
+            None => c.name.to_string(),
+        };
+        assert!(!c.name.is_empty(), "empty name");
+        assert_eq!(
+            c.name,
+            c.name.to_lowercase(),
+            "{full}: name must be lowercase"
+        );
+        assert_ne!(c.arity, 0, "{full}: arity must be non-zero");
+        assert_eq!(
+            c.flags & flags::MOVABLEKEYS,
+            0,
+            "{full}: movablekeys is derived"
+        );
+        if c.subcommands.is_empty() {
+            assert!(c.handler.is_some(), "{full}: no handler");
+        } else {
+            assert!(
+                c.handler.is_none(),
+                "{full}: containers dispatch to subcommands"
+            );
+        }
+        for s in c.key_specs {
+            if let BeginSearch::Index(i) = s.begin {
+                assert!(i >= 1, "{full}: key index must follow the name");
+                assert!(
+                    c.arity < 0 || i < c.arity,
+                    "{full}: key index {i} beyond arity"
+                );
+            }
+            assert!(
+                s.flags & (kflags::RO | kflags::RW | kflags::OW | kflags::RM) != 0,
+                "{full}: key spec needs an access flag"
+            );
+        }
+        if !c.key_specs.is_empty() && c.flags & flags::NO_MANDATORY_KEYS == 0 {
+            let (first, _, _) = c.legacy_range();
+            assert!(
+                first > 0 || c.all_flags() & flags::MOVABLEKEYS != 0,
+                "{full}"
+            );
+        }
+        for s in c.subcommands {
+            check(s, Some(c.name));
+        }
+    }
+
+    #[test]
+    fn table_is_consistent() {
+        let mut seen = std::collections::HashSet::new();
+        for c in all() {
+            assert!(seen.insert(c.name), "duplicate command {}", c.name);
+            check(c, None);
+        }
+        assert!(lookup(b"GET").is_some());
+        assert!(lookup(b"gEt").is_some());
+        assert!(lookup(b"nosuchcommand").is_none());
+    }
+
+    #[test]
+    fn key_extraction_and_legacy_ranges() {
+        let mset = lookup(b"mset").unwrap();
+        let args: Vec<bytes::Bytes> = ["mset", "a", "1", "b", "2"]
+            .iter()
+            .map(|s| bytes::Bytes::from(*s))
+            .collect();
+        let mut v = Vec::new();
+        mset.key_indices(&args, &mut v);
+        assert_eq!(v, vec![1, 3]);
+        assert_eq!(mset.legacy_range(), (1, -1, 2));
+        assert_eq!(lookup(b"bitop").unwrap().legacy_range(), (2, -1, 1));
+        assert_eq!(lookup(b"copy").unwrap().legacy_range(), (1, 2, 1));
+        assert_eq!(lookup(b"get").unwrap().legacy_range(), (1, 1, 1));
+    }
+}

@@ -1,0 +1,145 @@
+//! One task per client: read, decode every buffered command, run them, flush once.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use crate::dispatch::{self, Action, Client, Outcome};
+use crate::resp::{parse_command, Limits, ReplyWriter};
+use crate::server::{cflags, ClientInfo, Server};
+
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Serves one connection until it closes, is killed, or the server shuts down.
+pub async fn serve<S>(server: Arc<Server>, mut stream: S, info: Arc<ClientInfo>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut version = 0u64;
+    let mut settings = server.settings();
+    let _ = server.settings_if_changed(&mut version);
+    let mut client = Client::new(info.clone(), &settings);
+    let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut out = BytesMut::with_capacity(READ_CHUNK);
+    let mut args: Vec<Bytes> = Vec::with_capacity(8);
+    let mut monitor: Option<mpsc::UnboundedReceiver<Bytes>> = None;
+    let mut closing = false;
+
+    'conn: loop {
+        if inbuf.capacity() - inbuf.len() < 1024 {
+            inbuf.reserve(READ_CHUNK);
+        }
+        tokio::select! {
+            r = stream.read_buf(&mut inbuf) => match r {
+                Ok(0) | Err(_) => break 'conn,
+                Ok(n) => {
+                    server.stats.net_input_bytes.fetch_add(n as u64, Relaxed);
+                }
+            },
+            _ = info.kill.notified() => break 'conn,
+            m = async { match monitor.as_mut() { Some(rx) => rx.recv().await, None => std::future::pending().await } } => {
+                match m {
+                    Some(line) => out.extend_from_slice(&line),
+                    None => monitor = None,
+                }
+            }
+        }
+        if info.killed.load(Relaxed) {
+            break;
+        }
+        if let Some(s) = server.settings_if_changed(&mut version) {
+            settings = s;
+        }
+        info.last_active_ms.store(server.uptime_ms(), Relaxed);
+
+        // Run every complete command in the buffer, then flush once.
+        loop {
+            let limits = Limits {
+                max_bulk: settings.proto_max_bulk,
+                unauthenticated: !client.authenticated,
+            };
+            match parse_command(&mut inbuf, limits, &mut args) {
+                Ok(false) => break,
+                Ok(true) if args.is_empty() => continue,
+                Ok(true) => {}
+                Err(e) => {
+                    debug!(client = info.id, "protocol error: {e}");
+                    ReplyWriter::new(&mut out, client.proto).error(&e.to_string());
+                    closing = true;
+                    break;
+                }
+            }
+            if monitor.is_some() && !is_allowed_in_monitor(&args[0]) {
+                // A MONITOR client may only QUIT/RESET; other commands are ignored like Redis.
+                continue;
+            }
+            loop {
+                match dispatch::execute(&server, &settings, &mut client, &args, &mut out) {
+                    Outcome::Done => break,
+                    Outcome::Paused(wait) => {
+                        flush(&mut stream, &mut out, &server).await;
+                        tokio::time::sleep(wait.min(std::time::Duration::from_millis(100))).await;
+                    }
+                }
+            }
+            match client.action.take() {
+                None => {}
+                Some(Action::Close) => {
+                    closing = true;
+                    break;
+                }
+                Some(Action::Sleep(d)) => tokio::time::sleep(d).await,
+                Some(Action::Monitor) => {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    let mut m = server.monitors.lock();
+                    m.push((info.id, tx));
+                    server.has_monitors.store(true, Relaxed);
+                    info.flags.fetch_or(cflags::MONITOR, Relaxed);
+                    monitor = Some(rx);
+                }
+            }
+            if info.killed.load(Relaxed) {
+                break 'conn;
+            }
+        }
+        info.qbuf.store(inbuf.len(), Relaxed);
+        if !closing && inbuf.len() as u64 > settings.qbuf_limit {
+            warn!(
+                "Closing client that reached max query buffer length: id={} addr={} (qbuf initial bytes: {:?})",
+                info.id,
+                info.addr,
+                String::from_utf8_lossy(&inbuf[..inbuf.len().min(64)])
+            );
+            break;
+        }
+        if !flush(&mut stream, &mut out, &server).await || closing {
+            break;
+        }
+        // Don't let one huge pipeline keep a giant buffer forever.
+        if out.capacity() > 1 << 20 {
+            out = BytesMut::with_capacity(READ_CHUNK);
+        }
+    }
+    let _ = stream.shutdown().await;
+    server.unregister_client(info.id);
+}
+
+fn is_allowed_in_monitor(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"quit") || name.eq_ignore_ascii_case(b"reset")
+}
+
+/// Writes the pending replies; false if the connection is gone.
+async fn flush<S: AsyncWrite + Unpin>(stream: &mut S, out: &mut BytesMut, server: &Server) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    let n = out.len();
+    let ok = stream.write_all(out).await.is_ok();
+    out.clear();
+    server.stats.net_output_bytes.fetch_add(n as u64, Relaxed);
+    ok
+}

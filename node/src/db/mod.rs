@@ -1,0 +1,775 @@
+//! The keyspace: 16 databases of keys, split by hash slot so that unrelated clients never
+//! wait on each other.
+//!
+//! The 16384 slots are grouped into [`NSHARDS`] shards, each behind its own mutex and
+//! holding every database's keys for its slots. Inside a shard each slot has its own map,
+//! so keys can be counted and iterated per slot (the cluster needs that), and a key's
+//! expiry is indexed in an ordered set per shard so the active cycle reclaims expired keys
+//! without scanning. A command locks the shards of its keys in ascending order (no
+//! deadlock), or all shards for whole-keyspace commands, and sees a [`Db`] view.
+
+pub mod slot;
+pub mod small;
+pub mod types;
+pub mod value;
+
+use std::collections::BTreeSet;
+
+use parking_lot::{Mutex, MutexGuard};
+use rand::Rng;
+
+pub use slot::{key_slot, SLOTS};
+pub use small::SmallBytes;
+pub use value::{Entry, Value};
+
+/// Databases in standalone mode.
+pub const NDBS: usize = 16;
+/// Slots per shard; a shard is the unit of locking.
+pub const SLOTS_PER_SHARD: usize = 64;
+/// Number of shards.
+pub const NSHARDS: usize = SLOTS / SLOTS_PER_SHARD;
+
+type Map = hashbrown::HashMap<SmallBytes, Entry>;
+
+/// The shard that holds a slot.
+pub fn shard_of_slot(slot: u16) -> usize {
+    slot as usize / SLOTS_PER_SHARD
+}
+
+/// One database's keys within one shard.
+#[derive(Default)]
+pub struct DbShard {
+    slots: Vec<Map>,
+    /// `(expire_at, key)` for every key with a TTL in this shard.
+    expires: BTreeSet<(u64, SmallBytes)>,
+}
+
+impl DbShard {
+    fn new() -> Self {
+        DbShard {
+            slots: (0..SLOTS_PER_SHARD).map(|_| Map::default()).collect(),
+            expires: BTreeSet::new(),
+        }
+    }
+
+    fn map(&mut self, slot: u16) -> &mut Map {
+        &mut self.slots[slot as usize % SLOTS_PER_SHARD]
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.iter().map(|m| m.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.iter().all(|m| m.is_empty())
+    }
+
+    pub fn volatile(&self) -> usize {
+        self.expires.len()
+    }
+
+    /// Removes a key and its TTL index entry.
+    fn remove(&mut self, slot: u16, key: &[u8]) -> Option<Entry> {
+        let e = self.map(slot).remove(key)?;
+        if e.expire_at != 0 {
+            self.expires.remove(&(e.expire_at, SmallBytes::new(key)));
+        }
+        Some(e)
+    }
+}
+
+/// All databases' keys for one shard's slots.
+pub struct Shard {
+    dbs: Vec<Option<Box<DbShard>>>,
+}
+
+impl Shard {
+    fn new() -> Self {
+        Shard {
+            dbs: (0..NDBS).map(|_| None).collect(),
+        }
+    }
+
+    fn db(&mut self, i: usize) -> &mut DbShard {
+        self.dbs[i].get_or_insert_with(|| Box::new(DbShard::new()))
+    }
+
+    pub fn db_ref(&self, i: usize) -> Option<&DbShard> {
+        self.dbs[i].as_deref()
+    }
+}
+
+/// The whole keyspace.
+pub struct Keyspace {
+    shards: Box<[Mutex<Shard>]>,
+}
+
+impl Default for Keyspace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// How a key's access is recorded, from `maxmemory-policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccessMode {
+    #[default]
+    Lru,
+    Lfu {
+        log_factor: u32,
+        decay_minutes: u32,
+    },
+}
+
+/// Which keys eviction may pick and by what measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvictPolicy {
+    NoEviction,
+    AllKeysLru,
+    VolatileLru,
+    AllKeysLfu,
+    VolatileLfu,
+    AllKeysRandom,
+    VolatileRandom,
+    VolatileTtl,
+}
+
+impl EvictPolicy {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "noeviction" => Self::NoEviction,
+            "allkeys-lru" => Self::AllKeysLru,
+            "volatile-lru" => Self::VolatileLru,
+            "allkeys-lfu" => Self::AllKeysLfu,
+            "volatile-lfu" => Self::VolatileLfu,
+            "allkeys-random" => Self::AllKeysRandom,
+            "volatile-random" => Self::VolatileRandom,
+            "volatile-ttl" => Self::VolatileTtl,
+            _ => return None,
+        })
+    }
+
+    pub fn is_lfu(self) -> bool {
+        matches!(self, Self::AllKeysLfu | Self::VolatileLfu)
+    }
+
+    fn volatile_only(self) -> bool {
+        matches!(
+            self,
+            Self::VolatileLru | Self::VolatileLfu | Self::VolatileRandom | Self::VolatileTtl
+        )
+    }
+}
+
+/// The LFU counter's starting value for new keys.
+pub const LFU_INIT: u32 = 5;
+
+/// Minutes clock used by LFU decay (16 bits, as Redis).
+fn lfu_minutes(now_ms: u64) -> u32 {
+    ((now_ms / 60_000) & 0xffff) as u32
+}
+
+/// The initial access field of a new key.
+pub fn initial_access(mode: AccessMode, now_ms: u64) -> u32 {
+    match mode {
+        AccessMode::Lru => (now_ms / 1000) as u32,
+        AccessMode::Lfu { .. } => (lfu_minutes(now_ms) << 8) | LFU_INIT,
+    }
+}
+
+/// LFU counter after decay, without recording an access.
+pub fn lfu_decayed(access: u32, now_ms: u64, decay_minutes: u32) -> u32 {
+    let counter = access & 0xff;
+    let last = access >> 8;
+    let now = lfu_minutes(now_ms);
+    let elapsed = if now >= last {
+        now - last
+    } else {
+        65535 - last + now
+    };
+    let periods = if decay_minutes > 0 {
+        elapsed / decay_minutes
+    } else {
+        0
+    };
+    counter.saturating_sub(periods)
+}
+
+/// Records an access in the key's access field.
+fn touch(access: &mut u32, mode: AccessMode, now_ms: u64) {
+    match mode {
+        AccessMode::Lru => *access = (now_ms / 1000) as u32,
+        AccessMode::Lfu {
+            log_factor,
+            decay_minutes,
+        } => {
+            let mut counter = lfu_decayed(*access, now_ms, decay_minutes);
+            if counter < 255 {
+                let base = counter.saturating_sub(LFU_INIT) as f64;
+                let p = 1.0 / (base * log_factor as f64 + 1.0);
+                if rand::thread_rng().gen::<f64>() < p {
+                    counter += 1;
+                }
+            }
+            *access = (lfu_minutes(now_ms) << 8) | counter;
+        }
+    }
+}
+
+/// Which shards a command needs.
+pub enum LockSet {
+    None,
+    Keys(Vec<u16>),
+    All,
+}
+
+enum Guards<'a> {
+    None,
+    One(usize, MutexGuard<'a, Shard>),
+    Many(Vec<(usize, MutexGuard<'a, Shard>)>),
+    All(Vec<MutexGuard<'a, Shard>>),
+}
+
+impl Keyspace {
+    pub fn new() -> Self {
+        Keyspace {
+            shards: (0..NSHARDS).map(|_| Mutex::new(Shard::new())).collect(),
+        }
+    }
+
+    /// Locks the shards of `slots` (ascending order, so no deadlock) and returns a view.
+    pub fn lock_slots(&self, slots: &[u16], ctx: ViewCtx) -> Db<'_> {
+        let guards = match slots {
+            [] => Guards::None,
+            [s] => {
+                let i = shard_of_slot(*s);
+                Guards::One(i, self.shards[i].lock())
+            }
+            _ => {
+                let mut idx: Vec<usize> = slots.iter().map(|&s| shard_of_slot(s)).collect();
+                idx.sort_unstable();
+                idx.dedup();
+                if idx.len() == 1 {
+                    Guards::One(idx[0], self.shards[idx[0]].lock())
+                } else {
+                    Guards::Many(
+                        idx.into_iter()
+                            .map(|i| (i, self.shards[i].lock()))
+                            .collect(),
+                    )
+                }
+            }
+        };
+        Db::new(guards, ctx)
+    }
+
+    /// Locks every shard: the command sees the whole keyspace atomically.
+    pub fn lock_all(&self, ctx: ViewCtx) -> Db<'_> {
+        Db::new(
+            Guards::All(self.shards.iter().map(|m| m.lock()).collect()),
+            ctx,
+        )
+    }
+
+    /// A view that holds no lock, for commands without keys.
+    pub fn unlocked(&self, ctx: ViewCtx) -> Db<'_> {
+        Db::new(Guards::None, ctx)
+    }
+
+    /// Deletes expired keys, shard by shard, at most `budget` per shard lock.
+    /// Returns how many were deleted.
+    pub fn active_expire(&self, now: u64, budget: usize) -> usize {
+        let mut total = 0;
+        for m in self.shards.iter() {
+            let mut sh = m.lock();
+            for db in sh.dbs.iter_mut().flatten() {
+                let mut n = 0;
+                while n < budget {
+                    let Some((at, key)) = db.expires.first().cloned() else {
+                        break;
+                    };
+                    if at >= now {
+                        break;
+                    }
+                    db.expires.pop_first();
+                    db.map(key_slot(&key)).remove(key.as_slice());
+                    n += 1;
+                }
+                total += n;
+            }
+        }
+        total
+    }
+
+    /// Keys and keys with a TTL, per database, for `INFO keyspace`.
+    pub fn counts(&self) -> [(usize, usize); NDBS] {
+        let mut out = [(0, 0); NDBS];
+        for m in self.shards.iter() {
+            let sh = m.lock();
+            for (i, db) in sh.dbs.iter().enumerate() {
+                if let Some(db) = db {
+                    out[i].0 += db.len();
+                    out[i].1 += db.volatile();
+                }
+            }
+        }
+        out
+    }
+
+    /// Evicts one key chosen by `policy` from `samples` candidates.
+    /// Returns false when no key qualifies.
+    pub fn evict_one(
+        &self,
+        policy: EvictPolicy,
+        samples: usize,
+        now: u64,
+        mode: AccessMode,
+    ) -> bool {
+        let mut rng = rand::thread_rng();
+        // (score: lower is evicted first, shard, db, key)
+        let mut best: Option<(u64, usize, usize, SmallBytes)> = None;
+        let samples = samples.max(1);
+        let mut tries = 0;
+        let mut taken = 0;
+        while taken < samples && tries < NSHARDS * 2 {
+            tries += 1;
+            let si = rng.gen_range(0..NSHARDS);
+            let sh = self.shards[si].lock();
+            for (dbi, db) in sh.dbs.iter().enumerate() {
+                let Some(db) = db else { continue };
+                let cand: Option<(&SmallBytes, &Entry)> = if policy.volatile_only() {
+                    if db.expires.is_empty() {
+                        continue;
+                    }
+                    let pick = if policy == EvictPolicy::VolatileTtl {
+                        db.expires.first()
+                    } else {
+                        db.expires.iter().nth(rng.gen_range(0..db.expires.len()))
+                    };
+                    pick.and_then(|(_, k)| {
+                        db.slots[key_slot(k) as usize % SLOTS_PER_SHARD].get_key_value(k.as_slice())
+                    })
+                } else {
+                    let nonempty: Vec<&Map> = db.slots.iter().filter(|m| !m.is_empty()).collect();
+                    if nonempty.is_empty() {
+                        continue;
+                    }
+                    let m = nonempty[rng.gen_range(0..nonempty.len())];
+                    m.iter().nth(rng.gen_range(0..m.len()))
+                };
+                let Some((k, e)) = cand else { continue };
+                taken += 1;
+                let score = match policy {
+                    EvictPolicy::VolatileTtl => e.expire_at,
+                    EvictPolicy::AllKeysRandom | EvictPolicy::VolatileRandom => rng.gen(),
+                    EvictPolicy::AllKeysLfu | EvictPolicy::VolatileLfu => match mode {
+                        AccessMode::Lfu { decay_minutes, .. } => {
+                            lfu_decayed(e.access, now, decay_minutes) as u64
+                        }
+                        AccessMode::Lru => 0,
+                    },
+                    _ => e.access as u64,
+                };
+                if best.as_ref().is_none_or(|b| score < b.0) {
+                    best = Some((score, si, dbi, k.clone()));
+                }
+            }
+        }
+        let Some((_, si, dbi, key)) = best else {
+            return false;
+        };
+        let mut sh = self.shards[si].lock();
+        sh.db(dbi).remove(key_slot(&key), &key).is_some()
+    }
+}
+
+/// Per-command context a view needs.
+#[derive(Debug, Clone, Copy)]
+pub struct ViewCtx {
+    /// Selected database.
+    pub db: usize,
+    /// The command's clock, unix milliseconds.
+    pub now: u64,
+    pub mode: AccessMode,
+}
+
+/// A command's view of the keyspace: the locked shards and the selected database.
+pub struct Db<'a> {
+    guards: Guards<'a>,
+    pub index: usize,
+    pub now: u64,
+    mode: AccessMode,
+    /// Changes made through this view (the server's dirty counter).
+    pub dirty: u64,
+    /// Keys found expired and deleted on access.
+    pub expired: u64,
+}
+
+impl<'a> Db<'a> {
+    fn new(guards: Guards<'a>, ctx: ViewCtx) -> Self {
+        Db {
+            guards,
+            index: ctx.db,
+            now: ctx.now,
+            mode: ctx.mode,
+            dirty: 0,
+            expired: 0,
+        }
+    }
+
+    fn shard(&mut self, idx: usize) -> &mut Shard {
+        match &mut self.guards {
+            Guards::One(i, g) if *i == idx => g,
+            Guards::Many(v) => match v.iter_mut().find(|(i, _)| *i == idx) {
+                Some((_, g)) => g,
+                None => panic!("shard {idx} used without being locked"),
+            },
+            Guards::All(v) => &mut v[idx],
+            _ => panic!("shard {idx} used without being locked"),
+        }
+    }
+
+    fn dbshard(&mut self, slot: u16) -> &mut DbShard {
+        let db = self.index;
+        self.shard(shard_of_slot(slot)).db(db)
+    }
+
+    /// True when the entry is past its expiry at this command's clock.
+    fn is_expired(&self, e: &Entry) -> bool {
+        e.expire_at != 0 && self.now > e.expire_at
+    }
+
+    /// Deletes the key if it has expired; true if it did.
+    fn expire_if_needed(&mut self, slot: u16, key: &[u8]) -> bool {
+        let now = self.now;
+        let ds = self.dbshard(slot);
+        let expired = match ds.map(slot).get(key) {
+            Some(e) => e.expire_at != 0 && now > e.expire_at,
+            None => false,
+        };
+        if expired {
+            ds.remove(slot, key);
+            self.expired += 1;
+        }
+        expired
+    }
+
+    /// Looks a key up, deleting it if expired, and records the access.
+    pub fn get(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.lookup(key, true)
+    }
+
+    /// Looks a key up without recording an access (TYPE, OBJECT, TTL...).
+    pub fn peek(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.lookup(key, false)
+    }
+
+    fn lookup(&mut self, key: &[u8], record: bool) -> Option<&mut Entry> {
+        let slot = key_slot(key);
+        self.expire_if_needed(slot, key);
+        let (now, mode) = (self.now, self.mode);
+        let e = self.dbshard(slot).map(slot).get_mut(key)?;
+        if record {
+            touch(&mut e.access, mode, now);
+        }
+        Some(e)
+    }
+
+    pub fn exists(&mut self, key: &[u8]) -> bool {
+        self.peek(key).is_some()
+    }
+
+    /// Stores a value, replacing any old one. The TTL is kept only if `keep_ttl`.
+    pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
+        let slot = key_slot(key);
+        self.expire_if_needed(slot, key);
+        let (now, mode) = (self.now, self.mode);
+        self.dirty += 1;
+        let ds = self.dbshard(slot);
+        if let Some(e) = ds.map(slot).get_mut(key) {
+            e.value = value;
+            touch(&mut e.access, mode, now);
+            if !keep_ttl && e.expire_at != 0 {
+                let at = std::mem::take(&mut e.expire_at);
+                ds.expires.remove(&(at, SmallBytes::new(key)));
+            }
+            return;
+        }
+        let entry = Entry {
+            value,
+            expire_at: 0,
+            access: initial_access(mode, now),
+        };
+        ds.map(slot).insert(SmallBytes::new(key), entry);
+    }
+
+    /// Stores a whole entry (value and TTL), replacing any old one.
+    pub fn set_entry(&mut self, key: &[u8], mut entry: Entry) {
+        let at = entry.expire_at;
+        entry.expire_at = 0;
+        self.set(key, entry.value, false);
+        if at != 0 {
+            self.set_expire(key, at);
+        }
+    }
+
+    /// Deletes a key; returns its entry if it existed (and had not expired).
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let slot = key_slot(key);
+        if self.expire_if_needed(slot, key) {
+            return None;
+        }
+        let e = self.dbshard(slot).remove(slot, key)?;
+        self.dirty += 1;
+        Some(e)
+    }
+
+    /// Sets an absolute expiry (unix ms) on an existing key; false if there is no key.
+    pub fn set_expire(&mut self, key: &[u8], at: u64) -> bool {
+        let slot = key_slot(key);
+        if self.expire_if_needed(slot, key) {
+            return false;
+        }
+        let ds = self.dbshard(slot);
+        let Some(e) = ds.map(slot).get_mut(key) else {
+            return false;
+        };
+        let old = std::mem::replace(&mut e.expire_at, at);
+        let k = SmallBytes::new(key);
+        if old != 0 {
+            ds.expires.remove(&(old, k.clone()));
+        }
+        ds.expires.insert((at, k));
+        self.dirty += 1;
+        true
+    }
+
+    /// Removes a key's TTL; true if it had one.
+    pub fn persist(&mut self, key: &[u8]) -> bool {
+        let slot = key_slot(key);
+        if self.expire_if_needed(slot, key) {
+            return false;
+        }
+        let ds = self.dbshard(slot);
+        let Some(e) = ds.map(slot).get_mut(key) else {
+            return false;
+        };
+        if e.expire_at == 0 {
+            return false;
+        }
+        let at = std::mem::take(&mut e.expire_at);
+        ds.expires.remove(&(at, SmallBytes::new(key)));
+        self.dirty += 1;
+        true
+    }
+
+    /// Keys in a slot of the selected database (live keys only).
+    pub fn count_in_slot(&mut self, slot: u16) -> usize {
+        let now = self.now;
+        self.dbshard(slot)
+            .map(slot)
+            .values()
+            .filter(|e| e.expire_at == 0 || now <= e.expire_at)
+            .count()
+    }
+
+    /// Calls `f` for every live key of a slot of the selected database.
+    pub fn for_each_in_slot(&mut self, slot: u16, mut f: impl FnMut(&[u8], &Entry)) {
+        let now = self.now;
+        for (k, e) in self.dbshard(slot).map(slot).iter() {
+            if e.expire_at == 0 || now <= e.expire_at {
+                f(k, e);
+            }
+        }
+    }
+
+    /// Calls `f` for every live key of the selected database (needs all shards locked).
+    pub fn for_each(&mut self, mut f: impl FnMut(&[u8], &Entry)) {
+        for slot in 0..SLOTS as u16 {
+            if self.shard_has_db(slot) {
+                self.for_each_in_slot(slot, &mut f);
+            }
+        }
+    }
+
+    fn shard_has_db(&mut self, slot: u16) -> bool {
+        let db = self.index;
+        self.shard(shard_of_slot(slot)).dbs[db].is_some()
+    }
+
+    /// Number of keys in the selected database (expired but not yet reclaimed included, as Redis).
+    pub fn len(&mut self) -> usize {
+        let db = self.index;
+        (0..NSHARDS)
+            .map(|i| self.shard(i).db_ref(db).map_or(0, |d| d.len()))
+            .sum()
+    }
+
+    pub fn is_empty(&mut self) -> bool {
+        self.len() == 0
+    }
+
+    /// Deletes every key of database `db`; returns how many there were.
+    pub fn flush_db(&mut self, db: usize) -> usize {
+        let mut n = 0;
+        for i in 0..NSHARDS {
+            if let Some(d) = self.shard(i).dbs[db].take() {
+                n += d.len();
+            }
+        }
+        self.dirty += n as u64;
+        n
+    }
+
+    /// Swaps two databases.
+    pub fn swap_db(&mut self, a: usize, b: usize) {
+        for i in 0..NSHARDS {
+            self.shard(i).dbs.swap(a, b);
+        }
+        self.dirty += 1;
+    }
+
+    /// A random live key of the selected database.
+    pub fn random_key(&mut self) -> Option<SmallBytes> {
+        let mut rng = rand::thread_rng();
+        let db = self.index;
+        let now = self.now;
+        let sizes: Vec<usize> = (0..NSHARDS)
+            .map(|i| self.shard(i).db_ref(db).map_or(0, |d| d.len()))
+            .collect();
+        let total: usize = sizes.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        // A few tries to skip keys that expired but were not reclaimed yet.
+        for _ in 0..100 {
+            let mut r = rng.gen_range(0..total);
+            let si = sizes.iter().position(|&n| {
+                if r < n {
+                    true
+                } else {
+                    r -= n;
+                    false
+                }
+            })?;
+            let ds = self.shard(si).dbs[db].as_ref()?;
+            for m in &ds.slots {
+                if r < m.len() {
+                    let (k, e) = m.iter().nth(r)?;
+                    if e.expire_at == 0 || now <= e.expire_at {
+                        return Some(k.clone());
+                    }
+                    break;
+                }
+                r -= m.len();
+            }
+        }
+        None
+    }
+
+    /// Moves a key to another database; false if it does not exist or exists there.
+    pub fn move_key(&mut self, key: &[u8], to: usize) -> bool {
+        let Some(entry) = self.peek(key).cloned() else {
+            return false;
+        };
+        let from = self.index;
+        self.index = to;
+        let exists = self.exists(key);
+        if !exists {
+            self.set_entry(key, entry);
+        }
+        self.index = from;
+        if exists {
+            return false;
+        }
+        self.remove(key);
+        true
+    }
+
+    /// Access mode, for commands that report it (OBJECT FREQ).
+    pub fn access_mode(&self) -> AccessMode {
+        self.mode
+    }
+
+    /// True if the key's entry is expired at this clock (used by iteration helpers).
+    pub fn entry_is_expired(&self, e: &Entry) -> bool {
+        self.is_expired(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(now: u64) -> ViewCtx {
+        ViewCtx {
+            db: 0,
+            now,
+            mode: AccessMode::Lru,
+        }
+    }
+
+    #[test]
+    fn set_get_expire() {
+        let ks = Keyspace::new();
+        let s = key_slot(b"a");
+        let mut db = ks.lock_slots(&[s], ctx(1000));
+        db.set(b"a", Value::string(b"1"), false);
+        assert!(matches!(db.get(b"a").unwrap().value, Value::Int(1)));
+        assert!(db.set_expire(b"a", 1500));
+        drop(db);
+        let mut db = ks.lock_slots(&[s], ctx(1500));
+        assert!(db.get(b"a").is_some());
+        drop(db);
+        let mut db = ks.lock_slots(&[s], ctx(1501));
+        assert!(db.get(b"a").is_none());
+        assert_eq!(db.expired, 1);
+    }
+
+    #[test]
+    fn active_expire_reclaims() {
+        let ks = Keyspace::new();
+        for i in 0..100u32 {
+            let k = format!("k{i}");
+            let mut db = ks.lock_slots(&[key_slot(k.as_bytes())], ctx(0));
+            db.set(k.as_bytes(), Value::string(b"v"), false);
+            db.set_expire(k.as_bytes(), if i % 2 == 0 { 10 } else { 1_000_000 });
+        }
+        assert_eq!(ks.active_expire(11, 1000), 50);
+        assert_eq!(ks.counts()[0], (50, 50));
+    }
+
+    #[test]
+    fn multi_shard_and_all() {
+        let ks = Keyspace::new();
+        let keys: Vec<&[u8]> = vec![b"foo", b"bar", b"baz"];
+        let slots: Vec<u16> = keys.iter().map(|k| key_slot(k)).collect();
+        let mut db = ks.lock_slots(&slots, ctx(0));
+        for k in &keys {
+            db.set(k, Value::string(b"x"), false);
+        }
+        drop(db);
+        let mut db = ks.lock_all(ctx(0));
+        assert_eq!(db.len(), 3);
+        let mut seen = 0;
+        db.for_each(|_, _| seen += 1);
+        assert_eq!(seen, 3);
+        db.swap_db(0, 1);
+        assert_eq!(db.len(), 0);
+        db.index = 1;
+        assert_eq!(db.flush_db(1), 3);
+    }
+
+    #[test]
+    fn eviction_picks_a_key() {
+        let ks = Keyspace::new();
+        for i in 0..50u32 {
+            let k = format!("k{i}");
+            let mut db = ks.lock_slots(&[key_slot(k.as_bytes())], ctx(0));
+            db.set(k.as_bytes(), Value::string(b"v"), false);
+        }
+        assert!(ks.evict_one(EvictPolicy::AllKeysLru, 5, 0, AccessMode::Lru));
+        assert_eq!(ks.counts()[0].0, 49);
+        assert!(!ks.evict_one(EvictPolicy::VolatileTtl, 5, 0, AccessMode::Lru));
+    }
+}

@@ -1,0 +1,90 @@
+//! Values stored in the keyspace and the per-key metadata beside them.
+
+use super::small::SmallBytes;
+
+/// A stored value. String values keep Redis's three encodings visible to `OBJECT ENCODING`.
+#[derive(Debug, Clone)]
+pub enum Value {
+    /// A string that is the canonical text of an integer (`int`).
+    Int(i64),
+    /// An immutable string as written by SET (`embstr` up to 44 bytes, `raw` above).
+    Str(SmallBytes),
+    /// A string modified in place (APPEND, SETRANGE, SETBIT): always `raw`.
+    Raw(Vec<u8>),
+}
+
+/// The longest string Redis stores as `embstr`.
+const EMBSTR_MAX: usize = 44;
+
+impl Value {
+    /// A string value, encoded as Redis would encode it after SET.
+    pub fn string(b: &[u8]) -> Value {
+        if b.len() <= 20 {
+            if let Some(n) = crate::util::num::parse_i64(b) {
+                return Value::Int(n);
+            }
+        }
+        Value::Str(SmallBytes::new(b))
+    }
+
+    /// The type name for `TYPE` and `SCAN ... TYPE`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Int(_) | Value::Str(_) | Value::Raw(_) => "string",
+        }
+    }
+
+    /// The encoding name for `OBJECT ENCODING`.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Int(_) => "int",
+            Value::Str(s) if s.len() <= EMBSTR_MAX => "embstr",
+            Value::Str(_) | Value::Raw(_) => "raw",
+        }
+    }
+
+    pub fn is_string(&self) -> bool {
+        matches!(self, Value::Int(_) | Value::Str(_) | Value::Raw(_))
+    }
+
+    /// The bytes of a string value, formatting integers into `tmp`.
+    pub fn str_bytes<'a>(&'a self, tmp: &'a mut itoa::Buffer) -> Option<&'a [u8]> {
+        match self {
+            Value::Int(n) => Some(tmp.format(*n).as_bytes()),
+            Value::Str(s) => Some(s.as_slice()),
+            Value::Raw(v) => Some(v.as_slice()),
+        }
+    }
+
+    /// A string value as an owned, growable buffer (converting it to `raw`).
+    pub fn make_raw(&mut self) -> Option<&mut Vec<u8>> {
+        match self {
+            Value::Raw(v) => return Some(v),
+            Value::Int(n) => *self = Value::Raw(itoa::Buffer::new().format(*n).as_bytes().to_vec()),
+            Value::Str(s) => *self = Value::Raw(s.as_slice().to_vec()),
+        }
+        match self {
+            Value::Raw(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Approximate bytes used by the value beyond the entry itself (`MEMORY USAGE`).
+    pub fn heap_size(&self) -> usize {
+        match self {
+            Value::Int(_) => 0,
+            Value::Str(s) => s.heap_size(),
+            Value::Raw(v) => v.capacity(),
+        }
+    }
+}
+
+/// One key's value and metadata.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub value: Value,
+    /// Absolute expiry in unix milliseconds; 0 means no expiry.
+    pub expire_at: u64,
+    /// LRU clock (seconds) or LFU counter and decrement time, per `maxmemory-policy`.
+    pub access: u32,
+}

@@ -1,0 +1,86 @@
+//! Command errors: every error text a client can see, in Redis's exact words, in one place.
+
+use std::borrow::Cow;
+
+use thiserror::Error;
+
+/// An error reply. The connection stays open.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum CmdError {
+    #[error("ERR syntax error")]
+    Syntax,
+    #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
+    WrongType,
+    #[error("ERR value is not an integer or out of range")]
+    NotInteger,
+    #[error("ERR value is not a valid float")]
+    NotFloat,
+    #[error("ERR increment or decrement would overflow")]
+    Overflow,
+    #[error("ERR no such key")]
+    NoSuchKey,
+    #[error("ERR index out of range")]
+    IndexOutOfRange,
+    #[error("ERR DB index is out of range")]
+    DbIndexOutOfRange,
+    #[error("ERR invalid expire time in '{0}' command")]
+    InvalidExpire(&'static str),
+    #[error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")]
+    StringTooLong,
+    #[error("ERR bit offset is not an integer or out of range")]
+    BitOffset,
+    #[error("ERR wrong number of arguments for '{0}' command")]
+    WrongArity(String),
+    #[error("ERR unknown subcommand '{0}'. Try {1} HELP.")]
+    UnknownSubcommand(String, String),
+    #[error("OOM command not allowed when used memory > 'maxmemory'.")]
+    Oom,
+    #[error("NOAUTH Authentication required.")]
+    NoAuth,
+    #[error("WRONGPASS invalid username-password pair or user is disabled.")]
+    WrongPass,
+    #[error("ERR timeout is not an integer or out of range")]
+    TimeoutNotInteger,
+    #[error("ERR timeout is negative")]
+    TimeoutNegative,
+    /// Any other text, with its error code (`ERR ...`).
+    #[error("{0}")]
+    Msg(Cow<'static, str>),
+}
+
+impl CmdError {
+    /// `ERR <text>`.
+    pub fn err(text: impl Into<String>) -> CmdError {
+        CmdError::Msg(Cow::Owned(format!("ERR {}", text.into())))
+    }
+
+    /// A full error text with its own code.
+    pub fn raw(text: &'static str) -> CmdError {
+        CmdError::Msg(Cow::Borrowed(text))
+    }
+}
+
+/// `ERR unknown command 'x', with args beginning with: 'a' 'b' ` (Redis quotes up to 128 bytes of args).
+pub fn unknown_command(args: &[bytes::Bytes]) -> String {
+    let name = args.first().map(|a| lossy(a, 128)).unwrap_or_default();
+    let mut list = String::new();
+    for a in args.iter().skip(1) {
+        if list.len() >= 128 {
+            break;
+        }
+        let piece = lossy(a, 128 - list.len());
+        list.push('\'');
+        list.push_str(&piece);
+        list.push_str("' ");
+    }
+    format!("ERR unknown command '{name}', with args beginning with: {list}")
+}
+
+/// Printable text of client bytes for error messages (newlines become spaces).
+pub fn lossy(b: &[u8], max: usize) -> String {
+    let b = &b[..b.len().min(max)];
+    String::from_utf8_lossy(b)
+        .chars()
+        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+        .collect()
+}

@@ -1,0 +1,29 @@
+//! ferrodis-node: a Redis 7 compatible server.
+//!
+//! # Layout
+//!
+//! In the order a request travels:
+//!
+//! - [`resp`]: RESP2/RESP3 frames; the only module that knows the wire format.
+//! - [`conn`]: one task per client; reads, runs every buffered command, flushes once.
+//! - [`dispatch`]: the checks every command goes through, then its handler.
+//! - [`cmd`]: the command table and the handlers, one file per command group.
+//! - [`db`]: the keyspace (sharded by hash slot) and the value types.
+//!
+//! Beside the path: [`server`] (shared state), [`config`] (the directive registry),
+//! [`error`] (every error text), [`log`] (Redis's log format), [`alloc`] (memory counter),
+//! [`util`] (number parsing and formatting, glob matching).
+#![deny(unsafe_code)]
+
+pub mod alloc;
+pub mod cmd;
+pub mod config;
+pub mod conn;
+pub mod db;
+pub mod dispatch;
+pub mod error;
+pub mod listener;
+pub mod log;
+pub mod resp;
+pub mod server;
+pub mod util;

@@ -1,0 +1,219 @@
+//! `ferrodis-server [config-file] [--directive value ...]`: a drop-in for `redis-server`.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use ferrodis_node::config::Config;
+use ferrodis_node::server::{unix_ms, Server};
+use ferrodis_node::{listener, log};
+use tracing::{info, warn};
+
+#[global_allocator]
+static GLOBAL: ferrodis_node::alloc::Counting = ferrodis_node::alloc::Counting;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The Redis version we are compatible with, reported where clients look for it.
+pub const REDIS_VERSION: &str = "7.0.15";
+
+fn usage() {
+    eprintln!(
+        "Usage: ./ferrodis-server [/path/to/redis.conf] [options] [-]\n       \
+         ./ferrodis-server - (read config from stdin)\n       \
+         ./ferrodis-server -v or --version\n       \
+         ./ferrodis-server -h or --help\n\n\
+         Examples:\n       \
+         ./ferrodis-server (run the server with default config)\n       \
+         ./ferrodis-server /etc/redis/6379.conf\n       \
+         ./ferrodis-server --port 7777\n       \
+         ./ferrodis-server /etc/myredis.conf --loglevel verbose"
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(first) = args.first() {
+        match first.as_str() {
+            "-v" | "--version" => {
+                println!("Redis server v={REDIS_VERSION} sha=00000000:0 malloc=libc bits=64 build=ferrodis-{VERSION}");
+                return;
+            }
+            "-h" | "--help" => {
+                usage();
+                return;
+            }
+            _ => {}
+        }
+    }
+    let config = match Config::from_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = run(config) {
+        eprintln!("{e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn init_logging(config: &Config) -> anyhow::Result<()> {
+    let target = log::LogTarget::open(config.logfile())
+        .with_context(|| format!("Can't open the log file: {}", config.logfile()))?;
+    let level = log::level_for(config.loglevel());
+    tracing_subscriber::fmt()
+        .event_format(log::RedisFormat::new('M'))
+        .with_writer(target)
+        .with_max_level(level)
+        .init();
+    Ok(())
+}
+
+fn banner(config: &Config, port: u16) {
+    let pid = std::process::id();
+    if config.always_show_logo() {
+        let art = format!(
+            "\n\
+             \x20     ___                          _ _\n\
+             \x20    / __)                        | (_)       ferrodis {VERSION} (Redis {REDIS_VERSION} compatible) 64 bit\n\
+             \x20  _| |__ _____  ____ ____ ___  __| |_  ___\n\
+             \x20 (_   __) ___ |/ ___) ___) _ \\/ _  | |/___)  Running in standalone mode\n\
+             \x20   | |  | ____| |  | |  | |_| ( (_| | |___ | Port: {port}\n\
+             \x20   |_|  |_____)_|  |_|   \\___/ \\____|_(___/  PID: {pid}\n\n"
+        );
+        info!("{art}");
+    } else {
+        info!("Running mode=standalone, port={port}.");
+    }
+}
+
+fn run(config: Config) -> anyhow::Result<()> {
+    std::env::set_current_dir(config.dir())
+        .with_context(|| format!("Can't chdir to '{}'", config.dir()))?;
+    init_logging(&config)?;
+    warn!("oO0OoO0OoO0Oo ferrodis is starting oO0OoO0OoO0Oo");
+    warn!(
+        "ferrodis version={VERSION} (Redis {REDIS_VERSION} compatible), bits=64, pid={}, just started",
+        std::process::id()
+    );
+    match config.config_file() {
+        Some(p) => warn!("Configuration loaded from {}", p.display()),
+        None => warn!("Warning: no config file specified, using the default config. In order to specify a config file use ferrodis-server /path/to/redis.conf"),
+    }
+    let pidfile = config.pidfile().to_string();
+    let port = config.port();
+    let bind = config.bind();
+    let hz = config.hz().max(1);
+    let server = Server::new(config);
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async move {
+        let listeners = if port == 0 {
+            Vec::new()
+        } else {
+            listener::bind_all(&bind, port).await?
+        };
+        if port != 0 && listeners.is_empty() {
+            anyhow::bail!("Failed listening on port {port} (tcp), aborting.");
+        }
+        server.tcp_port.store(port as u32, Relaxed);
+        banner(&server.config.read(), port);
+        warn!("Server initialized");
+        if !pidfile.is_empty() {
+            if let Err(e) = std::fs::write(&pidfile, format!("{}\n", std::process::id())) {
+                warn!("Failed to write PID file: {e}");
+            }
+        }
+        listener::log_listening(&listeners);
+        for l in listeners {
+            tokio::spawn(listener::accept_loop(server.clone(), l));
+        }
+        tokio::spawn(cron(server.clone(), hz));
+        info!("Ready to accept connections");
+        wait_for_shutdown(&server).await;
+        warn!("ferrodis is now ready to exit, bye bye...");
+        if !pidfile.is_empty() {
+            let _ = std::fs::remove_file(&pidfile);
+        }
+        Ok(())
+    })?;
+    // Don't wait for client tasks: exit at once, as redis-server does.
+    std::process::exit(0);
+}
+
+async fn wait_for_shutdown(server: &Arc<Server>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut int = signal(SignalKind::interrupt()).ok();
+    let recv = |s: &mut Option<tokio::signal::unix::Signal>| {
+        let s = s.take();
+        async move {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+    };
+    tokio::select! {
+        _ = recv(&mut term) => warn!("Received SIGTERM scheduling shutdown..."),
+        _ = recv(&mut int) => warn!("Received SIGINT scheduling shutdown..."),
+        _ = server.shutdown.notified() => {}
+    }
+    warn!("User requested shutdown...");
+}
+
+/// Background work, `hz` times a second: active expiry, idle clients, ops/sec.
+async fn cron(server: Arc<Server>, hz: u32) {
+    let mut tick = tokio::time::interval(Duration::from_millis(1000 / hz as u64));
+    let mut last_cmds = 0u64;
+    let mut last_at = std::time::Instant::now();
+    loop {
+        tick.tick().await;
+        let now = unix_ms();
+        // Keep reclaiming while there is a backlog, bounded per tick.
+        for _ in 0..16 {
+            let n = server.keyspace.active_expire(now, 64);
+            server.stats.expired_keys.fetch_add(n as u64, Relaxed);
+            if n == 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        let s = server.settings();
+        if s.timeout_secs > 0 {
+            let limit = s.timeout_secs * 1000;
+            let up = server.uptime_ms();
+            let idle: Vec<_> = server
+                .clients
+                .lock()
+                .values()
+                .filter(|c| {
+                    c.flags.load(Relaxed) & ferrodis_node::server::cflags::MONITOR == 0
+                        && up.saturating_sub(c.last_active_ms.load(Relaxed)) > limit
+                })
+                .cloned()
+                .collect();
+            for c in idle {
+                c.kill();
+            }
+        }
+        if s.maxmemory > 0 {
+            server.free_memory_if_needed(&s, now);
+        }
+        let el = last_at.elapsed();
+        if el >= Duration::from_millis(1000) {
+            let cmds = server.stats.commands_processed.load(Relaxed);
+            let ops = (cmds - last_cmds) as f64 / el.as_secs_f64();
+            server.stats.ops_per_sec.store(ops as u64, Relaxed);
+            last_cmds = cmds;
+            last_at = std::time::Instant::now();
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! RESP2/RESP3: the only module that knows about `\r\n`.
+//!
+//! - [`parse_command`] turns buffered request bytes (multibulk or inline) into arguments.
+//! - [`ReplyWriter`] encodes replies straight into a connection's output buffer; every
+//!   difference between RESP2 and RESP3 is decided there.
+
+mod decode;
+mod encode;
+
+pub use decode::{parse_command, split_inline_args, Limits, ProtocolError, INLINE_MAX};
+pub use encode::{Protocol, ReplyWriter};

@@ -1,0 +1,308 @@
+//! State shared by every connection: the keyspace, configuration, client registry, stats.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{
+    AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed,
+};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::{mpsc, Notify};
+
+use crate::config::Config;
+use crate::db::{AccessMode, EvictPolicy, Keyspace};
+
+/// Unix time in milliseconds.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Unix time in microseconds.
+pub fn unix_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Settings read on every command, derived from [`Config`] whenever it changes.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub maxmemory: u64,
+    pub policy: EvictPolicy,
+    pub samples: usize,
+    pub access: AccessMode,
+    pub proto_max_bulk: u64,
+    pub qbuf_limit: u64,
+    pub maxclients: u32,
+    pub requirepass: Option<Vec<u8>>,
+    pub slowlog_slower_than: i64,
+    pub slowlog_max_len: u64,
+    pub timeout_secs: u64,
+}
+
+impl Settings {
+    pub fn from_config(c: &Config) -> Settings {
+        let policy = EvictPolicy::parse(c.maxmemory_policy()).unwrap_or(EvictPolicy::NoEviction);
+        Settings {
+            maxmemory: c.maxmemory(),
+            policy,
+            samples: c.maxmemory_samples() as usize,
+            access: if policy.is_lfu() {
+                AccessMode::Lfu {
+                    log_factor: c.lfu_log_factor(),
+                    decay_minutes: c.lfu_decay_time(),
+                }
+            } else {
+                AccessMode::Lru
+            },
+            proto_max_bulk: c.proto_max_bulk_len(),
+            qbuf_limit: c.client_query_buffer_limit(),
+            maxclients: c.maxclients(),
+            requirepass: c.requirepass(),
+            slowlog_slower_than: c.slowlog_log_slower_than(),
+            slowlog_max_len: c.slowlog_max_len(),
+            timeout_secs: c.timeout(),
+        }
+    }
+}
+
+/// Client flags shown by `CLIENT LIST`.
+pub mod cflags {
+    pub const MONITOR: u32 = 1 << 0;
+    pub const NO_EVICT: u32 = 1 << 1;
+}
+
+/// What the registry knows of a client, shared between its task and CLIENT LIST/KILL.
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub fd: i32,
+    pub created: Instant,
+    pub last_active_ms: AtomicU64,
+    pub name: Mutex<Option<Bytes>>,
+    pub db: AtomicUsize,
+    pub resp: AtomicU8,
+    pub last_cmd: Mutex<String>,
+    pub flags: AtomicU32,
+    pub qbuf: AtomicUsize,
+    pub killed: AtomicBool,
+    pub kill: Notify,
+}
+
+impl ClientInfo {
+    pub fn kill(&self) {
+        self.killed.store(true, Relaxed);
+        self.kill.notify_one();
+    }
+}
+
+/// Counters for `INFO stats`.
+#[derive(Default)]
+pub struct Stats {
+    pub connections_received: AtomicU64,
+    pub commands_processed: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub expired_keys: AtomicU64,
+    pub evicted_keys: AtomicU64,
+    pub keyspace_hits: AtomicU64,
+    pub keyspace_misses: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+    pub error_replies: AtomicU64,
+    /// Instantaneous ops/sec, updated by the cron.
+    pub ops_per_sec: AtomicU64,
+}
+
+/// One `SLOWLOG` entry.
+#[derive(Debug, Clone)]
+pub struct SlowEntry {
+    pub id: u64,
+    pub time: u64,
+    pub micros: u64,
+    pub args: Vec<Bytes>,
+    pub addr: String,
+    pub name: Bytes,
+}
+
+#[derive(Default)]
+pub struct SlowLog {
+    pub next_id: u64,
+    pub entries: std::collections::VecDeque<SlowEntry>,
+}
+
+/// `CLIENT PAUSE` state.
+#[derive(Default)]
+pub struct Pause {
+    /// Unix ms until which clients are paused; 0 = not paused.
+    pub until: AtomicU64,
+    /// Pause only writes.
+    pub write_only: AtomicBool,
+    pub resumed: Notify,
+}
+
+/// The server.
+pub struct Server {
+    pub keyspace: Keyspace,
+    pub config: RwLock<Config>,
+    settings: RwLock<Arc<Settings>>,
+    settings_version: AtomicU64,
+    pub clients: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
+    pub next_client_id: AtomicU64,
+    pub stats: Stats,
+    pub started: Instant,
+    pub run_id: String,
+    pub pause: Pause,
+    pub monitors: Mutex<Vec<(u64, mpsc::UnboundedSender<Bytes>)>>,
+    pub has_monitors: AtomicBool,
+    pub slowlog: Mutex<SlowLog>,
+    pub shutdown: Notify,
+    pub shutting_down: AtomicBool,
+    pub lastsave: AtomicU64,
+    pub dirty: AtomicU64,
+    /// The TCP port actually listened on.
+    pub tcp_port: AtomicU32,
+    /// Config path as given on the command line (absolute), for INFO.
+    pub executable: String,
+}
+
+impl Server {
+    pub fn new(config: Config) -> Arc<Server> {
+        let settings = Arc::new(Settings::from_config(&config));
+        let mut rid = [0u8; 20];
+        rand::Rng::fill(&mut rand::thread_rng(), &mut rid[..]);
+        let run_id = rid.iter().map(|b| format!("{b:02x}")).collect();
+        Arc::new(Server {
+            keyspace: Keyspace::new(),
+            config: RwLock::new(config),
+            settings: RwLock::new(settings),
+            settings_version: AtomicU64::new(1),
+            clients: Mutex::new(BTreeMap::new()),
+            next_client_id: AtomicU64::new(1),
+            stats: Stats::default(),
+            started: Instant::now(),
+            run_id,
+            pause: Pause::default(),
+            monitors: Mutex::new(Vec::new()),
+            has_monitors: AtomicBool::new(false),
+            slowlog: Mutex::new(SlowLog::default()),
+            shutdown: Notify::new(),
+            shutting_down: AtomicBool::new(false),
+            lastsave: AtomicU64::new(unix_ms() / 1000),
+            dirty: AtomicU64::new(0),
+            tcp_port: AtomicU32::new(0),
+            executable: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        })
+    }
+
+    /// The current settings if they changed since `version`.
+    pub fn settings_if_changed(&self, version: &mut u64) -> Option<Arc<Settings>> {
+        let v = self.settings_version.load(Relaxed);
+        if v == *version {
+            return None;
+        }
+        *version = v;
+        Some(self.settings.read().clone())
+    }
+
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.read().clone()
+    }
+
+    /// Re-derives the hot settings after a configuration change.
+    pub fn config_changed(&self) {
+        let s = Arc::new(Settings::from_config(&self.config.read()));
+        *self.settings.write() = s;
+        self.settings_version.fetch_add(1, Relaxed);
+    }
+
+    /// Milliseconds since start, a cheap clock for idle times.
+    pub fn uptime_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Registers a new client.
+    pub fn register_client(&self, addr: String, laddr: String, fd: i32) -> Arc<ClientInfo> {
+        let id = self.next_client_id.fetch_add(1, Relaxed);
+        let info = Arc::new(ClientInfo {
+            id,
+            addr,
+            laddr,
+            fd,
+            created: Instant::now(),
+            last_active_ms: AtomicU64::new(self.uptime_ms()),
+            name: Mutex::new(None),
+            db: AtomicUsize::new(0),
+            resp: AtomicU8::new(2),
+            last_cmd: Mutex::new("NULL".to_string()),
+            flags: AtomicU32::new(0),
+            qbuf: AtomicUsize::new(0),
+            killed: AtomicBool::new(false),
+            kill: Notify::new(),
+        });
+        self.clients.lock().insert(id, info.clone());
+        info
+    }
+
+    pub fn unregister_client(&self, id: u64) {
+        self.clients.lock().remove(&id);
+        let mut m = self.monitors.lock();
+        m.retain(|(cid, _)| *cid != id);
+        self.has_monitors.store(!m.is_empty(), Relaxed);
+    }
+
+    /// True while `CLIENT PAUSE` holds back a command (`is_write`: the command may write).
+    pub fn paused_for(&self, is_write: bool) -> Option<Duration> {
+        let until = self.pause.until.load(Relaxed);
+        if until == 0 {
+            return None;
+        }
+        let now = unix_ms();
+        if now >= until {
+            return None;
+        }
+        if self.pause.write_only.load(Relaxed) && !is_write {
+            return None;
+        }
+        Some(Duration::from_millis(until - now))
+    }
+
+    /// Asks the server to shut down.
+    pub fn request_shutdown(&self) {
+        self.shutting_down.store(true, Relaxed);
+        self.shutdown.notify_waiters();
+        self.shutdown.notify_one();
+    }
+
+    /// Bytes currently allocated by the process (the counting allocator).
+    pub fn used_memory(&self) -> u64 {
+        crate::alloc::allocated() as u64
+    }
+
+    /// Evicts keys until under `maxmemory`; false if that was not possible.
+    pub fn free_memory_if_needed(&self, s: &Settings, now: u64) -> bool {
+        if s.maxmemory == 0 {
+            return true;
+        }
+        let mut guard = 0;
+        while self.used_memory() > s.maxmemory {
+            if s.policy == EvictPolicy::NoEviction
+                || guard > 100_000
+                || !self.keyspace.evict_one(s.policy, s.samples, now, s.access)
+            {
+                return false;
+            }
+            self.stats.evicted_keys.fetch_add(1, Relaxed);
+            guard += 1;
+        }
+        true
+    }
+}

@@ -1,0 +1,4 @@
+//! Small pure helpers shared by command handlers.
+
+pub mod glob;
+pub mod num;
