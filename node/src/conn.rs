@@ -68,7 +68,7 @@ where
                 Ok(true) => {}
                 Err(e) => {
                     debug!(client = info.id, "protocol error: {e}");
-                    ReplyWriter::new(&mut out, client.proto).error(&e.to_string());
+                    ReplyWriter::new(&mut out, client.proto).error(&format!("ERR {e}"));
                     closing = true;
                     break;
                 }

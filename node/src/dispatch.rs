@@ -129,6 +129,10 @@ fn resolve(args: &[Bytes]) -> Result<(Option<&'static Command>, &'static Command
         return Ok((None, top));
     }
     if args.len() < 2 {
+        // A container may also run on its own (COMMAND); otherwise it needs a subcommand.
+        if top.handler.is_some() {
+            return Ok((None, top));
+        }
         return Err(CmdError::WrongArity(top.name.to_string()));
     }
     match top.subcommand(&args[1]) {
@@ -140,8 +144,36 @@ fn resolve(args: &[Bytes]) -> Result<(Option<&'static Command>, &'static Command
     }
 }
 
-/// Runs one command.
+/// Runs one command, then applies `CLIENT REPLY`: the reply is dropped when the mode after the
+/// command says so (so `CLIENT REPLY ON` is answered even when replies were off).
 pub fn execute(
+    server: &Server,
+    settings: &Settings,
+    client: &mut Client,
+    args: &[Bytes],
+    out: &mut bytes::BytesMut,
+) -> Outcome {
+    let mark = out.len();
+    let outcome = run(server, settings, client, args, out);
+    if matches!(outcome, Outcome::Paused(_)) {
+        return outcome;
+    }
+    match client.reply_mode {
+        ReplyMode::On => {}
+        ReplyMode::Off => out.truncate(mark),
+        ReplyMode::Skip => {
+            out.truncate(mark);
+            client.reply_mode = ReplyMode::SkipThis;
+        }
+        ReplyMode::SkipThis => {
+            out.truncate(mark);
+            client.reply_mode = ReplyMode::On;
+        }
+    }
+    outcome
+}
+
+fn run(
     server: &Server,
     settings: &Settings,
     client: &mut Client,
@@ -151,35 +183,21 @@ pub fn execute(
     let mark = out.len();
     let proto = client.proto;
     let started = Instant::now();
-    let skip_reply = match client.reply_mode {
-        ReplyMode::On => false,
-        ReplyMode::Off => true,
-        ReplyMode::SkipThis => {
-            client.reply_mode = ReplyMode::On;
-            true
-        }
-        ReplyMode::Skip => {
-            client.reply_mode = ReplyMode::SkipThis;
-            false
-        }
-    };
     let (parent, cmd) = match resolve(args) {
         Ok(r) => r,
         Err(e) => {
             reply_error(server, out, proto, &e);
-            finish_reply(out, mark, skip_reply);
             return Outcome::Done;
         }
     };
+    *client.info.last_cmd.lock() = (parent.map_or("", |p| p.name), cmd.name);
     if !cmd.arity_ok(args.len()) {
         let e = CmdError::WrongArity(full_name(parent, cmd));
         reply_error(server, out, proto, &e);
-        finish_reply(out, mark, skip_reply);
         return Outcome::Done;
     }
     if !client.authenticated && cmd.flags & flags::NO_AUTH == 0 {
         reply_error(server, out, proto, &CmdError::NoAuth);
-        finish_reply(out, mark, skip_reply);
         return Outcome::Done;
     }
     let is_write = cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0;
@@ -192,7 +210,6 @@ pub fn execute(
         && !server.free_memory_if_needed(settings, now)
     {
         reply_error(server, out, proto, &CmdError::Oom);
-        finish_reply(out, mark, skip_reply);
         return Outcome::Done;
     }
 
@@ -260,7 +277,6 @@ pub fn execute(
     {
         record_slow(server, settings, client, args, micros);
     }
-    finish_reply(out, mark, skip_reply);
     Outcome::Done
 }
 
@@ -271,12 +287,6 @@ fn no_handler(_: &mut Ctx<'_>) -> crate::cmd::CmdResult {
 fn reply_error(server: &Server, out: &mut bytes::BytesMut, proto: Protocol, e: &CmdError) {
     server.stats.error_replies.fetch_add(1, Relaxed);
     ReplyWriter::new(out, proto).error(&e.to_string());
-}
-
-fn finish_reply(out: &mut bytes::BytesMut, mark: usize, skip: bool) {
-    if skip {
-        out.truncate(mark);
-    }
 }
 
 /// Sends a command to every MONITOR client: `time [db addr] "arg" ...`.

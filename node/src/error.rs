@@ -76,9 +76,11 @@ pub fn unknown_command(args: &[bytes::Bytes]) -> String {
     format!("ERR unknown command '{name}', with args beginning with: {list}")
 }
 
-/// Printable text of client bytes for error messages (newlines become spaces).
+/// Printable text of client bytes for error messages, as Redis's `%.*s` formatting gives it:
+/// cut at the first NUL byte and at `max` bytes, newlines turned into spaces.
 pub fn lossy(b: &[u8], max: usize) -> String {
     let b = &b[..b.len().min(max)];
+    let b = &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())];
     String::from_utf8_lossy(b)
         .chars()
         .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })

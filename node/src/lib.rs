@@ -23,6 +23,9 @@ pub mod db;
 pub mod dispatch;
 pub mod error;
 pub mod listener;
+
+/// The Redis version ferrodis is compatible with, reported to clients (HELLO, INFO).
+pub const REDIS_VERSION: &str = "7.0.15";
 pub mod log;
 pub mod resp;
 pub mod server;

@@ -100,6 +100,30 @@ pub fn level_for(loglevel: &str) -> Level {
     }
 }
 
+static LEVEL: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(2);
+
+fn rank(l: &Level) -> u8 {
+    match *l {
+        Level::TRACE => 0,
+        Level::DEBUG => 1,
+        Level::INFO => 2,
+        Level::WARN | Level::ERROR => 3,
+    }
+}
+
+/// Sets the minimum level logged, from a Redis `loglevel` (applies at once, for CONFIG SET).
+pub fn set_level(loglevel: &str) {
+    LEVEL.store(
+        rank(&level_for(loglevel)),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
+/// True if events of this level are logged now.
+pub fn enabled(l: &Level) -> bool {
+    rank(l) >= LEVEL.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A log file opened in append mode, or stdout when the path is empty.
 pub struct LogTarget(Mutex<Box<dyn Write + Send>>);
 

@@ -14,8 +14,7 @@ use tracing::{info, warn};
 static GLOBAL: ferrodis_node::alloc::Counting = ferrodis_node::alloc::Counting;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
-/// The Redis version we are compatible with, reported where clients look for it.
-pub const REDIS_VERSION: &str = "7.0.15";
+use ferrodis_node::REDIS_VERSION;
 
 fn usage() {
     eprintln!(
@@ -62,12 +61,17 @@ fn main() {
 fn init_logging(config: &Config) -> anyhow::Result<()> {
     let target = log::LogTarget::open(config.logfile())
         .with_context(|| format!("Can't open the log file: {}", config.logfile()))?;
-    let level = log::level_for(config.loglevel());
-    tracing_subscriber::fmt()
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    log::set_level(config.loglevel());
+    let layer = tracing_subscriber::fmt::layer()
         .event_format(log::RedisFormat::new('M'))
         .with_writer(target)
-        .with_max_level(level)
-        .init();
+        .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+            log::enabled(m.level())
+        }));
+    tracing_subscriber::registry().with(layer).init();
     Ok(())
 }
 
@@ -178,7 +182,11 @@ async fn cron(server: Arc<Server>, hz: u32) {
         tick.tick().await;
         let now = unix_ms();
         // Keep reclaiming while there is a backlog, bounded per tick.
+        server.note_memory_peak(server.used_memory());
         for _ in 0..16 {
+            if !server.active_expire.load(Relaxed) {
+                break;
+            }
             let n = server.keyspace.active_expire(now, 64);
             server.stats.expired_keys.fetch_add(n as u64, Relaxed);
             if n == 0 {

@@ -89,7 +89,8 @@ pub struct ClientInfo {
     pub name: Mutex<Option<Bytes>>,
     pub db: AtomicUsize,
     pub resp: AtomicU8,
-    pub last_cmd: Mutex<String>,
+    /// Last command run: (container or "", name).
+    pub last_cmd: Mutex<(&'static str, &'static str)>,
     pub flags: AtomicU32,
     pub qbuf: AtomicUsize,
     pub killed: AtomicBool,
@@ -168,6 +169,10 @@ pub struct Server {
     pub dirty: AtomicU64,
     /// The TCP port actually listened on.
     pub tcp_port: AtomicU32,
+    /// `DEBUG SET-ACTIVE-EXPIRE`.
+    pub active_expire: AtomicBool,
+    memory_peak: AtomicU64,
+    memory_startup: AtomicU64,
     /// Config path as given on the command line (absolute), for INFO.
     pub executable: String,
 }
@@ -197,6 +202,9 @@ impl Server {
             lastsave: AtomicU64::new(unix_ms() / 1000),
             dirty: AtomicU64::new(0),
             tcp_port: AtomicU32::new(0),
+            active_expire: AtomicBool::new(true),
+            memory_peak: AtomicU64::new(0),
+            memory_startup: AtomicU64::new(crate::alloc::allocated() as u64),
             executable: std::env::current_exe()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
@@ -242,7 +250,7 @@ impl Server {
             name: Mutex::new(None),
             db: AtomicUsize::new(0),
             resp: AtomicU8::new(2),
-            last_cmd: Mutex::new("NULL".to_string()),
+            last_cmd: Mutex::new(("", "NULL")),
             flags: AtomicU32::new(0),
             qbuf: AtomicUsize::new(0),
             killed: AtomicBool::new(false),
@@ -254,6 +262,11 @@ impl Server {
 
     pub fn unregister_client(&self, id: u64) {
         self.clients.lock().remove(&id);
+        self.unregister_monitor(id);
+    }
+
+    /// Stops feeding MONITOR output to a client.
+    pub fn unregister_monitor(&self, id: u64) {
         let mut m = self.monitors.lock();
         m.retain(|(cid, _)| *cid != id);
         self.has_monitors.store(!m.is_empty(), Relaxed);
@@ -285,6 +298,16 @@ impl Server {
     /// Bytes currently allocated by the process (the counting allocator).
     pub fn used_memory(&self) -> u64 {
         crate::alloc::allocated() as u64
+    }
+
+    /// Records `used` as the peak if it is one; returns the peak.
+    pub fn note_memory_peak(&self, used: u64) -> u64 {
+        self.memory_peak.fetch_max(used, Relaxed).max(used)
+    }
+
+    /// Bytes allocated when the server started.
+    pub fn startup_memory(&self) -> u64 {
+        self.memory_startup.load(Relaxed)
     }
 
     /// Evicts keys until under `maxmemory`; false if that was not possible.

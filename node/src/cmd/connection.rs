@@ -1,5 +1,709 @@
-//! Commands of this group.
+//! Connection commands: PING, ECHO, QUIT, RESET, HELLO, AUTH, CLIENT.
 
-use super::Command;
+use super::{acl, flags as f, CmdResult, Command};
+use crate::dispatch::{Action, Ctx, ReplyMode};
+use crate::error::CmdError;
+use crate::resp::Protocol;
+use crate::server::{cflags, unix_ms, ClientInfo, Server};
+use std::sync::atomic::Ordering::Relaxed;
 
-pub static COMMANDS: &[Command] = &[];
+const CONN: u32 = acl::CONNECTION;
+const SESSION: u32 = f::NOSCRIPT | f::LOADING | f::STALE | f::FAST | f::NO_AUTH | f::ALLOW_BUSY;
+const CLIENT_SUB: u32 = f::NOSCRIPT | f::LOADING | f::STALE;
+const CLIENT_ADMIN: u32 = f::ADMIN | f::NOSCRIPT | f::LOADING | f::STALE;
+
+pub static COMMANDS: &[Command] = &[
+    Command {
+        name: "ping",
+        arity: -1,
+        flags: f::FAST,
+        acl: CONN,
+        tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
+        handler: Some(ping),
+        group: "connection",
+        summary: "Checks that the server answers, optionally echoing a message.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "echo",
+        arity: 2,
+        flags: f::LOADING | f::STALE | f::FAST,
+        acl: CONN,
+        handler: Some(echo),
+        group: "connection",
+        summary: "Replies with the given message.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "quit",
+        arity: -1,
+        flags: SESSION,
+        acl: CONN,
+        handler: Some(quit),
+        group: "connection",
+        summary: "Closes the connection after replying.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "reset",
+        arity: 1,
+        flags: SESSION,
+        acl: CONN,
+        handler: Some(reset),
+        group: "connection",
+        since: "6.2.0",
+        summary: "Returns the connection to its initial state.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "hello",
+        arity: -1,
+        flags: SESSION,
+        acl: CONN,
+        handler: Some(hello),
+        group: "connection",
+        since: "6.0.0",
+        summary: "Picks the protocol version, optionally authenticating and naming the connection.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "auth",
+        arity: -2,
+        flags: SESSION,
+        acl: CONN,
+        handler: Some(auth),
+        group: "connection",
+        summary: "Authenticates the connection.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "client",
+        arity: -2,
+        acl: 0,
+        subcommands: CLIENT,
+        group: "connection",
+        since: "2.4.0",
+        summary: "Inspects and controls client connections.",
+        ..Command::DEFAULT
+    },
+];
+
+static CLIENT: &[Command] = &[
+    Command {
+        name: "id",
+        arity: 2,
+        flags: CLIENT_SUB,
+        acl: CONN,
+        handler: Some(client_id),
+        group: "connection",
+        summary: "The id of this connection.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "setname",
+        arity: 3,
+        flags: CLIENT_SUB,
+        acl: CONN,
+        handler: Some(client_setname),
+        group: "connection",
+        summary: "Names this connection.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "getname",
+        arity: 2,
+        flags: CLIENT_SUB,
+        acl: CONN,
+        handler: Some(client_getname),
+        group: "connection",
+        summary: "The name of this connection.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "list",
+        arity: -2,
+        flags: CLIENT_ADMIN,
+        acl: CONN,
+        tips: &["nondeterministic_output"],
+        handler: Some(client_list),
+        group: "connection",
+        complexity: "O(N)",
+        summary: "Lists the connected clients.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "info",
+        arity: 2,
+        flags: CLIENT_SUB,
+        acl: CONN,
+        tips: &["nondeterministic_output"],
+        handler: Some(client_info),
+        group: "connection",
+        summary: "Describes this connection.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "kill",
+        arity: -3,
+        flags: CLIENT_ADMIN,
+        acl: CONN,
+        handler: Some(client_kill),
+        group: "connection",
+        complexity: "O(N)",
+        summary: "Closes client connections chosen by address, id, type or user.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "reply",
+        arity: 3,
+        flags: CLIENT_SUB,
+        acl: CONN,
+        handler: Some(client_reply),
+        group: "connection",
+        summary: "Turns this connection's replies on or off.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "no-evict",
+        arity: 3,
+        flags: CLIENT_ADMIN,
+        acl: CONN,
+        handler: Some(client_no_evict),
+        group: "connection",
+        summary: "Protects this connection from client eviction.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "pause",
+        arity: -3,
+        flags: CLIENT_ADMIN,
+        acl: CONN,
+        handler: Some(client_pause),
+        group: "connection",
+        summary: "Holds back commands of every client for a while.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "unpause",
+        arity: 2,
+        flags: CLIENT_ADMIN,
+        acl: CONN,
+        handler: Some(client_unpause),
+        group: "connection",
+        complexity: "O(N)",
+        summary: "Ends a CLIENT PAUSE.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "help",
+        arity: 2,
+        flags: f::LOADING | f::STALE,
+        acl: CONN,
+        handler: Some(client_help),
+        group: "connection",
+        summary: "Lists the CLIENT subcommands.",
+        ..Command::DEFAULT
+    },
+];
+
+fn ping(ctx: &mut Ctx) -> CmdResult {
+    match ctx.args.len() {
+        1 => ctx.out.simple("PONG"),
+        2 => ctx.out.bulk(&ctx.args[1]),
+        _ => return Err(CmdError::WrongArity("ping".into())),
+    }
+    Ok(())
+}
+
+fn echo(ctx: &mut Ctx) -> CmdResult {
+    ctx.out.bulk(&ctx.args[1]);
+    Ok(())
+}
+
+fn quit(ctx: &mut Ctx) -> CmdResult {
+    ctx.out.ok();
+    ctx.client.action = Some(Action::Close);
+    Ok(())
+}
+
+fn reset(ctx: &mut Ctx) -> CmdResult {
+    let c = &mut *ctx.client;
+    c.db = 0;
+    c.info.db.store(0, Relaxed);
+    c.proto = Protocol::Resp2;
+    c.info.resp.store(2, Relaxed);
+    c.reply_mode = ReplyMode::On;
+    *c.info.name.lock() = None;
+    c.info.flags.fetch_and(!cflags::NO_EVICT, Relaxed);
+    c.authenticated = ctx.settings.requirepass.is_none();
+    c.user = "default".into();
+    if c.info.flags.fetch_and(!cflags::MONITOR, Relaxed) & cflags::MONITOR != 0 {
+        ctx.server.unregister_monitor(c.info.id);
+    }
+    ctx.out.proto = Protocol::Resp2;
+    ctx.out.simple("RESET");
+    Ok(())
+}
+
+/// Checks a password for `user`. The default user has no password unless `requirepass` is set.
+fn check_password(ctx: &Ctx, user: &[u8], pass: &[u8]) -> bool {
+    if user != b"default" {
+        return false;
+    }
+    match &ctx.settings.requirepass {
+        None => true,
+        Some(p) => p.as_slice() == pass,
+    }
+}
+
+fn auth(ctx: &mut Ctx) -> CmdResult {
+    let (user, pass): (&[u8], &[u8]) = match ctx.args.len() {
+        2 => {
+            if ctx.settings.requirepass.is_none() {
+                return Err(CmdError::raw(
+                    "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+                ));
+            }
+            (b"default", &ctx.args[1])
+        }
+        3 => (&ctx.args[1], &ctx.args[2]),
+        _ => return Err(CmdError::Syntax),
+    };
+    if !check_password(ctx, user, pass) {
+        return Err(CmdError::WrongPass);
+    }
+    ctx.client.authenticated = true;
+    ctx.client.user = String::from_utf8_lossy(user).into_owned();
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Validates a client name: printable ASCII without spaces; empty clears it.
+fn valid_name(name: &[u8]) -> bool {
+    name.iter().all(|&c| (b'!'..=b'~').contains(&c))
+}
+
+const BAD_NAME: &str = "ERR Client names cannot contain spaces, newlines or special characters.";
+
+fn set_name(info: &ClientInfo, name: &[u8]) -> CmdResult {
+    if !valid_name(name) {
+        return Err(CmdError::raw(BAD_NAME));
+    }
+    *info.name.lock() = if name.is_empty() {
+        None
+    } else {
+        Some(bytes::Bytes::copy_from_slice(name))
+    };
+    Ok(())
+}
+
+fn hello(ctx: &mut Ctx) -> CmdResult {
+    let mut proto = None;
+    if ctx.args.len() >= 2 {
+        let v = crate::util::num::parse_i64(&ctx.args[1]).ok_or_else(|| {
+            CmdError::raw("ERR Protocol version is not an integer or out of range")
+        })?;
+        if !(2..=3).contains(&v) {
+            return Err(CmdError::raw("NOPROTO unsupported protocol version"));
+        }
+        proto = Some(v);
+    }
+    let mut creds: Option<(usize, usize)> = None;
+    let mut i = 2;
+    while i < ctx.args.len() {
+        let more = ctx.args.len() - i - 1;
+        let opt = &ctx.args[i];
+        if opt.eq_ignore_ascii_case(b"AUTH") && more >= 2 {
+            creds = Some((i + 1, i + 2));
+            i += 3;
+        } else if opt.eq_ignore_ascii_case(b"SETNAME") && more >= 1 {
+            set_name(&ctx.client.info, &ctx.args[i + 1])?;
+            i += 2;
+        } else {
+            return Err(CmdError::err(format!(
+                "Syntax error in HELLO option '{}'",
+                crate::error::lossy(opt, 128)
+            )));
+        }
+    }
+    if let Some((u, p)) = creds {
+        if !check_password(ctx, &ctx.args[u], &ctx.args[p]) {
+            return Err(CmdError::WrongPass);
+        }
+        ctx.client.authenticated = true;
+        ctx.client.user = String::from_utf8_lossy(&ctx.args[u]).into_owned();
+    }
+    if !ctx.client.authenticated {
+        return Err(CmdError::raw("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
+    }
+    if let Some(v) = proto {
+        ctx.client.proto = if v == 3 {
+            Protocol::Resp3
+        } else {
+            Protocol::Resp2
+        };
+        ctx.client.info.resp.store(v as u8, Relaxed);
+        ctx.out.proto = ctx.client.proto;
+    }
+    let out = &mut ctx.out;
+    out.map(7);
+    out.bulk(b"server");
+    out.bulk(b"redis");
+    out.bulk(b"version");
+    out.bulk(crate::REDIS_VERSION.as_bytes());
+    out.bulk(b"proto");
+    out.int(if ctx.client.proto == Protocol::Resp3 {
+        3
+    } else {
+        2
+    });
+    out.bulk(b"id");
+    out.int(ctx.client.info.id as i64);
+    out.bulk(b"mode");
+    out.bulk(b"standalone");
+    out.bulk(b"role");
+    out.bulk(b"master");
+    out.bulk(b"modules");
+    out.array(0);
+    Ok(())
+}
+
+fn client_id(ctx: &mut Ctx) -> CmdResult {
+    ctx.out.int(ctx.client.info.id as i64);
+    Ok(())
+}
+
+fn client_setname(ctx: &mut Ctx) -> CmdResult {
+    set_name(&ctx.client.info, &ctx.args[2])?;
+    ctx.out.ok();
+    Ok(())
+}
+
+fn client_getname(ctx: &mut Ctx) -> CmdResult {
+    match ctx.client.info.name.lock().clone() {
+        Some(n) => ctx.out.bulk(&n),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+/// One `CLIENT LIST` line (without the newline).
+pub fn describe(server: &Server, c: &ClientInfo, user: &str) -> String {
+    let fl = c.flags.load(Relaxed);
+    let mut flags = String::new();
+    if fl & cflags::MONITOR != 0 {
+        flags.push('O');
+    }
+    if fl & cflags::NO_EVICT != 0 {
+        flags.push('e');
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
+    let idle = server
+        .uptime_ms()
+        .saturating_sub(c.last_active_ms.load(Relaxed))
+        / 1000;
+    let qbuf = c.qbuf.load(Relaxed);
+    let name = c.name.lock().clone().unwrap_or_default();
+    format!(
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir=-1 resp={}",
+        c.id,
+        c.addr,
+        c.laddr,
+        c.fd,
+        String::from_utf8_lossy(&name),
+        c.created.elapsed().as_secs(),
+        idle,
+        flags,
+        c.db.load(Relaxed),
+        qbuf,
+        16384usize.saturating_sub(qbuf),
+        qbuf + 16384 * 2,
+        match *c.last_cmd.lock() {
+            ("", n) => n.to_string(),
+            (p, n) => format!("{p}|{n}"),
+        },
+        user,
+        c.resp.load(Relaxed),
+    )
+}
+
+fn client_type_ok(t: &[u8]) -> bool {
+    [&b"normal"[..], b"master", b"replica", b"slave", b"pubsub"]
+        .iter()
+        .any(|x| t.eq_ignore_ascii_case(x))
+}
+
+/// Whether a client matches a `TYPE` filter (all our clients are normal ones for now).
+fn is_type(c: &ClientInfo, t: &[u8]) -> bool {
+    let _ = c;
+    t.eq_ignore_ascii_case(b"normal")
+}
+
+fn client_list(ctx: &mut Ctx) -> CmdResult {
+    let mut ty: Option<&[u8]> = None;
+    let mut ids: Option<Vec<u64>> = None;
+    let mut i = 2;
+    while i < ctx.args.len() {
+        let a = &ctx.args[i];
+        if a.eq_ignore_ascii_case(b"TYPE") && i + 1 < ctx.args.len() {
+            if !client_type_ok(&ctx.args[i + 1]) {
+                return Err(CmdError::err(format!(
+                    "Unknown client type '{}'",
+                    crate::error::lossy(&ctx.args[i + 1], 128)
+                )));
+            }
+            ty = Some(&ctx.args[i + 1]);
+            i += 2;
+        } else if a.eq_ignore_ascii_case(b"ID") && i + 1 < ctx.args.len() {
+            let mut v = Vec::new();
+            for x in &ctx.args[i + 1..] {
+                match crate::util::num::parse_i64(x) {
+                    Some(n) if n > 0 => v.push(n as u64),
+                    _ => return Err(CmdError::err("Invalid client ID")),
+                }
+            }
+            ids = Some(v);
+            i = ctx.args.len();
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let clients: Vec<_> = ctx.server.clients.lock().values().cloned().collect();
+    let mut text = String::new();
+    for c in clients {
+        if ty.is_some_and(|t| !is_type(&c, t)) {
+            continue;
+        }
+        if ids.as_ref().is_some_and(|v| !v.contains(&c.id)) {
+            continue;
+        }
+        let user = if c.id == ctx.client.info.id {
+            ctx.client.user.clone()
+        } else {
+            "default".to_string()
+        };
+        text.push_str(&describe(ctx.server, &c, &user));
+        text.push('\n');
+    }
+    ctx.out.verbatim(text.as_bytes());
+    Ok(())
+}
+
+fn client_info(ctx: &mut Ctx) -> CmdResult {
+    let mut line = describe(ctx.server, &ctx.client.info, &ctx.client.user);
+    line.push('\n');
+    ctx.out.verbatim(line.as_bytes());
+    Ok(())
+}
+
+fn client_kill(ctx: &mut Ctx) -> CmdResult {
+    let me = ctx.client.info.id;
+    if ctx.args.len() == 3 {
+        // Old form: CLIENT KILL addr:port.
+        let addr = &ctx.args[2];
+        let found = ctx
+            .server
+            .clients
+            .lock()
+            .values()
+            .find(|c| c.addr.as_bytes() == &addr[..])
+            .cloned();
+        return match found {
+            Some(c) => {
+                if c.id == me {
+                    ctx.client.action = Some(Action::Close);
+                } else {
+                    c.kill();
+                }
+                ctx.out.ok();
+                Ok(())
+            }
+            None => Err(CmdError::err("No such client")),
+        };
+    }
+    let mut id = None;
+    let mut addr = None;
+    let mut laddr = None;
+    let mut ty: Option<&[u8]> = None;
+    let mut user = None;
+    let mut skipme = true;
+    let mut i = 2;
+    while i < ctx.args.len() {
+        if i + 1 >= ctx.args.len() {
+            return Err(CmdError::Syntax);
+        }
+        let (k, v) = (&ctx.args[i], &ctx.args[i + 1]);
+        if k.eq_ignore_ascii_case(b"ID") {
+            match crate::util::num::parse_i64(v) {
+                Some(n) if n > 0 => id = Some(n as u64),
+                _ => return Err(CmdError::err("client-id should be greater than 0")),
+            }
+        } else if k.eq_ignore_ascii_case(b"ADDR") {
+            addr = Some(v.clone());
+        } else if k.eq_ignore_ascii_case(b"LADDR") {
+            laddr = Some(v.clone());
+        } else if k.eq_ignore_ascii_case(b"TYPE") {
+            if !client_type_ok(v) {
+                return Err(CmdError::err(format!(
+                    "Unknown client type '{}'",
+                    crate::error::lossy(v, 128)
+                )));
+            }
+            ty = Some(v);
+        } else if k.eq_ignore_ascii_case(b"USER") {
+            user = Some(v.clone());
+        } else if k.eq_ignore_ascii_case(b"SKIPME") {
+            if v.eq_ignore_ascii_case(b"yes") {
+                skipme = true;
+            } else if v.eq_ignore_ascii_case(b"no") {
+                skipme = false;
+            } else {
+                return Err(CmdError::Syntax);
+            }
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 2;
+    }
+    let clients: Vec<_> = ctx.server.clients.lock().values().cloned().collect();
+    let mut killed = 0;
+    for c in clients {
+        if id.is_some_and(|x| x != c.id)
+            || addr.as_ref().is_some_and(|a| a[..] != *c.addr.as_bytes())
+            || laddr.as_ref().is_some_and(|a| a[..] != *c.laddr.as_bytes())
+            || ty.is_some_and(|t| !is_type(&c, t))
+            || user.as_ref().is_some_and(|u| &u[..] != b"default")
+        {
+            continue;
+        }
+        if c.id == me {
+            if skipme {
+                continue;
+            }
+            ctx.client.action = Some(Action::Close);
+        } else {
+            c.kill();
+        }
+        killed += 1;
+    }
+    ctx.out.int(killed);
+    Ok(())
+}
+
+fn client_reply(ctx: &mut Ctx) -> CmdResult {
+    let a = &ctx.args[2];
+    if a.eq_ignore_ascii_case(b"ON") {
+        ctx.client.reply_mode = ReplyMode::On;
+        ctx.out.ok();
+    } else if a.eq_ignore_ascii_case(b"OFF") {
+        ctx.client.reply_mode = ReplyMode::Off;
+    } else if a.eq_ignore_ascii_case(b"SKIP") {
+        if ctx.client.reply_mode != ReplyMode::Off {
+            ctx.client.reply_mode = ReplyMode::Skip;
+        }
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    Ok(())
+}
+
+fn client_no_evict(ctx: &mut Ctx) -> CmdResult {
+    let a = &ctx.args[2];
+    if a.eq_ignore_ascii_case(b"ON") {
+        ctx.client.info.flags.fetch_or(cflags::NO_EVICT, Relaxed);
+    } else if a.eq_ignore_ascii_case(b"OFF") {
+        ctx.client.info.flags.fetch_and(!cflags::NO_EVICT, Relaxed);
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+fn client_pause(ctx: &mut Ctx) -> CmdResult {
+    let ms = match crate::util::num::parse_i64(&ctx.args[2]) {
+        Some(n) if n < 0 => return Err(CmdError::TimeoutNegative),
+        Some(n) => n as u64,
+        None => return Err(CmdError::TimeoutNotInteger),
+    };
+    let mut write_only = false;
+    if ctx.args.len() == 4 {
+        let m = &ctx.args[3];
+        if m.eq_ignore_ascii_case(b"WRITE") {
+            write_only = true;
+        } else if !m.eq_ignore_ascii_case(b"ALL") {
+            return Err(CmdError::err("CLIENT PAUSE mode must be WRITE or ALL"));
+        }
+    } else if ctx.args.len() > 4 {
+        return Err(CmdError::Syntax);
+    }
+    let pause = &ctx.server.pause;
+    let until = unix_ms().saturating_add(ms);
+    // A longer pause, or a stricter mode, wins over the one in force.
+    let current = pause.until.load(Relaxed);
+    let active = current > unix_ms();
+    if !active || until > current {
+        pause.until.store(until, Relaxed);
+    }
+    if !active {
+        pause.write_only.store(write_only, Relaxed);
+    } else if !write_only {
+        pause.write_only.store(false, Relaxed);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+fn client_unpause(ctx: &mut Ctx) -> CmdResult {
+    ctx.server.pause.until.store(0, Relaxed);
+    ctx.server.pause.resumed.notify_waiters();
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Writes a HELP reply: the title line, then each line as a status reply.
+pub fn help(ctx: &mut Ctx, command: &str, lines: &[&str]) {
+    ctx.out.array(lines.len() + 3);
+    ctx.out.simple(&format!(
+        "{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    ));
+    for l in lines {
+        ctx.out.simple(l);
+    }
+    ctx.out.simple("HELP");
+    ctx.out.simple("    Prints this help.");
+}
+
+fn client_help(ctx: &mut Ctx) -> CmdResult {
+    help(
+        ctx,
+        "CLIENT",
+        &[
+            "GETNAME",
+            "    Return the name of this connection.",
+            "ID",
+            "    Return the id of this connection.",
+            "INFO",
+            "    Describe this connection.",
+            "KILL <ip:port>",
+            "    Close the connection from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Close connections chosen by ID, ADDR, LADDR, TYPE, USER and SKIPME (YES|NO).",
+            "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <id> ...]",
+            "    Describe client connections.",
+            "UNPAUSE",
+            "    End a client pause.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Hold back all commands, or only writes, for <timeout> milliseconds.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Turn this connection's replies on or off.",
+            "SETNAME <name>",
+            "    Name this connection.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect this connection from client eviction.",
+        ],
+    );
+    Ok(())
+}

@@ -1,5 +1,877 @@
-//! Commands of this group.
+//! Server commands: INFO, CONFIG, TIME, LASTSAVE, SHUTDOWN, MONITOR, SLOWLOG, MEMORY, DEBUG.
 
-use super::Command;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
 
-pub static COMMANDS: &[Command] = &[];
+use super::connection::help;
+use super::{acl, flags as f, CmdResult, Command, KeySpec};
+use crate::cmd::kflags;
+use crate::dispatch::{Action, Ctx};
+use crate::error::CmdError;
+use crate::server::{unix_ms, unix_us, Server};
+
+const ADMIN_SUB: u32 = f::ADMIN | f::NOSCRIPT | f::LOADING | f::STALE;
+
+pub static COMMANDS: &[Command] = &[
+    Command {
+        name: "info",
+        arity: -1,
+        flags: f::LOADING | f::STALE,
+        acl: acl::DANGEROUS,
+        tips: &[
+            "nondeterministic_output",
+            "request_policy:all_shards",
+            "response_policy:special",
+        ],
+        handler: Some(info),
+        group: "server",
+        summary: "Reports the server's state and statistics.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "config",
+        arity: -2,
+        subcommands: CONFIG,
+        group: "server",
+        since: "2.0.0",
+        summary: "Reads and changes the configuration.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "time",
+        arity: 1,
+        flags: f::LOADING | f::STALE | f::FAST,
+        tips: &["nondeterministic_output"],
+        handler: Some(time),
+        group: "server",
+        since: "2.6.0",
+        summary: "The server's clock: seconds and microseconds.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "lastsave",
+        arity: 1,
+        flags: f::LOADING | f::STALE | f::FAST,
+        acl: acl::ADMIN | acl::DANGEROUS,
+        tips: &["nondeterministic_output"],
+        handler: Some(lastsave),
+        group: "server",
+        summary: "Unix time of the last successful save.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "shutdown",
+        arity: -1,
+        flags: f::ADMIN | f::NOSCRIPT | f::LOADING | f::STALE | f::NO_MULTI | f::ALLOW_BUSY,
+        handler: Some(shutdown),
+        group: "server",
+        complexity: "O(N)",
+        summary: "Stops the server.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "monitor",
+        arity: 1,
+        flags: ADMIN_SUB,
+        handler: Some(monitor),
+        group: "server",
+        summary: "Streams every command the server runs.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "slowlog",
+        arity: -2,
+        subcommands: SLOWLOG,
+        group: "server",
+        since: "2.2.12",
+        summary: "Reads or clears the slow command log.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "memory",
+        arity: -2,
+        subcommands: MEMORY,
+        group: "server",
+        since: "4.0.0",
+        summary: "Memory introspection.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "debug",
+        arity: -2,
+        flags: ADMIN_SUB,
+        handler: Some(debug),
+        group: "server",
+        summary: "Debugging helpers for tests and tools.",
+        ..Command::DEFAULT
+    },
+];
+
+static CONFIG: &[Command] = &[
+    Command {
+        name: "get",
+        arity: -3,
+        flags: ADMIN_SUB,
+        handler: Some(config_get),
+        group: "server",
+        since: "2.0.0",
+        complexity: "O(N)",
+        summary: "Values of the parameters matching glob patterns.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "set",
+        arity: -4,
+        flags: ADMIN_SUB,
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        handler: Some(config_set),
+        group: "server",
+        since: "2.0.0",
+        complexity: "O(N)",
+        summary: "Changes parameters, all or none.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "resetstat",
+        arity: 2,
+        flags: ADMIN_SUB,
+        handler: Some(config_resetstat),
+        group: "server",
+        since: "2.0.0",
+        summary: "Zeroes the INFO statistics.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "rewrite",
+        arity: 2,
+        flags: ADMIN_SUB,
+        handler: Some(config_rewrite),
+        group: "server",
+        since: "2.8.0",
+        summary: "Writes the running configuration back to the config file.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "help",
+        arity: 2,
+        flags: f::LOADING | f::STALE,
+        handler: Some(config_help),
+        group: "server",
+        since: "5.0.0",
+        summary: "Lists the CONFIG subcommands.",
+        ..Command::DEFAULT
+    },
+];
+
+static SLOWLOG: &[Command] = &[
+    Command {
+        name: "get",
+        arity: -2,
+        flags: f::ADMIN | f::LOADING | f::STALE,
+        tips: &["request_policy:all_nodes", "nondeterministic_output"],
+        handler: Some(slowlog_get),
+        group: "server",
+        since: "2.2.12",
+        complexity: "O(N)",
+        summary: "The newest slow log entries.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "len",
+        arity: 2,
+        flags: f::ADMIN | f::LOADING | f::STALE,
+        tips: &[
+            "request_policy:all_nodes",
+            "response_policy:agg_sum",
+            "nondeterministic_output",
+        ],
+        handler: Some(slowlog_len),
+        group: "server",
+        since: "2.2.12",
+        summary: "Number of slow log entries.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "reset",
+        arity: 2,
+        flags: f::ADMIN | f::LOADING | f::STALE,
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        handler: Some(slowlog_reset),
+        group: "server",
+        since: "2.2.12",
+        complexity: "O(N)",
+        summary: "Empties the slow log.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "help",
+        arity: 2,
+        flags: f::LOADING | f::STALE,
+        handler: Some(slowlog_help),
+        group: "server",
+        since: "6.2.0",
+        summary: "Lists the SLOWLOG subcommands.",
+        ..Command::DEFAULT
+    },
+];
+
+const ALL_SHARDS_SPECIAL: &[&str] = &[
+    "nondeterministic_output",
+    "request_policy:all_shards",
+    "response_policy:special",
+];
+
+static MEMORY: &[Command] = &[
+    Command {
+        name: "usage",
+        arity: -3,
+        flags: f::READONLY,
+        key_specs: &[KeySpec::one(2, kflags::RO)],
+        handler: Some(memory_usage),
+        group: "server",
+        since: "4.0.0",
+        complexity: "O(N)",
+        summary: "Bytes a key and its value take.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "stats",
+        arity: 2,
+        tips: ALL_SHARDS_SPECIAL,
+        handler: Some(memory_stats),
+        group: "server",
+        since: "4.0.0",
+        summary: "Details of the server's memory use.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "doctor",
+        arity: 2,
+        tips: ALL_SHARDS_SPECIAL,
+        handler: Some(memory_doctor),
+        group: "server",
+        since: "4.0.0",
+        summary: "Advice on memory problems.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "malloc-stats",
+        arity: 2,
+        tips: ALL_SHARDS_SPECIAL,
+        handler: Some(memory_malloc_stats),
+        group: "server",
+        since: "4.0.0",
+        complexity: "Depends on how much memory is allocated, could be slow",
+        summary: "The allocator's internal statistics.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "purge",
+        arity: 2,
+        tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
+        handler: Some(memory_purge),
+        group: "server",
+        since: "4.0.0",
+        complexity: "Depends on how much memory is allocated, could be slow",
+        summary: "Asks the allocator to return free memory.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "help",
+        arity: 2,
+        flags: f::LOADING | f::STALE,
+        handler: Some(memory_help),
+        group: "server",
+        since: "4.0.0",
+        summary: "Lists the MEMORY subcommands.",
+        ..Command::DEFAULT
+    },
+];
+
+/// `1.15M`-style sizes, as Redis prints them in INFO.
+pub fn human_bytes(n: u64) -> String {
+    let n = n as f64;
+    const UNITS: [(f64, &str); 5] = [
+        (1024f64 * 1024.0 * 1024.0 * 1024.0 * 1024.0, "P"),
+        (1024f64 * 1024.0 * 1024.0 * 1024.0, "T"),
+        (1024f64 * 1024.0 * 1024.0, "G"),
+        (1024f64 * 1024.0, "M"),
+        (1024f64, "K"),
+    ];
+    for (scale, unit) in UNITS {
+        if n >= scale {
+            return format!("{:.2}{}", n / scale, unit);
+        }
+    }
+    format!("{}B", n as u64)
+}
+
+/// Resident set size of this process, from /proc.
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// User and system CPU seconds of this process, from /proc (clock ticks of 1/100 s).
+fn cpu_times() -> (f64, f64) {
+    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else {
+        return (0.0, 0.0);
+    };
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = s.rsplit_once(')').map_or("", |x| x.1);
+    let v: Vec<&str> = rest.split_whitespace().collect();
+    let get = |i: usize| v.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    (get(11), get(12))
+}
+
+fn os_line() -> String {
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    format!(
+        "{} {} {}",
+        read("/proc/sys/kernel/ostype"),
+        read("/proc/sys/kernel/osrelease"),
+        std::env::consts::ARCH
+    )
+}
+
+/// The text of `INFO` for the sections asked for.
+pub fn info_text(server: &Server, client_count: usize, sections: &[Vec<u8>]) -> String {
+    let all = sections.iter().any(|s| s == b"all" || s == b"everything");
+    let default = sections.is_empty() || sections.iter().any(|s| s == b"default");
+    let want = |name: &str| all || default || sections.iter().any(|s| s == name.as_bytes());
+    let mut out = String::new();
+    let cfg = server.config.read();
+    let uptime = server.started.elapsed().as_secs();
+    let section = |out: &mut String, title: &str, body: String| {
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        let _ = write!(out, "# {title}\r\n{body}");
+    };
+    if want("server") {
+        let mut b = String::new();
+        let _ = write!(
+            b,
+            "redis_version:{}\r\nferrodis_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:0\r\n",
+            crate::REDIS_VERSION,
+            env!("CARGO_PKG_VERSION"),
+            os_line(),
+            std::process::id(),
+            server.run_id,
+            server.tcp_port.load(Relaxed),
+            unix_us(),
+            uptime,
+            uptime / 86400,
+            cfg.hz(),
+            cfg.hz(),
+            (unix_ms() / 1000) & 0xff_ffff,
+            server.executable,
+            cfg.config_file().map(|p| p.display().to_string()).unwrap_or_default(),
+        );
+        section(&mut out, "Server", b);
+    }
+    if want("clients") {
+        section(
+            &mut out,
+            "Clients",
+            format!(
+                "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+                client_count,
+                cfg.maxclients()
+            ),
+        );
+    }
+    if want("memory") {
+        let used = server.used_memory();
+        let peak = server.note_memory_peak(used);
+        let rss = rss_bytes();
+        let maxmem = cfg.maxmemory();
+        section(
+            &mut out,
+            "Memory",
+            format!(
+                "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_startup:{}\r\nused_memory_dataset:{}\r\nallocator_allocated:{used}\r\nallocator_resident:{rss}\r\ntotal_system_memory:{}\r\ntotal_system_memory_human:{}\r\nmaxmemory:{maxmem}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
+                human_bytes(used),
+                human_bytes(rss),
+                human_bytes(peak),
+                if peak > 0 { used as f64 * 100.0 / peak as f64 } else { 0.0 },
+                server.startup_memory(),
+                used.saturating_sub(server.startup_memory()),
+                total_memory(),
+                human_bytes(total_memory()),
+                human_bytes(maxmem),
+                cfg.maxmemory_policy(),
+                if used > 0 { rss as f64 / used as f64 } else { 0.0 },
+            ),
+        );
+    }
+    if want("persistence") {
+        section(
+            &mut out,
+            "Persistence",
+            format!(
+                "loading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+                server.dirty.load(Relaxed),
+                server.lastsave.load(Relaxed),
+            ),
+        );
+    }
+    if want("stats") {
+        let s = &server.stats;
+        section(
+            &mut out,
+            "Stats",
+            format!(
+                "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:0.00\r\ninstantaneous_output_kbps:0.00\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nexpire_cycle_cpu_milliseconds:0\r\nevicted_keys:{}\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\npubsubshard_channels:0\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\ntracking_total_prefixes:0\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:0\r\ntotal_writes_processed:0\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\n",
+                s.connections_received.load(Relaxed),
+                s.commands_processed.load(Relaxed),
+                s.ops_per_sec.load(Relaxed),
+                s.net_input_bytes.load(Relaxed),
+                s.net_output_bytes.load(Relaxed),
+                s.rejected_connections.load(Relaxed),
+                s.expired_keys.load(Relaxed),
+                s.evicted_keys.load(Relaxed),
+                s.keyspace_hits.load(Relaxed),
+                s.keyspace_misses.load(Relaxed),
+                s.error_replies.load(Relaxed),
+            ),
+        );
+    }
+    if want("replication") {
+        section(
+            &mut out,
+            "Replication",
+            format!(
+                "role:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
+                server.run_id
+            ),
+        );
+    }
+    if want("cpu") {
+        let (user, sys) = cpu_times();
+        section(
+            &mut out,
+            "CPU",
+            format!(
+                "used_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\nused_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\nused_cpu_sys_main_thread:{sys:.6}\r\nused_cpu_user_main_thread:{user:.6}\r\n"
+            ),
+        );
+    }
+    if want("modules") {
+        section(&mut out, "Modules", String::new());
+    }
+    if want("errorstats") {
+        section(&mut out, "Errorstats", String::new());
+    }
+    if want("cluster") {
+        section(&mut out, "Cluster", "cluster_enabled:0\r\n".to_string());
+    }
+    if want("keyspace") {
+        let mut b = String::new();
+        for (i, (keys, expires)) in server.keyspace.counts().iter().enumerate() {
+            if *keys > 0 {
+                let _ = write!(b, "db{i}:keys={keys},expires={expires},avg_ttl=0\r\n");
+            }
+        }
+        section(&mut out, "Keyspace", b);
+    }
+    out
+}
+
+fn total_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("MemTotal:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn info(ctx: &mut Ctx) -> CmdResult {
+    let sections: Vec<Vec<u8>> = ctx.args[1..]
+        .iter()
+        .map(|a| a.to_ascii_lowercase())
+        .collect();
+    let n = ctx.server.clients.lock().len();
+    let text = info_text(ctx.server, n, &sections);
+    ctx.out.verbatim(text.as_bytes());
+    Ok(())
+}
+
+fn config_get(ctx: &mut Ctx) -> CmdResult {
+    let patterns: Vec<&[u8]> = ctx.args[2..].iter().map(|a| &a[..]).collect();
+    let pairs = ctx.server.config.read().get(&patterns);
+    ctx.out.map(pairs.len());
+    for (k, v) in pairs {
+        ctx.out.bulk(k.as_bytes());
+        ctx.out.bulk(v.as_bytes());
+    }
+    Ok(())
+}
+
+fn config_set(ctx: &mut Ctx) -> CmdResult {
+    if !(ctx.args.len() - 2).is_multiple_of(2) {
+        return Err(CmdError::WrongArity("config|set".into()));
+    }
+    let pairs: Vec<(&[u8], &[u8])> = ctx.args[2..]
+        .chunks(2)
+        .map(|c| (&c[0][..], &c[1][..]))
+        .collect();
+    let changed = {
+        let mut cfg = ctx.server.config.write();
+        cfg.set(&pairs).map_err(|e| CmdError::Msg(e.into()))?
+    };
+    ctx.server.config_changed();
+    for name in changed {
+        apply_change(ctx.server, name);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Side effects of a changed parameter beyond the settings snapshot.
+fn apply_change(server: &Server, name: &str) {
+    let cfg = server.config.read();
+    match name {
+        "loglevel" => crate::log::set_level(cfg.loglevel()),
+        "dir" => {
+            if let Err(e) = std::env::set_current_dir(cfg.dir()) {
+                tracing::warn!("Can't chdir to '{}': {e}", cfg.dir());
+            }
+        }
+        "maxmemory" => {
+            drop(cfg);
+            let s = server.settings();
+            if !server.free_memory_if_needed(&s, unix_ms()) {
+                tracing::warn!("WARNING: the new maxmemory value set via CONFIG SET ({}) is smaller than the current memory usage ({}). This will result in key eviction and/or the inability to accept new write commands depending on the maxmemory-policy.", s.maxmemory, server.used_memory());
+            }
+        }
+        _ => {}
+    }
+}
+
+fn config_resetstat(ctx: &mut Ctx) -> CmdResult {
+    let s = &ctx.server.stats;
+    for c in [
+        &s.connections_received,
+        &s.commands_processed,
+        &s.rejected_connections,
+        &s.expired_keys,
+        &s.evicted_keys,
+        &s.keyspace_hits,
+        &s.keyspace_misses,
+        &s.net_input_bytes,
+        &s.net_output_bytes,
+        &s.error_replies,
+        &s.ops_per_sec,
+    ] {
+        c.store(0, Relaxed);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+fn config_rewrite(ctx: &mut Ctx) -> CmdResult {
+    let r = ctx.server.config.read().rewrite();
+    match r {
+        Ok(()) => {
+            tracing::info!("CONFIG REWRITE executed with success.");
+            ctx.out.ok();
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!("CONFIG REWRITE failed: {e}");
+            Err(CmdError::Msg(e.into()))
+        }
+    }
+}
+
+fn config_help(ctx: &mut Ctx) -> CmdResult {
+    help(
+        ctx,
+        "CONFIG",
+        &[
+            "GET <pattern>",
+            "    Values of the parameters whose names match the glob <pattern>.",
+            "SET <directive> <value>",
+            "    Change <directive> to <value> (several pairs are applied together or not at all).",
+            "RESETSTAT",
+            "    Zero the statistics that INFO reports.",
+            "REWRITE",
+            "    Write the running configuration back to the config file.",
+        ],
+    );
+    Ok(())
+}
+
+fn time(ctx: &mut Ctx) -> CmdResult {
+    let us = unix_us();
+    ctx.out.array(2);
+    ctx.out.bulk_int((us / 1_000_000) as i64);
+    ctx.out.bulk_int((us % 1_000_000) as i64);
+    Ok(())
+}
+
+fn lastsave(ctx: &mut Ctx) -> CmdResult {
+    ctx.out.int(ctx.server.lastsave.load(Relaxed) as i64);
+    Ok(())
+}
+
+fn shutdown(ctx: &mut Ctx) -> CmdResult {
+    let mut abort = false;
+    for a in &ctx.args[1..] {
+        let a = a.to_ascii_lowercase();
+        match a.as_slice() {
+            b"nosave" | b"now" | b"force" => {}
+            b"save" => return Err(CmdError::err(
+                "SHUTDOWN SAVE needs RDB persistence, which this ferrodis build does not have yet",
+            )),
+            b"abort" => abort = true,
+            _ => return Err(CmdError::Syntax),
+        }
+    }
+    if abort {
+        return Err(CmdError::err("No shutdown in progress."));
+    }
+    ctx.server.request_shutdown();
+    // Like Redis, no reply: the connection closes as the server exits.
+    ctx.client.action = Some(Action::Close);
+    Ok(())
+}
+
+fn monitor(ctx: &mut Ctx) -> CmdResult {
+    ctx.out.ok();
+    ctx.client.action = Some(Action::Monitor);
+    Ok(())
+}
+
+fn slowlog_get(ctx: &mut Ctx) -> CmdResult {
+    let count = if ctx.args.len() == 3 {
+        match crate::util::num::parse_i64(&ctx.args[2]) {
+            Some(n) if n >= -1 => n,
+            _ => return Err(CmdError::err("count should be greater than or equal to -1")),
+        }
+    } else if ctx.args.len() > 3 {
+        return Err(CmdError::WrongArity("slowlog|get".into()));
+    } else {
+        10
+    };
+    let log = ctx.server.slowlog.lock();
+    let n = if count < 0 {
+        log.entries.len()
+    } else {
+        (count as usize).min(log.entries.len())
+    };
+    ctx.out.array(n);
+    for e in log.entries.iter().take(n) {
+        ctx.out.array(6);
+        ctx.out.int(e.id as i64);
+        ctx.out.int(e.time as i64);
+        ctx.out.int(e.micros as i64);
+        ctx.out.array(e.args.len());
+        for a in &e.args {
+            ctx.out.bulk(a);
+        }
+        ctx.out.bulk(e.addr.as_bytes());
+        ctx.out.bulk(&e.name);
+    }
+    Ok(())
+}
+
+fn slowlog_len(ctx: &mut Ctx) -> CmdResult {
+    let n = ctx.server.slowlog.lock().entries.len();
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+fn slowlog_reset(ctx: &mut Ctx) -> CmdResult {
+    ctx.server.slowlog.lock().entries.clear();
+    ctx.out.ok();
+    Ok(())
+}
+
+fn slowlog_help(ctx: &mut Ctx) -> CmdResult {
+    help(
+        ctx,
+        "SLOWLOG",
+        &[
+            "GET [<count>]",
+            "    The newest <count> entries (default 10, -1 for all). Each entry is:",
+            "    id, unix time, duration in microseconds, arguments, client address,",
+            "    client name",
+            "LEN",
+            "    Number of entries.",
+            "RESET",
+            "    Remove every entry.",
+        ],
+    );
+    Ok(())
+}
+
+/// Approximate bytes used by a key and its value, including the table slot it occupies.
+fn memory_usage(ctx: &mut Ctx) -> CmdResult {
+    let mut i = 3;
+    while i < ctx.args.len() {
+        if ctx.args[i].eq_ignore_ascii_case(b"SAMPLES") && i + 1 < ctx.args.len() {
+            match crate::util::num::parse_i64(&ctx.args[i + 1]) {
+                Some(n) if n >= 0 => {}
+                Some(_) => return Err(CmdError::err("SAMPLES must be greater than or equal to 0")),
+                None => return Err(CmdError::NotInteger),
+            }
+            i += 2;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let key = ctx.args[2].clone();
+    match ctx.db.peek(&key) {
+        Some(e) => {
+            let entry = std::mem::size_of::<crate::db::SmallBytes>()
+                + std::mem::size_of::<crate::db::Entry>()
+                + 1;
+            let key_heap = if key.len() > 22 { key.len() } else { 0 };
+            ctx.out.int((entry + key_heap + e.value.heap_size()) as i64);
+        }
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+fn memory_stats(ctx: &mut Ctx) -> CmdResult {
+    let used = ctx.server.used_memory();
+    let peak = ctx.server.note_memory_peak(used);
+    let startup = ctx.server.startup_memory();
+    let counts = ctx.server.keyspace.counts();
+    let keys: usize = counts.iter().map(|c| c.0).sum();
+    let out = &mut ctx.out;
+    out.map(8);
+    out.bulk(b"peak.allocated");
+    out.int(peak as i64);
+    out.bulk(b"total.allocated");
+    out.int(used as i64);
+    out.bulk(b"startup.allocated");
+    out.int(startup as i64);
+    out.bulk(b"keys.count");
+    out.int(keys as i64);
+    out.bulk(b"keys.bytes-per-key");
+    out.int(if keys > 0 {
+        (used.saturating_sub(startup) / keys as u64) as i64
+    } else {
+        0
+    });
+    out.bulk(b"dataset.bytes");
+    out.int(used.saturating_sub(startup) as i64);
+    out.bulk(b"rss-overhead.bytes");
+    out.int(rss_bytes() as i64 - used as i64);
+    out.bulk(b"fragmentation");
+    out.double(if used > 0 {
+        rss_bytes() as f64 / used as f64
+    } else {
+        0.0
+    });
+    Ok(())
+}
+
+fn memory_doctor(ctx: &mut Ctx) -> CmdResult {
+    let used = ctx.server.used_memory();
+    let text = if used < 5 * 1024 * 1024 {
+        "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.".to_string()
+    } else {
+        format!(
+            "Memory use: {} allocated, {} resident. No problem detected.",
+            human_bytes(used),
+            human_bytes(rss_bytes())
+        )
+    };
+    ctx.out.verbatim(text.as_bytes());
+    Ok(())
+}
+
+fn memory_malloc_stats(ctx: &mut Ctx) -> CmdResult {
+    ctx.out
+        .verbatim(b"Stats not supported for the current allocator");
+    Ok(())
+}
+
+fn memory_purge(ctx: &mut Ctx) -> CmdResult {
+    ctx.out.ok();
+    Ok(())
+}
+
+fn memory_help(ctx: &mut Ctx) -> CmdResult {
+    help(
+        ctx,
+        "MEMORY",
+        &[
+            "DOCTOR",
+            "    Advice on memory problems.",
+            "MALLOC-STATS",
+            "    The allocator's internal statistics.",
+            "PURGE",
+            "    Ask the allocator to return free memory to the system.",
+            "STATS",
+            "    Details of the server's memory use.",
+            "USAGE <key> [SAMPLES <count>]",
+            "    Bytes used by <key> and its value.",
+        ],
+    );
+    Ok(())
+}
+
+fn debug(ctx: &mut Ctx) -> CmdResult {
+    let allowed = {
+        let cfg = ctx.server.config.read();
+        match cfg.enable_debug_command() {
+            "yes" => true,
+            "local" => ctx
+                .client
+                .info
+                .addr
+                .rsplit_once(':')
+                .is_some_and(|(ip, _)| ip == "127.0.0.1" || ip == "[::1]"),
+            _ => false,
+        }
+    };
+    if !allowed {
+        return Err(CmdError::raw("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server."));
+    }
+    let sub = ctx.args[1].to_ascii_lowercase();
+    match (sub.as_slice(), ctx.args.len()) {
+        (b"sleep", 3) => {
+            let secs = crate::util::num::parse_f64(&ctx.args[2]).ok_or(CmdError::NotFloat)?;
+            let d = std::time::Duration::from_secs_f64(secs.clamp(0.0, 3600.0));
+            ctx.client.action = Some(Action::Sleep(d));
+            ctx.out.ok();
+        }
+        (b"set-active-expire", 3) => {
+            let on = crate::util::num::parse_i64(&ctx.args[2]).ok_or(CmdError::NotInteger)?;
+            ctx.server.active_expire.store(on != 0, Relaxed);
+            ctx.out.ok();
+        }
+        (b"help", 2) => help(
+            ctx,
+            "DEBUG",
+            &[
+                "SLEEP <seconds>",
+                "    Wait <seconds> (may be fractional) before running this connection's next command.",
+                "SET-ACTIVE-EXPIRE <0|1>",
+                "    Turn the active expiry cycle off or on.",
+            ],
+        ),
+        _ => {
+            return Err(CmdError::UnknownSubcommand(
+                crate::error::lossy(&ctx.args[1], 128),
+                "DEBUG".into(),
+            ))
+        }
+    }
+    Ok(())
+}

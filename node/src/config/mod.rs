@@ -439,7 +439,7 @@ fn parse_save(args: &[&[u8]]) -> Result<Vec<(i64, i64)>, String> {
 }
 
 fn parse_obuf(args: &[&[u8]], current: &[ObufLimit; 3]) -> Result<[ObufLimit; 3], String> {
-    if args.len() % 4 != 0 {
+    if !args.len().is_multiple_of(4) {
         return Err("Wrong number of arguments in buffer limit configuration.".into());
     }
     let mut limits = *current;

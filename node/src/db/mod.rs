@@ -187,11 +187,7 @@ pub fn lfu_decayed(access: u32, now_ms: u64, decay_minutes: u32) -> u32 {
     } else {
         65535 - last + now
     };
-    let periods = if decay_minutes > 0 {
-        elapsed / decay_minutes
-    } else {
-        0
-    };
+    let periods = elapsed.checked_div(decay_minutes).unwrap_or(0);
     counter.saturating_sub(periods)
 }
 
@@ -590,6 +586,15 @@ impl<'a> Db<'a> {
                 self.for_each_in_slot(slot, &mut f);
             }
         }
+    }
+
+    /// True if the selected database holds no key in `slot` (never allocates the database,
+    /// unlike the lookups; SCAN walks empty slots with it).
+    pub fn slot_is_empty(&mut self, slot: u16) -> bool {
+        let db = self.index;
+        self.shard(shard_of_slot(slot))
+            .db_ref(db)
+            .is_none_or(|d| d.slots[slot as usize % SLOTS_PER_SHARD].is_empty())
     }
 
     fn shard_has_db(&mut self, slot: u16) -> bool {
