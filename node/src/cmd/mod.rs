@@ -8,9 +8,15 @@
 
 pub mod command;
 pub mod connection;
+pub mod geo;
+pub mod hash;
+pub mod hll;
 pub mod keys;
+pub mod list;
 pub mod server;
+pub mod set;
 pub mod string;
+pub mod zset;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -429,6 +435,12 @@ pub static GROUPS: &[&[Command]] = &[
     command::COMMANDS,
     string::COMMANDS,
     keys::COMMANDS,
+    hash::COMMANDS,
+    list::COMMANDS,
+    set::COMMANDS,
+    zset::COMMANDS,
+    hll::COMMANDS,
+    geo::COMMANDS,
 ];
 
 /// Iterates over every top-level command row.

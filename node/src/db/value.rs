@@ -1,6 +1,10 @@
 //! Values stored in the keyspace and the per-key metadata beside them.
 
 use super::small::SmallBytes;
+use super::types::hash::HashValue;
+use super::types::list::ListValue;
+use super::types::set::SetValue;
+use super::types::zset::ZSetValue;
 
 /// A stored value. String values keep Redis's three encodings visible to `OBJECT ENCODING`.
 #[derive(Debug, Clone)]
@@ -11,6 +15,11 @@ pub enum Value {
     Str(SmallBytes),
     /// A string modified in place (APPEND, SETRANGE, SETBIT): always `raw`.
     Raw(Vec<u8>),
+    // Aggregate types are boxed so a string key's entry stays small.
+    Hash(Box<HashValue>),
+    List(Box<ListValue>),
+    Set(Box<SetValue>),
+    ZSet(Box<ZSetValue>),
 }
 
 /// The longest string Redis stores as `embstr`.
@@ -31,6 +40,10 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Int(_) | Value::Str(_) | Value::Raw(_) => "string",
+            Value::Hash(_) => "hash",
+            Value::List(_) => "list",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -40,6 +53,10 @@ impl Value {
             Value::Int(_) => "int",
             Value::Str(s) if s.len() <= EMBSTR_MAX => "embstr",
             Value::Str(_) | Value::Raw(_) => "raw",
+            Value::Hash(h) => h.encoding(),
+            Value::List(l) => l.encoding(),
+            Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
 
@@ -53,6 +70,7 @@ impl Value {
             Value::Int(n) => Some(tmp.format(*n).as_bytes()),
             Value::Str(s) => Some(s.as_slice()),
             Value::Raw(v) => Some(v.as_slice()),
+            _ => None,
         }
     }
 
@@ -62,6 +80,7 @@ impl Value {
             Value::Raw(v) => return Some(v),
             Value::Int(n) => *self = Value::Raw(itoa::Buffer::new().format(*n).as_bytes().to_vec()),
             Value::Str(s) => *self = Value::Raw(s.as_slice().to_vec()),
+            _ => return None,
         }
         match self {
             Value::Raw(v) => Some(v),
@@ -75,6 +94,10 @@ impl Value {
             Value::Int(_) => 0,
             Value::Str(s) => s.heap_size(),
             Value::Raw(v) => v.capacity(),
+            Value::Hash(h) => std::mem::size_of::<HashValue>() + h.heap_size(),
+            Value::List(l) => std::mem::size_of::<ListValue>() + l.heap_size(),
+            Value::Set(s) => std::mem::size_of::<SetValue>() + s.heap_size(),
+            Value::ZSet(z) => std::mem::size_of::<ZSetValue>() + z.heap_size(),
         }
     }
 }

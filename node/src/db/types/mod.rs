@@ -1,5 +1,9 @@
 //! Data-structure code for each value type, apart from the commands that use it.
 
 pub mod bits;
+pub mod hash;
 pub mod lcs;
+pub mod list;
+pub mod set;
 pub mod strings;
+pub mod zset;
