@@ -222,6 +222,11 @@ fn run(
         server.keyspace.lock_all(view)
     } else if cmd.key_specs.is_empty() {
         server.keyspace.unlocked(view)
+    } else if let Some(i) = cmd.single_key(args.len()) {
+        let slot = key_slot(&args[i]);
+        let mut db = server.keyspace.lock_slots(&[slot], view);
+        db.set_slot_hint(&args[i], slot);
+        db
     } else {
         let mut idx = Vec::new();
         cmd.key_indices(args, &mut idx);

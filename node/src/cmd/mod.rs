@@ -344,6 +344,20 @@ impl Command {
     }
 
     /// Indices of the key arguments in `args` (args[0] is the command name).
+    /// The index of the only key when the command has exactly one key spec naming one fixed
+    /// argument (GET, SET, INCR...), the common case the dispatcher takes without allocating.
+    pub fn single_key(&self, argc: usize) -> Option<usize> {
+        match self.key_specs {
+            [KeySpec {
+                flags,
+                begin: BeginSearch::Index(i),
+                find: FindKeys::Range { lastkey: 0, .. },
+                ..
+            }] if flags & kflags::NOT_KEY == 0 && (*i as usize) < argc => Some(*i as usize),
+            _ => None,
+        }
+    }
+
     pub fn key_indices(&self, args: &[bytes::Bytes], out: &mut Vec<usize>) {
         out.clear();
         let argc = args.len() as i32;
@@ -448,10 +462,13 @@ pub fn all() -> impl Iterator<Item = &'static Command> {
     GROUPS.iter().flat_map(|g| g.iter())
 }
 
-fn index() -> &'static HashMap<&'static str, &'static Command> {
-    static INDEX: OnceLock<HashMap<&'static str, &'static Command>> = OnceLock::new();
-    INDEX.get_or_init(|| all().map(|c| (c.name, c)).collect())
+fn index() -> &'static NameIndex {
+    static INDEX: OnceLock<NameIndex> = OnceLock::new();
+    INDEX.get_or_init(|| all().map(|c| (c.name.as_bytes(), c)).collect())
 }
+
+/// Command names to rows, hashed with foldhash: looked up once per command.
+type NameIndex = HashMap<&'static [u8], &'static Command, foldhash::fast::RandomState>;
 
 /// Finds a command by name, case-insensitively, without allocating for short names.
 pub fn lookup(name: &[u8]) -> Option<&'static Command> {
@@ -462,8 +479,7 @@ pub fn lookup(name: &[u8]) -> Option<&'static Command> {
     for (d, s) in buf.iter_mut().zip(name) {
         *d = s.to_ascii_lowercase();
     }
-    let lower = std::str::from_utf8(&buf[..name.len()]).ok()?;
-    index().get(lower).copied()
+    index().get(&buf[..name.len()]).copied()
 }
 
 #[cfg(test)]

@@ -399,6 +399,9 @@ pub struct Db<'a> {
     pub dirty: u64,
     /// Keys found expired and deleted on access.
     pub expired: u64,
+    /// `(address, length, slot)` of the key the dispatcher already hashed, so the usual
+    /// single-key command computes its CRC16 once (see [`Db::set_slot_hint`]).
+    hint: (usize, usize, u16),
 }
 
 impl<'a> Db<'a> {
@@ -410,6 +413,7 @@ impl<'a> Db<'a> {
             mode: ctx.mode,
             dirty: 0,
             expired: 0,
+            hint: (0, usize::MAX, 0),
         }
     }
 
@@ -430,6 +434,21 @@ impl<'a> Db<'a> {
         self.shard(shard_of_slot(slot)).db(db)
     }
 
+    /// Tells the view that `key` (this very slice: same address and length) is in `slot`.
+    pub fn set_slot_hint(&mut self, key: &[u8], slot: u16) {
+        self.hint = (key.as_ptr() as usize, key.len(), slot);
+    }
+
+    /// The hash slot of `key`, from the hint when it is the same slice.
+    fn slot_of(&self, key: &[u8]) -> u16 {
+        let (addr, len, slot) = self.hint;
+        if addr == key.as_ptr() as usize && len == key.len() {
+            slot
+        } else {
+            key_slot(key)
+        }
+    }
+
     /// True when the entry is past its expiry at this command's clock.
     fn is_expired(&self, e: &Entry) -> bool {
         e.expire_at != 0 && self.now > e.expire_at
@@ -439,6 +458,10 @@ impl<'a> Db<'a> {
     fn expire_if_needed(&mut self, slot: u16, key: &[u8]) -> bool {
         let now = self.now;
         let ds = self.dbshard(slot);
+        // Only keys with a TTL are in `expires`: without any, nothing can have expired.
+        if ds.expires.is_empty() {
+            return false;
+        }
         let expired = match ds.map(slot).get(key) {
             Some(e) => e.expire_at != 0 && now > e.expire_at,
             None => false,
@@ -461,7 +484,7 @@ impl<'a> Db<'a> {
     }
 
     fn lookup(&mut self, key: &[u8], record: bool) -> Option<&mut Entry> {
-        let slot = key_slot(key);
+        let slot = self.slot_of(key);
         self.expire_if_needed(slot, key);
         let (now, mode) = (self.now, self.mode);
         let e = self.dbshard(slot).map(slot).get_mut(key)?;
@@ -477,7 +500,7 @@ impl<'a> Db<'a> {
 
     /// Stores a value, replacing any old one. The TTL is kept only if `keep_ttl`.
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
-        let slot = key_slot(key);
+        let slot = self.slot_of(key);
         self.expire_if_needed(slot, key);
         let (now, mode) = (self.now, self.mode);
         self.dirty += 1;
@@ -511,7 +534,7 @@ impl<'a> Db<'a> {
 
     /// Deletes a key; returns its entry if it existed (and had not expired).
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let slot = key_slot(key);
+        let slot = self.slot_of(key);
         if self.expire_if_needed(slot, key) {
             return None;
         }
@@ -522,7 +545,7 @@ impl<'a> Db<'a> {
 
     /// Sets an absolute expiry (unix ms) on an existing key; false if there is no key.
     pub fn set_expire(&mut self, key: &[u8], at: u64) -> bool {
-        let slot = key_slot(key);
+        let slot = self.slot_of(key);
         if self.expire_if_needed(slot, key) {
             return false;
         }
@@ -542,7 +565,7 @@ impl<'a> Db<'a> {
 
     /// Removes a key's TTL; true if it had one.
     pub fn persist(&mut self, key: &[u8]) -> bool {
-        let slot = key_slot(key);
+        let slot = self.slot_of(key);
         if self.expire_if_needed(slot, key) {
             return false;
         }

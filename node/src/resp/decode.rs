@@ -97,8 +97,9 @@ fn parse_multibulk(
         let _ = buf.split_to(pos);
         return Ok(true);
     }
-    // Offsets first, so nothing is consumed until the whole command is here.
-    let mut spans: Vec<(usize, usize)> = Vec::with_capacity((count as usize).min(1024));
+    // First pass: validate, and find where the command ends, consuming nothing until the whole
+    // command is here (no allocation: the second pass re-reads the checked length lines).
+    let first = pos;
     for _ in 0..count {
         if pos >= buf.len() {
             return Ok(false);
@@ -129,11 +130,19 @@ fn parse_multibulk(
             buf.reserve(end + 2 - buf.len());
             return Ok(false);
         }
-        spans.push((start, end));
         pos = end + 2;
     }
     let whole = buf.split_to(pos).freeze();
-    args.extend(spans.into_iter().map(|(s, e)| whole.slice(s..e)));
+    args.reserve(count as usize);
+    let mut p = first;
+    while p < pos {
+        // Already validated: `$<len>\r\n<bytes>\r\n`.
+        let cr = find_cr(&whole, p + 1).unwrap_or(p + 1);
+        let len = parse_len(&whole[p + 1..cr]).unwrap_or(0) as usize;
+        let start = cr + 2;
+        args.push(whole.slice(start..start + len));
+        p = start + len + 2;
+    }
     Ok(true)
 }
 
