@@ -10,6 +10,7 @@
 
 pub mod slot;
 pub mod small;
+mod table;
 pub mod types;
 pub mod value;
 
@@ -29,7 +30,7 @@ pub const SLOTS_PER_SHARD: usize = 64;
 /// Number of shards.
 pub const NSHARDS: usize = SLOTS / SLOTS_PER_SHARD;
 
-type Map = hashbrown::HashMap<SmallBytes, Entry>;
+type Map = table::KeyTable;
 
 /// The shard that holds a slot.
 pub fn shard_of_slot(slot: u16) -> usize {
