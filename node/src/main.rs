@@ -93,9 +93,26 @@ fn banner(config: &Config, port: u16) {
     }
 }
 
+/// `daemonize yes`: like Redis, the parent exits at once and the child goes on in a new
+/// session with its standard streams on /dev/null (so without `logfile` nothing is logged).
+/// Called before any thread exists (the runtime and logging start after this).
+fn daemonize() -> anyhow::Result<()> {
+    // daemon(3): fork, the parent exits, setsid, stdio to /dev/null; keep the working directory
+    // (already `dir`).
+    nix::unistd::daemon(true, false).context("daemonize")?;
+    Ok(())
+}
+
 fn run(config: Config) -> anyhow::Result<()> {
     std::env::set_current_dir(config.dir())
         .with_context(|| format!("Can't chdir to '{}'", config.dir()))?;
+    let mut pidfile = config.pidfile().to_string();
+    if config.daemonize() {
+        daemonize()?;
+        if pidfile.is_empty() {
+            pidfile = "/var/run/redis.pid".to_string();
+        }
+    }
     init_logging(&config)?;
     warn!("oO0OoO0OoO0Oo ferrodis is starting oO0OoO0OoO0Oo");
     warn!(
@@ -106,7 +123,6 @@ fn run(config: Config) -> anyhow::Result<()> {
         Some(p) => warn!("Configuration loaded from {}", p.display()),
         None => warn!("Warning: no config file specified, using the default config. In order to specify a config file use ferrodis-server /path/to/redis.conf"),
     }
-    let pidfile = config.pidfile().to_string();
     let port = config.port();
     let bind = config.bind();
     let hz = config.hz().max(1);

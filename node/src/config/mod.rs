@@ -185,6 +185,7 @@ mod idx {
     pub const LOGLEVEL: usize = index_of("loglevel");
     pub const LOGFILE: usize = index_of("logfile");
     pub const ALWAYS_SHOW_LOGO: usize = index_of("always-show-logo");
+    pub const DAEMONIZE: usize = index_of("daemonize");
     pub const HZ: usize = index_of("hz");
     pub const TIMEOUT: usize = index_of("timeout");
     pub const TCP_KEEPALIVE: usize = index_of("tcp-keepalive");
@@ -1262,6 +1263,10 @@ impl Config {
     /// Empty: standard output. Relative paths are relative to [`Config::dir`].
     pub fn logfile(&self) -> &str {
         self.text(idx::LOGFILE)
+    }
+
+    pub fn daemonize(&self) -> bool {
+        self.boolean(idx::DAEMONIZE)
     }
 
     pub fn always_show_logo(&self) -> bool {

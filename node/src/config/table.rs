@@ -445,9 +445,7 @@ fn check_proc_title(v: &[u8]) -> Result<(), &'static str> {
 pub(crate) const TABLE: &[Directive] = &[
     // Bool
     row("rdbchecksum", yesno(true)).imm(),
-    row("daemonize", yesno(false))
-        .imm()
-        .not_yet("running as a daemon"),
+    row("daemonize", yesno(false)).imm().sup(),
     row("io-threads-do-reads", yesno(false)).imm(),
     row("always-show-logo", yesno(false)).imm().sup(),
     row("protected-mode", yesno(true)).sup(),
