@@ -44,6 +44,9 @@ pub struct Settings {
     pub slowlog_slower_than: i64,
     pub slowlog_max_len: u64,
     pub timeout_secs: u64,
+    pub hash_max_listpack_entries: u64,
+    pub hash_max_listpack_value: u64,
+    pub set_max_intset_entries: u64,
 }
 
 impl Settings {
@@ -68,6 +71,9 @@ impl Settings {
             slowlog_slower_than: c.slowlog_log_slower_than(),
             slowlog_max_len: c.slowlog_max_len(),
             timeout_secs: c.timeout(),
+            hash_max_listpack_entries: c.hash_max_listpack_entries(),
+            hash_max_listpack_value: c.hash_max_listpack_value(),
+            set_max_intset_entries: c.set_max_intset_entries(),
         }
     }
 }

@@ -202,6 +202,9 @@ mod idx {
     pub const ENABLE_DEBUG_COMMAND: usize = index_of("enable-debug-command");
     pub const ENABLE_MODULE_COMMAND: usize = index_of("enable-module-command");
     pub const TCP_BACKLOG: usize = index_of("tcp-backlog");
+    pub const HASH_MAX_LISTPACK_ENTRIES: usize = index_of("hash-max-listpack-entries");
+    pub const HASH_MAX_LISTPACK_VALUE: usize = index_of("hash-max-listpack-value");
+    pub const SET_MAX_INTSET_ENTRIES: usize = index_of("set-max-intset-entries");
 }
 
 /// The server's configuration: a value per directive of [`DIRECTIVES`] and
@@ -1220,6 +1223,23 @@ impl Config {
     /// allkeys-lru allkeys-lfu allkeys-random noeviction`.
     pub fn maxmemory_policy(&self) -> &str {
         self.enum_str(idx::MAXMEMORY_POLICY)
+    }
+
+    /// Most fields a hash keeps in its compact `listpack` encoding.
+    pub fn hash_max_listpack_entries(&self) -> u64 {
+        u64::try_from(self.num(idx::HASH_MAX_LISTPACK_ENTRIES)).unwrap_or(512)
+    }
+
+    /// Longest field or value (bytes) a `listpack` hash holds.
+    pub fn hash_max_listpack_value(&self) -> u64 {
+        u64::try_from(self.num(idx::HASH_MAX_LISTPACK_VALUE)).unwrap_or(64)
+    }
+
+    /// Most members an all-integer set keeps as an `intset` (Redis caps it at 2^30).
+    pub fn set_max_intset_entries(&self) -> u64 {
+        u64::try_from(self.num(idx::SET_MAX_INTSET_ENTRIES))
+            .unwrap_or(512)
+            .min(1 << 30)
     }
 
     pub fn maxmemory_samples(&self) -> u32 {

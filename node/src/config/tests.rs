@@ -371,12 +371,14 @@ fn statuses() {
         "cluster-node-timeout",
         "cluster-config-file",
         "include",
+        "hash-max-listpack-entries",
+        "hash-max-listpack-value",
+        "set-max-intset-entries",
     ] {
         assert_eq!(status(name), Some(Status::Supported), "{name}");
     }
     for name in [
         "tcp-backlog",
-        "hash-max-listpack-entries",
         "activerehashing",
         "lazyfree-lazy-eviction",
         "jemalloc-bg-thread",

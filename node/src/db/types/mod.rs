@@ -1,6 +1,7 @@
 //! Data-structure code for each value type, apart from the commands that use it.
 
 pub mod bits;
+pub mod dict;
 pub mod hash;
 pub mod lcs;
 pub mod list;
