@@ -67,7 +67,7 @@ impl<K: KeyOf> Clone for Dict<K> {
         Dict {
             entries: self.entries.clone(),
             index: self.index.clone(),
-            state: self.state.clone(),
+            state: self.state,
             _key: PhantomData,
         }
     }
