@@ -359,12 +359,7 @@ fn spop_count(ctx: &mut Ctx<'_>) -> CmdResult {
     let positive = || CmdError::err("value is out of range, must be positive");
     let n = crate::util::num::parse_i64(&args[2]).ok_or_else(positive)?;
     let n = u64::try_from(n).map_err(|_| positive())?;
-    let Ctx {
-        db,
-        out,
-        hits,
-        ..
-    } = ctx;
+    let Ctx { db, out, hits, .. } = ctx;
     let Some(s) = get_set(db, key)? else {
         out.set(0);
         return Ok(());
@@ -446,7 +441,11 @@ fn srandmember(ctx: &mut Ctx<'_>) -> CmdResult {
 
 /// Looks up every source set: its size, or None for a missing key. A read lookup counts hits
 /// and misses; the first key of another type stops with WRONGTYPE.
-fn lookup_sources(ctx: &mut Ctx<'_>, keys: &[bytes::Bytes], read: bool) -> Result<Vec<Option<usize>>, CmdError> {
+fn lookup_sources(
+    ctx: &mut Ctx<'_>,
+    keys: &[bytes::Bytes],
+    read: bool,
+) -> Result<Vec<Option<usize>>, CmdError> {
     let Ctx {
         db, hits, misses, ..
     } = ctx;
@@ -535,7 +534,9 @@ fn sintercard(ctx: &mut Ctx<'_>) -> CmdResult {
         return Err(numkeys_err());
     }
     if numkeys > (args.len() - 2) as i64 {
-        return Err(CmdError::err("Number of keys can't be greater than number of args"));
+        return Err(CmdError::err(
+            "Number of keys can't be greater than number of args",
+        ));
     }
     let end = 2 + numkeys as usize;
     let mut limit = 0u64;
@@ -645,9 +646,15 @@ mod tests {
     #[test]
     fn rows_match_redis() {
         let find = |n: &str| COMMANDS.iter().find(|c| c.name == n);
-        assert_eq!(find("sinterstore").map(Command::legacy_range), Some((1, -1, 1)));
+        assert_eq!(
+            find("sinterstore").map(Command::legacy_range),
+            Some((1, -1, 1))
+        );
         assert_eq!(find("smove").map(Command::legacy_range), Some((1, 2, 1)));
-        assert_eq!(find("sintercard").map(Command::legacy_range), Some((0, 0, 0)));
+        assert_eq!(
+            find("sintercard").map(Command::legacy_range),
+            Some((0, 0, 0))
+        );
         let sadd = find("sadd").map(Command::acl_categories);
         assert_eq!(sadd, Some(acl::WRITE | acl::SET | acl::FAST));
     }

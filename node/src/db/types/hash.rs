@@ -346,7 +346,10 @@ mod tests {
         assert!(h.set(b"b", b"1", L));
         assert!(h.set(b"a", b"2", L));
         assert!(!h.set(b"b", b"longer", L));
-        assert_eq!(pairs(&h), [("b".into(), "longer".into()), ("a".into(), "2".into())]);
+        assert_eq!(
+            pairs(&h),
+            [("b".into(), "longer".into()), ("a".into(), "2".into())]
+        );
         assert!(h.remove(b"b"));
         assert!(!h.remove(b"b"));
         assert_eq!(h.get(b"a"), Some(&b"2"[..]));
