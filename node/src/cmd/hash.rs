@@ -55,38 +55,182 @@ macro_rules! row {
 }
 
 pub static COMMANDS: &[Command] = &[
-    row!("hset", -4, WDF, KS_RW_UPDATE, &[], "2.0.0", "O(1) for each field/value pair added",
-        "Sets fields of a hash, creating it if needed; returns how many fields are new.", hset),
-    row!("hmset", -4, WDF, KS_RW_UPDATE, &[], "2.0.0", "O(N) where N is the number of fields being set",
-        "Sets fields of a hash (deprecated form of HSET that replies OK).", hmset),
-    row!("hsetnx", 4, WDF, KS_RW_INSERT, &[], "2.0.0", "O(1)",
-        "Sets a field of a hash only if the field does not exist yet.", hsetnx),
-    row!("hget", 3, RF, KS_RO_ACCESS, &[], "2.0.0", "O(1)",
-        "Returns the value of a field of a hash.", hget),
-    row!("hmget", -3, RF, KS_RO_ACCESS, &[], "2.0.0", "O(N) where N is the number of fields being requested",
-        "Returns the values of several fields of a hash.", hmget),
-    row!("hdel", -3, flags::WRITE | flags::FAST, KS_RW_DELETE, &[], "2.0.0", "O(N) where N is the number of fields to be removed",
-        "Removes fields from a hash; returns how many existed.", hdel),
-    row!("hexists", 3, RF, KS_RO, &[], "2.0.0", "O(1)",
-        "Tells whether a field exists in a hash.", hexists),
-    row!("hlen", 2, RF, KS_RO, &[], "2.0.0", "O(1)",
-        "Returns the number of fields of a hash.", hlen),
-    row!("hstrlen", 3, RF, KS_RO, &[], "3.2.0", "O(1)",
-        "Returns the length of the value of a field of a hash.", hstrlen),
-    row!("hkeys", 2, flags::READONLY, KS_RO_ACCESS, ORDER, "2.0.0", "O(N) where N is the size of the hash.",
-        "Returns every field of a hash.", hkeys),
-    row!("hvals", 2, flags::READONLY, KS_RO_ACCESS, ORDER, "2.0.0", "O(N) where N is the size of the hash.",
-        "Returns every value of a hash.", hvals),
-    row!("hgetall", 2, flags::READONLY, KS_RO_ACCESS, ORDER, "2.0.0", "O(N) where N is the size of the hash.",
-        "Returns every field and value of a hash.", hgetall),
-    row!("hincrby", 4, WDF, KS_RW_ACCESS_UPDATE, &[], "2.0.0", "O(1)",
-        "Adds an integer to the integer value of a field of a hash.", hincrby),
-    row!("hincrbyfloat", 4, WDF, KS_RW_ACCESS_UPDATE, &[], "2.6.0", "O(1)",
-        "Adds a number to the floating point value of a field of a hash.", hincrbyfloat),
-    row!("hrandfield", -2, flags::READONLY, KS_RO_ACCESS, NONDET, "6.2.0", "O(N) where N is the number of fields returned",
-        "Returns random fields of a hash, optionally with their values.", hrandfield),
-    row!("hscan", -3, flags::READONLY, KS_RO_ACCESS, NONDET, "2.8.0", "O(1) for every call. O(N) for a complete iteration.",
-        "Iterates over the fields and values of a hash.", hscan),
+    row!(
+        "hset",
+        -4,
+        WDF,
+        KS_RW_UPDATE,
+        &[],
+        "2.0.0",
+        "O(1) for each field/value pair added",
+        "Sets fields of a hash, creating it if needed; returns how many fields are new.",
+        hset
+    ),
+    row!(
+        "hmset",
+        -4,
+        WDF,
+        KS_RW_UPDATE,
+        &[],
+        "2.0.0",
+        "O(N) where N is the number of fields being set",
+        "Sets fields of a hash (deprecated form of HSET that replies OK).",
+        hmset
+    ),
+    row!(
+        "hsetnx",
+        4,
+        WDF,
+        KS_RW_INSERT,
+        &[],
+        "2.0.0",
+        "O(1)",
+        "Sets a field of a hash only if the field does not exist yet.",
+        hsetnx
+    ),
+    row!(
+        "hget",
+        3,
+        RF,
+        KS_RO_ACCESS,
+        &[],
+        "2.0.0",
+        "O(1)",
+        "Returns the value of a field of a hash.",
+        hget
+    ),
+    row!(
+        "hmget",
+        -3,
+        RF,
+        KS_RO_ACCESS,
+        &[],
+        "2.0.0",
+        "O(N) where N is the number of fields being requested",
+        "Returns the values of several fields of a hash.",
+        hmget
+    ),
+    row!(
+        "hdel",
+        -3,
+        flags::WRITE | flags::FAST,
+        KS_RW_DELETE,
+        &[],
+        "2.0.0",
+        "O(N) where N is the number of fields to be removed",
+        "Removes fields from a hash; returns how many existed.",
+        hdel
+    ),
+    row!(
+        "hexists",
+        3,
+        RF,
+        KS_RO,
+        &[],
+        "2.0.0",
+        "O(1)",
+        "Tells whether a field exists in a hash.",
+        hexists
+    ),
+    row!(
+        "hlen",
+        2,
+        RF,
+        KS_RO,
+        &[],
+        "2.0.0",
+        "O(1)",
+        "Returns the number of fields of a hash.",
+        hlen
+    ),
+    row!(
+        "hstrlen",
+        3,
+        RF,
+        KS_RO,
+        &[],
+        "3.2.0",
+        "O(1)",
+        "Returns the length of the value of a field of a hash.",
+        hstrlen
+    ),
+    row!(
+        "hkeys",
+        2,
+        flags::READONLY,
+        KS_RO_ACCESS,
+        ORDER,
+        "2.0.0",
+        "O(N) where N is the size of the hash.",
+        "Returns every field of a hash.",
+        hkeys
+    ),
+    row!(
+        "hvals",
+        2,
+        flags::READONLY,
+        KS_RO_ACCESS,
+        ORDER,
+        "2.0.0",
+        "O(N) where N is the size of the hash.",
+        "Returns every value of a hash.",
+        hvals
+    ),
+    row!(
+        "hgetall",
+        2,
+        flags::READONLY,
+        KS_RO_ACCESS,
+        ORDER,
+        "2.0.0",
+        "O(N) where N is the size of the hash.",
+        "Returns every field and value of a hash.",
+        hgetall
+    ),
+    row!(
+        "hincrby",
+        4,
+        WDF,
+        KS_RW_ACCESS_UPDATE,
+        &[],
+        "2.0.0",
+        "O(1)",
+        "Adds an integer to the integer value of a field of a hash.",
+        hincrby
+    ),
+    row!(
+        "hincrbyfloat",
+        4,
+        WDF,
+        KS_RW_ACCESS_UPDATE,
+        &[],
+        "2.6.0",
+        "O(1)",
+        "Adds a number to the floating point value of a field of a hash.",
+        hincrbyfloat
+    ),
+    row!(
+        "hrandfield",
+        -2,
+        flags::READONLY,
+        KS_RO_ACCESS,
+        NONDET,
+        "6.2.0",
+        "O(N) where N is the number of fields returned",
+        "Returns random fields of a hash, optionally with their values.",
+        hrandfield
+    ),
+    row!(
+        "hscan",
+        -3,
+        flags::READONLY,
+        KS_RO_ACCESS,
+        NONDET,
+        "2.8.0",
+        "O(1) for every call. O(N) for a complete iteration.",
+        "Iterates over the fields and values of a hash.",
+        hscan
+    ),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -180,7 +324,10 @@ impl ScanOpts<'_> {
 }
 
 /// Parses `MATCH`/`COUNT` options from `args[from..]` (Redis `scanGenericCommand`).
-pub(crate) fn parse_scan_opts(args: &[bytes::Bytes], from: usize) -> Result<ScanOpts<'_>, CmdError> {
+pub(crate) fn parse_scan_opts(
+    args: &[bytes::Bytes],
+    from: usize,
+) -> Result<ScanOpts<'_>, CmdError> {
     let mut o = ScanOpts {
         pattern: None,
         count: 10,
@@ -253,10 +400,7 @@ fn hset_generic(ctx: &mut Ctx<'_>) -> Result<usize, CmdError> {
     let dirty = db.dirty;
     let created = with_hash(db, &args[1], |h| {
         h.prepare(pairs.len() / 2, pairs.iter().map(|a| &a[..]), l);
-        Ok(pairs
-            .chunks(2)
-            .filter(|p| h.set(&p[0], &p[1], l))
-            .count())
+        Ok(pairs.chunks(2).filter(|p| h.set(&p[0], &p[1], l)).count())
     })?;
     db.dirty = dirty + (pairs.len() / 2) as u64;
     Ok(created)
@@ -439,7 +583,9 @@ fn hincrby(ctx: &mut Ctx<'_>) -> CmdResult {
     let db = &mut ctx.db;
     let value = with_hash(db, &args[1], |h| {
         let cur = match h.get(&args[2]) {
-            Some(v) => num::parse_i64(v).ok_or_else(|| CmdError::err("hash value is not an integer"))?,
+            Some(v) => {
+                num::parse_i64(v).ok_or_else(|| CmdError::err("hash value is not an integer"))?
+            }
             None => 0,
         };
         let value = cur.checked_add(incr).ok_or(CmdError::Overflow)?;
@@ -461,7 +607,9 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>) -> CmdResult {
     let db = &mut ctx.db;
     let text = with_hash(db, &args[1], |h| {
         let cur = match h.get(&args[2]) {
-            Some(v) => LongDouble::parse(v).ok_or_else(|| CmdError::err("hash value is not a float"))?,
+            Some(v) => {
+                LongDouble::parse(v).ok_or_else(|| CmdError::err("hash value is not a float"))?
+            }
             None => LongDouble::parse(b"0").ok_or(CmdError::NotFloat)?,
         };
         let sum = cur + incr;

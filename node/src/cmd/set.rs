@@ -1,8 +1,8 @@
 //! Set commands (Redis `t_set.c`): the rows and their handlers.
 //!
 //! The data structure lives in [`crate::db::types::set`]. Conventions as in `hash.rs`: read
-//! lookups count keyspace hits and misses (the STORE variants look their sources up for
-//! writing, so they do not), the dirty counter grows as Redis counts it, and a set left empty
+//! lookups count keyspace hits and misses (the sources of the STORE variants too), the dirty
+//! counter grows as Redis counts it, and a set left empty
 //! is deleted. Results of SUNION, SDIFF and the STORE variants are built by adding members to
 //! a new set as Redis does, so their encoding (and, for an `intset`, their sorted order) is
 //! the one Redis would give.
@@ -359,12 +359,7 @@ fn spop_count(ctx: &mut Ctx<'_>) -> CmdResult {
     let positive = || CmdError::err("value is out of range, must be positive");
     let n = crate::util::num::parse_i64(&args[2]).ok_or_else(positive)?;
     let n = u64::try_from(n).map_err(|_| positive())?;
-    let Ctx {
-        db,
-        out,
-        hits,
-        ..
-    } = ctx;
+    let Ctx { db, out, hits, .. } = ctx;
     let Some(s) = get_set(db, key)? else {
         out.set(0);
         return Ok(());
@@ -379,14 +374,16 @@ fn spop_count(ctx: &mut Ctx<'_>) -> CmdResult {
         reply_members(out, s);
         *hits += 1;
         delete_emptied(db, key);
+        // Redis counts the members removed, not the count asked for.
+        db.dirty += size as u64;
     } else {
         let mut rng = rand::thread_rng();
         out.set(n as usize);
         for _ in 0..n {
             out.bulk(&s.pop_random(&mut rng));
         }
+        db.dirty += n;
     }
-    db.dirty += n;
     Ok(())
 }
 
@@ -444,18 +441,20 @@ fn srandmember(ctx: &mut Ctx<'_>) -> CmdResult {
 // ---------------------------------------------------------------------------------------------
 // SINTER, SINTERCARD, SINTERSTORE
 
-/// Looks up every source set: its size, or None for a missing key. A read lookup counts hits
-/// and misses; the first key of another type stops with WRONGTYPE.
-fn lookup_sources(ctx: &mut Ctx<'_>, keys: &[bytes::Bytes], read: bool) -> Result<Vec<Option<usize>>, CmdError> {
+/// Looks up every source set: its size, or None for a missing key. These are read lookups
+/// (hits and misses count, the STORE variants included); the first key of another type stops
+/// with WRONGTYPE.
+fn lookup_sources(
+    ctx: &mut Ctx<'_>,
+    keys: &[bytes::Bytes],
+) -> Result<Vec<Option<usize>>, CmdError> {
     let Ctx {
         db, hits, misses, ..
     } = ctx;
     let mut sizes = Vec::with_capacity(keys.len());
     for k in keys {
         let s = get_set(db, k).map(|s| s.map(|s| s.len()));
-        if read {
-            count(hits, misses, &s);
-        }
+        count(hits, misses, &s);
         sizes.push(s?);
     }
     Ok(sizes)
@@ -478,7 +477,7 @@ fn inter_generic(
 ) -> CmdResult {
     let args = ctx.args;
     let keys = &args[keys];
-    let sizes = lookup_sources(ctx, keys, dst.is_none())?;
+    let sizes = lookup_sources(ctx, keys)?;
     let max = ctx.settings.set_max_intset_entries;
     let Ctx { db, out, .. } = ctx;
     let mut result: Vec<SmallBytes> = Vec::new();
@@ -535,7 +534,9 @@ fn sintercard(ctx: &mut Ctx<'_>) -> CmdResult {
         return Err(numkeys_err());
     }
     if numkeys > (args.len() - 2) as i64 {
-        return Err(CmdError::err("Number of keys can't be greater than number of args"));
+        return Err(CmdError::err(
+            "Number of keys can't be greater than number of args",
+        ));
     }
     let end = 2 + numkeys as usize;
     let mut limit = 0u64;
@@ -565,7 +566,7 @@ enum Op {
 fn union_diff(ctx: &mut Ctx<'_>, first: usize, dst: Option<&[u8]>, op: Op) -> CmdResult {
     let args = ctx.args;
     let keys = &args[first..];
-    let sizes = lookup_sources(ctx, keys, dst.is_none())?;
+    let sizes = lookup_sources(ctx, keys)?;
     let max = ctx.settings.set_max_intset_entries;
     let Ctx { db, out, .. } = ctx;
     let mut result = SetValue::default();
@@ -645,9 +646,15 @@ mod tests {
     #[test]
     fn rows_match_redis() {
         let find = |n: &str| COMMANDS.iter().find(|c| c.name == n);
-        assert_eq!(find("sinterstore").map(Command::legacy_range), Some((1, -1, 1)));
+        assert_eq!(
+            find("sinterstore").map(Command::legacy_range),
+            Some((1, -1, 1))
+        );
         assert_eq!(find("smove").map(Command::legacy_range), Some((1, 2, 1)));
-        assert_eq!(find("sintercard").map(Command::legacy_range), Some((0, 0, 0)));
+        assert_eq!(
+            find("sintercard").map(Command::legacy_range),
+            Some((0, 0, 0))
+        );
         let sadd = find("sadd").map(Command::acl_categories);
         assert_eq!(sadd, Some(acl::WRITE | acl::SET | acl::FAST));
     }

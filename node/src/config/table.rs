@@ -630,11 +630,15 @@ pub(crate) const TABLE: &[Directive] = &[
     row("maxmemory", umem(0, ULLONG_MAX, 0)).sup(),
     row("cluster-link-sendbuf-limit", umem(0, ULLONG_MAX, 0)),
     // size_t
-    row("hash-max-listpack-entries", uint(0, LONG_MAX, 512)).alias("hash-max-ziplist-entries").sup(),
+    row("hash-max-listpack-entries", uint(0, LONG_MAX, 512))
+        .alias("hash-max-ziplist-entries")
+        .sup(),
     row("set-max-intset-entries", uint(0, LONG_MAX, 512)).sup(),
     row("zset-max-listpack-entries", uint(0, LONG_MAX, 128)).alias("zset-max-ziplist-entries"),
     row("active-defrag-ignore-bytes", umem(1, LONG_MAX, 100 * MB)),
-    row("hash-max-listpack-value", umem(0, LONG_MAX, 64)).alias("hash-max-ziplist-value").sup(),
+    row("hash-max-listpack-value", umem(0, LONG_MAX, 64))
+        .alias("hash-max-ziplist-value")
+        .sup(),
     row("stream-node-max-bytes", umem(0, LONG_MAX, 4096)),
     row("zset-max-listpack-value", umem(0, LONG_MAX, 64)).alias("zset-max-ziplist-value"),
     row("hll-sparse-max-bytes", umem(0, LONG_MAX, 3000)),

@@ -122,9 +122,8 @@ impl<K: KeyOf> Dict<K> {
         let h = self.state.hash_one(K::key(&entry));
         let pos = self.entries.len() as u32;
         let (entries, state) = (&self.entries, &self.state);
-        self.index.insert_unique(h, pos, |&i| {
-            state.hash_one(K::key(&entries[i as usize]))
-        });
+        self.index
+            .insert_unique(h, pos, |&i| state.hash_one(K::key(&entries[i as usize])));
         self.entries.push(entry);
     }
 

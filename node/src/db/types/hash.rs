@@ -224,19 +224,24 @@ impl HashValue {
         }
         match self {
             HashValue::Listpack(lp) => {
-                if let Some(r) = lp.find(field) {
-                    let mut rec = Vec::with_capacity(value.len() + 2);
-                    put_len(&mut rec, value.len());
-                    rec.extend_from_slice(value);
-                    let vstart = r.field.1;
-                    lp.buf.splice(vstart..r.end, rec);
-                    return false;
-                }
-                lp.push(field, value);
+                let new = match lp.find(field) {
+                    Some(r) => {
+                        let mut rec = Vec::with_capacity(value.len() + 2);
+                        put_len(&mut rec, value.len());
+                        rec.extend_from_slice(value);
+                        lp.buf.splice(r.field.1..r.end, rec);
+                        false
+                    }
+                    None => {
+                        lp.push(field, value);
+                        true
+                    }
+                };
+                // Checked after updates too: the limit may have been lowered since.
                 if lp.len as u64 > l.entries {
                     self.convert(0);
                 }
-                true
+                new
             }
             HashValue::Table(d) => match d.find(field) {
                 Some(i) => {
@@ -346,7 +351,10 @@ mod tests {
         assert!(h.set(b"b", b"1", L));
         assert!(h.set(b"a", b"2", L));
         assert!(!h.set(b"b", b"longer", L));
-        assert_eq!(pairs(&h), [("b".into(), "longer".into()), ("a".into(), "2".into())]);
+        assert_eq!(
+            pairs(&h),
+            [("b".into(), "longer".into()), ("a".into(), "2".into())]
+        );
         assert!(h.remove(b"b"));
         assert!(!h.remove(b"b"));
         assert_eq!(h.get(b"a"), Some(&b"2"[..]));

@@ -293,13 +293,18 @@ impl SetValue {
     pub fn pop_random(&mut self, rng: &mut impl Rng) -> SmallBytes {
         let i = rng.gen_range(0..self.len());
         match self {
-            SetValue::Ints(s) => SmallBytes::new(itoa::Buffer::new().format(s.remove_at(i)).as_bytes()),
+            SetValue::Ints(s) => {
+                SmallBytes::new(itoa::Buffer::new().format(s.remove_at(i)).as_bytes())
+            }
             SetValue::Table(d) => d.remove_at(i),
         }
     }
 
     /// A set built by adding `members` in order, as Redis builds a STORE result.
-    pub fn from_members<'a>(members: impl IntoIterator<Item = &'a [u8]>, max_intset: u64) -> SetValue {
+    pub fn from_members<'a>(
+        members: impl IntoIterator<Item = &'a [u8]>,
+        max_intset: u64,
+    ) -> SetValue {
         let mut s = SetValue::default();
         for m in members {
             s.add(m, max_intset);
@@ -357,7 +362,14 @@ mod tests {
         let mut s = SetValue::from_members([&b"1"[..], b"2", b"x"], 512);
         let mut got: Vec<SmallBytes> = (0..3).map(|_| s.pop_random(&mut rng)).collect();
         got.sort();
-        assert_eq!(got, vec![SmallBytes::new(b"1"), SmallBytes::new(b"2"), SmallBytes::new(b"x")]);
+        assert_eq!(
+            got,
+            vec![
+                SmallBytes::new(b"1"),
+                SmallBytes::new(b"2"),
+                SmallBytes::new(b"x")
+            ]
+        );
         assert!(s.is_empty());
     }
 
