@@ -44,6 +44,8 @@ pub struct Settings {
     pub slowlog_slower_than: i64,
     pub slowlog_max_len: u64,
     pub timeout_secs: u64,
+    /// `hll-sparse-max-bytes`.
+    pub hll_sparse_max_bytes: u64,
 }
 
 impl Settings {
@@ -68,6 +70,7 @@ impl Settings {
             slowlog_slower_than: c.slowlog_log_slower_than(),
             slowlog_max_len: c.slowlog_max_len(),
             timeout_secs: c.timeout(),
+            hll_sparse_max_bytes: c.hll_sparse_max_bytes(),
         }
     }
 }

@@ -201,6 +201,7 @@ mod idx {
     pub const ENABLE_DEBUG_COMMAND: usize = index_of("enable-debug-command");
     pub const ENABLE_MODULE_COMMAND: usize = index_of("enable-module-command");
     pub const TCP_BACKLOG: usize = index_of("tcp-backlog");
+    pub const HLL_SPARSE_MAX_BYTES: usize = index_of("hll-sparse-max-bytes");
 }
 
 /// The server's configuration: a value per directive of [`DIRECTIVES`] and
@@ -1290,6 +1291,11 @@ impl Config {
     /// Microseconds; -1 disables the slow log, 0 logs every command.
     pub fn slowlog_log_slower_than(&self) -> i64 {
         i64::try_from(self.num(idx::SLOWLOG_LOG_SLOWER_THAN)).unwrap_or(10000)
+    }
+
+    /// Bytes a sparse HyperLogLog may grow to before it becomes dense.
+    pub fn hll_sparse_max_bytes(&self) -> u64 {
+        u64::try_from(self.num(idx::HLL_SPARSE_MAX_BYTES)).unwrap_or(3000)
     }
 
     pub fn slowlog_max_len(&self) -> u64 {
