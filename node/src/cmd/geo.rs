@@ -304,7 +304,7 @@ fn geoadd_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
         first += 1;
     }
     let rest = args.len() - first;
-    if rest % 3 != 0 || (nx && xx) || rest == 0 {
+    if !rest.is_multiple_of(3) || (nx && xx) || rest == 0 {
         return Err(CmdError::Syntax);
     }
     let mut items = Vec::with_capacity(rest / 3);

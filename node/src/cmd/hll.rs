@@ -269,7 +269,11 @@ fn pfdebug_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
         }
         out.bulk(hll::decode_sparse(h).as_bytes());
     } else if is("encoding") {
-        out.simple(if h[4] == hll::DENSE { "dense" } else { "sparse" });
+        out.simple(if h[4] == hll::DENSE {
+            "dense"
+        } else {
+            "sparse"
+        });
     } else if is("todense") {
         let converted = hll::sparse_to_dense(h).map_err(corrupt)?;
         changed = u64::from(converted);

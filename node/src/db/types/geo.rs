@@ -118,8 +118,7 @@ fn encode(long_range: Range, lat_range: Range, lon: f64, lat: f64, step: u8) -> 
     if !(LONG_MIN..=LONG_MAX).contains(&lon) || !(LAT_MIN..=LAT_MAX).contains(&lat) {
         return None;
     }
-    if lat < lat_range.min || lat > lat_range.max || lon < long_range.min || lon > long_range.max
-    {
+    if lat < lat_range.min || lat > lat_range.max || lon < long_range.min || lon > long_range.max {
         return None;
     }
     let scale = (1u64 << step) as f64;
@@ -670,7 +669,13 @@ mod tests {
 
     #[test]
     fn interleave_round_trip() {
-        for (x, y) in [(0u32, 0u32), (1, 0), (0, 1), (0x3ff_ffff, 0x155_5555), (u32::MAX, 7)] {
+        for (x, y) in [
+            (0u32, 0u32),
+            (1, 0),
+            (0, 1),
+            (0x3ff_ffff, 0x155_5555),
+            (u32::MAX, 7),
+        ] {
             let v = interleave(x, y);
             let d = deinterleave(v);
             assert_eq!((d as u32, (d >> 32) as u32), (x, y));
@@ -701,8 +706,13 @@ mod tests {
 
     #[test]
     fn distance_palermo_catania() {
-        let d = distance(13.361389, 38.115556, 15.087269, 37.502669);
-        assert_eq!(fmt_distance(d / 1000.0), "166.2742");
+        // Between the stored (decoded) points, as GEODIST computes it.
+        let (lon1, lat1) = decode_score(score_of(13.361389, 38.115556).unwrap() as f64);
+        let (lon2, lat2) = decode_score(score_of(15.087269, 37.502669).unwrap() as f64);
+        assert_eq!(
+            fmt_distance(distance(lon1, lat1, lon2, lat2) / 1000.0),
+            "166.2742"
+        );
         assert_eq!(distance(1.0, 2.0, 1.0, 2.0), 0.0);
     }
 
@@ -745,6 +755,9 @@ mod tests {
         assert_eq!(fmt_coord(2.0), "2");
         assert_eq!(fmt_distance(0.0), "0.0000");
         assert_eq!(fmt_distance(1234.56789), "1234.5679");
+        // Exact ties round to even, as glibc's printf.
+        assert_eq!(fmt_distance(0.03125), "0.0312");
+        assert_eq!(fmt_distance(0.09375), "0.0938");
     }
 
     fn points(dists: &[f64]) -> Vec<Point> {
