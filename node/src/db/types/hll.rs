@@ -323,7 +323,16 @@ pub fn set(s: &mut Vec<u8>, index: usize, count: u8, sparse_max: usize) -> Resul
     if seq.len() > oldlen && s.len() + seq.len() - oldlen > sparse_max {
         return promote_and_set(s, index, count);
     }
-    s.splice(p..p + oldlen, seq);
+    if p + oldlen <= s.len() {
+        s.splice(p..p + oldlen, seq);
+    } else {
+        // A last XZERO missing its second byte: Redis writes the sequence over it and grows
+        // the string by the length difference, so the sequence's last byte is cut off.
+        let new_len = s.len() + seq.len() - oldlen;
+        s.truncate(p);
+        s.extend_from_slice(&seq);
+        s.truncate(new_len);
+    }
     merge_vals(s, prev.unwrap_or(HDR));
     Ok(true)
 }
@@ -642,6 +651,31 @@ mod tests {
     }
 
     proptest! {
+        /// Arbitrary bytes behind a valid header never panic, whatever the operation.
+        #[test]
+        fn garbage_never_panics(body in proptest::collection::vec(any::<u8>(), 0..200), dense in any::<bool>(), index in 0usize..REGISTERS, v in 1u8..60) {
+            let mut h = new_sparse();
+            h.truncate(HDR);
+            if dense {
+                h[4] = DENSE;
+                h.resize(DENSE_SIZE, 0);
+                for (d, b) in h[HDR..].iter_mut().zip(&body) {
+                    *d = *b;
+                }
+            } else {
+                h.extend_from_slice(&body);
+            }
+            prop_assert!(looks_valid(&h));
+            let _ = count(&h);
+            let _ = merge_into(&mut vec![0u8; REGISTERS], &h);
+            let _ = decode_sparse(&h);
+            let _ = registers(&h);
+            let _ = set(&mut h.clone(), index, v, 3000);
+            let _ = set(&mut h.clone(), index, v, 0);
+            let _ = add(&mut h.clone(), &body, 3000);
+            let _ = sparse_to_dense(&mut h.clone());
+        }
+
         /// Sparse and dense registers agree after any sequence of sets.
         #[test]
         fn sparse_matches_model(ops in proptest::collection::vec((0usize..REGISTERS, 1u8..40), 0..300)) {
