@@ -43,6 +43,10 @@ pub enum CmdError {
     TimeoutNotInteger,
     #[error("ERR timeout is negative")]
     TimeoutNegative,
+    #[error("WRONGTYPE Key is not a valid HyperLogLog string value.")]
+    NotHll,
+    #[error("INVALIDOBJ Corrupted HLL object detected")]
+    HllCorrupt,
     /// Any other text, with its error code (`ERR ...`).
     #[error("{0}")]
     Msg(Cow<'static, str>),

@@ -47,6 +47,8 @@ pub struct Settings {
     pub hash_max_listpack_entries: u64,
     pub hash_max_listpack_value: u64,
     pub set_max_intset_entries: u64,
+    /// `hll-sparse-max-bytes`.
+    pub hll_sparse_max_bytes: u64,
 }
 
 impl Settings {
@@ -74,6 +76,7 @@ impl Settings {
             hash_max_listpack_entries: c.hash_max_listpack_entries(),
             hash_max_listpack_value: c.hash_max_listpack_value(),
             set_max_intset_entries: c.set_max_intset_entries(),
+            hll_sparse_max_bytes: c.hll_sparse_max_bytes(),
         }
     }
 }

@@ -205,6 +205,7 @@ mod idx {
     pub const HASH_MAX_LISTPACK_ENTRIES: usize = index_of("hash-max-listpack-entries");
     pub const HASH_MAX_LISTPACK_VALUE: usize = index_of("hash-max-listpack-value");
     pub const SET_MAX_INTSET_ENTRIES: usize = index_of("set-max-intset-entries");
+    pub const HLL_SPARSE_MAX_BYTES: usize = index_of("hll-sparse-max-bytes");
 }
 
 /// The server's configuration: a value per directive of [`DIRECTIVES`] and
@@ -1315,6 +1316,11 @@ impl Config {
     /// Microseconds; -1 disables the slow log, 0 logs every command.
     pub fn slowlog_log_slower_than(&self) -> i64 {
         i64::try_from(self.num(idx::SLOWLOG_LOG_SLOWER_THAN)).unwrap_or(10000)
+    }
+
+    /// Bytes a sparse HyperLogLog may grow to before it becomes dense.
+    pub fn hll_sparse_max_bytes(&self) -> u64 {
+        u64::try_from(self.num(idx::HLL_SPARSE_MAX_BYTES)).unwrap_or(3000)
     }
 
     pub fn slowlog_max_len(&self) -> u64 {

@@ -641,7 +641,7 @@ pub(crate) const TABLE: &[Directive] = &[
         .sup(),
     row("stream-node-max-bytes", umem(0, LONG_MAX, 4096)),
     row("zset-max-listpack-value", umem(0, LONG_MAX, 64)).alias("zset-max-ziplist-value"),
-    row("hll-sparse-max-bytes", umem(0, LONG_MAX, 3000)),
+    row("hll-sparse-max-bytes", umem(0, LONG_MAX, 3000)).sup(),
     row("tracking-table-max-keys", uint(0, LONG_MAX, 1_000_000)),
     row("client-query-buffer-limit", umem(MB, LONG_MAX, 1024 * MB)).sup(),
     row(

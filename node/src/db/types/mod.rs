@@ -2,7 +2,9 @@
 
 pub mod bits;
 pub mod dict;
+pub mod geo;
 pub mod hash;
+pub mod hll;
 pub mod lcs;
 pub mod list;
 pub mod set;
