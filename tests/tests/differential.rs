@@ -30,6 +30,6 @@ macro_rules! scripts {
 }
 
 scripts!(
-    bitfield, bitmaps, connection, counters, databases, expire, keys, lcs, object, protocol, resp3,
-    strings,
+    bitfield, bitmaps, connection, counters, databases, expire, keys, lcs, list, object, protocol,
+    resp3, strings,
 );

@@ -399,6 +399,9 @@ pub struct Db<'a> {
     pub dirty: u64,
     /// Keys found expired and deleted on access.
     pub expired: u64,
+    /// Keys of a type clients can block on (lists, sorted sets) that this view created, as
+    /// `(db, key)`: dispatch serves their blocked clients afterwards (see `crate::blocking`).
+    pub created: Vec<(usize, SmallBytes)>,
 }
 
 impl<'a> Db<'a> {
@@ -410,6 +413,7 @@ impl<'a> Db<'a> {
             mode: ctx.mode,
             dirty: 0,
             expired: 0,
+            created: Vec::new(),
         }
     }
 
@@ -491,12 +495,16 @@ impl<'a> Db<'a> {
             }
             return;
         }
+        let wakes = matches!(value, Value::List(_) | Value::ZSet(_));
         let entry = Entry {
             value,
             expire_at: 0,
             access: initial_access(mode, now),
         };
         ds.map(slot).insert(SmallBytes::new(key), entry);
+        if wakes {
+            self.created.push((self.index, SmallBytes::new(key)));
+        }
     }
 
     /// Stores a whole entry (value and TTL), replacing any old one.
