@@ -84,6 +84,14 @@ where
                         flush(&mut stream, &mut out, &server).await;
                         tokio::time::sleep(wait.min(std::time::Duration::from_millis(100))).await;
                     }
+                    Outcome::Blocked => {
+                        if !flush(&mut stream, &mut out, &server).await
+                            || !wait_unblocked(&server, &mut stream, &mut inbuf, &mut client, &mut out).await
+                        {
+                            break 'conn;
+                        }
+                        break;
+                    }
                 }
             }
             match client.action.take() {
@@ -126,6 +134,73 @@ where
     }
     let _ = stream.shutdown().await;
     server.unregister_client(info.id);
+}
+
+/// Waits while the client is blocked (see [`crate::blocking`]): for the reply a serving thread
+/// sends, the deadline, a kill, or the peer closing. Bytes that arrive meanwhile are kept for
+/// later, as Redis does. Writes the reply into `out`; false if the connection must close.
+async fn wait_unblocked<S>(
+    server: &Server,
+    stream: &mut S,
+    inbuf: &mut BytesMut,
+    client: &mut Client,
+    out: &mut BytesMut,
+) -> bool
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let Some(crate::blocking::Blocked::Waiting { mut rx, deadline }) = client.blocked.take() else {
+        return true;
+    };
+    let id = client.info.id;
+    let sleep = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d.into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(sleep);
+    let mark = out.len();
+    loop {
+        if inbuf.capacity() - inbuf.len() < 1024 {
+            inbuf.reserve(READ_CHUNK);
+        }
+        tokio::select! {
+            r = &mut rx => {
+                match r {
+                    Ok(reply) => out.extend_from_slice(&reply),
+                    Err(_) => crate::blocking::timeout_reply(out, client.proto),
+                }
+                break;
+            }
+            _ = &mut sleep => {
+                if crate::blocking::cancel(server, id) {
+                    crate::blocking::timeout_reply(out, client.proto);
+                } else {
+                    match rx.try_recv() {
+                        Ok(reply) => out.extend_from_slice(&reply),
+                        Err(_) => crate::blocking::timeout_reply(out, client.proto),
+                    }
+                }
+                break;
+            }
+            _ = client.info.kill.notified() => {
+                crate::blocking::cancel(server, id);
+                return false;
+            }
+            r = stream.read_buf(inbuf) => match r {
+                Ok(0) | Err(_) => {
+                    crate::blocking::cancel(server, id);
+                    return false;
+                }
+                Ok(n) => {
+                    server.stats.net_input_bytes.fetch_add(n as u64, Relaxed);
+                }
+            },
+        }
+    }
+    dispatch::apply_reply_mode(client, out, mark);
+    true
 }
 
 fn is_allowed_in_monitor(name: &[u8]) -> bool {

@@ -47,6 +47,11 @@ pub struct Client {
     pub reply_mode: ReplyMode,
     pub action: Option<Action>,
     pub user: String,
+    /// Set by a blocking command that found nothing to serve (see [`crate::blocking`]).
+    pub blocked: Option<crate::blocking::Blocked>,
+    /// Blocking commands must answer at once (Redis `CLIENT_DENY_BLOCKING`): MULTI and
+    /// scripts will set it. Read it through [`Client::may_block`].
+    pub deny_blocking: bool,
 }
 
 impl Client {
@@ -59,7 +64,14 @@ impl Client {
             reply_mode: ReplyMode::On,
             action: None,
             user: "default".to_string(),
+            blocked: None,
+            deny_blocking: false,
         }
+    }
+
+    /// False inside MULTI and scripts, where a blocking command answers as if it timed out.
+    pub fn may_block(&self) -> bool {
+        !self.deny_blocking
     }
 }
 
@@ -76,6 +88,9 @@ pub struct Ctx<'a> {
     /// Keyspace hits and misses of this command.
     pub hits: u64,
     pub misses: u64,
+    /// When a blocked client's command is re-run because this key became ready: the only key
+    /// it may serve from (Redis 7.0 serves a blocked client from the key that was signalled).
+    pub serving: Option<&'a [u8]>,
 }
 
 impl Ctx<'_> {
@@ -110,6 +125,8 @@ pub enum Outcome {
     Done,
     /// `CLIENT PAUSE` holds the command back: wait this long and retry.
     Paused(Duration),
+    /// The client is blocked: `client.blocked` says what to wait for (see [`crate::blocking`]).
+    Blocked,
 }
 
 /// Full name for messages: `config|get` for subcommands.
@@ -155,9 +172,16 @@ pub fn execute(
 ) -> Outcome {
     let mark = out.len();
     let outcome = run(server, settings, client, args, out);
-    if matches!(outcome, Outcome::Paused(_)) {
+    if matches!(outcome, Outcome::Paused(_) | Outcome::Blocked) {
         return outcome;
     }
+    apply_reply_mode(client, out, mark);
+    outcome
+}
+
+/// Drops the reply written after `mark` if `CLIENT REPLY` says so (also used for the reply a
+/// blocked command receives later).
+pub fn apply_reply_mode(client: &mut Client, out: &mut bytes::BytesMut, mark: usize) {
     match client.reply_mode {
         ReplyMode::On => {}
         ReplyMode::Off => out.truncate(mark),
@@ -170,7 +194,6 @@ pub fn execute(
             client.reply_mode = ReplyMode::On;
         }
     }
-    outcome
 }
 
 fn run(
@@ -218,7 +241,53 @@ fn run(
         now,
         mode: settings.access,
     };
-    let db = if cmd.flags & flags::ALL_SHARDS != 0 {
+    let db = lock_keys(server, cmd, args, view);
+    let mut ctx = Ctx {
+        args,
+        out: ReplyWriter::new(out, proto),
+        db,
+        client,
+        server,
+        settings,
+        cmd,
+        hits: 0,
+        misses: 0,
+        serving: None,
+    };
+    let handler = cmd.handler.unwrap_or(no_handler);
+    let result = handler(&mut ctx);
+    let (dirty, expired, hits, misses) = (ctx.db.dirty, ctx.db.expired, ctx.hits, ctx.misses);
+    let created = std::mem::take(&mut ctx.db.created);
+    drop(ctx);
+    if let Err(e) = result {
+        out.truncate(mark);
+        reply_error(server, out, proto, &e);
+    }
+    server.stats.commands_processed.fetch_add(1, Relaxed);
+    add_stats(server, dirty, expired, hits, misses);
+    if server.has_monitors.load(Relaxed) && cmd.flags & flags::SKIP_MONITOR == 0 {
+        feed_monitors(server, client, args);
+    }
+    let micros = started.elapsed().as_micros() as u64;
+    if settings.slowlog_slower_than >= 0
+        && micros >= settings.slowlog_slower_than as u64
+        && cmd.flags & flags::SKIP_SLOWLOG == 0
+    {
+        record_slow(server, settings, client, args, micros);
+    }
+    // Clients blocked on keys this command created are served now, the locks released.
+    if !created.is_empty() {
+        crate::blocking::serve_ready(server, settings, created);
+    }
+    if client.blocked.is_some() {
+        return Outcome::Blocked;
+    }
+    Outcome::Done
+}
+
+/// Locks the shards of the command's keys (all of them for whole-keyspace commands).
+fn lock_keys<'s>(server: &'s Server, cmd: &Command, args: &[Bytes], view: ViewCtx) -> Db<'s> {
+    if cmd.flags & flags::ALL_SHARDS != 0 {
         server.keyspace.lock_all(view)
     } else if cmd.key_specs.is_empty() {
         server.keyspace.unlocked(view)
@@ -238,28 +307,12 @@ fn run(
                 server.keyspace.lock_slots(&slots, view)
             }
         }
-    };
-    let mut ctx = Ctx {
-        args,
-        out: ReplyWriter::new(out, proto),
-        db,
-        client,
-        server,
-        settings,
-        cmd,
-        hits: 0,
-        misses: 0,
-    };
-    let handler = cmd.handler.unwrap_or(no_handler);
-    let result = handler(&mut ctx);
-    let (dirty, expired, hits, misses) = (ctx.db.dirty, ctx.db.expired, ctx.hits, ctx.misses);
-    drop(ctx);
-    if let Err(e) = result {
-        out.truncate(mark);
-        reply_error(server, out, proto, &e);
     }
+}
+
+/// Adds a command's changes, expired keys and keyspace hits/misses to the server's counters.
+fn add_stats(server: &Server, dirty: u64, expired: u64, hits: u64, misses: u64) {
     let stats = &server.stats;
-    stats.commands_processed.fetch_add(1, Relaxed);
     if dirty > 0 {
         server.dirty.fetch_add(dirty, Relaxed);
     }
@@ -272,17 +325,56 @@ fn run(
     if misses > 0 {
         stats.keyspace_misses.fetch_add(misses, Relaxed);
     }
-    if server.has_monitors.load(Relaxed) && cmd.flags & flags::SKIP_MONITOR == 0 {
-        feed_monitors(server, client, args);
+}
+
+/// Re-runs a blocked client's command because `key` became ready, restricted to that key
+/// (called by [`crate::blocking::serve_ready`], which holds no keyspace lock). None if it
+/// still finds nothing to serve; otherwise its reply and the keys it created.
+pub fn run_blocked(
+    server: &Server,
+    settings: &Settings,
+    call: &crate::blocking::BlockedCall,
+    key: &[u8],
+) -> Option<(Bytes, Vec<crate::blocking::ReadyKey>)> {
+    let cmd = cmd::lookup(&call.args[0])?;
+    let mut client = Client::new(call.info.clone(), settings);
+    client.db = call.db;
+    client.proto = call.proto;
+    client.authenticated = true;
+    client.user = call.user.clone();
+    let view = ViewCtx {
+        db: call.db,
+        now: unix_ms(),
+        mode: settings.access,
+    };
+    let db = lock_keys(server, cmd, &call.args, view);
+    let mut out = bytes::BytesMut::new();
+    let mut ctx = Ctx {
+        args: &call.args,
+        out: ReplyWriter::new(&mut out, call.proto),
+        db,
+        client: &mut client,
+        server,
+        settings,
+        cmd,
+        hits: 0,
+        misses: 0,
+        serving: Some(key),
+    };
+    let handler = cmd.handler.unwrap_or(no_handler);
+    let result = handler(&mut ctx);
+    let (dirty, expired, hits, misses) = (ctx.db.dirty, ctx.db.expired, ctx.hits, ctx.misses);
+    let created = std::mem::take(&mut ctx.db.created);
+    drop(ctx);
+    add_stats(server, dirty, expired, hits, misses);
+    if matches!(client.blocked, Some(crate::blocking::Blocked::NotServed)) {
+        return None;
     }
-    let micros = started.elapsed().as_micros() as u64;
-    if settings.slowlog_slower_than >= 0
-        && micros >= settings.slowlog_slower_than as u64
-        && cmd.flags & flags::SKIP_SLOWLOG == 0
-    {
-        record_slow(server, settings, client, args, micros);
+    if let Err(e) = result {
+        out.clear();
+        reply_error(server, &mut out, call.proto, &e);
     }
-    Outcome::Done
+    Some((out.freeze(), created))
 }
 
 fn no_handler(_: &mut Ctx<'_>) -> crate::cmd::CmdResult {

@@ -47,6 +47,8 @@ pub enum CmdError {
     NotHll,
     #[error("INVALIDOBJ Corrupted HLL object detected")]
     HllCorrupt,
+    #[error("ERR timeout is not a float or out of range")]
+    TimeoutNotFloat,
     /// Any other text, with its error code (`ERR ...`).
     #[error("{0}")]
     Msg(Cow<'static, str>),

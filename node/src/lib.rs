@@ -7,6 +7,7 @@
 //! - [`resp`]: RESP2/RESP3 frames; the only module that knows the wire format.
 //! - [`conn`]: one task per client; reads, runs every buffered command, flushes once.
 //! - [`dispatch`]: the checks every command goes through, then its handler.
+//! - [`blocking`]: clients blocked on keys (BLPOP & co.) and serving them when keys fill.
 //! - [`cmd`]: the command table and the handlers, one file per command group.
 //! - [`db`]: the keyspace (sharded by hash slot) and the value types.
 //!
@@ -16,6 +17,7 @@
 #![deny(unsafe_code)]
 
 pub mod alloc;
+pub mod blocking;
 pub mod cmd;
 pub mod config;
 pub mod conn;

@@ -219,7 +219,11 @@ async fn cron(server: Arc<Server>, hz: u32) {
                 .lock()
                 .values()
                 .filter(|c| {
-                    c.flags.load(Relaxed) & ferrodis_node::server::cflags::MONITOR == 0
+                    // Monitors and blocked clients are never idle-killed (Redis skips both).
+                    c.flags.load(Relaxed)
+                        & (ferrodis_node::server::cflags::MONITOR
+                            | ferrodis_node::server::cflags::BLOCKED)
+                        == 0
                         && up.saturating_sub(c.last_active_ms.load(Relaxed)) > limit
                 })
                 .cloned()

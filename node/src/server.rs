@@ -85,6 +85,8 @@ impl Settings {
 pub mod cflags {
     pub const MONITOR: u32 = 1 << 0;
     pub const NO_EVICT: u32 = 1 << 1;
+    /// Waiting in a blocking command (`b`).
+    pub const BLOCKED: u32 = 1 << 2;
 }
 
 /// What the registry knows of a client, shared between its task and CLIENT LIST/KILL.
@@ -160,6 +162,8 @@ pub struct Pause {
 /// The server.
 pub struct Server {
     pub keyspace: Keyspace,
+    /// Clients waiting in blocking commands.
+    pub blocking: crate::blocking::Blocking,
     pub config: RwLock<Config>,
     settings: RwLock<Arc<Settings>>,
     settings_version: AtomicU64,
@@ -194,6 +198,7 @@ impl Server {
         let run_id = rid.iter().map(|b| format!("{b:02x}")).collect();
         Arc::new(Server {
             keyspace: Keyspace::new(),
+            blocking: crate::blocking::Blocking::default(),
             config: RwLock::new(config),
             settings: RwLock::new(settings),
             settings_version: AtomicU64::new(1),

@@ -195,6 +195,18 @@ static CLIENT: &[Command] = &[
         ..Command::DEFAULT
     },
     Command {
+        name: "unblock",
+        arity: -3,
+        flags: CLIENT_ADMIN,
+        acl: CONN,
+        handler: Some(client_unblock),
+        group: "connection",
+        since: "5.0.0",
+        complexity: "O(log N) where N is the number of client connections",
+        summary: "Ends the wait of a client blocked in a blocking command.",
+        ..Command::DEFAULT
+    },
+    Command {
         name: "help",
         arity: 2,
         flags: f::LOADING | f::STALE,
@@ -393,6 +405,9 @@ pub fn describe(server: &Server, c: &ClientInfo, user: &str) -> String {
     let mut flags = String::new();
     if fl & cflags::MONITOR != 0 {
         flags.push('O');
+    }
+    if fl & cflags::BLOCKED != 0 {
+        flags.push('b');
     }
     if fl & cflags::NO_EVICT != 0 {
         flags.push('e');
@@ -656,6 +671,29 @@ fn client_pause(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
+/// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: the reason is checked before the id, as in Redis.
+fn client_unblock(ctx: &mut Ctx) -> CmdResult {
+    if ctx.args.len() > 4 {
+        return Err(CmdError::raw(
+            "ERR unknown subcommand or wrong number of arguments for 'unblock'. Try CLIENT HELP.",
+        ));
+    }
+    let mut error = false;
+    if let Some(reason) = ctx.args.get(3) {
+        if reason.eq_ignore_ascii_case(b"error") {
+            error = true;
+        } else if !reason.eq_ignore_ascii_case(b"timeout") {
+            return Err(CmdError::raw(
+                "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+            ));
+        }
+    }
+    let id = ctx.int_arg(2)?;
+    let done = id >= 0 && crate::blocking::unblock(ctx.server, id as u64, error);
+    ctx.out.int(done as i64);
+    Ok(())
+}
+
 fn client_unpause(ctx: &mut Ctx) -> CmdResult {
     ctx.server.pause.until.store(0, Relaxed);
     ctx.server.pause.resumed.notify_waiters();
@@ -693,6 +731,8 @@ fn client_help(ctx: &mut Ctx) -> CmdResult {
             "    Close connections chosen by ID, ADDR, LADDR, TYPE, USER and SKIPME (YES|NO).",
             "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <id> ...]",
             "    Describe client connections.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    End the wait of a client blocked in a blocking command.",
             "UNPAUSE",
             "    End a client pause.",
             "PAUSE <timeout> [WRITE|ALL]",

@@ -382,9 +382,11 @@ pub fn info_text(server: &Server, client_count: usize, sections: &[Vec<u8>]) -> 
             &mut out,
             "Clients",
             format!(
-                "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+                "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:{}\r\n",
                 client_count,
-                cfg.maxclients()
+                cfg.maxclients(),
+                server.blocking.blocked_clients(),
+                server.blocking.in_timeout_table(),
             ),
         );
     }

@@ -403,6 +403,9 @@ pub struct Db<'a> {
     /// `(address, length, slot)` of the key the dispatcher already hashed, so the usual
     /// single-key command computes its CRC16 once (see [`Db::set_slot_hint`]).
     hint: (usize, usize, u16),
+    /// Keys of a type clients can block on (lists, sorted sets) that this view created, as
+    /// `(db, key)`: dispatch serves their blocked clients afterwards (see `crate::blocking`).
+    pub created: Vec<(usize, SmallBytes)>,
 }
 
 impl<'a> Db<'a> {
@@ -415,6 +418,7 @@ impl<'a> Db<'a> {
             dirty: 0,
             expired: 0,
             hint: (0, usize::MAX, 0),
+            created: Vec::new(),
         }
     }
 
@@ -515,12 +519,16 @@ impl<'a> Db<'a> {
             }
             return;
         }
+        let wakes = matches!(value, Value::List(_) | Value::ZSet(_));
         let entry = Entry {
             value,
             expire_at: 0,
             access: initial_access(mode, now),
         };
         ds.map(slot).insert(SmallBytes::new(key), entry);
+        if wakes {
+            self.created.push((self.index, SmallBytes::new(key)));
+        }
     }
 
     /// Stores a whole entry (value and TTL), replacing any old one.

@@ -219,6 +219,18 @@ impl LongDouble {
         self.0.is_finite()
     }
 
+    /// `(long long)(v * k)` as C computes it on x86-64 (Redis turns blocking timeouts in
+    /// seconds into milliseconds this way): truncated toward zero; NaN and values out of the
+    /// `i64` range give `i64::MIN`, the x87 "integer indefinite".
+    pub fn mul_to_i64(self, k: i64) -> i64 {
+        let prod = (self.0 * X87DoubleExtended::from_i128(i128::from(k)).value).value;
+        let r = prod.to_i128(64);
+        if r.status != rustc_apfloat::Status::OK && r.status != rustc_apfloat::Status::INEXACT {
+            return i64::MIN;
+        }
+        i64::try_from(r.value).unwrap_or(i64::MIN)
+    }
+
     /// Appends the value as Redis `ld2string(..., LD_STR_HUMAN)`: `%.17Lf` (exact, ties to even),
     /// then trailing zeros and a trailing dot removed, `-0` written `0`, infinities `inf`/`-inf`.
     pub fn fmt_human(self, out: &mut Vec<u8>) {

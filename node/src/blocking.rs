@@ -1,0 +1,290 @@
+//! Blocking commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP; later BZPOPMIN/BZPOPMAX/BZMPOP
+//! and XREAD/XREADGROUP BLOCK): clients waiting for a key to be filled, and serving them.
+//!
+//! How it fits together (Redis `blocked.c`):
+//!
+//! 1. A blocking handler first tries to serve itself. When every key is empty it calls
+//!    [`block`] *while still holding the key shards' locks*, which registers a [`Waiter`] under
+//!    each `(db, key)` in first-blocked-first-served order. A writer on another thread either
+//!    ran before (and the handler saw its data) or runs after the registration and sees it: no
+//!    lost wake-up.
+//! 2. [`crate::dispatch`] then answers `Outcome::Blocked`, and the connection task waits for
+//!    the reply on a channel, for the deadline, for a kill, or for the socket to close.
+//! 3. Whenever a command creates a key of a type clients block on (`Db` records those in
+//!    `Db::created`; RENAME, MOVE and COPY onto a watched key count as creation, as in Redis's
+//!    `dbAdd`), dispatch calls [`serve_ready`] after releasing the keyspace locks. Every ready
+//!    key is served waiter by waiter, in the order they blocked, by re-running the waiter's
+//!    command restricted to that key (`Ctx::serving`), until the key is empty again or no
+//!    waiter is left. A served command that creates another key (BLMOVE) queues it too.
+//! 4. The reply goes through the waiter's channel from whichever thread served it.
+//!
+//! Serving is serialised by one mutex, and so are timeouts, disconnections and
+//! `CLIENT UNBLOCK`: a waiter is either still registered (the canceller removes it and sends
+//! the timeout reply itself) or already answered (its reply is waiting in the channel). Lock
+//! order: serve mutex, then keyspace shards, then the registry; the registry is never held
+//! while taking another lock.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use crate::db::{key_slot, SmallBytes, ViewCtx};
+use crate::dispatch::Ctx;
+use crate::error::CmdError;
+use crate::resp::{Protocol, ReplyWriter};
+use crate::server::{cflags, unix_ms, ClientInfo, Server, Settings};
+use crate::util::num::LongDouble;
+
+/// A key that became ready: `(db, key)`.
+pub type ReadyKey = (usize, SmallBytes);
+
+/// What a blocked client waits on, kept in its `Client` until the connection takes it.
+pub enum Blocked {
+    /// Registered: the reply arrives on `rx`; `deadline` None means forever.
+    Waiting {
+        rx: oneshot::Receiver<Bytes>,
+        deadline: Option<Instant>,
+    },
+    /// Set when a re-run for a ready key found nothing to serve (the waiter stays blocked).
+    NotServed,
+}
+
+/// Everything needed to re-run a blocked client's command on another thread.
+pub struct BlockedCall {
+    pub db: usize,
+    pub args: Vec<Bytes>,
+    pub proto: Protocol,
+    pub user: String,
+    pub info: Arc<ClientInfo>,
+}
+
+/// One blocked client.
+struct Waiter {
+    call: Arc<BlockedCall>,
+    keys: Vec<SmallBytes>,
+    /// The type of value it waits for (`list`, `zset`, `stream`), as `TYPE` names it.
+    kind: &'static str,
+    has_timeout: bool,
+    tx: oneshot::Sender<Bytes>,
+}
+
+#[derive(Default)]
+struct Registry {
+    /// Client ids blocked on each key, first blocked first.
+    by_key: HashMap<ReadyKey, VecDeque<u64>>,
+    waiters: HashMap<u64, Waiter>,
+}
+
+/// The blocked clients of the server.
+#[derive(Default)]
+pub struct Blocking {
+    registry: Mutex<Registry>,
+    serve: Mutex<()>,
+    blocked: AtomicUsize,
+    with_timeout: AtomicUsize,
+}
+
+impl Blocking {
+    /// Clients currently blocked (`INFO` `blocked_clients`).
+    pub fn blocked_clients(&self) -> usize {
+        self.blocked.load(SeqCst)
+    }
+
+    /// Blocked clients with a timeout (`INFO` `clients_in_timeout_table`).
+    pub fn in_timeout_table(&self) -> usize {
+        self.with_timeout.load(SeqCst)
+    }
+
+    /// Unregisters a waiter; None if it is not blocked.
+    fn remove(&self, id: u64) -> Option<Waiter> {
+        let mut reg = self.registry.lock();
+        let w = reg.waiters.remove(&id)?;
+        for k in &w.keys {
+            let rk = (w.call.db, k.clone());
+            if let Some(q) = reg.by_key.get_mut(&rk) {
+                q.retain(|&c| c != id);
+                if q.is_empty() {
+                    reg.by_key.remove(&rk);
+                }
+            }
+        }
+        drop(reg);
+        self.blocked.fetch_sub(1, SeqCst);
+        if w.has_timeout {
+            self.with_timeout.fetch_sub(1, SeqCst);
+        }
+        w.call.info.flags.fetch_and(!cflags::BLOCKED, SeqCst);
+        Some(w)
+    }
+
+    /// The first client blocked on `key` for values of type `kind`.
+    fn first(&self, key: &ReadyKey, kind: &str) -> Option<(u64, Arc<BlockedCall>)> {
+        let reg = self.registry.lock();
+        reg.by_key.get(key)?.iter().find_map(|id| {
+            let w = reg.waiters.get(id)?;
+            (w.kind == kind).then(|| (*id, w.call.clone()))
+        })
+    }
+}
+
+/// Parses a blocking timeout in seconds as Redis 7.0 `getTimeoutFromObjectOrReply`: a
+/// `long double`, turned into whole milliseconds; `0` blocks forever. None means forever.
+pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CmdError> {
+    let v = LongDouble::parse(arg).ok_or(CmdError::TimeoutNotFloat)?;
+    let ms = v.mul_to_i64(1000);
+    if ms < 0 {
+        return Err(CmdError::TimeoutNegative);
+    }
+    Ok((ms > 0).then(|| Duration::from_millis(ms as u64)))
+}
+
+/// Blocks the client running `ctx` on `keys` until one of them receives a value of type
+/// `kind` or `timeout` passes. Call it from the handler, with the keys still locked, after
+/// finding them all empty; write no reply. When the handler is re-run for a ready key
+/// (`ctx.serving`), this instead records that there was nothing to serve.
+pub fn block(ctx: &mut Ctx<'_>, keys: &[&[u8]], timeout: Option<Duration>, kind: &'static str) {
+    if ctx.serving.is_some() {
+        ctx.client.blocked = Some(Blocked::NotServed);
+        return;
+    }
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    let (tx, rx) = oneshot::channel();
+    let db = ctx.db.index;
+    let id = ctx.client.info.id;
+    let mut uniq: Vec<SmallBytes> = Vec::with_capacity(keys.len());
+    for k in keys {
+        if !uniq.iter().any(|u| u.as_slice() == *k) {
+            uniq.push(SmallBytes::new(k));
+        }
+    }
+    let waiter = Waiter {
+        call: Arc::new(BlockedCall {
+            db,
+            args: ctx.args.to_vec(),
+            proto: ctx.client.proto,
+            user: ctx.client.user.clone(),
+            info: ctx.client.info.clone(),
+        }),
+        keys: uniq.clone(),
+        kind,
+        has_timeout: deadline.is_some(),
+        tx,
+    };
+    let b = &ctx.server.blocking;
+    {
+        let mut reg = b.registry.lock();
+        for k in uniq {
+            reg.by_key.entry((db, k)).or_default().push_back(id);
+        }
+        reg.waiters.insert(id, waiter);
+    }
+    b.blocked.fetch_add(1, SeqCst);
+    if deadline.is_some() {
+        b.with_timeout.fetch_add(1, SeqCst);
+    }
+    ctx.client.info.flags.fetch_or(cflags::BLOCKED, SeqCst);
+    ctx.client.blocked = Some(Blocked::Waiting { rx, deadline });
+}
+
+/// Serves the clients blocked on keys that commands just created (see the module docs).
+/// Call without holding any keyspace lock.
+pub fn serve_ready(server: &Server, settings: &Settings, created: Vec<ReadyKey>) {
+    let b = &server.blocking;
+    if b.blocked.load(SeqCst) == 0 {
+        return;
+    }
+    let _serving = b.serve.lock();
+    let mut queue: VecDeque<ReadyKey> = created.into();
+    while let Some(rk) = queue.pop_front() {
+        loop {
+            let kind = {
+                let view = ViewCtx {
+                    db: rk.0,
+                    now: unix_ms(),
+                    mode: settings.access,
+                };
+                let mut db = server.keyspace.lock_slots(&[key_slot(&rk.1)], view);
+                match db.peek(&rk.1) {
+                    Some(e) => e.value.type_name(),
+                    None => break,
+                }
+            };
+            let Some((id, call)) = b.first(&rk, kind) else {
+                break;
+            };
+            let Some((reply, more)) = crate::dispatch::run_blocked(server, settings, &call, &rk.1)
+            else {
+                // The key is empty again: the remaining waiters keep waiting.
+                break;
+            };
+            if let Some(w) = b.remove(id) {
+                let _ = w.tx.send(reply);
+            }
+            queue.extend(more);
+        }
+    }
+}
+
+/// Stops waiting for client `id` (its deadline passed, it disconnected or was killed).
+/// True if it was still blocked (the caller answers the timeout); false if it was served or
+/// unblocked meanwhile, in which case the reply is already in its channel.
+pub fn cancel(server: &Server, id: u64) -> bool {
+    let _serving = server.blocking.serve.lock();
+    server.blocking.remove(id).is_some()
+}
+
+/// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: answers a blocked client as if it timed out, or with
+/// an error. False if the client is not blocked.
+pub fn unblock(server: &Server, id: u64, error: bool) -> bool {
+    let _serving = server.blocking.serve.lock();
+    let Some(w) = server.blocking.remove(id) else {
+        return false;
+    };
+    let mut out = bytes::BytesMut::new();
+    let mut wr = ReplyWriter::new(&mut out, w.call.proto);
+    if error {
+        wr.error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+        server
+            .stats
+            .error_replies
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    } else {
+        wr.null_array();
+    }
+    let _ = w.tx.send(out.freeze());
+    true
+}
+
+/// The reply of a blocked command that timed out: a null array, as Redis answers for lists,
+/// sorted sets and streams.
+pub fn timeout_reply(out: &mut bytes::BytesMut, proto: Protocol) {
+    ReplyWriter::new(out, proto).null_array();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_parse_like_redis() {
+        let ok = |s: &str| parse_timeout(s.as_bytes());
+        assert_eq!(ok("0"), Ok(None));
+        assert_eq!(ok("0.0001"), Ok(None));
+        assert_eq!(ok("1.5"), Ok(Some(Duration::from_millis(1500))));
+        assert_eq!(ok("0x10"), Ok(Some(Duration::from_secs(16))));
+        assert_eq!(ok("-1"), Err(CmdError::TimeoutNegative));
+        assert_eq!(ok("inf"), Err(CmdError::TimeoutNegative));
+        assert_eq!(ok("1e16"), Err(CmdError::TimeoutNegative));
+        assert_eq!(ok("1e400"), Err(CmdError::TimeoutNegative));
+        assert_eq!(ok("-0.0001"), Ok(None));
+        assert_eq!(ok("abc"), Err(CmdError::TimeoutNotFloat));
+        assert_eq!(ok("nan"), Err(CmdError::TimeoutNotFloat));
+        assert_eq!(ok(" 1"), Err(CmdError::TimeoutNotFloat));
+        assert_eq!(ok(""), Err(CmdError::TimeoutNotFloat));
+    }
+}
