@@ -86,7 +86,14 @@ where
                     }
                     Outcome::Blocked => {
                         if !flush(&mut stream, &mut out, &server).await
-                            || !wait_unblocked(&server, &mut stream, &mut inbuf, &mut client, &mut out).await
+                            || !wait_unblocked(
+                                &server,
+                                &mut stream,
+                                &mut inbuf,
+                                &mut client,
+                                &mut out,
+                            )
+                            .await
                         {
                             break 'conn;
                         }

@@ -372,7 +372,8 @@ fn read_list<'d>(
 
 /// Deletes `key` if its list is now empty; the deletion itself is no extra change.
 fn drop_if_empty(db: &mut Db<'_>, key: &[u8]) {
-    let empty = matches!(db.peek(key), Some(e) if matches!(&e.value, Value::List(l) if l.is_empty()));
+    let empty =
+        matches!(db.peek(key), Some(e) if matches!(&e.value, Value::List(l) if l.is_empty()));
     if empty {
         let d = db.dirty;
         db.remove(key);

@@ -573,7 +573,10 @@ mod tests {
 
     fn check(l: &ListValue, model: &VecDeque<Vec<u8>>) {
         assert_eq!(l.len(), model.len());
-        assert_eq!(l.chunks.iter().map(|c| c.count as usize).sum::<usize>(), l.len);
+        assert_eq!(
+            l.chunks.iter().map(|c| c.count as usize).sum::<usize>(),
+            l.len
+        );
         assert!(l.chunks.iter().all(|c| c.count > 0));
         let fwd = contents(l);
         assert_eq!(fwd, model.iter().cloned().collect::<Vec<_>>());
@@ -588,7 +591,10 @@ mod tests {
         l.push_back(b"b");
         l.push_front(b"a");
         l.push_back(b"c");
-        assert_eq!(contents(&l), vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+        assert_eq!(
+            contents(&l),
+            vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]
+        );
         assert_eq!(l.get(1), Some(&b"b"[..]));
         assert_eq!(l.pop_back().unwrap(), b"c");
         assert_eq!(l.pop_front().unwrap(), b"a");
@@ -610,7 +616,7 @@ mod tests {
         assert_eq!(l.get(0).unwrap(), &big[..]);
         assert_eq!(l.get(1).unwrap(), &mid[..]);
         assert_eq!(l.get(3).unwrap(), b"");
-        assert_eq!(l.iter().rev().next().unwrap(), b"");
+        assert_eq!(l.iter().next_back().unwrap(), b"");
     }
 
     #[derive(Debug, Clone)]

@@ -1,0 +1,204 @@
+//! Blocking list commands with several raw clients, against stock Redis and ferrodis: each
+//! scenario runs on both servers and the replies every client got must match byte for byte
+//! (and match what the scenario expects, so a scenario cannot pass by doing nothing).
+//! Every wait has a deadline: clients read with a timeout, and "client is blocked" is polled
+//! through `INFO clients` until a deadline.
+
+use std::time::{Duration, Instant};
+
+use ferrodis_tests::resp_client::escape;
+use ferrodis_tests::{RespClient, Server};
+
+/// Waits until the server reports `n` blocked clients.
+fn wait_blocked(ctrl: &mut RespClient, n: usize) {
+    let want = format!("blocked_clients:{n}\r\n");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let info = ctrl.ok(["INFO", "clients"]);
+        let text = String::from_utf8_lossy(info.as_bytes().unwrap_or_default()).to_string();
+        if text.contains(&want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never reached {n} blocked clients: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Reads one reply and returns its exact bytes (escaped, for readable assertions).
+fn read(c: &mut RespClient) -> String {
+    match c.read_reply() {
+        Ok(r) => escape(r.raw()),
+        Err(e) => format!("<{e}>"),
+    }
+}
+
+fn cmd(c: &mut RespClient, args: &[&str]) -> String {
+    c.send_command(args).expect("send");
+    read(c)
+}
+
+/// Runs `scenario` on both servers and compares the transcripts.
+fn both(name: &str, scenario: fn(&Server) -> Vec<String>) -> Vec<String> {
+    let stock = Server::stock();
+    let ferro = Server::ferrodis();
+    let want = scenario(&stock);
+    let got = scenario(&ferro);
+    assert_eq!(
+        want, got,
+        "{name}: stock (left) and ferrodis (right) differ"
+    );
+    got
+}
+
+#[test]
+fn fifo_fairness_and_wakeup_from_another_connection() {
+    let t = both("fifo", |s| {
+        let mut ctrl = s.client();
+        let mut cs: Vec<RespClient> = (0..3).map(|_| s.client()).collect();
+        for (i, c) in cs.iter_mut().enumerate() {
+            c.send_command(["BLPOP", "k", "0"]).unwrap();
+            wait_blocked(&mut ctrl, i + 1);
+        }
+        let mut out = vec![cmd(&mut ctrl, &["RPUSH", "k", "a", "b", "c", "d"])];
+        for c in cs.iter_mut() {
+            out.push(read(c));
+        }
+        out.push(cmd(&mut ctrl, &["LRANGE", "k", "0", "-1"]));
+        wait_blocked(&mut ctrl, 0);
+        out
+    });
+    assert_eq!(t[1], "*2\\r\\n$1\\r\\nk\\r\\n$1\\r\\na\\r\\n");
+    assert_eq!(t[3], "*2\\r\\n$1\\r\\nk\\r\\n$1\\r\\nc\\r\\n");
+}
+
+#[test]
+fn blmove_chains_serve_every_client() {
+    let t = both("chain", |s| {
+        let mut ctrl = s.client();
+        let mut c1 = s.client();
+        let mut c2 = s.client();
+        let mut c3 = s.client();
+        c1.send_command(["BLMOVE", "a", "b", "LEFT", "RIGHT", "0"])
+            .unwrap();
+        wait_blocked(&mut ctrl, 1);
+        c2.send_command(["BRPOPLPUSH", "b", "c", "0"]).unwrap();
+        wait_blocked(&mut ctrl, 2);
+        c3.send_command(["BLMPOP", "0", "2", "x", "c", "LEFT", "COUNT", "5"])
+            .unwrap();
+        wait_blocked(&mut ctrl, 3);
+        vec![
+            cmd(&mut ctrl, &["LPUSH", "a", "v"]),
+            read(&mut c1),
+            read(&mut c2),
+            read(&mut c3),
+            cmd(&mut ctrl, &["EXISTS", "a", "b", "c"]),
+        ]
+    });
+    assert_eq!(t[3], "*2\\r\\n$1\\r\\nc\\r\\n*1\\r\\n$1\\r\\nv\\r\\n");
+    assert_eq!(t[4], ":0\\r\\n");
+}
+
+#[test]
+fn multi_key_pops_pick_the_first_non_empty_key() {
+    let t = both("multikey", |s| {
+        let mut ctrl = s.client();
+        let mut c = s.client();
+        let mut out = vec![
+            cmd(&mut ctrl, &["RPUSH", "k2", "y"]),
+            cmd(&mut ctrl, &["RPUSH", "k3", "z"]),
+            cmd(&mut c, &["BRPOP", "k1", "k2", "k3", "0"]),
+        ];
+        c.send_command(["BLPOP", "k1", "k2", "0"]).unwrap();
+        wait_blocked(&mut ctrl, 1);
+        // A key of another type does not wake a list waiter; a list does.
+        out.push(cmd(&mut ctrl, &["SET", "k1", "str"]));
+        out.push(cmd(&mut ctrl, &["RPUSH", "k2", "w"]));
+        out.push(read(&mut c));
+        out
+    });
+    assert_eq!(t[2], "*2\\r\\n$2\\r\\nk2\\r\\n$1\\r\\ny\\r\\n");
+    assert_eq!(t[5], "*2\\r\\n$2\\r\\nk2\\r\\n$1\\r\\nw\\r\\n");
+}
+
+#[test]
+fn timeouts_answer_null_in_resp2_and_resp3() {
+    let t = both("timeouts", |s| {
+        let mut c = s.client();
+        let mut out = vec![
+            cmd(&mut c, &["BLPOP", "nokey", "0.05"]),
+            cmd(&mut c, &["BLMOVE", "nokey", "d", "LEFT", "LEFT", "0.05"]),
+            cmd(&mut c, &["BLMPOP", "0.05", "1", "nokey", "RIGHT"]),
+        ];
+        c.ok(["HELLO", "3"]);
+        out.push(cmd(&mut c, &["BRPOP", "nokey", "0.05"]));
+        out.push(cmd(&mut c, &["BRPOPLPUSH", "nokey", "d", "0.05"]));
+        out.push(cmd(&mut c, &["PING"]));
+        out
+    });
+    assert_eq!(t[0], "*-1\\r\\n");
+    assert_eq!(t[3], "_\\r\\n");
+}
+
+#[test]
+fn client_unblock_and_client_list_flag() {
+    let t = both("unblock", |s| {
+        let mut ctrl = s.client();
+        let mut c = s.client();
+        let id = c.ok(["CLIENT", "ID"]).as_int().unwrap().to_string();
+        let mut out = vec![cmd(&mut ctrl, &["CLIENT", "UNBLOCK", &id])];
+        c.send_command(["BLPOP", "k", "0"]).unwrap();
+        wait_blocked(&mut ctrl, 1);
+        let list = ctrl.ok(["CLIENT", "LIST", "ID", &id]);
+        let line = String::from_utf8_lossy(list.as_bytes().unwrap_or_default()).to_string();
+        out.push(format!("has b flag: {}", line.contains(" flags=b ")));
+        out.push(cmd(&mut ctrl, &["CLIENT", "UNBLOCK", &id]));
+        out.push(read(&mut c));
+        c.send_command(["BLMOVE", "k", "d", "LEFT", "LEFT", "0"])
+            .unwrap();
+        wait_blocked(&mut ctrl, 1);
+        out.push(cmd(&mut ctrl, &["CLIENT", "UNBLOCK", &id, "ERROR"]));
+        out.push(read(&mut c));
+        out.push(cmd(&mut ctrl, &["CLIENT", "UNBLOCK", &id, "TIMEOUT"]));
+        out.push(cmd(&mut c, &["PING"]));
+        out
+    });
+    assert_eq!(t[1], "has b flag: true");
+    assert_eq!(t[3], "*-1\\r\\n");
+    assert_eq!(t[5], "-UNBLOCKED client unblocked via CLIENT UNBLOCK\\r\\n");
+}
+
+#[test]
+fn disconnect_while_blocked_unregisters() {
+    let t = both("disconnect", |s| {
+        let mut ctrl = s.client();
+        let mut c = s.client();
+        c.send_command(["BLPOP", "k", "0"]).unwrap();
+        wait_blocked(&mut ctrl, 1);
+        c.shutdown();
+        wait_blocked(&mut ctrl, 0);
+        vec![
+            cmd(&mut ctrl, &["RPUSH", "k", "v"]),
+            cmd(&mut ctrl, &["LRANGE", "k", "0", "-1"]),
+        ]
+    });
+    assert_eq!(t[1], "*1\\r\\n$1\\r\\nv\\r\\n");
+}
+
+#[test]
+fn pipelined_commands_wait_for_the_blocked_one() {
+    let t = both("pipeline", |s| {
+        let mut ctrl = s.client();
+        let mut c = s.client();
+        c.send_raw(b"BLPOP k 0\r\nPING\r\n").unwrap();
+        wait_blocked(&mut ctrl, 1);
+        vec![
+            cmd(&mut ctrl, &["LPUSH", "k", "v"]),
+            read(&mut c),
+            read(&mut c),
+        ]
+    });
+    assert_eq!(t[2], "+PONG\\r\\n");
+}
