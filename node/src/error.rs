@@ -43,6 +43,8 @@ pub enum CmdError {
     TimeoutNotInteger,
     #[error("ERR timeout is negative")]
     TimeoutNegative,
+    #[error("ERR timeout is not a float or out of range")]
+    TimeoutNotFloat,
     /// Any other text, with its error code (`ERR ...`).
     #[error("{0}")]
     Msg(Cow<'static, str>),

@@ -44,6 +44,7 @@ pub struct Settings {
     pub slowlog_slower_than: i64,
     pub slowlog_max_len: u64,
     pub timeout_secs: u64,
+    pub zset_limits: crate::db::types::zset::ZSetLimits,
 }
 
 impl Settings {
@@ -68,6 +69,10 @@ impl Settings {
             slowlog_slower_than: c.slowlog_log_slower_than(),
             slowlog_max_len: c.slowlog_max_len(),
             timeout_secs: c.timeout(),
+            zset_limits: crate::db::types::zset::ZSetLimits {
+                max_entries: c.zset_max_listpack_entries(),
+                max_value: c.zset_max_listpack_value(),
+            },
         }
     }
 }

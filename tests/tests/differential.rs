@@ -31,5 +31,5 @@ macro_rules! scripts {
 
 scripts!(
     bitfield, bitmaps, connection, counters, databases, expire, keys, lcs, object, protocol, resp3,
-    strings,
+    strings, zset,
 );

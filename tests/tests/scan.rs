@@ -21,7 +21,10 @@ fn populate(client: &mut RespClient) {
     client.ok(["SET", "with space", "v"]);
     client.ok([&b"SET"[..], &b"bin\x00\xff\r\n"[..], &b"v"[..]]);
     client.ok(["SET", "", "empty name"]);
-    // issue3: lists, sets, hashes, sorted sets and streams join the scan when their types exist.
+    // issue3: lists, sets, hashes and streams join the scan when their types exist.
+    for i in 0..40 {
+        client.ok(["ZADD", &format!("zset:{i}"), "1", "m"]);
+    }
     // Keys in another database must never show up.
     client.ok(["SELECT", "1"]);
     client.ok(["MSET", "key:other", "x", "db1only", "y"]);
@@ -142,7 +145,7 @@ fn scan_union_matches_stock() {
         let all = full_scan(client, *flavor, &["COUNT", "13"]);
         assert_eq!(
             all.len(),
-            400 + 3, // issue3: + 60 + 3 * 40 + 1 with the other types
+            400 + 3 + 40, // issue3: + 60 + 2 * 40 + 1 with the other types
             "{} RESP3 SCAN",
             flavor.name()
         );
