@@ -49,6 +49,7 @@ pub struct Settings {
     pub set_max_intset_entries: u64,
     /// `hll-sparse-max-bytes`.
     pub hll_sparse_max_bytes: u64,
+    pub zset_limits: crate::db::types::zset::ZSetLimits,
 }
 
 impl Settings {
@@ -77,6 +78,10 @@ impl Settings {
             hash_max_listpack_value: c.hash_max_listpack_value(),
             set_max_intset_entries: c.set_max_intset_entries(),
             hll_sparse_max_bytes: c.hll_sparse_max_bytes(),
+            zset_limits: crate::db::types::zset::ZSetLimits {
+                max_entries: c.zset_max_listpack_entries(),
+                max_value: c.zset_max_listpack_value(),
+            },
         }
     }
 }

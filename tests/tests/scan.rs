@@ -27,8 +27,9 @@ fn populate(client: &mut RespClient) {
     for i in 0..40 {
         client.ok(["SADD", &format!("set:{i}"), "a", "b"]);
         client.ok(["HSET", &format!("hash:{i}"), "f", "v"]);
+        client.ok(["ZADD", &format!("zset:{i}"), "1", "m"]);
     }
-    // issue3: sorted sets and streams join the scan when their types exist.
+    // issue4: streams join the scan when XADD exists.
     // Keys in another database must never show up.
     client.ok(["SELECT", "1"]);
     client.ok(["MSET", "key:other", "x", "db1only", "y"]);
@@ -149,7 +150,7 @@ fn scan_union_matches_stock() {
         let all = full_scan(client, *flavor, &["COUNT", "13"]);
         assert_eq!(
             all.len(),
-            400 + 3 + 60 + 2 * 40, // issue3: + 40 sorted sets + 1 stream with those types
+            400 + 3 + 60 + 3 * 40, // issue4: + 1 stream
             "{} RESP3 SCAN",
             flavor.name()
         );

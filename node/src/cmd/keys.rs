@@ -808,7 +808,7 @@ fn keys(ctx: &mut Ctx) -> CmdResult {
 
 /// A cursor as Redis reads it with `strtoul`: an optional sign then decimal digits filling the
 /// whole argument (a negative value wraps around); the empty string is 0.
-fn parse_cursor(arg: &[u8]) -> Option<u64> {
+pub(crate) fn parse_cursor(arg: &[u8]) -> Option<u64> {
     let digits = match arg.first() {
         None => return Some(0),
         Some(b'-' | b'+') => &arg[1..],

@@ -179,6 +179,8 @@ mod idx {
     pub const LFU_LOG_FACTOR: usize = index_of("lfu-log-factor");
     pub const LFU_DECAY_TIME: usize = index_of("lfu-decay-time");
     pub const PROTO_MAX_BULK_LEN: usize = index_of("proto-max-bulk-len");
+    pub const ZSET_MAX_LISTPACK_ENTRIES: usize = index_of("zset-max-listpack-entries");
+    pub const ZSET_MAX_LISTPACK_VALUE: usize = index_of("zset-max-listpack-value");
     pub const CLIENT_QUERY_BUFFER_LIMIT: usize = index_of("client-query-buffer-limit");
     pub const MAXCLIENTS: usize = index_of("maxclients");
     pub const REQUIREPASS: usize = index_of("requirepass");
@@ -1258,6 +1260,14 @@ impl Config {
 
     pub fn proto_max_bulk_len(&self) -> u64 {
         u64::try_from(self.num(idx::PROTO_MAX_BULK_LEN)).unwrap_or(512 << 20)
+    }
+
+    pub fn zset_max_listpack_entries(&self) -> usize {
+        usize::try_from(self.num(idx::ZSET_MAX_LISTPACK_ENTRIES)).unwrap_or(128)
+    }
+
+    pub fn zset_max_listpack_value(&self) -> usize {
+        usize::try_from(self.num(idx::ZSET_MAX_LISTPACK_VALUE)).unwrap_or(64)
     }
 
     pub fn client_query_buffer_limit(&self) -> u64 {

@@ -634,13 +634,17 @@ pub(crate) const TABLE: &[Directive] = &[
         .alias("hash-max-ziplist-entries")
         .sup(),
     row("set-max-intset-entries", uint(0, LONG_MAX, 512)).sup(),
-    row("zset-max-listpack-entries", uint(0, LONG_MAX, 128)).alias("zset-max-ziplist-entries"),
+    row("zset-max-listpack-entries", uint(0, LONG_MAX, 128))
+        .alias("zset-max-ziplist-entries")
+        .sup(),
     row("active-defrag-ignore-bytes", umem(1, LONG_MAX, 100 * MB)),
     row("hash-max-listpack-value", umem(0, LONG_MAX, 64))
         .alias("hash-max-ziplist-value")
         .sup(),
     row("stream-node-max-bytes", umem(0, LONG_MAX, 4096)),
-    row("zset-max-listpack-value", umem(0, LONG_MAX, 64)).alias("zset-max-ziplist-value"),
+    row("zset-max-listpack-value", umem(0, LONG_MAX, 64))
+        .alias("zset-max-ziplist-value")
+        .sup(),
     row("hll-sparse-max-bytes", umem(0, LONG_MAX, 3000)).sup(),
     row("tracking-table-max-keys", uint(0, LONG_MAX, 1_000_000)),
     row("client-query-buffer-limit", umem(MB, LONG_MAX, 1024 * MB)).sup(),

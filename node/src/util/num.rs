@@ -80,6 +80,36 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     }
 }
 
+/// Parses a double as a bare C `strtod` call that must consume the rest of the C string (the
+/// score ranges of ZRANGEBYSCORE, ZCOUNT...): the argument ends at its first NUL byte, leading
+/// whitespace is skipped, an empty rest is 0, overflow gives +-inf and underflow 0; NaN fails.
+pub fn parse_strtod(s: &[u8]) -> Option<f64> {
+    let s = &s[..s.iter().position(|&c| c == 0).unwrap_or(s.len())];
+    let start = s
+        .iter()
+        .position(|&c| !matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
+        .unwrap_or(s.len());
+    let s = &s[start..];
+    if s.is_empty() {
+        return Some(0.0);
+    }
+    match scan_float(s)? {
+        Scanned::Inf { negative } => Some(if negative {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        }),
+        Scanned::Dec(_) => std::str::from_utf8(s).ok()?.parse().ok(),
+        Scanned::Hex(num) => {
+            let text = hex_canonical(&num)?;
+            let v = Double::from_str_r(&text, Round::NearestTiesToEven)
+                .ok()?
+                .value;
+            Some(f64::from_bits(u64::try_from(v.to_bits()).ok()?))
+        }
+    }
+}
+
 /// Appends `v` formatted as C `printf("%.17g")` (glibc), which Redis 7.0 `addReplyDouble` uses
 /// for RESP2 and RESP3 alike: `inf`, `-inf`, `nan`, `-nan`, `-0`, `1e+17`, `1.0000000000000001e-05`.
 pub fn fmt_double_17g(v: f64, out: &mut Vec<u8>) {
