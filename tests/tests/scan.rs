@@ -199,3 +199,94 @@ fn scan_errors_match_stock() {
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
+
+/// Iterates ZSCAN over `key` until cursor 0; returns the (member, score) pairs seen.
+fn full_zscan(client: &mut RespClient, key: &str, extra: &[&str]) -> BTreeSet<(Vec<u8>, Vec<u8>)> {
+    let mut pairs = BTreeSet::new();
+    let mut cursor = b"0".to_vec();
+    for _ in 0..MAX_CALLS {
+        let mut args: Vec<Vec<u8>> = vec![b"ZSCAN".to_vec(), key.into(), cursor.clone()];
+        args.extend(extra.iter().map(|a| a.as_bytes().to_vec()));
+        let reply = client.ok(&args);
+        let [next, batch] = reply.children() else {
+            panic!("ZSCAN {key} {extra:?}: expected [cursor, elements], got {reply}");
+        };
+        let flat = batch.children();
+        assert_eq!(flat.len() % 2, 0, "ZSCAN {key}: odd element list {reply}");
+        for pair in flat.chunks(2) {
+            let m = pair[0].as_bytes().unwrap_or_default().to_vec();
+            let s = pair[1].as_bytes().unwrap_or_default().to_vec();
+            pairs.insert((m, s));
+        }
+        let next = next.as_bytes().unwrap_or_default().to_vec();
+        if next == b"0" {
+            return pairs;
+        }
+        cursor = next;
+    }
+    panic!("ZSCAN {key} {extra:?} did not finish within {MAX_CALLS} calls");
+}
+
+#[test]
+fn zscan_union_matches_stock() {
+    let stock = Server::stock();
+    let ferro = Server::ferrodis();
+    let mut clients = [stock.client(), ferro.client()];
+    for client in clients.iter_mut() {
+        // 300 members: past zset-max-listpack-entries, so the cursor walks buckets.
+        let mut zadd: Vec<String> = vec!["ZADD".into(), "big".into()];
+        for i in 0..300 {
+            zadd.push(format!("{}.5", i % 17));
+            zadd.push(format!("member:{i}"));
+        }
+        client.ok(&zadd);
+        client.ok(["ZADD", "small", "1", "a", "2.5", "b", "-inf", "c"]);
+    }
+    let variants: &[(&str, &[&str])] = &[
+        ("big", &[]),
+        ("big", &["COUNT", "1"]),
+        ("big", &["COUNT", "7"]),
+        ("big", &["COUNT", "1000"]),
+        ("big", &["MATCH", "member:1*"]),
+        ("big", &["MATCH", "*:2?", "COUNT", "3"]),
+        ("big", &["MATCH", "nomatch"]),
+        ("small", &["COUNT", "1"]),
+        ("small", &["MATCH", "[ab]"]),
+        ("nokey", &[]),
+    ];
+    let [s, f] = &mut clients;
+    for (key, extra) in variants {
+        let expected = full_zscan(s, key, extra);
+        let actual = full_zscan(f, key, extra);
+        assert_eq!(expected, actual, "ZSCAN {key} {extra:?}");
+    }
+    // While the set shrinks between calls, members present throughout are still returned.
+    let mut seen = BTreeSet::new();
+    let mut cursor = "0".to_string();
+    let mut calls = 0;
+    loop {
+        let reply = f.ok(["ZSCAN", "big", &cursor, "COUNT", "5"]);
+        let [next, batch] = reply.children() else {
+            panic!("ZSCAN: unexpected reply {reply}");
+        };
+        for pair in batch.children().chunks(2) {
+            seen.insert(pair[0].as_bytes().unwrap_or_default().to_vec());
+        }
+        calls += 1;
+        if calls == 10 {
+            for i in (0..300).filter(|i| i % 3 != 0) {
+                f.ok(["ZREM", "big", &format!("member:{i}")]);
+            }
+        }
+        cursor = next.as_str().unwrap_or_default();
+        if cursor == "0" {
+            break;
+        }
+    }
+    for i in (0..300).filter(|i| i % 3 == 0) {
+        assert!(
+            seen.contains(format!("member:{i}").as_bytes()),
+            "member:{i} was never returned"
+        );
+    }
+}

@@ -1378,12 +1378,10 @@ fn zsetop_generic(
         } = &mut *ctx;
         for key in &args[numkeys_idx + 1..numkeys_idx + 1 + setnum] {
             let e = db.get(key);
-            if dst.is_none() {
-                if e.is_some() {
-                    *hits += 1;
-                } else {
-                    *misses += 1;
-                }
+            if e.is_some() {
+                *hits += 1;
+            } else {
+                *misses += 1;
             }
             let src = match e.map(|e| &e.value) {
                 None => Src::Missing,

@@ -1013,6 +1013,42 @@ mod tests {
     }
 
     #[test]
+    fn deep_tree_survives_mass_removal_and_score_updates() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut z = ZSetValue::new_big();
+        let mut model: BTreeMap<Vec<u8>, f64> = BTreeMap::new();
+        for i in 0..20_000u32 {
+            let m = format!("m{i}").into_bytes();
+            let s = rng.gen_range(0..500) as f64;
+            z.insert_with(&m, s, big_limits());
+            model.insert(m, s);
+        }
+        let keys: Vec<Vec<u8>> = model.keys().cloned().collect();
+        for (i, k) in keys.iter().enumerate() {
+            if i % 50 != 0 {
+                assert!(z.remove(k));
+                model.remove(k);
+            } else {
+                let s = rng.gen_range(-10..10) as f64;
+                z.insert_with(k, s, big_limits());
+                model.insert(k.clone(), s);
+            }
+        }
+        let mut expect: Vec<(Vec<u8>, f64)> = model.into_iter().collect();
+        expect.sort_by(|a, b| cmp_elem(a.1, &a.0, b.1, &b.0));
+        assert_eq!(contents(&z), expect);
+        for (i, (m, _)) in expect.iter().enumerate() {
+            assert_eq!(z.rank(m), Some(i));
+        }
+        for (m, _) in &expect {
+            assert!(z.remove(m));
+        }
+        assert!(z.is_empty());
+        assert_eq!(z.get(0), None);
+    }
+
+    #[test]
     fn scan_visits_everything_across_resizes() {
         let mut z = ZSetValue::new_big();
         for i in 0..1000u32 {
