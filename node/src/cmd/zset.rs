@@ -1310,11 +1310,9 @@ fn aggregate(target: &mut f64, v: f64, how: Aggregate) {
 /// without members (no command can create a set here), so the iteration goes through its API
 /// once the set type lands.
 fn set_members(s: &SetValue) -> Vec<Vec<u8>> {
-    debug_assert!(
-        s.is_empty(),
-        "set members need the set type's iteration API"
-    );
-    Vec::new()
+    let mut out = Vec::with_capacity(s.len());
+    s.for_each(|m| out.push(m.to_vec()));
+    out
 }
 
 /// One input of a set operation, copied out of the keyspace.
