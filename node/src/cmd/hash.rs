@@ -709,28 +709,9 @@ fn hrandfield(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-/// A SCAN cursor (Redis `parseScanCursorOrReply`).
+/// A SCAN cursor (Redis `parseScanCursorOrReply`), with SCAN's error.
 pub(crate) fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
-    let digits = match arg.first() {
-        None => return Ok(0),
-        Some(b'-' | b'+') => &arg[1..],
-        Some(_) => arg,
-    };
-    let bad = || CmdError::err("invalid cursor");
-    if digits.is_empty() {
-        return Err(bad());
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return Err(bad());
-        }
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(d - b'0')))
-            .ok_or_else(bad)?;
-    }
-    Ok(if arg[0] == b'-' { v.wrapping_neg() } else { v })
+    crate::cmd::keys::parse_cursor(arg).ok_or_else(|| CmdError::err("invalid cursor"))
 }
 
 fn hscan(ctx: &mut Ctx<'_>) -> CmdResult {

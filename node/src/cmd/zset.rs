@@ -1131,19 +1131,8 @@ fn zmpop_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-/// A blocking command's timeout in seconds (`getTimeoutFromObjectOrReply`), in milliseconds.
-pub fn parse_timeout(arg: &[u8]) -> Result<u64, CmdError> {
-    if num::LongDouble::parse(arg).is_none() {
-        return Err(CmdError::TimeoutNotFloat);
-    }
-    let secs = num::parse_strtod(arg).ok_or(CmdError::TimeoutNotFloat)?;
-    // C converts `secs * 1000` to a long long: truncation, and infinities end up negative.
-    let ms = secs * 1000.0;
-    if !ms.is_finite() || ms <= -1.0 {
-        return Err(CmdError::TimeoutNegative);
-    }
-    Ok(ms.max(0.0) as u64)
-}
+/// A blocking command's timeout: the one parser all blocking commands share.
+pub use crate::blocking::parse_timeout;
 
 /// BZPOPMIN / BZPOPMAX `key [key ...] timeout`: serves from the first non-empty key. With every
 /// key empty the wait is not implemented yet: the reply is the timeout's null array.
@@ -1624,7 +1613,10 @@ mod tests {
         assert!(parse_lex_range(b"-", b"+").is_ok());
         assert!(parse_lex_range(b"a", b"+").is_err());
         assert!(parse_lex_range(b"+a", b"+").is_err());
-        assert_eq!(parse_timeout(b"1.5"), Ok(1500));
+        assert_eq!(
+            parse_timeout(b"1.5"),
+            Ok(Some(std::time::Duration::from_millis(1500)))
+        );
         assert_eq!(parse_timeout(b"-1"), Err(CmdError::TimeoutNegative));
         assert_eq!(parse_timeout(b"x"), Err(CmdError::TimeoutNotFloat));
     }
