@@ -35,11 +35,13 @@ pub fn script_names() -> Vec<String> {
     names
 }
 
-/// One server and the connection the script talks through.
+/// One server and the connections the script talks through.
 pub struct Side {
     /// The server process.
     pub server: Server,
-    client: RespClient,
+    /// Connection `i` is opened by the first `@conn i`; 0 exists from the start.
+    clients: Vec<Option<RespClient>>,
+    current: usize,
 }
 
 impl Side {
@@ -51,16 +53,30 @@ impl Side {
     /// Connects to an already started server.
     pub fn new(server: Server) -> Side {
         let client = server.client();
-        Side { server, client }
+        Side {
+            server,
+            clients: vec![Some(client)],
+            current: 0,
+        }
+    }
+
+    /// The connection steps currently go through (opened if needed).
+    fn client(&mut self) -> &mut RespClient {
+        if self.clients.len() <= self.current {
+            self.clients.resize_with(self.current + 1, || None);
+        }
+        let server = &self.server;
+        self.clients[self.current].get_or_insert_with(|| server.client())
     }
 
     fn reconnect(&mut self) {
-        self.client.shutdown();
-        self.client = self.server.client();
+        self.client().shutdown();
+        let fresh = self.server.client();
+        self.clients[self.current] = Some(fresh);
     }
 
     fn send(&mut self, bytes: &[u8]) -> Option<Outcome> {
-        match self.client.send_raw(bytes) {
+        match self.client().send_raw(bytes) {
             Ok(()) => None,
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
                 Some(Err(ClientError::Closed {
@@ -84,8 +100,14 @@ impl Side {
                 thread::sleep(*d);
                 return Vec::new();
             }
+            Action::Conn(n) => {
+                self.current = *n;
+                self.client();
+                return Vec::new();
+            }
+            Action::Read => return vec![self.client().read_reply()],
             Action::Closed => {
-                let got = match self.client.expect_closed(CLOSE_TIMEOUT) {
+                let got = match self.client().expect_closed(CLOSE_TIMEOUT) {
                     Ok(()) => Err(ClientError::Closed {
                         partial: Vec::new(),
                     }),
@@ -101,7 +123,7 @@ impl Side {
         if step.check == Check::NoReply {
             return Vec::new();
         }
-        (0..replies).map(|_| self.client.read_reply()).collect()
+        (0..replies).map(|_| self.client().read_reply()).collect()
     }
 }
 
@@ -160,7 +182,7 @@ pub fn run_pair(
     mut ferro: Side,
 ) -> Result<(), String> {
     for side in [&mut stock, &mut ferro] {
-        let flushed = side.client.command(["FLUSHALL"]);
+        let flushed = side.client().command(["FLUSHALL"]);
         if !matches!(&flushed, Ok(r) if r.raw() == b"+OK\r\n") {
             return Err(format!(
                 "{}: FLUSHALL before the script failed on {}: {}",
@@ -261,7 +283,7 @@ pub fn run_script(name: &str) {
 /// For writing scripts: shows what stock Redis (or ferrodis) answers.
 pub fn transcript(flavor: Flavor, steps: &[Step]) -> String {
     let mut side = Side::start(flavor);
-    let _ = side.client.command(["FLUSHALL"]);
+    let _ = side.client().command(["FLUSHALL"]);
     let mut out = String::new();
     for step in steps {
         let _ = writeln!(out, "{:>4}  {}", step.line, step.source);

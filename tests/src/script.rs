@@ -13,6 +13,10 @@
 //! @closed                          both servers must have closed the connection; reconnect
 //! @reconnect                       open a fresh connection (RESP2, db 0, no name)
 //! @sleep 120                       wait 120 ms (expiry tests only; keep it small)
+//! @conn 1                          talk through connection 1 from now on (opened on first use;
+//!                                  connection 0 is the one every script starts with)
+//! @read                            read one more reply on the current connection (a push
+//!                                  message, or the answer to a command that blocked)
 //! ```
 //!
 //! Modifiers (`@sorted`, `@sortedpairs`, `@ignore`, `@noreply`) go before a command or an
@@ -21,6 +25,9 @@
 
 use std::fmt;
 use std::time::Duration;
+
+/// How many connections a script may use (`@conn 0` .. `@conn 7`).
+pub const MAX_CONNECTIONS: usize = 8;
 
 /// How two replies are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +75,10 @@ pub enum Action {
     Reconnect,
     /// Wait.
     Sleep(Duration),
+    /// Switch to connection N (opened on first use).
+    Conn(usize),
+    /// Read one reply without sending anything.
+    Read,
 }
 
 /// One line of a script.
@@ -241,6 +252,27 @@ fn parse_line(line: &str) -> Result<(Check, Action), String> {
             "" => Err(format!("{} without a command", check.directive())),
             "@closed" => only(Action::Closed),
             "@reconnect" => only(Action::Reconnect),
+            "@read" => {
+                if !tail.is_empty() {
+                    return Err("@read takes no argument".into());
+                }
+                if check == Check::NoReply {
+                    return Err("@noreply cannot modify @read".into());
+                }
+                Ok((check, Action::Read))
+            }
+            "@conn" => {
+                let n: usize = tail
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| *n < MAX_CONNECTIONS)
+                    .ok_or_else(|| format!("@conn needs 0..{MAX_CONNECTIONS}, got {tail:?}"))?;
+                if check != Check::Exact {
+                    return Err(format!("{} cannot modify @conn", check.directive()));
+                }
+                Ok((Check::Exact, Action::Conn(n)))
+            }
             "@sleep" => {
                 let ms: u64 = tail
                     .trim()
@@ -327,5 +359,20 @@ mod tests {
         assert!(parse_script("@closed now").is_err());
         assert!(parse_script("@sleep soon").is_err());
         assert!(parse_script("@raw").is_err());
+        assert!(parse_script("@conn").is_err());
+        assert!(parse_script("@conn 8").is_err());
+        assert!(parse_script("@read 1").is_err());
+        assert!(parse_script("@noreply @read").is_err());
+    }
+
+    #[test]
+    fn parses_connections() {
+        let steps = parse_script("@conn 2\n@sorted @read\n@conn 0\n").unwrap();
+        assert_eq!(steps[0].action, Action::Conn(2));
+        assert_eq!(
+            (steps[1].check, &steps[1].action),
+            (Check::Sorted, &Action::Read)
+        );
+        assert_eq!(steps[2].action, Action::Conn(0));
     }
 }
