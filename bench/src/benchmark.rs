@@ -13,7 +13,7 @@ use clap::ValueEnum;
 use crate::deploy::{Deployment, Placement};
 use crate::process;
 
-/// A redis-benchmark built-in test (`-t NAME`).
+/// A redis-benchmark test: a built-in one (`-t NAME`) or a command line of our own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
 pub enum Test {
     Set,
@@ -21,18 +21,34 @@ pub enum Test {
     Incr,
     Mset,
     Lpush,
+    /// Built-in `lpush,lpop`: the pushes fill the list the pops drain; the LPOP row is kept.
+    Lpop,
     Hset,
     Sadd,
     Zadd,
+    /// Built-in `lrange_100` (redis-benchmark fills `mylist` first).
+    #[value(name = "lrange_100")]
+    Lrange100,
+    /// `ZRANGE bench:zset 0 99` on a 100-member sorted set loaded before the run.
+    #[value(name = "zrange_100")]
+    Zrange100,
 }
 
 impl Test {
     /// Tests on strings, which every ferrodis build must serve.
     pub const CORE: [Test; 4] = [Test::Set, Test::Get, Test::Incr, Test::Mset];
     /// Tests on other types, behind `--all-types`.
-    pub const OTHER_TYPES: [Test; 4] = [Test::Lpush, Test::Hset, Test::Sadd, Test::Zadd];
+    pub const OTHER_TYPES: [Test; 7] = [
+        Test::Lpush,
+        Test::Lpop,
+        Test::Hset,
+        Test::Sadd,
+        Test::Zadd,
+        Test::Zrange100,
+        Test::Lrange100,
+    ];
 
-    /// Name for `redis-benchmark -t`.
+    /// Name for `redis-benchmark -t` (built-in tests).
     pub fn arg(self) -> &'static str {
         match self {
             Test::Set => "set",
@@ -40,9 +56,35 @@ impl Test {
             Test::Incr => "incr",
             Test::Mset => "mset",
             Test::Lpush => "lpush",
+            Test::Lpop => "lpush,lpop",
             Test::Hset => "hset",
             Test::Sadd => "sadd",
             Test::Zadd => "zadd",
+            Test::Lrange100 => "lrange_100",
+            Test::Zrange100 => "",
+        }
+    }
+
+    /// The command line redis-benchmark sends instead of a built-in test.
+    pub fn custom(self) -> Option<&'static [&'static str]> {
+        match self {
+            Test::Zrange100 => Some(&["ZRANGE", "bench:zset", "0", "99"]),
+            _ => None,
+        }
+    }
+
+    /// Commands run on every node before the test (same data on both servers).
+    pub fn setup(self) -> Vec<Vec<Vec<u8>>> {
+        match self {
+            Test::Zrange100 => {
+                let mut zadd: Vec<Vec<u8>> = vec![b"ZADD".to_vec(), b"bench:zset".to_vec()];
+                for i in 0..100 {
+                    zadd.push(i.to_string().into_bytes());
+                    zadd.push(format!("member:{i:03}").into_bytes());
+                }
+                vec![zadd]
+            }
+            _ => Vec::new(),
         }
     }
 
@@ -54,6 +96,9 @@ impl Test {
             Test::Incr => "INCR",
             Test::Mset => "MSET",
             Test::Lpush => "LPUSH",
+            Test::Lpop => "LPOP",
+            Test::Lrange100 => "LRANGE_100",
+            Test::Zrange100 => "ZRANGE",
             Test::Hset => "HSET",
             Test::Sadd => "SADD",
             Test::Zadd => "ZADD",
@@ -64,7 +109,7 @@ impl Test {
     /// `-r` says); deleted before each run so memory stays flat over rounds.
     pub fn unbounded_keys(self) -> &'static [&'static str] {
         match self {
-            Test::Lpush => &["mylist"],
+            Test::Lpush | Test::Lpop | Test::Lrange100 => &["mylist"],
             _ => &[],
         }
     }
@@ -133,17 +178,22 @@ pub fn argv(
         ("-d", w.size.to_string()),
         ("-r", s.keyspace.to_string()),
         ("-P", w.pipeline.to_string()),
-        ("-t", w.test.arg().to_owned()),
     ];
     for (k, val) in kv {
         v.push(k.to_owned());
         v.push(val);
+    }
+    if w.test.custom().is_none() {
+        v.extend(["-t".to_owned(), w.test.arg().to_owned()]);
     }
     if let Some(t) = s.placement.bench_threads {
         v.push("--threads".to_owned());
         v.push(t.to_string());
     }
     v.push("--csv".to_owned());
+    if let Some(words) = w.test.custom() {
+        v.extend(words.iter().map(|w| (*w).to_owned()));
+    }
     v
 }
 
@@ -159,6 +209,7 @@ pub fn run(
     n: u64,
 ) -> Result<Result<Sample, String>> {
     d.del_everywhere(w.test.unbounded_keys())?;
+    d.run_everywhere(&w.test.setup())?;
     let entry = d.entry();
     let argv = argv(
         s,
@@ -375,5 +426,13 @@ mod tests {
         let v = argv(&s, "127.0.0.1", "7000", &[], w, 1000).join(" ");
         assert!(v.starts_with("redis-benchmark -h"));
         assert!(v.ends_with("-t get --threads 2 --csv"));
+        let z = Workload {
+            test: Test::Zrange100,
+            ..w
+        };
+        let v = argv(&s, "127.0.0.1", "7000", &[], z, 1000).join(" ");
+        assert!(!v.contains(" -t "));
+        assert!(v.ends_with("--threads 2 --csv ZRANGE bench:zset 0 99"));
+        assert_eq!(Test::Zrange100.setup()[0].len(), 202);
     }
 }

@@ -151,6 +151,21 @@ impl Deployment {
         Ok(())
     }
 
+    /// Runs `commands` on every node; any error reply fails.
+    pub fn run_everywhere(&self, commands: &[Vec<Vec<u8>>]) -> Result<()> {
+        if commands.is_empty() {
+            return Ok(());
+        }
+        for node in &self.nodes {
+            let mut c = node.client()?;
+            for cmd in commands {
+                let args: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
+                c.command_ok(&args)?;
+            }
+        }
+        Ok(())
+    }
+
     /// PIDs of all nodes, for the report.
     pub fn pids(&self) -> Vec<u32> {
         self.nodes.iter().map(Server::pid).collect()

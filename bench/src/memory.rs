@@ -1,6 +1,7 @@
-//! Memory per key: load the same N `SET key:%07d <value>` into each server through pipelined
-//! RESP batches, and compare VmRSS (from `/proc/<pid>/status`) and `INFO memory` `used_memory`
-//! before and after.
+//! Memory per element: load the same N elements into each server through pipelined RESP
+//! batches, in one of several shapes (N string keys, N fields spread over small hashes, one
+//! large hash, set or sorted set of N members), and compare VmRSS (from `/proc/<pid>/status`)
+//! and `INFO memory` `used_memory` before and after.
 
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,147 @@ pub struct MemoryArgs {
     /// Time allowed for one server to take all keys, in seconds.
     #[arg(long, default_value_t = 300)]
     pub load_timeout: u64,
+    /// What to load, comma separated (`all`: every shape).
+    #[arg(long, value_delimiter = ',', default_value = "strings")]
+    pub shapes: Vec<ShapeArg>,
+}
+
+/// `--shapes` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShapeArg {
+    Strings,
+    SmallHashes,
+    BigHash,
+    BigSet,
+    BigZset,
+    All,
+}
+
+/// How the N elements are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// `SET key:%07d <value>`: one key per element.
+    Strings,
+    /// `HSET hash:%06d field:%d <value>`: [`SMALL_HASH_FIELDS`] fields per hash (listpacks).
+    SmallHashes,
+    /// `HSET bighash key:%07d <value>`.
+    BigHash,
+    /// `SADD bigset key:%07d`.
+    BigSet,
+    /// `ZADD bigzset <i> key:%07d`.
+    BigZset,
+}
+
+/// Fields per hash in [`Shape::SmallHashes`] (under the default listpack limit of 128).
+pub const SMALL_HASH_FIELDS: u64 = 100;
+
+impl Shape {
+    const ALL: [Shape; 5] = [
+        Shape::Strings,
+        Shape::SmallHashes,
+        Shape::BigHash,
+        Shape::BigSet,
+        Shape::BigZset,
+    ];
+
+    fn expand(args: &[ShapeArg]) -> Vec<Shape> {
+        let mut out = Vec::new();
+        for a in args {
+            let add: &[Shape] = match a {
+                ShapeArg::Strings => &[Shape::Strings],
+                ShapeArg::SmallHashes => &[Shape::SmallHashes],
+                ShapeArg::BigHash => &[Shape::BigHash],
+                ShapeArg::BigSet => &[Shape::BigSet],
+                ShapeArg::BigZset => &[Shape::BigZset],
+                ShapeArg::All => &Shape::ALL,
+            };
+            for s in add {
+                if !out.contains(s) {
+                    out.push(*s);
+                }
+            }
+        }
+        out
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Shape::Strings => "string keys",
+            Shape::SmallHashes => "small hashes (100 fields)",
+            Shape::BigHash => "one large hash",
+            Shape::BigSet => "one large set",
+            Shape::BigZset => "one large sorted set",
+        }
+    }
+
+    fn describe(self, value_size: u64) -> String {
+        match self {
+            Shape::Strings => format!("`SET key:%07d <{value_size} B>`"),
+            Shape::SmallHashes => format!("`HSET hash:%06d field:%d <{value_size} B>`"),
+            Shape::BigHash => format!("`HSET bighash key:%07d <{value_size} B>`"),
+            Shape::BigSet => "`SADD bigset key:%07d`".to_owned(),
+            Shape::BigZset => "`ZADD bigzset <i> key:%07d`".to_owned(),
+        }
+    }
+
+    /// Appends the command storing element `i`.
+    fn encode(self, buf: &mut Vec<u8>, i: u64, value_size: usize) {
+        let key = key_name(i);
+        match self {
+            Shape::Strings => {
+                resp::encode_command(buf, &[b"SET", key.as_bytes(), &value_for(i, value_size)])
+            }
+            Shape::SmallHashes => {
+                let hash = format!("hash:{:06}", i / SMALL_HASH_FIELDS);
+                let field = format!("field:{}", i % SMALL_HASH_FIELDS);
+                resp::encode_command(
+                    buf,
+                    &[
+                        b"HSET",
+                        hash.as_bytes(),
+                        field.as_bytes(),
+                        &value_for(i, value_size),
+                    ],
+                )
+            }
+            Shape::BigHash => resp::encode_command(
+                buf,
+                &[
+                    b"HSET",
+                    b"bighash",
+                    key.as_bytes(),
+                    &value_for(i, value_size),
+                ],
+            ),
+            Shape::BigSet => resp::encode_command(buf, &[b"SADD", b"bigset", key.as_bytes()]),
+            Shape::BigZset => {
+                let score = i.to_string();
+                resp::encode_command(
+                    buf,
+                    &[b"ZADD", b"bigzset", score.as_bytes(), key.as_bytes()],
+                )
+            }
+        }
+    }
+
+    /// Whether `reply` is what storing a new element answers.
+    fn stored(self, reply: &Reply) -> bool {
+        match self {
+            Shape::Strings => matches!(reply, Reply::Simple(s) if s == "OK"),
+            _ => *reply == Reply::Int(1),
+        }
+    }
+
+    /// The command counting what was loaded, and the count expected for `n` elements.
+    fn count(self, n: u64) -> (Vec<&'static [u8]>, u64) {
+        match self {
+            Shape::Strings => (vec![b"DBSIZE"], n),
+            Shape::SmallHashes => (vec![b"DBSIZE"], n.div_ceil(SMALL_HASH_FIELDS)),
+            Shape::BigHash => (vec![b"HLEN", b"bighash"], n),
+            Shape::BigSet => (vec![b"SCARD", b"bigset"], n),
+            Shape::BigZset => (vec![b"ZCARD", b"bigzset"], n),
+        }
+    }
 }
 
 /// What one server looked like before and after loading.
@@ -55,40 +197,46 @@ pub fn run(args: &MemoryArgs, common: &Common) -> Result<()> {
     let started = Instant::now();
     let binaries = common.binaries()?;
     let placement = Mode::Unpinned.placement("0", "1");
-    let mut results = Vec::new();
-    // One server at a time, so the two never compete for memory or CPU.
-    for (role, bin) in [
-        (Role::Redis, &binaries.redis),
-        (Role::Ferrodis, &binaries.ferrodis),
-    ] {
-        check_interrupted()?;
-        let mut d = Deployment::launch(role, bin, &placement, &common.server_args)?;
-        eprintln!(
-            "{}: loading {} keys into pid {:?}",
-            role.label(),
-            args.keys,
-            d.pids()
-        );
-        let m = measure(&mut d, args)?;
-        eprintln!(
-            "{}: {:.1} B/key RSS, used_memory {} B/key, loaded in {:.2} s",
-            role.label(),
-            m.rss_per_key(args.keys),
-            m.used_per_key(args.keys)
-                .map_or("n/a".to_owned(), |v| format!("{v:.1}")),
-            m.load_time.as_secs_f64()
-        );
-        results.push(m);
-        drop(d);
+    let shapes = Shape::expand(&args.shapes);
+    let n = args.keys;
+    let mut results: Vec<(Shape, Measure, Measure)> = Vec::new();
+    for &shape in &shapes {
+        let mut pair = Vec::new();
+        // One server at a time, so the two never compete for memory or CPU.
+        for (role, bin) in [
+            (Role::Redis, &binaries.redis),
+            (Role::Ferrodis, &binaries.ferrodis),
+        ] {
+            check_interrupted()?;
+            let mut d = Deployment::launch(role, bin, &placement, &common.server_args)?;
+            eprintln!(
+                "{}: loading {n} elements as {} into pid {:?}",
+                role.label(),
+                shape.label(),
+                d.pids()
+            );
+            let m = measure(&mut d, args, shape)?;
+            eprintln!(
+                "{}: {:.1} B/element RSS, used_memory {} B/element, loaded in {:.2} s",
+                role.label(),
+                m.rss_per_key(n),
+                m.used_per_key(n)
+                    .map_or("n/a".to_owned(), |v| format!("{v:.1}")),
+                m.load_time.as_secs_f64()
+            );
+            pair.push(m);
+            drop(d);
+        }
+        let f = pair.pop().context("ferrodis measure")?;
+        let r = pair.pop().context("redis measure")?;
+        results.push((shape, r, f));
     }
-    let (r, f) = (&results[0], &results[1]);
-    let keys = args.keys;
 
     let mut md = String::new();
     md.push_str(&format!("## Memory, {}\n\n", report::utc_now()));
     md.push_str(&binaries.banner());
     md.push_str(&format!(
-        "- Command: `{}`\n- Host: {}\n- Servers (one at a time, unpinned, same arguments): `{}`\n- Load: {keys} x `SET key:%07d <{} bytes>` in pipelined batches of {}, `DBSIZE` checked after. Total time {:.0} s.\n- Per key = (after - before) / keys. RSS is VmRSS of the server process from /proc/<pid>/status.\n\n",
+        "- Command: `{}`\n- Host: {}\n- Servers (one at a time, unpinned, same arguments): `{}`\n- Load: {n} elements per shape in pipelined batches of {}; counted after (DBSIZE/HLEN/SCARD/ZCARD). Total time {:.0} s.\n- Per element = (after - before) / elements. RSS is VmRSS of the server process from /proc/<pid>/status.\n",
         report::own_command_line(),
         report::host_summary(),
         report::command_line(
@@ -96,68 +244,52 @@ pub fn run(args: &MemoryArgs, common: &Common) -> Result<()> {
                 .chain(server_args("PORT", "DIR", &common.server_args))
                 .collect::<Vec<_>>()
         ),
-        args.value_size,
         args.batch,
         started.elapsed().as_secs_f64()
     ));
-    let opt_bytes = |v: Option<u64>| v.map_or("n/a".to_owned(), |v| report::bytes(v as f64));
+    for (shape, r, f) in &results {
+        md.push_str(&format!(
+            "- {}: {} (VmRSS empty: redis {}, ferrodis {})\n",
+            shape.label(),
+            shape.describe(args.value_size),
+            report::bytes(r.rss_before as f64),
+            report::bytes(f.rss_before as f64)
+        ));
+    }
+    md.push('\n');
     let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) if a > 0.0 => report::ratio(b / a),
         _ => "n/a".to_owned(),
     };
-    let per_key = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.1} B"));
-    let mut t = Table::new(["", "redis", "ferrodis", "ratio f/r"]);
-    t.row(vec![
-        "VmRSS empty".into(),
-        report::bytes(r.rss_before as f64),
-        report::bytes(f.rss_before as f64),
-        ratio(Some(r.rss_before as f64), Some(f.rss_before as f64)),
+    let per = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.1} B"));
+    let mut t = Table::new([
+        "shape",
+        "RSS/elem redis",
+        "RSS/elem ferrodis",
+        "**ratio f/r**",
+        "used_memory/elem redis",
+        "used_memory/elem ferrodis",
+        "ratio f/r",
+        "load s redis / ferrodis",
     ]);
-    t.row(vec![
-        "VmRSS loaded".into(),
-        report::bytes(r.rss_after as f64),
-        report::bytes(f.rss_after as f64),
-        ratio(Some(r.rss_after as f64), Some(f.rss_after as f64)),
-    ]);
-    t.row(vec![
-        "**RSS per key**".into(),
-        per_key(Some(r.rss_per_key(keys))),
-        per_key(Some(f.rss_per_key(keys))),
-        ratio(Some(r.rss_per_key(keys)), Some(f.rss_per_key(keys))),
-    ]);
-    t.row(vec![
-        "used_memory empty".into(),
-        opt_bytes(r.used_before),
-        opt_bytes(f.used_before),
-        ratio(
-            r.used_before.map(|v| v as f64),
-            f.used_before.map(|v| v as f64),
-        ),
-    ]);
-    t.row(vec![
-        "used_memory loaded".into(),
-        opt_bytes(r.used_after),
-        opt_bytes(f.used_after),
-        ratio(
-            r.used_after.map(|v| v as f64),
-            f.used_after.map(|v| v as f64),
-        ),
-    ]);
-    t.row(vec![
-        "**used_memory per key**".into(),
-        per_key(r.used_per_key(keys)),
-        per_key(f.used_per_key(keys)),
-        ratio(r.used_per_key(keys), f.used_per_key(keys)),
-    ]);
-    t.row(vec![
-        "load time".into(),
-        format!("{:.2} s", r.load_time.as_secs_f64()),
-        format!("{:.2} s", f.load_time.as_secs_f64()),
-        ratio(
-            Some(r.load_time.as_secs_f64()),
-            Some(f.load_time.as_secs_f64()),
-        ),
-    ]);
+    for (shape, r, f) in &results {
+        let (rr, fr) = (Some(r.rss_per_key(n)), Some(f.rss_per_key(n)));
+        let (ru, fu) = (r.used_per_key(n), f.used_per_key(n));
+        t.row(vec![
+            shape.label().to_owned(),
+            per(rr),
+            per(fr),
+            ratio(rr, fr),
+            per(ru),
+            per(fu),
+            ratio(ru, fu),
+            format!(
+                "{:.2} / {:.2}",
+                r.load_time.as_secs_f64(),
+                f.load_time.as_secs_f64()
+            ),
+        ]);
+    }
     md.push_str(&t.render());
     md.push('\n');
     println!("{md}");
@@ -173,7 +305,7 @@ fn used_memory(d: &Deployment) -> Option<u64> {
     resp::info_field(&info, "used_memory")?.parse().ok()
 }
 
-fn measure(d: &mut Deployment, args: &MemoryArgs) -> Result<Measure> {
+fn measure(d: &mut Deployment, args: &MemoryArgs, shape: Shape) -> Result<Measure> {
     let pid = d.pids()[0];
     let mut c = d.nodes[0].client()?;
     c.command_ok(&[b"FLUSHALL"])?;
@@ -197,38 +329,43 @@ fn measure(d: &mut Deployment, args: &MemoryArgs) -> Result<Measure> {
         let end = (next + args.batch).min(args.keys);
         buf.clear();
         for i in next..end {
-            let key = key_name(i);
-            let value = value_for(i, args.value_size as usize);
-            resp::encode_command(&mut buf, &[b"SET", key.as_bytes(), &value]);
+            shape.encode(&mut buf, i, args.value_size as usize);
         }
         c.send_raw(&buf)?;
         for i in next..end {
-            match c.read_reply()? {
-                Reply::Simple(s) if s == "OK" => {}
-                other => bail!("{}: SET {} answered {other:?}", d.role.label(), key_name(i)),
+            let reply = c.read_reply()?;
+            if !shape.stored(&reply) {
+                bail!(
+                    "{}: storing element {i} as {} answered {reply:?}",
+                    d.role.label(),
+                    shape.label()
+                );
             }
         }
         next = end;
     }
     let load_time = start.elapsed();
     d.ensure_running()?;
-    match c.command_ok(&[b"DBSIZE"])? {
-        Reply::Int(n) if u64::try_from(n) == Ok(args.keys) => {}
+    let (count_cmd, expected) = shape.count(args.keys);
+    match c.command_ok(&count_cmd)? {
+        Reply::Int(n) if u64::try_from(n) == Ok(expected) => {}
         other => bail!(
-            "{}: DBSIZE answered {other:?}, expected {}",
+            "{}: {} answered {other:?}, expected {expected}",
             d.role.label(),
-            args.keys
+            String::from_utf8_lossy(count_cmd[0])
         ),
     }
-    // Spot-check a value round trip.
-    let probe = args.keys / 2;
-    let got = c.command_ok(&[b"GET", key_name(probe).as_bytes()])?;
-    if got != Reply::Bulk(Some(value_for(probe, args.value_size as usize))) {
-        bail!(
-            "{}: GET {} answered {got:?}",
-            d.role.label(),
-            key_name(probe)
-        );
+    if shape == Shape::Strings {
+        // Spot-check a value round trip.
+        let probe = args.keys / 2;
+        let got = c.command_ok(&[b"GET", key_name(probe).as_bytes()])?;
+        if got != Reply::Bulk(Some(value_for(probe, args.value_size as usize))) {
+            bail!(
+                "{}: GET {} answered {got:?}",
+                d.role.label(),
+                key_name(probe)
+            );
+        }
     }
     process::nap(Duration::from_millis(200));
     let rss_after = process::vm_rss_bytes(pid).context("reading VmRSS after load")?;
@@ -274,6 +411,22 @@ mod tests {
         assert_eq!(v, value_for(7, 16));
         assert_ne!(v, value_for(8, 16));
         assert!(v.iter().all(u8::is_ascii_alphanumeric));
+    }
+
+    #[test]
+    fn shapes() {
+        assert_eq!(Shape::expand(&[ShapeArg::All]).len(), 5);
+        assert_eq!(
+            Shape::expand(&[ShapeArg::BigSet, ShapeArg::All, ShapeArg::BigSet])[0],
+            Shape::BigSet
+        );
+        let mut buf = Vec::new();
+        Shape::SmallHashes.encode(&mut buf, 250, 4);
+        assert!(buf.starts_with(b"*4\r\n$4\r\nHSET\r\n$11\r\nhash:000002\r\n$8\r\nfield:50\r\n"));
+        assert_eq!(Shape::SmallHashes.count(1001).1, 11);
+        assert!(Shape::BigZset.stored(&Reply::Int(1)));
+        assert!(!Shape::BigZset.stored(&Reply::Int(0)));
+        assert!(Shape::Strings.stored(&Reply::Simple("OK".into())));
     }
 
     #[test]

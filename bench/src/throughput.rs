@@ -664,10 +664,19 @@ mod tests {
         let cli = Cli::parse_from(["x", "--all-types", "--tests", "get"]);
         let tests: Vec<Test> = cli.t.workloads().iter().map(|w| w.test).collect();
         assert_eq!(
-            &tests[..5],
-            &[Test::Get, Test::Lpush, Test::Hset, Test::Sadd, Test::Zadd]
+            &tests[..8],
+            &[
+                Test::Get,
+                Test::Lpush,
+                Test::Lpop,
+                Test::Hset,
+                Test::Sadd,
+                Test::Zadd,
+                Test::Zrange100,
+                Test::Lrange100
+            ]
         );
-        assert_eq!(tests.len(), 20);
+        assert_eq!(tests.len(), 32);
         assert!(cli.t.validate().is_ok());
     }
 }

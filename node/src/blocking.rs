@@ -100,6 +100,16 @@ impl Blocking {
         self.with_timeout.load(SeqCst)
     }
 
+    /// The keys of database `db` that clients are blocked on (SWAPDB rescans them).
+    pub fn keys_in_db(&self, db: usize) -> Vec<SmallBytes> {
+        let reg = self.registry.lock();
+        reg.by_key
+            .keys()
+            .filter(|(d, _)| *d == db)
+            .map(|(_, k)| k.clone())
+            .collect()
+    }
+
     /// Unregisters a waiter; None if it is not blocked.
     fn remove(&self, id: u64) -> Option<Waiter> {
         let mut reg = self.registry.lock();

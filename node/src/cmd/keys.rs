@@ -946,6 +946,18 @@ fn swapdb(ctx: &mut Ctx) -> CmdResult {
         return Err(CmdError::DbIndexOutOfRange);
     };
     ctx.db.swap_db(a, b);
+    // Clients blocked on a key that now exists in its database are served after the command
+    // (Redis `scanDatabaseForReadyKeys`); the re-run checks the type.
+    let current = ctx.db.index;
+    for d in [a, b] {
+        ctx.db.index = d;
+        for key in ctx.server.blocking.keys_in_db(d) {
+            if ctx.db.peek(&key).is_some() {
+                ctx.db.created.push((d, key));
+            }
+        }
+    }
+    ctx.db.index = current;
     ctx.out.ok();
     Ok(())
 }

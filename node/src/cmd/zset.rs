@@ -14,8 +14,8 @@
 //! - A sorted set emptied by a command is deleted.
 //! - Scores are replied with `ReplyWriter::double` (`%.17g`, bulk in RESP2, `,` in RESP3);
 //!   WITHSCORES replies are flat in RESP2 and `[member, score]` pairs in RESP3.
-//! - BZPOPMIN/BZPOPMAX/BZMPOP serve at once when an input has data; the wait itself belongs to
-//!   the blocking machinery, so with every input empty they answer like an expired timeout.
+//! - BZPOPMIN/BZPOPMAX/BZMPOP serve at once when an input has data; otherwise they block
+//!   ([`crate::blocking`], kind `zset`) and are re-run for the key that received members.
 
 use bytes::Bytes;
 use rand::seq::index::sample;
@@ -1134,19 +1134,59 @@ fn zmpop_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
 /// A blocking command's timeout: the one parser all blocking commands share.
 pub use crate::blocking::parse_timeout;
 
-/// BZPOPMIN / BZPOPMAX `key [key ...] timeout`: serves from the first non-empty key. With every
-/// key empty the wait is not implemented yet: the reply is the timeout's null array.
+/// The blocking pops (Redis `blockingGenericZpopCommand`): serves at once when one of `keys`
+/// holds a sorted set (the first one in order, a key of another type being WRONGTYPE);
+/// otherwise blocks on all of them until one receives a sorted set or `timeout` passes, then
+/// replies a null array. Re-run for a ready key (`ctx.serving`), only that key is served.
+fn bzpop_generic(
+    ctx: &mut Ctx<'_>,
+    keys: &[Bytes],
+    max: bool,
+    count: Option<u64>,
+    how: PopReply,
+    timeout: Option<std::time::Duration>,
+) -> CmdResult {
+    let serving = ctx.serving;
+    let ready = match serving {
+        Some(k) => matches!(zwrite(&mut ctx.db, k), Ok(Some(z)) if !z.is_empty()),
+        // A key of another type stops the scan too: zpop_generic answers WRONGTYPE.
+        None => keys
+            .iter()
+            .any(|k| !matches!(zwrite(&mut ctx.db, k), Ok(None)) && !is_empty_zset(&mut ctx.db, k)),
+    };
+    if ready {
+        let Ctx { db, out, .. } = ctx;
+        let served = serving
+            .and_then(|k| keys.iter().position(|x| &x[..] == k))
+            .map_or(keys, |i| &keys[i..=i]);
+        zpop_generic(db, out, served, max, count, how)?;
+        return Ok(());
+    }
+    if ctx.client.may_block() {
+        let keys: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+        crate::blocking::block(ctx, &keys, timeout, "zset");
+    } else {
+        ctx.out.null_array();
+    }
+    Ok(())
+}
+
+/// Whether `key` holds a sorted set with no members (never true in a consistent keyspace,
+/// kept so the scan above reads as Redis's: exists, right type, non-empty).
+fn is_empty_zset(db: &mut Db<'_>, key: &[u8]) -> bool {
+    matches!(zwrite(db, key), Ok(Some(z)) if z.is_empty())
+}
+
+/// BZPOPMIN / BZPOPMAX `key [key ...] timeout`.
 fn bzpop_minmax(ctx: &mut Ctx<'_>, max: bool) -> CmdResult {
     let args = ctx.args;
-    let _timeout = parse_timeout(&args[args.len() - 1])?;
+    let timeout = parse_timeout(&args[args.len() - 1])?;
     let how = PopReply {
         emit_key: true,
         nested: false,
         nil_when_empty: true,
     };
-    let Ctx { db, out, .. } = ctx;
-    zpop_generic(db, out, &args[1..args.len() - 1], max, None, how)?;
-    Ok(())
+    bzpop_generic(ctx, &args[1..args.len() - 1], max, None, how, timeout)
 }
 
 fn bzpopmin_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
@@ -1157,15 +1197,13 @@ fn bzpopmax_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     bzpop_minmax(ctx, true)
 }
 
-/// BZMPOP `timeout numkeys key [key ...] MIN|MAX [COUNT count]` (same wait caveat as BZPOPMIN).
+/// BZMPOP `timeout numkeys key [key ...] MIN|MAX [COUNT count]`.
 fn bzmpop_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     let args = ctx.args;
-    let _timeout = parse_timeout(&args[1])?;
+    let timeout = parse_timeout(&args[1])?;
     let p = parse_mpop(args, 2)?;
-    let Ctx { db, out, .. } = ctx;
     let keys = &args[p.first_key..p.first_key + p.nkeys];
-    zpop_generic(db, out, keys, p.max, Some(p.count), MPOP_REPLY)?;
-    Ok(())
+    bzpop_generic(ctx, keys, p.max, Some(p.count), MPOP_REPLY, timeout)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -90,6 +90,9 @@ impl Listpack {
     }
 
     fn push(&mut self, field: &[u8], value: &[u8]) {
+        // Grow to the exact size, as a listpack reallocates per insert: doubling would leave
+        // up to half of every small hash unused.
+        self.buf.reserve_exact(field.len() + value.len() + 20);
         put_len(&mut self.buf, field.len());
         self.buf.extend_from_slice(field);
         put_len(&mut self.buf, value.len());

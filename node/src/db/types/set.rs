@@ -102,6 +102,8 @@ impl IntSet {
             Err(pos) => {
                 let (b, n) = Self::encode(v, self.width);
                 let at = pos * n;
+                // Exact growth, as an intset reallocates per insert.
+                self.data.reserve_exact(n);
                 self.data.splice(at..at, b[..n].iter().copied());
                 true
             }

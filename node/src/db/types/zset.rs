@@ -138,6 +138,8 @@ impl Pack {
         entry.extend_from_slice(&score.to_le_bytes());
         write_varint(member.len(), &mut entry);
         entry.extend_from_slice(member);
+        // Exact growth, as a listpack reallocates per insert (doubling wastes up to half).
+        self.buf.reserve_exact(entry.len());
         self.buf.splice(pos..pos, entry);
         self.len += 1;
     }
