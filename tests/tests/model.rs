@@ -214,14 +214,8 @@ fn list_matches_model() {
                 m.push_back(v.clone());
                 (cmd(&[b"RPUSH", b"l", &v]), E::Int(m.len() as i64))
             }
-            4 => (
-                cmd(&[b"LPOP", b"l"]),
-                m.pop_front().map_or(E::Nil, |v| E::Bulk(v)),
-            ),
-            5 => (
-                cmd(&[b"RPOP", b"l"]),
-                m.pop_back().map_or(E::Nil, |v| E::Bulk(v)),
-            ),
+            4 => (cmd(&[b"LPOP", b"l"]), m.pop_front().map_or(E::Nil, E::Bulk)),
+            5 => (cmd(&[b"RPOP", b"l"]), m.pop_back().map_or(E::Nil, E::Bulk)),
             6 => {
                 let i = index(rng);
                 (
