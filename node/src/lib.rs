@@ -10,6 +10,7 @@
 //! - [`blocking`]: clients blocked on keys (BLPOP & co.) and serving them when keys fill.
 //! - [`cmd`]: the command table and the handlers, one file per command group.
 //! - [`db`]: the keyspace (sharded by hash slot) and the value types.
+//! - [`rdb`]: the RDB format of values (DUMP/RESTORE payloads; snapshots next).
 //!
 //! Beside the path: [`server`] (shared state), [`config`] (the directive registry),
 //! [`error`] (every error text), [`log`] (Redis's log format), [`alloc`] (memory counter),
@@ -25,6 +26,7 @@ pub mod db;
 pub mod dispatch;
 pub mod error;
 pub mod listener;
+pub mod rdb;
 
 /// The Redis version ferrodis is compatible with, reported to clients (HELLO, INFO).
 pub const REDIS_VERSION: &str = "7.0.15";

@@ -50,6 +50,8 @@ pub struct Settings {
     /// `hll-sparse-max-bytes`.
     pub hll_sparse_max_bytes: u64,
     pub zset_limits: crate::db::types::zset::ZSetLimits,
+    /// `rdbcompression`: LZF for long strings in RDB files and DUMP payloads.
+    pub rdbcompression: bool,
 }
 
 impl Settings {
@@ -82,6 +84,7 @@ impl Settings {
                 max_entries: c.zset_max_listpack_entries(),
                 max_value: c.zset_max_listpack_value(),
             },
+            rdbcompression: c.rdbcompression(),
         }
     }
 }

@@ -30,6 +30,6 @@ macro_rules! scripts {
 }
 
 scripts!(
-    bitfield, bitmaps, connection, counters, databases, expire, geo, hash, hll, keys, lcs, list,
-    object, protocol, resp3, set, strings, zset,
+    bitfield, bitmaps, connection, counters, databases, dump, expire, geo, hash, hll, keys, lcs,
+    list, object, protocol, resp3, set, strings, zset,
 );

@@ -8,6 +8,7 @@
 
 pub mod command;
 pub mod connection;
+pub mod dump;
 pub mod geo;
 pub mod hash;
 pub mod hll;
@@ -449,6 +450,7 @@ pub static GROUPS: &[&[Command]] = &[
     command::COMMANDS,
     string::COMMANDS,
     keys::COMMANDS,
+    dump::COMMANDS,
     hash::COMMANDS,
     list::COMMANDS,
     set::COMMANDS,

@@ -208,6 +208,7 @@ mod idx {
     pub const HASH_MAX_LISTPACK_VALUE: usize = index_of("hash-max-listpack-value");
     pub const SET_MAX_INTSET_ENTRIES: usize = index_of("set-max-intset-entries");
     pub const HLL_SPARSE_MAX_BYTES: usize = index_of("hll-sparse-max-bytes");
+    pub const RDBCOMPRESSION: usize = index_of("rdbcompression");
 }
 
 /// The server's configuration: a value per directive of [`DIRECTIVES`] and
@@ -1236,6 +1237,11 @@ impl Config {
     /// Longest field or value (bytes) a `listpack` hash holds.
     pub fn hash_max_listpack_value(&self) -> u64 {
         u64::try_from(self.num(idx::HASH_MAX_LISTPACK_VALUE)).unwrap_or(64)
+    }
+
+    /// LZF-compress strings over 20 bytes in RDB files and DUMP payloads.
+    pub fn rdbcompression(&self) -> bool {
+        self.boolean(idx::RDBCOMPRESSION)
     }
 
     /// Most members an all-integer set keeps as an `intset` (Redis caps it at 2^30).
