@@ -14,6 +14,7 @@
 //!
 //! Beside the path: [`server`] (shared state), [`config`] (the directive registry),
 //! [`error`] (every error text), [`log`] (Redis's log format), [`alloc`] (memory counter),
+//! [`persist`] (SAVE/BGSAVE, save points, loading at start),
 //! [`util`] (number parsing and formatting, glob matching).
 #![deny(unsafe_code)]
 
@@ -31,6 +32,7 @@ pub mod rdb;
 /// The Redis version ferrodis is compatible with, reported to clients (HELLO, INFO).
 pub const REDIS_VERSION: &str = "7.0.15";
 pub mod log;
+pub mod persist;
 pub mod resp;
 pub mod server;
 pub mod util;

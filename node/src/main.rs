@@ -144,6 +144,10 @@ fn run(config: Config) -> anyhow::Result<()> {
         server.tcp_port.store(port as u32, Relaxed);
         banner(&server.config.read(), port);
         warn!("Server initialized");
+        if let Err(msg) = ferrodis_node::persist::load_at_start(&server) {
+            warn!("{msg}");
+            std::process::exit(1);
+        }
         if !pidfile.is_empty() {
             if let Err(e) = std::fs::write(&pidfile, format!("{}\n", std::process::id())) {
                 warn!("Failed to write PID file: {e}");
@@ -155,7 +159,13 @@ fn run(config: Config) -> anyhow::Result<()> {
         }
         tokio::spawn(cron(server.clone(), hz));
         info!("Ready to accept connections");
-        wait_for_shutdown(&server).await;
+        loop {
+            wait_for_shutdown(&server).await;
+            if final_save(&server) {
+                break;
+            }
+            server.shutting_down.store(false, Relaxed);
+        }
         warn!("ferrodis is now ready to exit, bye bye...");
         if !pidfile.is_empty() {
             let _ = std::fs::remove_file(&pidfile);
@@ -164,6 +174,20 @@ fn run(config: Config) -> anyhow::Result<()> {
     })?;
     // Don't wait for client tasks: exit at once, as redis-server does.
     std::process::exit(0);
+}
+
+/// Saves the dataset before exiting when save points are set (or SHUTDOWN SAVE asked), as
+/// Redis does. False if that save failed: the server keeps running.
+fn final_save(server: &Server) -> bool {
+    let mode = server
+        .shutdown_mode
+        .swap(ferrodis_node::server::SHUTDOWN_DEFAULT, Relaxed);
+    let wanted = match mode {
+        ferrodis_node::server::SHUTDOWN_NOSAVE => false,
+        ferrodis_node::server::SHUTDOWN_SAVE => true,
+        _ => !server.config.read().save_params().is_empty(),
+    };
+    !wanted || ferrodis_node::persist::shutdown_save(server)
 }
 
 async fn wait_for_shutdown(server: &Arc<Server>) {
@@ -235,6 +259,7 @@ async fn cron(server: Arc<Server>, hz: u32) {
         if s.maxmemory > 0 {
             server.free_memory_if_needed(&s, now);
         }
+        ferrodis_node::persist::cron(&server);
         let el = last_at.elapsed();
         if el >= Duration::from_millis(1000) {
             let cmds = server.stats.commands_processed.load(Relaxed);

@@ -167,6 +167,13 @@ pub struct Pause {
     pub resumed: Notify,
 }
 
+/// Shutdown saves when save points are configured.
+pub const SHUTDOWN_DEFAULT: u8 = 0;
+/// `SHUTDOWN NOSAVE`.
+pub const SHUTDOWN_NOSAVE: u8 = 1;
+/// `SHUTDOWN SAVE`.
+pub const SHUTDOWN_SAVE: u8 = 2;
+
 /// The server.
 pub struct Server {
     pub keyspace: Keyspace,
@@ -196,6 +203,13 @@ pub struct Server {
     memory_startup: AtomicU64,
     /// Config path as given on the command line (absolute), for INFO.
     pub executable: String,
+    /// How the requested shutdown saves: [`SHUTDOWN_DEFAULT`] (if save points are set),
+    /// [`SHUTDOWN_NOSAVE`] or [`SHUTDOWN_SAVE`].
+    pub shutdown_mode: std::sync::atomic::AtomicU8,
+    /// RDB save state (`INFO persistence`).
+    pub rdb: crate::persist::RdbState,
+    /// The `Arc` this server lives in, for work that outlives a command (BGSAVE).
+    me: std::sync::Weak<Server>,
 }
 
 impl Server {
@@ -204,7 +218,10 @@ impl Server {
         let mut rid = [0u8; 20];
         rand::Rng::fill(&mut rand::thread_rng(), &mut rid[..]);
         let run_id = rid.iter().map(|b| format!("{b:02x}")).collect();
-        Arc::new(Server {
+        Arc::new_cyclic(|me| Server {
+            me: me.clone(),
+            shutdown_mode: std::sync::atomic::AtomicU8::new(SHUTDOWN_DEFAULT),
+            rdb: crate::persist::RdbState::default(),
             keyspace: Keyspace::new(),
             blocking: crate::blocking::Blocking::default(),
             config: RwLock::new(config),
@@ -311,6 +328,11 @@ impl Server {
     }
 
     /// Asks the server to shut down.
+    /// A strong handle on this server (None while it is being dropped).
+    pub fn arc(&self) -> Option<Arc<Server>> {
+        self.me.upgrade()
+    }
+
     pub fn request_shutdown(&self) {
         self.shutting_down.store(true, Relaxed);
         self.shutdown.notify_waiters();

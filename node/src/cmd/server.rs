@@ -60,6 +60,26 @@ pub static COMMANDS: &[Command] = &[
         ..Command::DEFAULT
     },
     Command {
+        name: "save",
+        arity: 1,
+        flags: f::ADMIN | f::NOSCRIPT | f::NO_ASYNC_LOADING | f::NO_MULTI | f::ALL_SHARDS,
+        acl: acl::ADMIN | acl::DANGEROUS,
+        handler: Some(save),
+        group: "server",
+        summary: "Writes the dataset to the RDB file, blocking every client meanwhile.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "bgsave",
+        arity: -1,
+        flags: f::ADMIN | f::NOSCRIPT | f::NO_ASYNC_LOADING | f::ALL_SHARDS,
+        acl: acl::ADMIN | acl::DANGEROUS,
+        handler: Some(bgsave),
+        group: "server",
+        summary: "Writes the dataset to the RDB file in the background.",
+        ..Command::DEFAULT
+    },
+    Command {
         name: "shutdown",
         arity: -1,
         flags: f::ADMIN | f::NOSCRIPT | f::LOADING | f::STALE | f::NO_MULTI | f::ALLOW_BUSY,
@@ -415,13 +435,25 @@ pub fn info_text(server: &Server, client_count: usize, sections: &[Vec<u8>]) -> 
         );
     }
     if want("persistence") {
+        let rdb = &server.rdb;
         section(
             &mut out,
             "Persistence",
             format!(
-                "loading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+                "loading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
                 server.dirty.load(Relaxed),
+                rdb.bgsave_in_progress.load(Relaxed) as u8,
                 server.lastsave.load(Relaxed),
+                if rdb.last_bgsave_ok.load(Relaxed) { "ok" } else { "err" },
+                rdb.last_bgsave_secs.load(Relaxed),
+                if rdb.bgsave_in_progress.load(Relaxed) {
+                    (unix_ms().saturating_sub(rdb.bgsave_started_ms.load(Relaxed)) / 1000) as i64
+                } else {
+                    -1
+                },
+                rdb.saves.load(Relaxed),
+                rdb.loaded_expired.load(Relaxed),
+                rdb.loaded_keys.load(Relaxed),
             ),
         );
     }
@@ -627,15 +659,42 @@ fn lastsave(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
+fn save(ctx: &mut Ctx) -> CmdResult {
+    crate::persist::save(ctx.server, &mut ctx.db).map_err(CmdError::err)?;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// `BGSAVE [SCHEDULE]`.
+fn bgsave(ctx: &mut Ctx) -> CmdResult {
+    let schedule = match ctx.args.get(1) {
+        None => false,
+        Some(a) if ctx.args.len() == 2 && a.eq_ignore_ascii_case(b"schedule") => true,
+        Some(_) => return Err(CmdError::Syntax),
+    };
+    let st = &ctx.server.rdb;
+    if st.bgsave_in_progress.load(Relaxed) {
+        if schedule {
+            st.scheduled.store(true, Relaxed);
+            ctx.out.simple("Background saving scheduled");
+            return Ok(());
+        }
+        return Err(CmdError::err("Background save already in progress"));
+    }
+    crate::persist::bgsave(ctx.server, &mut ctx.db).map_err(CmdError::err)?;
+    ctx.out.simple("Background saving started");
+    Ok(())
+}
+
 fn shutdown(ctx: &mut Ctx) -> CmdResult {
     let mut abort = false;
+    let mut mode = crate::server::SHUTDOWN_DEFAULT;
     for a in &ctx.args[1..] {
         let a = a.to_ascii_lowercase();
         match a.as_slice() {
-            b"nosave" | b"now" | b"force" => {}
-            b"save" => return Err(CmdError::err(
-                "SHUTDOWN SAVE needs RDB persistence, which this ferrodis build does not have yet",
-            )),
+            b"nosave" => mode = crate::server::SHUTDOWN_NOSAVE,
+            b"save" => mode = crate::server::SHUTDOWN_SAVE,
+            b"now" | b"force" => {}
             b"abort" => abort = true,
             _ => return Err(CmdError::Syntax),
         }
@@ -643,6 +702,7 @@ fn shutdown(ctx: &mut Ctx) -> CmdResult {
     if abort {
         return Err(CmdError::err("No shutdown in progress."));
     }
+    ctx.server.shutdown_mode.store(mode, Relaxed);
     ctx.server.request_shutdown();
     // Like Redis, no reply: the connection closes as the server exits.
     ctx.client.action = Some(Action::Close);

@@ -209,6 +209,8 @@ mod idx {
     pub const SET_MAX_INTSET_ENTRIES: usize = index_of("set-max-intset-entries");
     pub const HLL_SPARSE_MAX_BYTES: usize = index_of("hll-sparse-max-bytes");
     pub const RDBCOMPRESSION: usize = index_of("rdbcompression");
+    pub const DBFILENAME: usize = index_of("dbfilename");
+    pub const SAVE: usize = index_of("save");
 }
 
 /// The server's configuration: a value per directive of [`DIRECTIVES`] and
@@ -274,7 +276,7 @@ fn default_value(d: &Directive) -> Value {
                     .and_then(|p| p.to_str().map(str::to_string))
                     .unwrap_or_default(),
             ),
-            Special::Save => Value::Save(Vec::new()),
+            Special::Save => Value::Save(vec![(3600, 1), (300, 100), (60, 10000)]),
             Special::ClientOutputBufferLimit => Value::Obuf(OBUF_DEFAULTS),
             Special::OomScoreAdjValues => Value::Oom(OOM_DEFAULTS),
             Special::NotifyKeyspaceEvents => Value::Notify(0),
@@ -1237,6 +1239,25 @@ impl Config {
     /// Longest field or value (bytes) a `listpack` hash holds.
     pub fn hash_max_listpack_value(&self) -> u64 {
         u64::try_from(self.num(idx::HASH_MAX_LISTPACK_VALUE)).unwrap_or(64)
+    }
+
+    /// RDB save points: `(seconds, changes)`; a BGSAVE starts when one is reached.
+    pub fn save_params(&self) -> Vec<(u64, u64)> {
+        match self.values.get(idx::SAVE) {
+            Some(Value::Save(p)) => p
+                .iter()
+                .map(|&(s, c)| (s.max(0) as u64, c.max(0) as u64))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The RDB file name, inside `dir`.
+    pub fn dbfilename(&self) -> String {
+        match self.values.get(idx::DBFILENAME) {
+            Some(Value::Str(Some(s))) => String::from_utf8_lossy(s).into_owned(),
+            _ => "dump.rdb".to_string(),
+        }
     }
 
     /// LZF-compress strings over 20 bytes in RDB files and DUMP payloads.

@@ -2,9 +2,7 @@
 //!
 //! Names, aliases, types, bounds, defaults and flags are those of stock
 //! redis-server 7.0.15 (`src/config.c`, checked against `CONFIG GET *` and
-//! `CONFIG SET` on the real server). The only default that differs is `save`
-//! (empty here: RDB persistence is not built yet; Redis's built-in default is
-//! `3600 1 300 100 60 10000`).
+//! `CONFIG SET` on the real server).
 //!
 //! Every row also says what ferrodis does with the directive ([`Status`]).
 
@@ -295,7 +293,6 @@ const ULLONG_MAX: i128 = u64::MAX as i128;
 const MB: i128 = 1024 * 1024;
 
 const AOF: &str = "AOF persistence";
-const RDB: &str = "RDB persistence";
 const TLS: &str = "TLS";
 const REPL: &str = "replication";
 const CLUSTER: &str = "cluster mode";
@@ -685,9 +682,7 @@ pub(crate) const TABLE: &[Directive] = &[
     row("dir", special(Special::Dir))
         .flag(flags::PROTECTED)
         .sup(),
-    row("save", special(Special::Save))
-        .flag(flags::MULTI_ARG)
-        .not_yet(RDB),
+    row("save", special(Special::Save)).flag(flags::MULTI_ARG),
     row(
         "client-output-buffer-limit",
         special(Special::ClientOutputBufferLimit),

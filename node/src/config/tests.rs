@@ -315,12 +315,11 @@ fn names_and_defaults_match_stock() {
     }
     assert_eq!(stock.len() + 1, mine.len(), "every stock name plus dir");
     for (name, value) in &stock {
-        let expected = match name.as_str() {
-            // Deviation: RDB persistence is not built yet.
-            "save" => "",
-            _ => value,
-        };
-        assert_eq!(mine.get(name).map(String::as_str), Some(expected), "{name}");
+        assert_eq!(
+            mine.get(name).map(String::as_str),
+            Some(value.as_str()),
+            "{name}"
+        );
     }
     let cwd = std::env::current_dir().expect("cwd");
     assert_eq!(mine.get("dir").map(String::as_str), cwd.to_str());
@@ -405,7 +404,6 @@ fn statuses() {
         "slaveof",
         "masterauth",
         "masteruser",
-        "save",
         "loadmodule",
         "unixsocket",
     ] {
@@ -648,14 +646,6 @@ fn not_yet_features_fail_unless_default() {
             "cluster-enabled: cluster mode is not supported by this ferrodis build yet",
         ),
         (
-            "save 3600 1",
-            "save: RDB persistence is not supported by this ferrodis build yet",
-        ),
-        (
-            "save \"3600 1 300 100\"",
-            "save: RDB persistence is not supported by this ferrodis build yet",
-        ),
-        (
             "tls-port 6380",
             "tls-port: TLS is not supported by this ferrodis build yet",
         ),
@@ -756,7 +746,7 @@ fn debian_redis_conf() {
     assert_eq!(config.databases(), 16);
     assert_eq!(config.dir(), dir.str());
     assert_eq!(config.maxmemory(), 0);
-    assert_eq!(get1(&config, "save"), "");
+    assert_eq!(get1(&config, "save"), "3600 1 300 100 60 10000");
 }
 
 #[test]
@@ -898,10 +888,9 @@ fn from_args_builds_lines_like_redis() {
     assert_eq!(config.bind(), vec!["127.0.0.1", "::1"]);
     assert_eq!(config.requirepass(), Some(b"a b\"c".to_vec()));
     assert_eq!(config.config_file(), None);
-    assert_eq!(
-        flags_only(&["--save", "3600", "1"]).2,
-        "save: RDB persistence is not supported by this ferrodis build yet"
-    );
+    let saving = Config::from_args(&args(&["--save", "3600", "1", "60", "5"])).expect("valid");
+    assert_eq!(saving.save_params(), vec![(3600, 1), (60, 5)]);
+    assert_eq!(config.save_params(), vec![]);
 
     let dir = TempDir::new();
     let file = dir.write("redis.conf", "port 7777\n");
@@ -1068,7 +1057,6 @@ fn config_set_errors_match_stock() {
         (&[("save", "0 10")], "ERR CONFIG SET failed (possibly related to argument 'save') - Invalid save parameters"),
         (&[("cluster-announce-hostname", "a_b")], "ERR CONFIG SET failed (possibly related to argument 'cluster-announce-hostname') - Hostnames may only contain alphanumeric characters, hyphens or dots"),
         (&[("appendonly", "yes")], "ERR CONFIG SET failed (possibly related to argument 'appendonly') - AOF persistence is not supported by this ferrodis build yet"),
-        (&[("save", "3600 1")], "ERR CONFIG SET failed (possibly related to argument 'save') - RDB persistence is not supported by this ferrodis build yet"),
         (&[("tls-port", "6380")], "ERR CONFIG SET failed (possibly related to argument 'tls-port') - TLS is not supported by this ferrodis build yet"),
         (&[("slaveof", "1.2.3.4 6379")], "ERR CONFIG SET failed (possibly related to argument 'slaveof') - can't set immutable config"),
     ];
@@ -1118,7 +1106,7 @@ fn config_set_is_atomic() {
     assert_eq!(get1(&config, "hash-max-ziplist-entries"), "2");
     assert_eq!(
         set(&mut config, &[("appendonly", "no"), ("save", "")]),
-        Ok(vec![])
+        Ok(vec!["save"])
     );
 }
 

@@ -10,6 +10,7 @@
 
 pub mod slot;
 pub mod small;
+mod snapshot;
 mod table;
 pub mod types;
 pub mod value;
@@ -21,6 +22,7 @@ use rand::Rng;
 
 pub use slot::{key_slot, SLOTS};
 pub use small::SmallBytes;
+pub use snapshot::Snapshot;
 pub use value::{Entry, Value};
 
 /// Databases in standalone mode.
@@ -82,12 +84,15 @@ impl DbShard {
 /// All databases' keys for one shard's slots.
 pub struct Shard {
     dbs: Vec<Option<Box<DbShard>>>,
+    /// Not yet copied into the background snapshot (see [`snapshot`]).
+    snap_pending: bool,
 }
 
 impl Shard {
     fn new() -> Self {
         Shard {
             dbs: (0..NDBS).map(|_| None).collect(),
+            snap_pending: false,
         }
     }
 
@@ -103,6 +108,8 @@ impl Shard {
 /// The whole keyspace.
 pub struct Keyspace {
     shards: Box<[Mutex<Shard>]>,
+    /// The background snapshot in progress, if any.
+    snap: snapshot::Background,
 }
 
 impl Default for Keyspace {
@@ -231,6 +238,7 @@ impl Keyspace {
     pub fn new() -> Self {
         Keyspace {
             shards: (0..NSHARDS).map(|_| Mutex::new(Shard::new())).collect(),
+            snap: snapshot::Background::default(),
         }
     }
 
@@ -240,20 +248,16 @@ impl Keyspace {
             [] => Guards::None,
             [s] => {
                 let i = shard_of_slot(*s);
-                Guards::One(i, self.shards[i].lock())
+                Guards::One(i, self.lock_shard(i))
             }
             _ => {
                 let mut idx: Vec<usize> = slots.iter().map(|&s| shard_of_slot(s)).collect();
                 idx.sort_unstable();
                 idx.dedup();
                 if idx.len() == 1 {
-                    Guards::One(idx[0], self.shards[idx[0]].lock())
+                    Guards::One(idx[0], self.lock_shard(idx[0]))
                 } else {
-                    Guards::Many(
-                        idx.into_iter()
-                            .map(|i| (i, self.shards[i].lock()))
-                            .collect(),
-                    )
+                    Guards::Many(idx.into_iter().map(|i| (i, self.lock_shard(i))).collect())
                 }
             }
         };
@@ -263,7 +267,7 @@ impl Keyspace {
     /// Locks every shard: the command sees the whole keyspace atomically.
     pub fn lock_all(&self, ctx: ViewCtx) -> Db<'_> {
         Db::new(
-            Guards::All(self.shards.iter().map(|m| m.lock()).collect()),
+            Guards::All((0..NSHARDS).map(|i| self.lock_shard(i)).collect()),
             ctx,
         )
     }
@@ -277,8 +281,8 @@ impl Keyspace {
     /// Returns how many were deleted.
     pub fn active_expire(&self, now: u64, budget: usize) -> usize {
         let mut total = 0;
-        for m in self.shards.iter() {
-            let mut sh = m.lock();
+        for i in 0..NSHARDS {
+            let mut sh = self.lock_shard(i);
             for db in sh.dbs.iter_mut().flatten() {
                 let mut n = 0;
                 while n < budget {
@@ -301,8 +305,8 @@ impl Keyspace {
     /// Keys and keys with a TTL, per database, for `INFO keyspace`.
     pub fn counts(&self) -> [(usize, usize); NDBS] {
         let mut out = [(0, 0); NDBS];
-        for m in self.shards.iter() {
-            let sh = m.lock();
+        for i in 0..NSHARDS {
+            let sh = self.lock_shard(i);
             for (i, db) in sh.dbs.iter().enumerate() {
                 if let Some(db) = db {
                     out[i].0 += db.len();
@@ -331,7 +335,7 @@ impl Keyspace {
         while taken < samples && tries < NSHARDS * 2 {
             tries += 1;
             let si = rng.gen_range(0..NSHARDS);
-            let sh = self.shards[si].lock();
+            let sh = self.lock_shard(si);
             for (dbi, db) in sh.dbs.iter().enumerate() {
                 let Some(db) = db else { continue };
                 let cand: Option<(&SmallBytes, &Entry)> = if policy.volatile_only() {
@@ -375,7 +379,7 @@ impl Keyspace {
         let Some((_, si, dbi, key)) = best else {
             return false;
         };
-        let mut sh = self.shards[si].lock();
+        let mut sh = self.lock_shard(si);
         sh.db(dbi).remove(key_slot(&key), &key).is_some()
     }
 }

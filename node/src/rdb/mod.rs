@@ -8,6 +8,7 @@
 //! payload or file from stock Redis loads here. Every length is checked against the bytes
 //! left: hostile input is an error, never a panic or a huge allocation.
 
+pub mod file;
 pub mod listpack;
 mod ziplist;
 
@@ -22,6 +23,21 @@ use listpack::Elem;
 
 /// The RDB version written (Redis 7.0).
 pub const RDB_VERSION: u16 = 10;
+
+/// Opcodes between entries of a file.
+pub mod opcode {
+    pub const FUNCTION_PRE_GA: u8 = 0xF6;
+    pub const FUNCTION2: u8 = 0xF5;
+    pub const MODULE_AUX: u8 = 0xF7;
+    pub const IDLE: u8 = 0xF8;
+    pub const FREQ: u8 = 0xF9;
+    pub const AUX: u8 = 0xFA;
+    pub const RESIZEDB: u8 = 0xFB;
+    pub const EXPIRETIME_MS: u8 = 0xFC;
+    pub const EXPIRETIME: u8 = 0xFD;
+    pub const SELECTDB: u8 = 0xFE;
+    pub const EOF: u8 = 0xFF;
+}
 
 /// Object type bytes.
 pub mod kind {

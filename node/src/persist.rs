@@ -1,0 +1,283 @@
+//! RDB persistence around the format in [`crate::rdb`]: SAVE, BGSAVE, save points, loading
+//! `dbfilename` at start and saving at shutdown, with the state `INFO persistence` shows.
+//!
+//! BGSAVE takes a point-in-time snapshot without a fork (see [`crate::db::Snapshot`]): the
+//! command marks every shard while holding them all, and a background thread serializes the
+//! shards clients have not touched since, then writes the file atomically.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicI64;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::time::Instant;
+
+use tracing::{info, warn};
+
+use crate::db::{initial_access, Db, Snapshot, ViewCtx};
+use crate::rdb::{self, file};
+use crate::server::{unix_ms, Server};
+
+/// What `INFO persistence` reports about RDB saves.
+pub struct RdbState {
+    pub bgsave_in_progress: AtomicBool,
+    /// Unix ms when the running BGSAVE started.
+    pub bgsave_started_ms: AtomicU64,
+    pub last_bgsave_ok: AtomicBool,
+    /// Seconds the last BGSAVE took; -1 before the first.
+    pub last_bgsave_secs: AtomicI64,
+    /// Successful saves since start.
+    pub saves: AtomicU64,
+    /// Unix ms of the last BGSAVE attempt (a failed one is retried after 5 s).
+    pub last_try_ms: AtomicU64,
+    /// Keys loaded and dropped as expired by the last load.
+    pub loaded_keys: AtomicU64,
+    pub loaded_expired: AtomicU64,
+    /// A BGSAVE asked for with SCHEDULE while another save runs.
+    pub scheduled: AtomicBool,
+}
+
+impl Default for RdbState {
+    fn default() -> Self {
+        RdbState {
+            bgsave_in_progress: AtomicBool::new(false),
+            bgsave_started_ms: AtomicU64::new(0),
+            last_bgsave_ok: AtomicBool::new(true),
+            last_bgsave_secs: AtomicI64::new(-1),
+            saves: AtomicU64::new(0),
+            last_try_ms: AtomicU64::new(0),
+            loaded_keys: AtomicU64::new(0),
+            loaded_expired: AtomicU64::new(0),
+            scheduled: AtomicBool::new(false),
+        }
+    }
+}
+
+/// `dir/dbfilename`.
+pub fn rdb_path(server: &Server) -> PathBuf {
+    let c = server.config.read();
+    PathBuf::from(c.dir()).join(c.dbfilename())
+}
+
+fn aux(server: &Server) -> file::Aux {
+    file::Aux {
+        ctime: unix_ms() / 1000,
+        used_mem: server.used_memory(),
+        aof_base: false,
+    }
+}
+
+/// Writes `snap` to the RDB file; on success the changes it holds stop counting as unsaved.
+fn write_snapshot(server: &Server, snap: &Snapshot, dirty_at_start: u64) -> std::io::Result<()> {
+    let bytes = file::encode(snap, &aux(server));
+    file::write_atomic(&rdb_path(server), &bytes)?;
+    // Changes made while saving stay counted (Redis: dirty -= dirty_before_bgsave).
+    let _ = server
+        .dirty
+        .fetch_update(SeqCst, SeqCst, |d| Some(d.saturating_sub(dirty_at_start)));
+    server.lastsave.store(unix_ms() / 1000, SeqCst);
+    server.rdb.saves.fetch_add(1, SeqCst);
+    Ok(())
+}
+
+/// SAVE: serializes everything through `db` (which holds every shard) and writes the file.
+pub fn save(server: &Server, db: &mut Db<'_>) -> Result<(), String> {
+    if server.rdb.bgsave_in_progress.load(SeqCst) {
+        return Err("Background save already in progress".into());
+    }
+    let compress = server.settings().rdbcompression;
+    let dirty = server.dirty.load(SeqCst);
+    let snap = db
+        .snapshot_now(compress)
+        .ok_or_else(|| "SAVE needs every shard locked".to_string())?;
+    match write_snapshot(server, &snap, dirty) {
+        Ok(()) => {
+            info!("DB saved on disk");
+            Ok(())
+        }
+        Err(e) => {
+            warn!("Failed opening the temp RDB file temp-{}.rdb (in server root dir {}) for saving: {e}",
+                std::process::id(), server.config.read().dir());
+            Err(e.to_string())
+        }
+    }
+}
+
+/// BGSAVE: starts a snapshot now (through `db`, which holds every shard) and finishes it on a
+/// background thread. Err with Redis's reason if one is already running.
+pub fn bgsave(server: &Server, db: &mut Db<'_>) -> Result<(), &'static str> {
+    let Some(me) = server.arc() else {
+        return Err("server is shutting down");
+    };
+    if server.rdb.bgsave_in_progress.swap(true, SeqCst) {
+        return Err("Background save already in progress");
+    }
+    let compress = server.settings().rdbcompression;
+    if !db.start_snapshot(&server.keyspace, compress) {
+        server.rdb.bgsave_in_progress.store(false, SeqCst);
+        return Err("Background save already in progress");
+    }
+    let dirty = server.dirty.load(SeqCst);
+    let now = unix_ms();
+    server.rdb.bgsave_started_ms.store(now, SeqCst);
+    server.rdb.last_try_ms.store(now, SeqCst);
+    info!("Background saving started");
+    let spawned = std::thread::Builder::new()
+        .name("bgsave".into())
+        .spawn(move || finish_bgsave(&me, dirty));
+    if spawned.is_err() {
+        // Serialize in place rather than leave the shards pending forever.
+        let _ = server.keyspace.finish_snapshot();
+        server.rdb.bgsave_in_progress.store(false, SeqCst);
+        server.rdb.last_bgsave_ok.store(false, SeqCst);
+        return Err("Can't start the background save thread");
+    }
+    Ok(())
+}
+
+fn finish_bgsave(server: &Server, dirty_at_start: u64) {
+    let started = Instant::now();
+    let result = match server.keyspace.finish_snapshot() {
+        Some(snap) => write_snapshot(server, &snap, dirty_at_start).map_err(|e| e.to_string()),
+        None => Err("no snapshot was started".to_string()),
+    };
+    let st = &server.rdb;
+    st.last_bgsave_secs
+        .store(started.elapsed().as_secs() as i64, SeqCst);
+    match result {
+        Ok(()) => {
+            st.last_bgsave_ok.store(true, SeqCst);
+            info!("DB saved on disk");
+            info!("Background saving terminated with success");
+        }
+        Err(e) => {
+            st.last_bgsave_ok.store(false, SeqCst);
+            warn!("Background saving error: {e}");
+        }
+    }
+    st.bgsave_in_progress.store(false, SeqCst);
+}
+
+/// Runs a BGSAVE through a fresh view holding every shard (save points, SCHEDULE).
+pub fn bgsave_now(server: &Server) -> Result<(), &'static str> {
+    let s = server.settings();
+    let view = ViewCtx {
+        db: 0,
+        now: unix_ms(),
+        mode: s.access,
+    };
+    let mut db = server.keyspace.lock_all(view);
+    bgsave(server, &mut db)
+}
+
+/// Called by the cron: starts a BGSAVE when a save point is reached (or one was scheduled).
+pub fn cron(server: &Server) {
+    let st = &server.rdb;
+    if st.bgsave_in_progress.load(SeqCst) {
+        return;
+    }
+    if st.scheduled.swap(false, SeqCst) {
+        let _ = bgsave_now(server);
+        return;
+    }
+    let params = server.config.read().save_params();
+    if params.is_empty() {
+        return;
+    }
+    let now = unix_ms();
+    let dirty = server.dirty.load(SeqCst);
+    let since_save = (now / 1000).saturating_sub(server.lastsave.load(SeqCst));
+    // After a failed save, retry only every 5 seconds (CONFIG_BGSAVE_RETRY_DELAY).
+    let may_retry =
+        st.last_bgsave_ok.load(SeqCst) || now.saturating_sub(st.last_try_ms.load(SeqCst)) > 5000;
+    for (secs, changes) in params {
+        if dirty >= changes && since_save >= secs && may_retry {
+            info!("{changes} changes in {secs} seconds. Saving...");
+            let _ = bgsave_now(server);
+            return;
+        }
+    }
+}
+
+/// The synchronous save at shutdown (when save points are configured or SHUTDOWN SAVE asked).
+pub fn shutdown_save(server: &Server) -> bool {
+    info!("Saving the final RDB snapshot before exiting.");
+    // A background snapshot still running is finished first (its shards are needed unlocked).
+    let _ = server.keyspace.finish_snapshot();
+    let s = server.settings();
+    let view = ViewCtx {
+        db: 0,
+        now: unix_ms(),
+        mode: s.access,
+    };
+    let mut db = server.keyspace.lock_all(view);
+    let snap = match db.snapshot_now(s.rdbcompression) {
+        Some(snap) => snap,
+        None => return false,
+    };
+    drop(db);
+    match write_snapshot(server, &snap, server.dirty.load(SeqCst)) {
+        Ok(()) => {
+            info!("DB saved on disk");
+            true
+        }
+        Err(e) => {
+            warn!("Error trying to save the DB, can't exit: {e}");
+            false
+        }
+    }
+}
+
+/// Loads `dir/dbfilename` at start. Err: the message to log before exiting.
+pub fn load_at_start(server: &Server) -> Result<(), String> {
+    let path = rdb_path(server);
+    let s = server.settings();
+    let limits = rdb::Limits::from_settings(&s);
+    let now = unix_ms();
+    let started = Instant::now();
+    let view = ViewCtx {
+        db: 0,
+        now,
+        mode: s.access,
+    };
+    let mut db = server.keyspace.lock_all(view);
+    let access = initial_access(s.access, now);
+    let loaded = file::load_file(&path, &limits, now, |index, key, mut entry| {
+        db.index = index;
+        entry.access = access;
+        db.set_entry(key, entry);
+    });
+    drop(db);
+    match loaded {
+        Ok(None) => Ok(()),
+        Ok(Some(l)) => {
+            server.dirty.store(0, SeqCst);
+            server.rdb.loaded_keys.store(l.keys, Relaxed);
+            server.rdb.loaded_expired.store(l.expired, Relaxed);
+            info!(
+                "DB loaded from disk: {:.3} seconds",
+                started.elapsed().as_secs_f64()
+            );
+            info!(
+                "Done loading RDB, keys loaded: {}, keys expired: {}.",
+                l.keys, l.expired
+            );
+            if l.empty > 0 {
+                warn!("Done loading RDB, empty keys skipped: {}.", l.empty);
+            }
+            Ok(())
+        }
+        Err(e) => Err(match e.error {
+            rdb::RdbError::Truncated => format!(
+                "Short read or OOM loading DB ({} at offset {}). Unrecoverable error, aborting now.",
+                path.display(),
+                e.offset
+            ),
+            other => format!(
+                "Internal error in RDB reading offset {} of {}: {other}. Check the file with redis-check-rdb.",
+                e.offset,
+                path.display()
+            ),
+        }),
+    }
+}

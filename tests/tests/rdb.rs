@@ -1,0 +1,267 @@
+//! RDB files: ferrodis's dump.rdb passes `redis-check-rdb` and loads in stock Redis 7.0, a
+//! dump.rdb written by stock Redis loads in ferrodis, BGSAVE under writes is a consistent
+//! point in time, a SIGTERM with save points saves, and corrupt files stop the server with a
+//! message (never a panic).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ferrodis_tests::resp_client::Reply;
+use ferrodis_tests::server::{ferrodis_binary, free_port};
+use ferrodis_tests::{Flavor, RespClient, Server};
+
+/// A directory of the test's own, removed on drop.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Dir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let p =
+            std::env::temp_dir().join(format!("ferrodis-rdb-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&p).expect("temp dir");
+        Dir(p)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("utf-8 temp dir")
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Every type, small and large encodings, binary keys, TTLs, two databases.
+fn populate(c: &mut RespClient) {
+    c.ok(["SET", "str", "hello"]);
+    c.ok(["SET", "int", "-42"]);
+    c.ok(["SET", "long", &"abc".repeat(500)]);
+    c.ok([&b"SET"[..], b"bin\x00\xff\r\n", b"\x00\x01"]);
+    c.ok(["SET", "ttl", "v", "EX", "1000"]);
+    c.ok(["RPUSH", "list", "a", "b", "1", "2"]);
+    let mut big: Vec<String> = vec!["RPUSH".into(), "biglist".into()];
+    big.extend((0..2000).map(|i| format!("item-{i}")));
+    c.ok(&big);
+    c.ok(["HSET", "hash", "f", "v", "n", "5"]);
+    let mut bh: Vec<String> = vec!["HSET".into(), "bighash".into()];
+    bh.extend((0..300).flat_map(|i| [format!("f{i}"), format!("value-{i}")]));
+    c.ok(&bh);
+    c.ok(["SADD", "intset", "1", "2", "3", "-7"]);
+    c.ok(["SADD", "set", "a", "b", "c"]);
+    c.ok(["ZADD", "zset", "1", "a", "2.5", "b", "-inf", "c"]);
+    let mut bz: Vec<String> = vec!["ZADD".into(), "bigzset".into()];
+    bz.extend((0..300).flat_map(|i| [format!("{}", i as f64 / 7.0), format!("m{i}")]));
+    c.ok(&bz);
+    c.ok(["PFADD", "hll", "a", "b", "c"]);
+    c.ok(["SELECT", "5"]);
+    c.ok(["SET", "in-db-5", "x"]);
+    c.ok(["SELECT", "0"]);
+}
+
+/// A canonical dump of what `populate` wrote, read back through commands.
+fn contents(c: &mut RespClient) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut show = |what: &str, r: Reply, sort: bool| {
+        let mut items: Vec<String> = if r.children().is_empty() {
+            vec![format!("{r}")]
+        } else {
+            r.children().iter().map(|x| format!("{x}")).collect()
+        };
+        if sort {
+            items.sort();
+        }
+        out.push(format!("{what}: {}", items.join(" ")));
+    };
+    for k in ["str", "int", "long", "ttl", "hll"] {
+        show(k, c.ok(["GET", k]), false);
+    }
+    show("bin", c.ok([&b"GET"[..], b"bin\x00\xff\r\n"]), false);
+    show("list", c.ok(["LRANGE", "list", "0", "-1"]), false);
+    show("biglist", c.ok(["LRANGE", "biglist", "0", "-1"]), false);
+    show("hash", c.ok(["HGETALL", "hash"]), true);
+    show("bighash", c.ok(["HGETALL", "bighash"]), true);
+    show("intset", c.ok(["SMEMBERS", "intset"]), true);
+    show("set", c.ok(["SMEMBERS", "set"]), true);
+    show(
+        "zset",
+        c.ok(["ZRANGE", "zset", "0", "-1", "WITHSCORES"]),
+        false,
+    );
+    show(
+        "bigzset",
+        c.ok(["ZRANGE", "bigzset", "0", "-1", "WITHSCORES"]),
+        false,
+    );
+    show("dbsize", c.ok(["DBSIZE"]), false);
+    c.ok(["SELECT", "5"]);
+    show("db5", c.ok(["GET", "in-db-5"]), false);
+    c.ok(["SELECT", "0"]);
+    let ttl = c.ok(["TTL", "ttl"]).as_int().unwrap_or(-9);
+    out.push(format!("ttl in range: {}", (990..=1000).contains(&ttl)));
+    out
+}
+
+fn start_in(flavor: Flavor, dir: &Dir, extra: &[&str]) -> Server {
+    let mut b = Server::builder(flavor).directive("dir", &[dir.path()]);
+    if !extra.is_empty() {
+        b = b.directive("save", extra);
+    }
+    b.start()
+}
+
+#[test]
+fn ferrodis_file_checks_and_loads_in_redis() {
+    let dir = Dir::new("f2r");
+    let ours = start_in(Flavor::Ferrodis, &dir, &[]);
+    let mut f = ours.client();
+    populate(&mut f);
+    assert_eq!(f.ok(["SAVE"]).raw(), b"+OK\r\n");
+    let want = contents(&mut f);
+    let rdb = dir.0.join("dump.rdb");
+    let check = Command::new("redis-check-rdb")
+        .arg(&rdb)
+        .output()
+        .expect("run redis-check-rdb");
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success() && text.contains("RDB looks OK!"),
+        "redis-check-rdb:\n{text}"
+    );
+    drop(ours);
+    let stock = start_in(Flavor::Stock, &dir, &[]);
+    assert_eq!(contents(&mut stock.client()), want);
+}
+
+#[test]
+fn redis_file_loads_in_ferrodis() {
+    let dir = Dir::new("r2f");
+    let stock = start_in(Flavor::Stock, &dir, &[]);
+    let mut s = stock.client();
+    populate(&mut s);
+    assert_eq!(s.ok(["SAVE"]).raw(), b"+OK\r\n");
+    let want = contents(&mut s);
+    drop(stock);
+    let ours = start_in(Flavor::Ferrodis, &dir, &[]);
+    let mut f = ours.client();
+    assert_eq!(contents(&mut f), want);
+    let info = f.ok(["INFO", "persistence"]).as_str().unwrap_or_default();
+    assert!(info.contains("rdb_last_load_keys_loaded:15\r\n"), "{info}");
+}
+
+#[test]
+fn bgsave_under_writes_is_a_point_in_time_and_sigterm_saves() {
+    let dir = Dir::new("bg");
+    let ours = start_in(Flavor::Ferrodis, &dir, &["3600", "1"]);
+    let mut f = ours.client();
+    let mut mset: Vec<String> = vec!["MSET".into()];
+    for i in 0..50_000 {
+        mset.push(format!("k{i}"));
+        mset.push("before".into());
+    }
+    f.ok(&mset);
+    assert_eq!(f.ok(["BGSAVE"]).raw(), b"+Background saving started\r\n");
+    // Writes right after the start must not reach the file.
+    let mut w = ours.client();
+    for i in 0..2000 {
+        w.ok(["SET", &format!("k{i}"), "after"]);
+        w.ok(["SET", &format!("new{i}"), "after"]);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let info = f.ok(["INFO", "persistence"]).as_str().unwrap_or_default();
+        if info.contains("rdb_bgsave_in_progress:0") {
+            assert!(info.contains("rdb_last_bgsave_status:ok"), "{info}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "BGSAVE did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A stock server loading the file sees exactly the state at BGSAVE time.
+    let copy = Dir::new("bgcopy");
+    std::fs::copy(dir.0.join("dump.rdb"), copy.0.join("dump.rdb")).expect("copy dump.rdb");
+    let stock = start_in(Flavor::Stock, &copy, &[]);
+    let mut s = stock.client();
+    assert_eq!(s.ok(["DBSIZE"]).as_int(), Some(50_000));
+    assert_eq!(s.ok(["GET", "k0"]).as_bytes(), Some(&b"before"[..]));
+    assert_eq!(s.ok(["GET", "k1999"]).as_bytes(), Some(&b"before"[..]));
+    drop(stock);
+    // SIGTERM with save points configured saves the latest state.
+    drop(ours);
+    let again = start_in(Flavor::Ferrodis, &dir, &[]);
+    let mut g = again.client();
+    assert_eq!(g.ok(["DBSIZE"]).as_int(), Some(52_000));
+    assert_eq!(g.ok(["GET", "k0"]).as_bytes(), Some(&b"after"[..]));
+}
+
+/// Runs ferrodis on `dir` expecting it to refuse to start; returns its output.
+fn refuses_to_start(dir: &Path) -> String {
+    let port = free_port(false);
+    let mut child = Command::new(ferrodis_binary())
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ferrodis-server");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            let out = child.wait_with_output().expect("output");
+            let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            assert_eq!(status.code(), Some(1), "{text}");
+            assert!(!text.contains("panicked"), "{text}");
+            return text;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ferrodis started on a corrupt dump.rdb");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn corrupt_files_stop_the_server_with_a_message() {
+    let dir = Dir::new("good");
+    let ours = start_in(Flavor::Ferrodis, &dir, &[]);
+    populate(&mut ours.client());
+    ours.client().ok(["SAVE"]);
+    drop(ours);
+    let good = std::fs::read(dir.0.join("dump.rdb")).expect("dump.rdb");
+    let mut variants: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated", good[..good.len() / 2].to_vec()),
+        ("garbage", b"this is not an rdb file at all".to_vec()),
+        (
+            "future version",
+            [b"REDIS0099".as_slice(), &good[9..]].concat(),
+        ),
+    ];
+    let mut flipped = good.clone();
+    flipped[good.len() / 3] ^= 0x20;
+    variants.push(("bit flip", flipped));
+    for (what, bytes) in variants {
+        let d = Dir::new("bad");
+        std::fs::write(d.0.join("dump.rdb"), &bytes).expect("write");
+        let text = refuses_to_start(&d.0);
+        assert!(
+            text.contains("RDB") || text.contains("DB"),
+            "{what}: no message naming the problem:\n{text}"
+        );
+    }
+}
