@@ -14,11 +14,12 @@
 //!
 //! Beside the path: [`server`] (shared state), [`config`] (the directive registry),
 //! [`error`] (every error text), [`log`] (Redis's log format), [`alloc`] (memory counter),
-//! [`persist`] (SAVE/BGSAVE, save points, loading at start),
+//! [`persist`] (SAVE/BGSAVE, save points, loading at start), [`aof`] (append-only file),
 //! [`util`] (number parsing and formatting, glob matching).
 #![deny(unsafe_code)]
 
 pub mod alloc;
+pub mod aof;
 pub mod blocking;
 pub mod cmd;
 pub mod config;
