@@ -209,7 +209,9 @@ async fn cron(server: Arc<Server>, hz: u32) {
                 ferrodis_node::config::notify::EXPIRED,
             ) {
                 let mut gone = Vec::new();
-                let n = server.keyspace.active_expire_collect(now, 64, Some(&mut gone));
+                let n = server
+                    .keyspace
+                    .active_expire_collect(now, 64, Some(&mut gone));
                 for (db, key) in gone {
                     let ev = ferrodis_node::pubsub::Event {
                         class: ferrodis_node::config::notify::EXPIRED,

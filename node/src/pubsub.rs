@@ -268,7 +268,9 @@ impl<'a> Lazy<'a> {
     fn get(&mut self, proto: Protocol) -> Bytes {
         let i = (proto == Protocol::Resp3) as usize;
         let parts = &self.parts[..self.n];
-        self.enc[i].get_or_insert_with(|| frame(proto, parts)).clone()
+        self.enc[i]
+            .get_or_insert_with(|| frame(proto, parts))
+            .clone()
     }
 }
 

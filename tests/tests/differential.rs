@@ -31,5 +31,5 @@ macro_rules! scripts {
 
 scripts!(
     bitfield, bitmaps, connection, counters, databases, expire, geo, hash, hll, keys, lcs, list,
-    object, protocol, pubsub, resp3, set, strings, zset,
+    notify, object, protocol, pubsub, resp3, set, strings, zset,
 );

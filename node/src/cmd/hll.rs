@@ -6,6 +6,7 @@
 //! counter).
 
 use crate::cmd::{acl, flags, kflags, BeginSearch, CmdResult, Command, FindKeys, KeySpec};
+use crate::config::notify;
 use crate::db::types::hll::{self, Corrupt};
 use crate::db::Value;
 use crate::dispatch::Ctx;
@@ -144,6 +145,9 @@ fn pfadd_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
         }
     }
     ctx.db.dirty = dirty + updated;
+    if updated > 0 {
+        ctx.db.notify(notify::STRING, "pfadd", key);
+    }
     ctx.out.int(i64::from(updated > 0));
     Ok(())
 }
@@ -239,6 +243,7 @@ fn pfmerge_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
         }
     }
     ctx.db.dirty = dirty + 1;
+    ctx.db.notify(notify::STRING, "pfadd", dest);
     ctx.out.ok();
     Ok(())
 }
