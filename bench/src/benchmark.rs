@@ -13,7 +13,7 @@ use clap::ValueEnum;
 use crate::deploy::{Deployment, Placement};
 use crate::process;
 
-/// A redis-benchmark built-in test (`-t NAME`).
+/// A redis-benchmark built-in test (`-t NAME`), or a custom command the harness sets up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
 pub enum Test {
     Set,
@@ -24,6 +24,10 @@ pub enum Test {
     Hset,
     Sadd,
     Zadd,
+    /// `PUBLISH bench:ch <-d bytes>` with one subscriber connected by the harness, reading.
+    Publish1,
+    /// The same with 100 subscribers.
+    Publish100,
 }
 
 impl Test {
@@ -31,6 +35,8 @@ impl Test {
     pub const CORE: [Test; 4] = [Test::Set, Test::Get, Test::Incr, Test::Mset];
     /// Tests on other types, behind `--all-types`.
     pub const OTHER_TYPES: [Test; 4] = [Test::Lpush, Test::Hset, Test::Sadd, Test::Zadd];
+    /// Pub/sub tests, behind `--pubsub`.
+    pub const PUBSUB: [Test; 2] = [Test::Publish1, Test::Publish100];
 
     /// Name for `redis-benchmark -t`.
     pub fn arg(self) -> &'static str {
@@ -43,6 +49,8 @@ impl Test {
             Test::Hset => "hset",
             Test::Sadd => "sadd",
             Test::Zadd => "zadd",
+            // Ignored by redis-benchmark when a custom command follows (it warns on stderr).
+            Test::Publish1 | Test::Publish100 => "publish",
         }
     }
 
@@ -57,7 +65,28 @@ impl Test {
             Test::Hset => "HSET",
             Test::Sadd => "SADD",
             Test::Zadd => "ZADD",
+            Test::Publish1 | Test::Publish100 => "PUBLISH",
         }
+    }
+
+    /// Subscribers the harness connects (and keeps reading) during the run.
+    pub fn subscribers(self) -> usize {
+        match self {
+            Test::Publish1 => 1,
+            Test::Publish100 => 100,
+            _ => 0,
+        }
+    }
+
+    /// The custom command given to redis-benchmark after its options, if any.
+    pub fn custom_command(self, size: u32) -> Option<Vec<String>> {
+        (self.subscribers() > 0).then(|| {
+            vec![
+                "PUBLISH".to_owned(),
+                PUBSUB_CHANNEL.to_owned(),
+                "x".repeat(size as usize),
+            ]
+        })
     }
 
     /// Keys this test grows without bound (LPUSH pushes every request onto one list, whatever
@@ -66,6 +95,76 @@ impl Test {
         match self {
             Test::Lpush => &["mylist"],
             _ => &[],
+        }
+    }
+}
+
+/// The channel of the PUBLISH tests.
+pub const PUBSUB_CHANNEL: &str = "bench:ch";
+
+/// Connections subscribed to [`PUBSUB_CHANNEL`], each drained by its own thread until drop.
+struct Subscribers {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Subscribers {
+    /// Connects `n` subscribers and waits (with a deadline) until the server counts them all.
+    fn start(addr: std::net::SocketAddr, n: usize) -> Result<Subscribers> {
+        use std::io::{Read, Write};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let mut subs = Subscribers {
+            stop: stop.clone(),
+            threads: Vec::new(),
+        };
+        let mut subscribe = Vec::new();
+        crate::resp::encode_command(&mut subscribe, &[b"SUBSCRIBE", PUBSUB_CHANNEL.as_bytes()]);
+        for _ in 0..n {
+            let mut sock = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                .with_context(|| format!("subscriber connecting to {addr}"))?;
+            sock.set_read_timeout(Some(Duration::from_millis(100)))?;
+            sock.write_all(&subscribe)?;
+            let stop = stop.clone();
+            subs.threads.push(std::thread::spawn(move || {
+                let mut buf = vec![0u8; 64 * 1024];
+                while !stop.load(Ordering::Relaxed) {
+                    match sock.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                            ) => {}
+                        Err(_) => break,
+                    }
+                }
+            }));
+        }
+        let mut ctl = crate::resp::Client::connect(addr, Duration::from_secs(5))?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = ctl.command(&[b"PUBSUB", b"NUMSUB", PUBSUB_CHANNEL.as_bytes()])?;
+            if let crate::resp::Reply::Array(Some(v)) = &r {
+                if v.get(1) == Some(&crate::resp::Reply::Int(n as i64)) {
+                    return Ok(subs);
+                }
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("only some of {n} subscribers registered: {r:?}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Subscribers {
+    fn drop(&mut self) {
+        self.stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
         }
     }
 }
@@ -144,6 +243,7 @@ pub fn argv(
         v.push(t.to_string());
     }
     v.push("--csv".to_owned());
+    v.extend(w.test.custom_command(w.size).into_iter().flatten());
     v
 }
 
@@ -160,6 +260,10 @@ pub fn run(
 ) -> Result<Result<Sample, String>> {
     d.del_everywhere(w.test.unbounded_keys())?;
     let entry = d.entry();
+    let _subscribers = match w.test.subscribers() {
+        0 => None,
+        n => Some(Subscribers::start(entry, n)?),
+    };
     let argv = argv(
         s,
         &entry.ip().to_string(),
@@ -371,6 +475,15 @@ mod tests {
             v,
             "taskset -c 1 redis-benchmark -h 127.0.0.1 -p 7000 -c 50 -n 1000 -d 1024 -r 100000 -P 16 -t get --csv"
         );
+        let p = Workload {
+            test: Test::Publish100,
+            pipeline: 1,
+            size: 3,
+        };
+        let v = argv(&s, "127.0.0.1", "7000", &[], p, 10).join(" ");
+        assert!(v.ends_with("-P 1 -t publish --csv PUBLISH bench:ch xxx"), "{v}");
+        assert_eq!(Test::Publish100.subscribers(), 100);
+        assert_eq!(Test::Set.custom_command(3), None);
         s.placement = crate::deploy::Mode::Unpinned.placement("0", "1");
         let v = argv(&s, "127.0.0.1", "7000", &[], w, 1000).join(" ");
         assert!(v.starts_with("redis-benchmark -h"));

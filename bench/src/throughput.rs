@@ -46,6 +46,9 @@ pub struct ThroughputArgs {
     /// Also run LPUSH, HSET, SADD and ZADD.
     #[arg(long)]
     pub all_types: bool,
+    /// Also run PUBLISH to 1 and to 100 subscribers (connected by the harness, reading).
+    #[arg(long)]
+    pub pubsub: bool,
     /// redis-benchmark binary.
     #[arg(long, default_value = "redis-benchmark")]
     pub redis_benchmark: String,
@@ -100,12 +103,17 @@ impl ThroughputArgs {
     /// the same size; tests in redis-benchmark's own order (SET before GET).
     fn workloads(&self) -> Vec<Workload> {
         let mut tests: Vec<Test> = Vec::new();
-        let wanted = self.tests.iter().copied().chain(
-            self.all_types
-                .then_some(Test::OTHER_TYPES)
-                .into_iter()
-                .flatten(),
-        );
+        let wanted = self
+            .tests
+            .iter()
+            .copied()
+            .chain(
+                self.all_types
+                    .then_some(Test::OTHER_TYPES)
+                    .into_iter()
+                    .flatten(),
+            )
+            .chain(self.pubsub.then_some(Test::PUBSUB).into_iter().flatten());
         for t in wanted {
             if !tests.contains(&t) {
                 tests.push(t);
