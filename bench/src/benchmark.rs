@@ -69,6 +69,15 @@ impl Test {
         }
     }
 
+    /// Name in the report: the label, with the subscriber count for PUBLISH.
+    pub fn title(self) -> String {
+        match self.subscribers() {
+            0 => self.label().to_owned(),
+            1 => format!("{} (1 sub)", self.label()),
+            n => format!("{} ({n} subs)", self.label()),
+        }
+    }
+
     /// Subscribers the harness connects (and keeps reading) during the run.
     pub fn subscribers(self) -> usize {
         match self {
@@ -161,8 +170,7 @@ impl Subscribers {
 
 impl Drop for Subscribers {
     fn drop(&mut self) {
-        self.stop
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
@@ -481,7 +489,10 @@ mod tests {
             size: 3,
         };
         let v = argv(&s, "127.0.0.1", "7000", &[], p, 10).join(" ");
-        assert!(v.ends_with("-P 1 -t publish --csv PUBLISH bench:ch xxx"), "{v}");
+        assert!(
+            v.ends_with("-P 1 -t publish --csv PUBLISH bench:ch xxx"),
+            "{v}"
+        );
         assert_eq!(Test::Publish100.subscribers(), 100);
         assert_eq!(Test::Set.custom_command(3), None);
         s.placement = crate::deploy::Mode::Unpinned.placement("0", "1");

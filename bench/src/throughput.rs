@@ -395,7 +395,7 @@ pub fn run(args: &ThroughputArgs, common: &Common) -> Result<bool> {
         };
         let pct = |x: f64| format!("{:.0}%", x * 100.0);
         table.row(vec![
-            row.w.test.label().to_owned(),
+            row.w.test.title(),
             row.w.pipeline.to_string(),
             row.w.size.to_string(),
             row.n.to_string(),
@@ -467,7 +467,7 @@ pub fn run(args: &ThroughputArgs, common: &Common) -> Result<bool> {
 
 /// `SET -P 16 -d 1024`
 fn describe(w: Workload) -> String {
-    format!("{} -P {} -d {}", w.test.label(), w.pipeline, w.size)
+    format!("{} -P {} -d {}", w.test.title(), w.pipeline, w.size)
 }
 
 /// Sets `row.n` so that one redis run takes about `target_secs`: probe with growing `-n` until

@@ -137,7 +137,7 @@ pub fn deliver(server: &Server, info: &ClientInfo, frame: Bytes) -> bool {
         0
     };
     let limit = server.pubsub.limit(class);
-    if over_limit(p, &limit, used, crate::server::unix_ms()) {
+    if over_limit(p, &limit, used) {
         warn!(
             "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
             info.id, info.addr
@@ -153,11 +153,16 @@ pub fn deliver(server: &Server, info: &ClientInfo, frame: Bytes) -> bool {
 
 /// Redis's `checkClientOutputBufferLimits`: hard limit at once, soft limit after it has been
 /// exceeded continuously for more than the soft seconds.
-fn over_limit(p: &Pushes, l: &ObufLimit, used: u64, now_ms: u64) -> bool {
+fn over_limit(p: &Pushes, l: &ObufLimit, used: u64) -> bool {
+    over_limit_at(p, l, used, crate::server::unix_ms)
+}
+
+fn over_limit_at(p: &Pushes, l: &ObufLimit, used: u64, now: impl Fn() -> u64) -> bool {
     if l.hard_bytes > 0 && used >= l.hard_bytes {
         return true;
     }
     if l.soft_bytes > 0 && used >= l.soft_bytes {
+        let now_ms = now();
         let since = p.soft_since.load(Relaxed);
         if since == 0 {
             p.soft_since.store(now_ms.max(1), Relaxed);
@@ -295,49 +300,35 @@ pub fn spublish(server: &Server, channel: &[u8], message: &[u8]) -> usize {
 }
 
 fn publish_kind(server: &Server, kind: Kind, channel: &[u8], message: &[u8]) -> usize {
-    let ps = &server.pubsub;
-    let targets: Vec<(Option<Bytes>, Arc<ClientInfo>)> = {
-        let r = ps.reg.read();
-        let mut t = Vec::new();
-        if let Some(subs) = r.maps[kind.index()].get(channel) {
-            t.extend(subs.iter().map(|c| (None, c.clone())));
-        }
-        if kind == Kind::Channel {
-            for (pat, subs) in r.maps[Kind::Pattern.index()].iter() {
-                if glob_match(pat, channel, false) {
-                    t.extend(subs.iter().map(|c| (Some(pat.clone()), c.clone())));
-                }
-            }
-        }
-        t
-    };
-    if targets.is_empty() {
-        return 0;
-    }
-    let word: &[u8] = if kind == Kind::Shard {
-        b"smessage"
-    } else {
-        b"message"
-    };
-    let mut msg = Lazy::new(&[word, channel, message]);
-    let mut pmsg: Option<(Bytes, Lazy)> = None;
-    for (pat, c) in &targets {
-        let proto = proto_of(c);
-        let f = match pat {
-            None => msg.get(proto),
-            Some(p) => {
-                if pmsg.as_ref().is_none_or(|(q, _)| q != p) {
-                    pmsg = Some((p.clone(), Lazy::new(&[b"pmessage", p, channel, message])));
-                }
-                match pmsg.as_mut() {
-                    Some((_, l)) => l.get(proto),
-                    None => continue,
-                }
-            }
+    // Delivery only takes each subscriber's queue lock, so it runs under the registry's read
+    // lock (no list of receivers to build).
+    let reg = server.pubsub.reg.read();
+    let mut receivers = 0;
+    if let Some(subs) = reg.maps[kind.index()].get(channel) {
+        let word: &[u8] = if kind == Kind::Shard {
+            b"smessage"
+        } else {
+            b"message"
         };
-        deliver(server, c, f);
+        let mut msg = Lazy::new(&[word, channel, message]);
+        for c in subs {
+            deliver(server, c, msg.get(proto_of(c)));
+        }
+        receivers += subs.len();
     }
-    targets.len()
+    if kind == Kind::Channel {
+        for (pat, subs) in reg.maps[Kind::Pattern.index()].iter() {
+            if !glob_match(pat, channel, false) {
+                continue;
+            }
+            let mut msg = Lazy::new(&[b"pmessage", pat, channel, message]);
+            for c in subs {
+                deliver(server, c, msg.get(proto_of(c)));
+            }
+            receivers += subs.len();
+        }
+    }
+    receivers
 }
 
 /// Writes a subscribe/unsubscribe confirmation into the client's reply.
@@ -509,26 +500,28 @@ mod tests {
             soft_bytes: 0,
             soft_seconds: 0,
         };
-        assert!(!over_limit(&p, &hard, 99, 1000));
-        assert!(over_limit(&p, &hard, 100, 1000));
+        assert!(!over_limit_at(&p, &hard, 99, || 1000));
+        assert!(over_limit_at(&p, &hard, 100, || 1000));
         let soft = ObufLimit {
             hard_bytes: 0,
             soft_bytes: 10,
             soft_seconds: 2,
         };
-        assert!(!over_limit(&p, &soft, 5, 1000));
-        assert!(!over_limit(&p, &soft, 20, 1000));
-        assert!(!over_limit(&p, &soft, 20, 3000));
-        assert!(over_limit(&p, &soft, 20, 3001));
+        assert!(!over_limit_at(&p, &soft, 5, || 1000));
+        assert!(!over_limit_at(&p, &soft, 20, || 1000));
+        // Whole seconds, as Redis: over for 2 s is not yet more than 2 s.
+        assert!(!over_limit_at(&p, &soft, 20, || 3999));
+        assert!(over_limit_at(&p, &soft, 20, || 4000));
         // Dropping below the soft limit restarts the clock.
-        assert!(!over_limit(&p, &soft, 5, 3002));
-        assert!(!over_limit(&p, &soft, 20, 4000));
+        assert!(!over_limit_at(&p, &soft, 5, || 4001));
+        assert!(!over_limit_at(&p, &soft, 20, || 5000));
+        assert!(!over_limit_at(&p, &soft, 20, || 7999));
         let none = ObufLimit {
             hard_bytes: 0,
             soft_bytes: 0,
             soft_seconds: 0,
         };
-        assert!(!over_limit(&p, &none, u64::MAX / 2, 0));
+        assert!(!over_limit_at(&p, &none, u64::MAX / 2, || 0));
     }
 
     #[test]

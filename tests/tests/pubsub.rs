@@ -185,3 +185,54 @@ fn slow_subscriber_is_dropped_after_the_soft_limit_time() {
     assert!(soft_limit_scenario(Flavor::Stock));
     assert!(soft_limit_scenario(Flavor::Ferrodis));
 }
+
+/// CLIENT LIST shows a subscriber's counts and the `P` flag, and TYPE pubsub selects it.
+fn client_list_scenario(flavor: Flavor) -> Vec<String> {
+    let s = Server::builder(flavor).start();
+    let mut sub = s.client();
+    sub.ok(["CLIENT", "SETNAME", "listener"]);
+    sub.send_command(["SUBSCRIBE", "a", "b"]).expect("send");
+    sub.read_reply().expect("subscribe a");
+    sub.read_reply().expect("subscribe b");
+    sub.send_command(["PSUBSCRIBE", "p*"]).expect("send");
+    sub.read_reply().expect("psubscribe");
+    sub.send_command(["SSUBSCRIBE", "s"]).expect("send");
+    sub.read_reply().expect("ssubscribe");
+    let mut ctl = s.client();
+    let field = |line: &str, name: &str| {
+        line.split(' ')
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")).map(str::to_owned))
+            .unwrap_or_default()
+    };
+    let list = |ctl: &mut ferrodis_tests::RespClient, args: &[&str]| {
+        let r = ctl.ok(args.iter().copied());
+        String::from_utf8_lossy(r.as_bytes().unwrap_or_default()).into_owned()
+    };
+    let mut out = Vec::new();
+    let pubsub = list(&mut ctl, &["CLIENT", "LIST", "TYPE", "pubsub"]);
+    for line in pubsub.lines() {
+        out.push(
+            ["name", "flags", "sub", "psub", "ssub", "cmd"]
+                .iter()
+                .map(|f| format!("{f}={}", field(line, f)))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+    }
+    let normal = list(&mut ctl, &["CLIENT", "LIST", "TYPE", "normal"]);
+    out.push(format!("normal clients: {}", normal.lines().count()));
+    let killed = ctl.ok(["CLIENT", "KILL", "TYPE", "pubsub"]);
+    out.push(format!("killed: {:?}", killed.as_int()));
+    out
+}
+
+#[test]
+fn client_list_shows_subscriptions() {
+    let stock = client_list_scenario(Flavor::Stock);
+    let ferro = client_list_scenario(Flavor::Ferrodis);
+    assert_eq!(
+        stock[0],
+        "name=listener flags=P sub=2 psub=1 ssub=1 cmd=ssubscribe"
+    );
+    assert_eq!(stock, ferro);
+}
