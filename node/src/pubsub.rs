@@ -414,7 +414,7 @@ pub fn unsubscribe(
         }
     }
     if list.is_empty() {
-        if let Some(o) = out.as_deref_mut() {
+        if let Some(o) = out {
             confirm(o, kind.unsubscribe_word(), None, count_for(kind, &subs));
         }
     }

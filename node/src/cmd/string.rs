@@ -752,10 +752,8 @@ fn getex_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
             db.set_expire(key, at);
             db.notify(notify::GENERIC, "expire", key);
         }
-        None if o.persist => {
-            if db.persist(key) {
-                db.notify(notify::GENERIC, "persist", key);
-            }
+        None if o.persist && db.persist(key) => {
+            db.notify(notify::GENERIC, "persist", key);
         }
         None => {}
     }
