@@ -280,6 +280,12 @@ fn run(
     };
     let handler = cmd.handler.unwrap_or(no_handler);
     let result = handler(&mut ctx);
+    if ctx.misses > 0
+        && parent.is_none()
+        && settings.notify_flags & crate::config::notify::KEY_MISS != 0
+    {
+        note_key_misses(&mut ctx);
+    }
     let (dirty, expired, hits, misses) = (ctx.db.dirty, ctx.db.expired, ctx.hits, ctx.misses);
     let created = std::mem::take(&mut ctx.db.created);
     let events = std::mem::take(&mut ctx.db.events);
@@ -404,6 +410,31 @@ pub fn run_blocked(
         reply_error(server, &mut out, call.proto, &e);
     }
     Some((out.freeze(), created))
+}
+
+/// The `keymiss` events (`notify-keyspace-events m`) of a command that missed: one per key of a
+/// read-only key spec (`RO`) that is absent after the command ran (the command does not write
+/// those keys, so that is the set of keys its read lookups missed), in argument order as
+/// Redis's lookups report them. Subcommands (OBJECT) look keys up without notifying, as Redis.
+fn note_key_misses(ctx: &mut Ctx) {
+    let mut idx = Vec::new();
+    for spec in ctx.cmd.key_specs {
+        if spec.flags & cmd::kflags::RO == 0 {
+            continue;
+        }
+        let one = Command {
+            key_specs: std::slice::from_ref(spec),
+            ..Command::DEFAULT
+        };
+        one.key_indices(ctx.args, &mut idx);
+        for &i in &idx {
+            let key = &ctx.args[i];
+            if !ctx.db.exists(key) {
+                ctx.db
+                    .notify(crate::config::notify::KEY_MISS, "keymiss", key);
+            }
+        }
+    }
 }
 
 /// Publishes the keyspace events a command recorded (called with no keyspace lock held).

@@ -164,6 +164,7 @@ fn pfcount_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
             } = ctx;
             let Some(e) = db.get(key) else {
                 *misses += 1;
+                db.notify(notify::KEY_MISS, "keymiss", key);
                 continue;
             };
             *hits += 1;
@@ -181,6 +182,8 @@ fn pfcount_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     } = ctx;
     let Some(e) = db.get(&args[1]) else {
         *misses += 1;
+        // A read lookup in Redis, although PFCOUNT is a write command.
+        db.notify(notify::KEY_MISS, "keymiss", &args[1]);
         out.int(0);
         return Ok(());
     };

@@ -622,6 +622,8 @@ fn set_generic(ctx: &mut Ctx<'_>, o: ExtOpts<'_>, value: &[u8], reply: SetReply)
                 true
             }
             None => {
+                // SET ... GET looks the old value up as a read (keymiss).
+                db.notify(notify::KEY_MISS, "keymiss", key);
                 out.null();
                 false
             }
@@ -732,6 +734,7 @@ fn getex_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     let e = db.get(key);
     count(hits, misses, e.is_some());
     let Some(e) = e else {
+        db.notify(notify::KEY_MISS, "keymiss", key);
         out.null();
         return Ok(());
     };
@@ -773,6 +776,7 @@ fn getdel_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     let e = db.get(key);
     count(hits, misses, e.is_some());
     let Some(e) = e else {
+        db.notify(notify::KEY_MISS, "keymiss", key);
         out.null();
         return Ok(());
     };
