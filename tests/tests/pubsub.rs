@@ -236,3 +236,62 @@ fn client_list_shows_subscriptions() {
     );
     assert_eq!(stock, ferro);
 }
+
+/// Eviction publishes `evicted` (class `e`) for the keys it removes.
+fn evicted_scenario(flavor: Flavor) -> String {
+    let s = Server::builder(flavor).start();
+    let mut sub = s.client();
+    sub.set_timeout(Duration::from_secs(10));
+    sub.send_command(["SUBSCRIBE", "__keyevent@0__:evicted"])
+        .expect("send");
+    sub.read_reply().expect("subscribe");
+    let mut c = s.client();
+    c.ok(["CONFIG", "SET", "notify-keyspace-events", "Ee"]);
+    let info = c.ok(["INFO", "memory"]);
+    let text = String::from_utf8_lossy(info.as_bytes().unwrap_or_default()).into_owned();
+    let used: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("used_memory");
+    c.ok(["CONFIG", "SET", "maxmemory-policy", "allkeys-random"]);
+    c.ok([
+        "CONFIG",
+        "SET",
+        "maxmemory",
+        &(used + 512 * 1024).to_string(),
+    ]);
+    let value = "v".repeat(1024);
+    let mut evicted = None;
+    for i in 0..20_000 {
+        let key = format!("key:{i}");
+        c.ok(["SET", key.as_str(), value.as_str()]);
+        let info = c.ok(["INFO", "stats"]);
+        let text = String::from_utf8_lossy(info.as_bytes().unwrap_or_default()).into_owned();
+        if !text.contains("evicted_keys:0\r\n") {
+            evicted = Some(i);
+            break;
+        }
+    }
+    assert!(evicted.is_some(), "{}: nothing evicted", flavor.name());
+    let msg = sub.read_reply().expect("evicted message");
+    let parts: Vec<String> = msg
+        .children()
+        .iter()
+        .map(|p| String::from_utf8_lossy(p.as_bytes().unwrap_or_default()).into_owned())
+        .collect();
+    assert!(parts[2].starts_with("key:"), "{parts:?}");
+    format!("{} {}", parts[0], parts[1])
+}
+
+#[test]
+fn eviction_notifies_evicted() {
+    assert_eq!(
+        evicted_scenario(Flavor::Stock),
+        "message __keyevent@0__:evicted"
+    );
+    assert_eq!(
+        evicted_scenario(Flavor::Ferrodis),
+        "message __keyevent@0__:evicted"
+    );
+}
