@@ -32,6 +32,10 @@ pub enum Test {
     /// `ZRANGE bench:zset 0 99` on a 100-member sorted set loaded before the run.
     #[value(name = "zrange_100")]
     Zrange100,
+    /// `PUBLISH bench:ch <-d bytes>` with one subscriber connected by the harness, reading.
+    Publish1,
+    /// The same with 100 subscribers.
+    Publish100,
 }
 
 impl Test {
@@ -47,6 +51,8 @@ impl Test {
         Test::Zrange100,
         Test::Lrange100,
     ];
+    /// Pub/sub tests, behind `--pubsub`.
+    pub const PUBSUB: [Test; 2] = [Test::Publish1, Test::Publish100];
 
     /// Name for `redis-benchmark -t` (built-in tests).
     pub fn arg(self) -> &'static str {
@@ -62,14 +68,8 @@ impl Test {
             Test::Zadd => "zadd",
             Test::Lrange100 => "lrange_100",
             Test::Zrange100 => "",
-        }
-    }
-
-    /// The command line redis-benchmark sends instead of a built-in test.
-    pub fn custom(self) -> Option<&'static [&'static str]> {
-        match self {
-            Test::Zrange100 => Some(&["ZRANGE", "bench:zset", "0", "99"]),
-            _ => None,
+            // Ignored: a custom command follows.
+            Test::Publish1 | Test::Publish100 => "",
         }
     }
 
@@ -102,7 +102,44 @@ impl Test {
             Test::Hset => "HSET",
             Test::Sadd => "SADD",
             Test::Zadd => "ZADD",
+            Test::Publish1 | Test::Publish100 => "PUBLISH",
         }
+    }
+
+    /// Name in the report: the label, with the subscriber count for PUBLISH.
+    pub fn title(self) -> String {
+        match self.subscribers() {
+            0 => self.label().to_owned(),
+            1 => format!("{} (1 sub)", self.label()),
+            n => format!("{} ({n} subs)", self.label()),
+        }
+    }
+
+    /// Subscribers the harness connects (and keeps reading) during the run.
+    pub fn subscribers(self) -> usize {
+        match self {
+            Test::Publish1 => 1,
+            Test::Publish100 => 100,
+            _ => 0,
+        }
+    }
+
+    /// The custom command given to redis-benchmark after its options, if any.
+    pub fn custom_command(self, size: u32) -> Option<Vec<String>> {
+        if self == Test::Zrange100 {
+            return Some(
+                ["ZRANGE", "bench:zset", "0", "99"]
+                    .map(String::from)
+                    .to_vec(),
+            );
+        }
+        (self.subscribers() > 0).then(|| {
+            vec![
+                "PUBLISH".to_owned(),
+                PUBSUB_CHANNEL.to_owned(),
+                "x".repeat(size as usize),
+            ]
+        })
     }
 
     /// Keys this test grows without bound (LPUSH pushes every request onto one list, whatever
@@ -111,6 +148,75 @@ impl Test {
         match self {
             Test::Lpush | Test::Lpop | Test::Lrange100 => &["mylist"],
             _ => &[],
+        }
+    }
+}
+
+/// The channel of the PUBLISH tests.
+pub const PUBSUB_CHANNEL: &str = "bench:ch";
+
+/// Connections subscribed to [`PUBSUB_CHANNEL`], each drained by its own thread until drop.
+struct Subscribers {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Subscribers {
+    /// Connects `n` subscribers and waits (with a deadline) until the server counts them all.
+    fn start(addr: std::net::SocketAddr, n: usize) -> Result<Subscribers> {
+        use std::io::{Read, Write};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let mut subs = Subscribers {
+            stop: stop.clone(),
+            threads: Vec::new(),
+        };
+        let mut subscribe = Vec::new();
+        crate::resp::encode_command(&mut subscribe, &[b"SUBSCRIBE", PUBSUB_CHANNEL.as_bytes()]);
+        for _ in 0..n {
+            let mut sock = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                .with_context(|| format!("subscriber connecting to {addr}"))?;
+            sock.set_read_timeout(Some(Duration::from_millis(100)))?;
+            sock.write_all(&subscribe)?;
+            let stop = stop.clone();
+            subs.threads.push(std::thread::spawn(move || {
+                let mut buf = vec![0u8; 64 * 1024];
+                while !stop.load(Ordering::Relaxed) {
+                    match sock.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                            ) => {}
+                        Err(_) => break,
+                    }
+                }
+            }));
+        }
+        let mut ctl = crate::resp::Client::connect(addr, Duration::from_secs(5))?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = ctl.command(&[b"PUBSUB", b"NUMSUB", PUBSUB_CHANNEL.as_bytes()])?;
+            if let crate::resp::Reply::Array(Some(v)) = &r {
+                if v.get(1) == Some(&crate::resp::Reply::Int(n as i64)) {
+                    return Ok(subs);
+                }
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("only some of {n} subscribers registered: {r:?}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Subscribers {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
         }
     }
 }
@@ -183,7 +289,7 @@ pub fn argv(
         v.push(k.to_owned());
         v.push(val);
     }
-    if w.test.custom().is_none() {
+    if w.test.custom_command(w.size).is_none() {
         v.extend(["-t".to_owned(), w.test.arg().to_owned()]);
     }
     if let Some(t) = s.placement.bench_threads {
@@ -191,9 +297,7 @@ pub fn argv(
         v.push(t.to_string());
     }
     v.push("--csv".to_owned());
-    if let Some(words) = w.test.custom() {
-        v.extend(words.iter().map(|w| (*w).to_owned()));
-    }
+    v.extend(w.test.custom_command(w.size).into_iter().flatten());
     v
 }
 
@@ -211,6 +315,10 @@ pub fn run(
     d.del_everywhere(w.test.unbounded_keys())?;
     d.run_everywhere(&w.test.setup())?;
     let entry = d.entry();
+    let _subscribers = match w.test.subscribers() {
+        0 => None,
+        n => Some(Subscribers::start(entry, n)?),
+    };
     let argv = argv(
         s,
         &entry.ip().to_string(),
@@ -422,6 +530,15 @@ mod tests {
             v,
             "taskset -c 1 redis-benchmark -h 127.0.0.1 -p 7000 -c 50 -n 1000 -d 1024 -r 100000 -P 16 -t get --csv"
         );
+        let p = Workload {
+            test: Test::Publish100,
+            pipeline: 1,
+            size: 3,
+        };
+        let v = argv(&s, "127.0.0.1", "7000", &[], p, 10).join(" ");
+        assert!(v.ends_with("-P 1 --csv PUBLISH bench:ch xxx"), "{v}");
+        assert_eq!(Test::Publish100.subscribers(), 100);
+        assert_eq!(Test::Set.custom_command(3), None);
         s.placement = crate::deploy::Mode::Unpinned.placement("0", "1");
         let v = argv(&s, "127.0.0.1", "7000", &[], w, 1000).join(" ");
         assert!(v.starts_with("redis-benchmark -h"));

@@ -46,6 +46,9 @@ pub struct ThroughputArgs {
     /// Also run LPUSH, HSET, SADD and ZADD.
     #[arg(long)]
     pub all_types: bool,
+    /// Also run PUBLISH to 1 and to 100 subscribers (connected by the harness, reading).
+    #[arg(long)]
+    pub pubsub: bool,
     /// redis-benchmark binary.
     #[arg(long, default_value = "redis-benchmark")]
     pub redis_benchmark: String,
@@ -100,12 +103,17 @@ impl ThroughputArgs {
     /// the same size; tests in redis-benchmark's own order (SET before GET).
     fn workloads(&self) -> Vec<Workload> {
         let mut tests: Vec<Test> = Vec::new();
-        let wanted = self.tests.iter().copied().chain(
-            self.all_types
-                .then_some(Test::OTHER_TYPES)
-                .into_iter()
-                .flatten(),
-        );
+        let wanted = self
+            .tests
+            .iter()
+            .copied()
+            .chain(
+                self.all_types
+                    .then_some(Test::OTHER_TYPES)
+                    .into_iter()
+                    .flatten(),
+            )
+            .chain(self.pubsub.then_some(Test::PUBSUB).into_iter().flatten());
         for t in wanted {
             if !tests.contains(&t) {
                 tests.push(t);
@@ -387,7 +395,7 @@ pub fn run(args: &ThroughputArgs, common: &Common) -> Result<bool> {
         };
         let pct = |x: f64| format!("{:.0}%", x * 100.0);
         table.row(vec![
-            row.w.test.label().to_owned(),
+            row.w.test.title(),
             row.w.pipeline.to_string(),
             row.w.size.to_string(),
             row.n.to_string(),
@@ -459,7 +467,7 @@ pub fn run(args: &ThroughputArgs, common: &Common) -> Result<bool> {
 
 /// `SET -P 16 -d 1024`
 fn describe(w: Workload) -> String {
-    format!("{} -P {} -d {}", w.test.label(), w.pipeline, w.size)
+    format!("{} -P {} -d {}", w.test.title(), w.pipeline, w.size)
 }
 
 /// Sets `row.n` so that one redis run takes about `target_secs`: probe with growing `-n` until

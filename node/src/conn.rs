@@ -47,7 +47,10 @@ where
                     None => monitor = None,
                 }
             }
+            _ = info.pushes.ready.notified() => {}
         }
+        // Messages from PUBLISH and keyspace notifications go out with this flush.
+        let pushed = info.pushes.drain_into(&mut out);
         if info.killed.load(Relaxed) {
             break;
         }
@@ -81,11 +84,11 @@ where
                 match dispatch::execute(&server, &settings, &mut client, &args, &mut out) {
                     Outcome::Done => break,
                     Outcome::Paused(wait) => {
-                        flush(&mut stream, &mut out, &server).await;
+                        flush(&mut stream, &mut out, &server, &info).await;
                         tokio::time::sleep(wait.min(std::time::Duration::from_millis(100))).await;
                     }
                     Outcome::Blocked => {
-                        if !flush(&mut stream, &mut out, &server).await
+                        if !flush(&mut stream, &mut out, &server, &info).await
                             || !wait_unblocked(
                                 &server,
                                 &mut stream,
@@ -131,7 +134,9 @@ where
             );
             break;
         }
-        if !flush(&mut stream, &mut out, &server).await || closing {
+        let flushed = flush(&mut stream, &mut out, &server, &info).await;
+        info.pushes.written(pushed);
+        if !flushed || closing {
             break;
         }
         // Don't let one huge pipeline keep a giant buffer forever.
@@ -214,13 +219,22 @@ fn is_allowed_in_monitor(name: &[u8]) -> bool {
     name.eq_ignore_ascii_case(b"quit") || name.eq_ignore_ascii_case(b"reset")
 }
 
-/// Writes the pending replies; false if the connection is gone.
-async fn flush<S: AsyncWrite + Unpin>(stream: &mut S, out: &mut BytesMut, server: &Server) -> bool {
+/// Writes the pending replies; false if the connection is gone or the client was killed
+/// meanwhile (a subscriber that stopped reading must not hold its task forever).
+async fn flush<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    out: &mut BytesMut,
+    server: &Server,
+    info: &ClientInfo,
+) -> bool {
     if out.is_empty() {
         return true;
     }
     let n = out.len();
-    let ok = stream.write_all(out).await.is_ok();
+    let ok = tokio::select! {
+        r = stream.write_all(out) => r.is_ok(),
+        _ = info.kill.notified() => false,
+    };
     out.clear();
     server.stats.net_output_bytes.fetch_add(n as u64, Relaxed);
     ok

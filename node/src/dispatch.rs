@@ -109,6 +109,13 @@ impl Ctx<'_> {
         self.args[i].to_ascii_uppercase()
     }
 
+    /// Records a keyspace event (`notify-keyspace-events`) about `key` in the selected
+    /// database, e.g. `ctx.notify(notify::LIST, "lpush", key)`; dispatch publishes it after
+    /// the command. Costs one branch when notifications are off.
+    pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        self.db.notify(class, event, key);
+    }
+
     /// Records a keyspace hit or miss.
     pub fn hit(&mut self, found: bool) {
         if found {
@@ -176,6 +183,14 @@ pub fn execute(
         return outcome;
     }
     apply_reply_mode(client, out, mark);
+    if crate::pubsub::is_subscribed(&client.info) && client.info.pushes.has_queued() {
+        // Messages the command published to its own client go before its reply, as in Redis
+        // (and are kept even when CLIENT REPLY drops the reply).
+        let tail = out.split_off(mark);
+        let n = client.info.pushes.drain_into(out);
+        client.info.pushes.written(n);
+        out.unsplit(tail);
+    }
     outcome
 }
 
@@ -235,13 +250,22 @@ fn run(
         reply_error(server, out, proto, &CmdError::Oom);
         return Outcome::Done;
     }
+    if proto == Protocol::Resp2
+        && cmd.flags & flags::PUBSUB_CONTEXT == 0
+        && crate::pubsub::is_subscribed(&client.info)
+    {
+        let e = CmdError::NotInPubSubContext(full_name(parent, cmd));
+        reply_error(server, out, proto, &e);
+        return Outcome::Done;
+    }
 
     let view = ViewCtx {
         db: client.db,
         now,
         mode: settings.access,
     };
-    let db = lock_keys(server, cmd, args, view);
+    let mut db = lock_keys(server, cmd, args, view);
+    db.notify_flags = settings.notify_flags;
     let mut ctx = Ctx {
         args,
         out: ReplyWriter::new(out, proto),
@@ -256,13 +280,21 @@ fn run(
     };
     let handler = cmd.handler.unwrap_or(no_handler);
     let result = handler(&mut ctx);
+    if ctx.misses > 0
+        && parent.is_none()
+        && settings.notify_flags & crate::config::notify::KEY_MISS != 0
+    {
+        note_key_misses(&mut ctx);
+    }
     let (dirty, expired, hits, misses) = (ctx.db.dirty, ctx.db.expired, ctx.hits, ctx.misses);
     let created = std::mem::take(&mut ctx.db.created);
+    let events = std::mem::take(&mut ctx.db.events);
     drop(ctx);
     if let Err(e) = result {
         out.truncate(mark);
         reply_error(server, out, proto, &e);
     }
+    publish_events(server, settings, &events);
     server.stats.commands_processed.fetch_add(1, Relaxed);
     add_stats(server, dirty, expired, hits, misses);
     if server.has_monitors.load(Relaxed) && cmd.flags & flags::SKIP_MONITOR == 0 {
@@ -347,7 +379,8 @@ pub fn run_blocked(
         now: unix_ms(),
         mode: settings.access,
     };
-    let db = lock_keys(server, cmd, &call.args, view);
+    let mut db = lock_keys(server, cmd, &call.args, view);
+    db.notify_flags = settings.notify_flags;
     let mut out = bytes::BytesMut::new();
     let mut ctx = Ctx {
         args: &call.args,
@@ -365,8 +398,10 @@ pub fn run_blocked(
     let result = handler(&mut ctx);
     let (dirty, expired, hits, misses) = (ctx.db.dirty, ctx.db.expired, ctx.hits, ctx.misses);
     let created = std::mem::take(&mut ctx.db.created);
+    let events = std::mem::take(&mut ctx.db.events);
     drop(ctx);
     add_stats(server, dirty, expired, hits, misses);
+    publish_events(server, settings, &events);
     if matches!(client.blocked, Some(crate::blocking::Blocked::NotServed)) {
         return None;
     }
@@ -375,6 +410,38 @@ pub fn run_blocked(
         reply_error(server, &mut out, call.proto, &e);
     }
     Some((out.freeze(), created))
+}
+
+/// The `keymiss` events (`notify-keyspace-events m`) of a command that missed: one per key of a
+/// read-only key spec (`RO`) that is absent after the command ran (the command does not write
+/// those keys, so that is the set of keys its read lookups missed), in argument order as
+/// Redis's lookups report them. Subcommands (OBJECT) look keys up without notifying, as Redis.
+fn note_key_misses(ctx: &mut Ctx) {
+    let mut idx = Vec::new();
+    for spec in ctx.cmd.key_specs {
+        if spec.flags & cmd::kflags::RO == 0 {
+            continue;
+        }
+        let one = Command {
+            key_specs: std::slice::from_ref(spec),
+            ..Command::DEFAULT
+        };
+        one.key_indices(ctx.args, &mut idx);
+        for &i in &idx {
+            let key = &ctx.args[i];
+            if !ctx.db.exists(key) {
+                ctx.db
+                    .notify(crate::config::notify::KEY_MISS, "keymiss", key);
+            }
+        }
+    }
+}
+
+/// Publishes the keyspace events a command recorded (called with no keyspace lock held).
+pub fn publish_events(server: &Server, settings: &Settings, events: &[crate::pubsub::Event]) {
+    for ev in events {
+        crate::pubsub::notify_keyspace(server, settings.notify_flags, ev);
+    }
 }
 
 fn no_handler(_: &mut Ctx<'_>) -> crate::cmd::CmdResult {

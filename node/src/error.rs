@@ -49,6 +49,9 @@ pub enum CmdError {
     HllCorrupt,
     #[error("ERR timeout is not a float or out of range")]
     TimeoutNotFloat,
+    /// A RESP2 client in subscriber mode ran something else (the command's full name).
+    #[error("ERR Can't execute '{0}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")]
+    NotInPubSubContext(String),
     /// Any other text, with its error code (`ERR ...`).
     #[error("{0}")]
     Msg(Cow<'static, str>),

@@ -8,6 +8,7 @@
 //! - [`conn`]: one task per client; reads, runs every buffered command, flushes once.
 //! - [`dispatch`]: the checks every command goes through, then its handler.
 //! - [`blocking`]: clients blocked on keys (BLPOP & co.) and serving them when keys fill.
+//! - [`pubsub`]: subscriptions, PUBLISH delivery to other connections, keyspace notifications.
 //! - [`cmd`]: the command table and the handlers, one file per command group.
 //! - [`db`]: the keyspace (sharded by hash slot) and the value types.
 //! - [`rdb`]: the RDB format of values (DUMP/RESTORE payloads; snapshots next).
@@ -34,6 +35,7 @@ pub mod rdb;
 pub const REDIS_VERSION: &str = "7.0.15";
 pub mod log;
 pub mod persist;
+pub mod pubsub;
 pub mod resp;
 pub mod server;
 pub mod util;

@@ -227,7 +227,28 @@ async fn cron(server: Arc<Server>, hz: u32) {
             if !server.active_expire.load(Relaxed) {
                 break;
             }
-            let n = server.keyspace.active_expire(now, 64);
+            let notify_flags = server.settings().notify_flags;
+            let n = if ferrodis_node::pubsub::wants(
+                notify_flags,
+                ferrodis_node::config::notify::EXPIRED,
+            ) {
+                let mut gone = Vec::new();
+                let n = server
+                    .keyspace
+                    .active_expire_collect(now, 64, Some(&mut gone));
+                for (db, key) in gone {
+                    let ev = ferrodis_node::pubsub::Event {
+                        class: ferrodis_node::config::notify::EXPIRED,
+                        name: "expired",
+                        db,
+                        key: bytes::Bytes::copy_from_slice(&key),
+                    };
+                    ferrodis_node::pubsub::notify_keyspace(&server, notify_flags, &ev);
+                }
+                n
+            } else {
+                server.keyspace.active_expire(now, 64)
+            };
             server.stats.expired_keys.fetch_add(n as u64, Relaxed);
             if n == 0 {
                 break;

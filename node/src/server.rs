@@ -52,6 +52,8 @@ pub struct Settings {
     pub zset_limits: crate::db::types::zset::ZSetLimits,
     /// `rdbcompression`: LZF for long strings in RDB files and DUMP payloads.
     pub rdbcompression: bool,
+    /// `notify-keyspace-events` bits (`crate::config::notify`); 0 = no keyspace events.
+    pub notify_flags: u32,
 }
 
 impl Settings {
@@ -85,6 +87,7 @@ impl Settings {
                 max_value: c.zset_max_listpack_value(),
             },
             rdbcompression: c.rdbcompression(),
+            notify_flags: c.notify_keyspace_events(),
         }
     }
 }
@@ -95,6 +98,8 @@ pub mod cflags {
     pub const NO_EVICT: u32 = 1 << 1;
     /// Waiting in a blocking command (`b`).
     pub const BLOCKED: u32 = 1 << 2;
+    /// Subscribed to a channel, pattern or shard channel (`P`).
+    pub const PUBSUB: u32 = 1 << 3;
 }
 
 /// What the registry knows of a client, shared between its task and CLIENT LIST/KILL.
@@ -114,6 +119,8 @@ pub struct ClientInfo {
     pub qbuf: AtomicUsize,
     pub killed: AtomicBool,
     pub kill: Notify,
+    /// Subscriptions and the queue of messages for this client (see [`crate::pubsub`]).
+    pub pushes: crate::pubsub::Pushes,
 }
 
 impl ClientInfo {
@@ -189,6 +196,8 @@ pub struct Server {
     pub run_id: String,
     pub pause: Pause,
     pub monitors: Mutex<Vec<(u64, mpsc::UnboundedSender<Bytes>)>>,
+    /// Channels, patterns and shard channels with their subscribers.
+    pub pubsub: crate::pubsub::PubSub,
     pub has_monitors: AtomicBool,
     pub slowlog: Mutex<SlowLog>,
     pub shutdown: Notify,
@@ -215,6 +224,8 @@ pub struct Server {
 impl Server {
     pub fn new(config: Config) -> Arc<Server> {
         let settings = Arc::new(Settings::from_config(&config));
+        let pubsub = crate::pubsub::PubSub::default();
+        pubsub.set_limits(&config.client_output_buffer_limit());
         let mut rid = [0u8; 20];
         rand::Rng::fill(&mut rand::thread_rng(), &mut rid[..]);
         let run_id = rid.iter().map(|b| format!("{b:02x}")).collect();
@@ -234,6 +245,7 @@ impl Server {
             run_id,
             pause: Pause::default(),
             monitors: Mutex::new(Vec::new()),
+            pubsub,
             has_monitors: AtomicBool::new(false),
             slowlog: Mutex::new(SlowLog::default()),
             shutdown: Notify::new(),
@@ -267,6 +279,8 @@ impl Server {
     /// Re-derives the hot settings after a configuration change.
     pub fn config_changed(&self) {
         let s = Arc::new(Settings::from_config(&self.config.read()));
+        self.pubsub
+            .set_limits(&self.config.read().client_output_buffer_limit());
         *self.settings.write() = s;
         self.settings_version.fetch_add(1, Relaxed);
     }
@@ -294,13 +308,16 @@ impl Server {
             qbuf: AtomicUsize::new(0),
             killed: AtomicBool::new(false),
             kill: Notify::new(),
+            pushes: crate::pubsub::Pushes::default(),
         });
         self.clients.lock().insert(id, info.clone());
         info
     }
 
     pub fn unregister_client(&self, id: u64) {
-        self.clients.lock().remove(&id);
+        if let Some(info) = self.clients.lock().remove(&id) {
+            crate::pubsub::unsubscribe_all(self, &info);
+        }
         self.unregister_monitor(id);
     }
 
@@ -361,13 +378,25 @@ impl Server {
         }
         let mut guard = 0;
         while self.used_memory() > s.maxmemory {
-            if s.policy == EvictPolicy::NoEviction
-                || guard > 100_000
-                || !self.keyspace.evict_one(s.policy, s.samples, now, s.access)
-            {
+            if s.policy == EvictPolicy::NoEviction || guard > 100_000 {
                 return false;
             }
+            let Some((db, key)) = self
+                .keyspace
+                .evict_one_key(s.policy, s.samples, now, s.access)
+            else {
+                return false;
+            };
             self.stats.evicted_keys.fetch_add(1, Relaxed);
+            if s.notify_flags != 0 {
+                let ev = crate::pubsub::Event {
+                    class: crate::config::notify::EVICTED,
+                    name: "evicted",
+                    db,
+                    key: Bytes::copy_from_slice(&key),
+                };
+                crate::pubsub::notify_keyspace(self, s.notify_flags, &ev);
+            }
             guard += 1;
         }
         true

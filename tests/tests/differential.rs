@@ -31,5 +31,5 @@ macro_rules! scripts {
 
 scripts!(
     bitfield, bitmaps, connection, counters, databases, dump, expire, geo, hash, hll, keys, lcs,
-    list, object, protocol, resp3, set, strings, zset,
+    list, notify, object, protocol, pubsub, resp3, set, strings, zset,
 );

@@ -16,7 +16,7 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "ping",
         arity: -1,
-        flags: f::FAST,
+        flags: f::FAST | f::PUBSUB_CONTEXT,
         acl: CONN,
         tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
         handler: Some(ping),
@@ -37,7 +37,7 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "quit",
         arity: -1,
-        flags: SESSION,
+        flags: SESSION | f::PUBSUB_CONTEXT,
         acl: CONN,
         handler: Some(quit),
         group: "connection",
@@ -47,7 +47,7 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "reset",
         arity: 1,
-        flags: SESSION,
+        flags: SESSION | f::PUBSUB_CONTEXT,
         acl: CONN,
         handler: Some(reset),
         group: "connection",
@@ -219,6 +219,16 @@ static CLIENT: &[Command] = &[
 ];
 
 fn ping(ctx: &mut Ctx) -> CmdResult {
+    if ctx.args.len() <= 2
+        && ctx.client.proto == Protocol::Resp2
+        && crate::pubsub::is_subscribed(&ctx.client.info)
+    {
+        // A RESP2 subscriber gets PING's answer in the shape of a message.
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out.bulk(ctx.args.get(1).map_or(&b""[..], |a| &a[..]));
+        return Ok(());
+    }
     match ctx.args.len() {
         1 => ctx.out.simple("PONG"),
         2 => ctx.out.bulk(&ctx.args[1]),
@@ -252,6 +262,7 @@ fn reset(ctx: &mut Ctx) -> CmdResult {
     if c.info.flags.fetch_and(!cflags::MONITOR, Relaxed) & cflags::MONITOR != 0 {
         ctx.server.unregister_monitor(c.info.id);
     }
+    crate::pubsub::unsubscribe_all(ctx.server, &c.info);
     ctx.out.proto = Protocol::Resp2;
     ctx.out.simple("RESET");
     Ok(())
@@ -406,6 +417,9 @@ pub fn describe(server: &Server, c: &ClientInfo, user: &str) -> String {
     if fl & cflags::MONITOR != 0 {
         flags.push('O');
     }
+    if fl & cflags::PUBSUB != 0 {
+        flags.push('P');
+    }
     if fl & cflags::BLOCKED != 0 {
         flags.push('b');
     }
@@ -421,8 +435,9 @@ pub fn describe(server: &Server, c: &ClientInfo, user: &str) -> String {
         / 1000;
     let qbuf = c.qbuf.load(Relaxed);
     let name = c.name.lock().clone().unwrap_or_default();
+    let subs = c.pushes.counts();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir=-1 resp={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir=-1 resp={}",
         c.id,
         c.addr,
         c.laddr,
@@ -432,6 +447,9 @@ pub fn describe(server: &Server, c: &ClientInfo, user: &str) -> String {
         idle,
         flags,
         c.db.load(Relaxed),
+        subs[0],
+        subs[1],
+        subs[2],
         qbuf,
         16384usize.saturating_sub(qbuf),
         qbuf + 16384 * 2,
@@ -450,10 +468,14 @@ fn client_type_ok(t: &[u8]) -> bool {
         .any(|x| t.eq_ignore_ascii_case(x))
 }
 
-/// Whether a client matches a `TYPE` filter (all our clients are normal ones for now).
+/// Whether a client matches a `TYPE` filter: subscribed clients are `pubsub`, the others
+/// `normal` (no replicas yet).
 fn is_type(c: &ClientInfo, t: &[u8]) -> bool {
-    let _ = c;
-    t.eq_ignore_ascii_case(b"normal")
+    if c.flags.load(Relaxed) & cflags::PUBSUB != 0 {
+        t.eq_ignore_ascii_case(b"pubsub")
+    } else {
+        t.eq_ignore_ascii_case(b"normal")
+    }
 }
 
 fn client_list(ctx: &mut Ctx) -> CmdResult {

@@ -5,6 +5,7 @@
 //! the sorted sets.
 
 use crate::cmd::{acl, flags, kflags, BeginSearch, CmdResult, Command, FindKeys, KeySpec};
+use crate::config::notify;
 use crate::db::types::geo::{self, Point, Shape, ShapeKind};
 use crate::db::types::zset::ZSetValue;
 use crate::db::Value;
@@ -344,6 +345,9 @@ fn geoadd_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
         }
     }
     ctx.db.dirty = dirty + (added + updated) as u64;
+    if added + updated > 0 {
+        ctx.db.notify(notify::ZSET, "zadd", key);
+    }
     ctx.out.int(if ch { added + updated } else { added });
     Ok(())
 }
@@ -476,6 +480,11 @@ fn member_pos(z: &ZSetValue, member: &[u8]) -> Result<(f64, f64), CmdError> {
 }
 
 fn search_generic(ctx: &mut Ctx<'_>, variant: Variant) -> CmdResult {
+    let store_event = if ctx.cmd.name == "geosearchstore" {
+        "geosearchstore"
+    } else {
+        "georadiusstore"
+    };
     let args = ctx.args;
     let src_index = if variant == (Variant::Search { store: true }) {
         2
@@ -632,7 +641,9 @@ fn search_generic(ctx: &mut Ctx<'_>, variant: Variant) -> CmdResult {
         // No source key.
         match store_key {
             Some(key) => {
-                db.remove(key);
+                if db.remove(key).is_some() {
+                    db.notify(notify::GENERIC, "del", key);
+                }
                 out.int(0);
             }
             None => out.array(0),
@@ -690,7 +701,9 @@ fn search_generic(ctx: &mut Ctx<'_>, variant: Variant) -> CmdResult {
         return Ok(());
     };
     if found.is_empty() {
-        db.remove(key);
+        if db.remove(key).is_some() {
+            db.notify(notify::GENERIC, "del", key);
+        }
     } else {
         let mut dest = ZSetValue::new();
         for p in &found {
@@ -699,6 +712,7 @@ fn search_generic(ctx: &mut Ctx<'_>, variant: Variant) -> CmdResult {
         let dirty = db.dirty;
         db.set(key, Value::ZSet(Box::new(dest)), false);
         db.dirty = dirty + found.len() as u64;
+        db.notify(notify::ZSET, store_event, key);
     }
     out.int(found.len() as i64);
     Ok(())

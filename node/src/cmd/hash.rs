@@ -8,6 +8,7 @@
 use bytes::BytesMut;
 
 use crate::cmd::{acl, flags, kflags, CmdResult, Command, KeySpec};
+use crate::config::notify;
 use crate::db::types::hash::{HashValue, Limits};
 use crate::db::{Db, Value};
 use crate::dispatch::Ctx;
@@ -403,6 +404,7 @@ fn hset_generic(ctx: &mut Ctx<'_>) -> Result<usize, CmdError> {
         Ok(pairs.chunks(2).filter(|p| h.set(&p[0], &p[1], l)).count())
     })?;
     db.dirty = dirty + (pairs.len() / 2) as u64;
+    db.notify(notify::HASH, "hset", &args[1]);
     Ok(created)
 }
 
@@ -420,6 +422,9 @@ fn hsetnx(ctx: &mut Ctx<'_>) -> CmdResult {
         Ok(true)
     })?;
     db.dirty = dirty + added as u64;
+    if added {
+        db.notify(notify::HASH, "hset", &args[1]);
+    }
     ctx.out.int(added as i64);
     Ok(())
 }
@@ -441,9 +446,13 @@ fn hdel(ctx: &mut Ctx<'_>) -> CmdResult {
             }
         }
     }
+    if deleted > 0 {
+        db.notify(notify::HASH, "hdel", key);
+    }
     if empty {
         db.remove(key);
         db.dirty -= 1;
+        db.notify(notify::GENERIC, "del", key);
     }
     db.dirty += deleted;
     ctx.out.int(deleted as i64);
@@ -593,6 +602,7 @@ fn hincrby(ctx: &mut Ctx<'_>) -> CmdResult {
         Ok(value)
     })?;
     db.dirty += 1;
+    db.notify(notify::HASH, "hincrby", &args[1]);
     ctx.out.int(value);
     Ok(())
 }
@@ -622,6 +632,7 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>) -> CmdResult {
         Ok(text)
     })?;
     db.dirty += 1;
+    db.notify(notify::HASH, "hincrbyfloat", &args[1]);
     ctx.out.bulk(&text);
     Ok(())
 }

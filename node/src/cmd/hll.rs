@@ -6,6 +6,7 @@
 //! counter).
 
 use crate::cmd::{acl, flags, kflags, BeginSearch, CmdResult, Command, FindKeys, KeySpec};
+use crate::config::notify;
 use crate::db::types::hll::{self, Corrupt};
 use crate::db::Value;
 use crate::dispatch::Ctx;
@@ -144,6 +145,9 @@ fn pfadd_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
         }
     }
     ctx.db.dirty = dirty + updated;
+    if updated > 0 {
+        ctx.db.notify(notify::STRING, "pfadd", key);
+    }
     ctx.out.int(i64::from(updated > 0));
     Ok(())
 }
@@ -160,6 +164,7 @@ fn pfcount_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
             } = ctx;
             let Some(e) = db.get(key) else {
                 *misses += 1;
+                db.notify(notify::KEY_MISS, "keymiss", key);
                 continue;
             };
             *hits += 1;
@@ -177,6 +182,8 @@ fn pfcount_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     } = ctx;
     let Some(e) = db.get(&args[1]) else {
         *misses += 1;
+        // A read lookup in Redis, although PFCOUNT is a write command.
+        db.notify(notify::KEY_MISS, "keymiss", &args[1]);
         out.int(0);
         return Ok(());
     };
@@ -239,6 +246,7 @@ fn pfmerge_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
         }
     }
     ctx.db.dirty = dirty + 1;
+    ctx.db.notify(notify::STRING, "pfadd", dest);
     ctx.out.ok();
     Ok(())
 }

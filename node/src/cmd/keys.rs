@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use bytes::BytesMut;
 
 use super::{acl, flags as f, kflags as k, CmdResult, Command, KeySpec};
+use crate::config::notify;
 use crate::db::{lfu_decayed, AccessMode, Db, Entry, EvictPolicy, Value, NDBS, SLOTS};
 use crate::dispatch::Ctx;
 use crate::error::CmdError;
@@ -478,10 +479,13 @@ impl Batch {
 
 fn del(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
-    let n = args[1..]
-        .iter()
-        .filter(|key| ctx.db.remove(key).is_some())
-        .count();
+    let mut n = 0;
+    for key in &args[1..] {
+        if ctx.db.remove(key).is_some() {
+            ctx.db.notify(notify::GENERIC, "del", key);
+            n += 1;
+        }
+    }
     ctx.out.int(n as i64);
     Ok(())
 }
@@ -597,8 +601,10 @@ fn expire_generic(ctx: &mut Ctx, relative: bool, seconds: bool) -> CmdResult {
     }
     if when <= ctx.db.now as i64 {
         ctx.db.remove(key);
+        ctx.db.notify(notify::GENERIC, "del", key);
     } else {
         ctx.db.set_expire(key, when as u64);
+        ctx.db.notify(notify::GENERIC, "expire", key);
     }
     ctx.out.int(1);
     Ok(())
@@ -662,6 +668,9 @@ fn pexpiretime(ctx: &mut Ctx) -> CmdResult {
 fn persist(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let done = ctx.db.get(&args[1]).is_some() && ctx.db.persist(&args[1]);
+    if done {
+        ctx.db.notify(notify::GENERIC, "persist", &args[1]);
+    }
     ctx.out.int(done as i64);
     Ok(())
 }
@@ -694,6 +703,8 @@ fn rename_generic(ctx: &mut Ctx, nx: bool) -> CmdResult {
     ctx.db.remove(dst);
     put_moved(&mut ctx.db, dst, entry);
     ctx.db.dirty = dirty + 1;
+    ctx.db.notify(notify::GENERIC, "rename_from", src);
+    ctx.db.notify(notify::GENERIC, "rename_to", dst);
     if nx {
         ctx.out.int(1);
     } else {
@@ -751,6 +762,7 @@ fn copy(ctx: &mut Ctx) -> CmdResult {
             ctx.db.set_expire(dst, expire_at);
         }
         ctx.db.dirty = dirty + 1;
+        ctx.db.notify(notify::GENERIC, "copy_to", dst);
     }
     ctx.db.index = src_db;
     ctx.out.int((!taken || replace) as i64);
@@ -780,6 +792,10 @@ fn move_cmd(ctx: &mut Ctx) -> CmdResult {
     if let Some(entry) = ctx.db.remove(key) {
         ctx.db.index = dst_db;
         put_moved(&mut ctx.db, key, entry);
+        ctx.db.index = src_db;
+        ctx.db.notify(notify::GENERIC, "move_from", key);
+        ctx.db.index = dst_db;
+        ctx.db.notify(notify::GENERIC, "move_to", key);
         ctx.db.index = src_db;
     }
     ctx.db.dirty = dirty + 1;

@@ -12,6 +12,7 @@
 
 use crate::blocking;
 use crate::cmd::{acl, flags, kflags, BeginSearch, CmdResult, Command, FindKeys, KeySpec};
+use crate::config::notify;
 use crate::db::types::list::ListValue;
 use crate::db::{Db, Value};
 use crate::dispatch::Ctx;
@@ -370,7 +371,8 @@ fn read_list<'d>(
     }
 }
 
-/// Deletes `key` if its list is now empty; the deletion itself is no extra change.
+/// Deletes `key` if its list is now empty (the `del` event); the deletion itself is no extra
+/// change.
 fn drop_if_empty(db: &mut Db<'_>, key: &[u8]) {
     let empty =
         matches!(db.peek(key), Some(e) if matches!(&e.value, Value::List(l) if l.is_empty()));
@@ -378,6 +380,23 @@ fn drop_if_empty(db: &mut Db<'_>, key: &[u8]) {
         let d = db.dirty;
         db.remove(key);
         db.dirty = d;
+        db.notify(notify::GENERIC, "del", key);
+    }
+}
+
+fn pop_event(left: bool) -> &'static str {
+    if left {
+        "lpop"
+    } else {
+        "rpop"
+    }
+}
+
+fn push_event(left: bool) -> &'static str {
+    if left {
+        "lpush"
+    } else {
+        "rpush"
     }
 }
 
@@ -446,6 +465,9 @@ fn pop_range(ctx: &mut Ctx<'_>, key: &[u8], left: bool, count: usize) -> Result<
         l.delete_back(n);
     }
     ctx.db.dirty += n as u64;
+    if n > 0 {
+        ctx.db.notify(notify::LIST, pop_event(left), key);
+    }
     drop_if_empty(&mut ctx.db, key);
     Ok(n)
 }
@@ -458,6 +480,7 @@ fn pop_one(ctx: &mut Ctx<'_>, key: &[u8], left: bool) -> Result<Option<Vec<u8>>,
     let v = l.pop(left);
     if v.is_some() {
         ctx.db.dirty += 1;
+        ctx.db.notify(notify::LIST, pop_event(left), key);
         drop_if_empty(&mut ctx.db, key);
     }
     Ok(v)
@@ -497,6 +520,7 @@ fn push_generic(ctx: &mut Ctx<'_>, left: bool, only_existing: bool) -> CmdResult
         }
     };
     ctx.db.dirty = dirty + (args.len() - 2) as u64;
+    ctx.db.notify(notify::LIST, push_event(left), key);
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -541,6 +565,7 @@ fn pop_generic(ctx: &mut Ctx<'_>, left: bool) -> CmdResult {
             if let Some(v) = l.pop(left) {
                 ctx.out.bulk(&v);
                 ctx.db.dirty += 1;
+                ctx.db.notify(notify::LIST, pop_event(left), key);
                 drop_if_empty(&mut ctx.db, key);
             } else {
                 ctx.out.null();
@@ -711,6 +736,7 @@ fn lset(ctx: &mut Ctx<'_>) -> CmdResult {
         return Err(CmdError::IndexOutOfRange);
     }
     ctx.db.dirty += 1;
+    ctx.db.notify(notify::LIST, "lset", &args[1]);
     ctx.out.ok();
     Ok(())
 }
@@ -735,6 +761,7 @@ fn linsert(ctx: &mut Ctx<'_>) -> CmdResult {
     l.insert(pos + after as usize, &args[4]);
     let len = l.len();
     ctx.db.dirty += 1;
+    ctx.db.notify(notify::LIST, "linsert", &args[1]);
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -750,6 +777,7 @@ fn lrem(ctx: &mut Ctx<'_>) -> CmdResult {
     let removed = l.remove_matching(&args[3], limit, count < 0);
     ctx.db.dirty += removed as u64;
     if removed > 0 {
+        ctx.db.notify(notify::LIST, "lrem", &args[1]);
         drop_if_empty(&mut ctx.db, &args[1]);
     }
     ctx.out.int(removed as i64);
@@ -778,6 +806,7 @@ fn ltrim(ctx: &mut Ctx<'_>) -> CmdResult {
     l.delete_front(ltrim as usize);
     l.delete_back(rtrim as usize);
     ctx.db.dirty += (ltrim + rtrim) as u64;
+    ctx.db.notify(notify::LIST, "ltrim", &args[1]);
     drop_if_empty(&mut ctx.db, &args[1]);
     ctx.out.ok();
     Ok(())
@@ -804,11 +833,14 @@ fn lmove_generic(ctx: &mut Ctx<'_>, from_left: bool, to_left: bool) -> CmdResult
             ctx.out.bulk(&v);
         }
         ctx.db.dirty += 1;
+        // Redis reports the push, then the pop.
+        ctx.db.notify(notify::LIST, push_event(to_left), dst);
+        ctx.db.notify(notify::LIST, pop_event(from_left), src);
         return Ok(());
     }
     let dst_exists = get_list(&mut ctx.db, dst)?.is_some();
     let dirty = ctx.db.dirty;
-    let Some(v) = pop_one(ctx, src, from_left)? else {
+    let Some(v) = get_list(&mut ctx.db, src)?.and_then(|l| l.pop(from_left)) else {
         ctx.out.null();
         return Ok(());
     };
@@ -820,6 +852,10 @@ fn lmove_generic(ctx: &mut Ctx<'_>, from_left: bool, to_left: bool) -> CmdResult
             ctx.db.set(dst, Value::List(Box::new(d)), false);
         }
     }
+    // As Redis: the push on the destination, the pop, then the source's deletion.
+    ctx.db.notify(notify::LIST, push_event(to_left), dst);
+    ctx.db.notify(notify::LIST, pop_event(from_left), src);
+    drop_if_empty(&mut ctx.db, src);
     ctx.db.dirty = dirty + 1;
     ctx.out.bulk(&v);
     Ok(())

@@ -14,6 +14,7 @@ pub mod hash;
 pub mod hll;
 pub mod keys;
 pub mod list;
+pub mod pubsub;
 pub mod server;
 pub mod set;
 pub mod string;
@@ -54,6 +55,9 @@ pub mod flags {
     /// Derived from the key specs, never set by hand.
     pub const MOVABLEKEYS: u32 = 1 << 19;
     pub const ALLOW_BUSY: u32 = 1 << 20;
+    /// ferrodis only, not printed: allowed while a RESP2 client is subscribed
+    /// ((P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, PING, QUIT, RESET).
+    pub const PUBSUB_CONTEXT: u32 = 1 << 30;
     /// ferrodis only, not printed: the handler needs every shard locked.
     pub const ALL_SHARDS: u32 = 1 << 31;
 
@@ -457,6 +461,7 @@ pub static GROUPS: &[&[Command]] = &[
     zset::COMMANDS,
     hll::COMMANDS,
     geo::COMMANDS,
+    pubsub::COMMANDS,
 ];
 
 /// Iterates over every top-level command row.
@@ -519,7 +524,8 @@ mod tests {
                 );
             }
             assert!(
-                s.flags & (kflags::RO | kflags::RW | kflags::OW | kflags::RM) != 0,
+                s.flags & (kflags::RO | kflags::RW | kflags::OW | kflags::RM | kflags::NOT_KEY)
+                    != 0,
                 "{full}: key spec needs an access flag"
             );
         }

@@ -11,6 +11,7 @@ use rand::Rng;
 
 use super::hash::{count, parse_cursor, parse_scan_opts, scan_reply, signed_count, Batch};
 use crate::cmd::{acl, flags, kflags, BeginSearch, CmdResult, Command, FindKeys, KeySpec};
+use crate::config::notify;
 use crate::db::types::set::SetValue;
 use crate::db::{Db, SmallBytes, Value};
 use crate::dispatch::Ctx;
@@ -137,16 +138,27 @@ fn delete_emptied(db: &mut Db<'_>, key: &[u8]) {
     let dirty = db.dirty;
     db.remove(key);
     db.dirty = dirty;
+    db.notify(notify::GENERIC, "del", key);
 }
 
 /// Stores a STORE result (replacing the key and its TTL), or deletes the destination when
 /// the result is empty; replies the result's size. One change either way, as Redis.
-fn store(db: &mut Db<'_>, out: &mut ReplyWriter<'_>, dst: &[u8], result: SetValue) {
+/// `event` is the command's keyspace event (`sinterstore`...).
+fn store(
+    db: &mut Db<'_>,
+    out: &mut ReplyWriter<'_>,
+    dst: &[u8],
+    result: SetValue,
+    event: &'static str,
+) {
     let n = result.len();
     if n == 0 {
-        db.remove(dst);
+        if db.remove(dst).is_some() {
+            db.notify(notify::GENERIC, "del", dst);
+        }
     } else {
         db.set(dst, Value::Set(Box::new(result)), false);
+        db.notify(notify::SET, event, dst);
     }
     out.int(n as i64);
 }
@@ -176,6 +188,9 @@ fn sadd(ctx: &mut Ctx<'_>) -> CmdResult {
         }
     };
     db.dirty = dirty + added as u64;
+    if added > 0 {
+        db.notify(notify::SET, "sadd", key);
+    }
     ctx.out.int(added as i64);
     Ok(())
 }
@@ -196,6 +211,9 @@ fn srem(ctx: &mut Ctx<'_>) -> CmdResult {
                 }
             }
         }
+    }
+    if removed > 0 {
+        db.notify(notify::SET, "srem", key);
     }
     if empty {
         delete_emptied(db, key);
@@ -233,7 +251,9 @@ fn smove(ctx: &mut Ctx<'_>) -> CmdResult {
         out.int(0);
         return Ok(());
     }
-    if s.is_empty() {
+    let emptied = s.is_empty();
+    db.notify(notify::SET, "srem", src);
+    if emptied {
         delete_emptied(db, src);
     }
     let dirty = db.dirty + 1;
@@ -247,6 +267,9 @@ fn smove(ctx: &mut Ctx<'_>) -> CmdResult {
         }
     };
     db.dirty = dirty + added as u64;
+    if added {
+        db.notify(notify::SET, "sadd", dst);
+    }
     out.int(1);
     Ok(())
 }
@@ -346,6 +369,7 @@ fn spop(ctx: &mut Ctx<'_>) -> CmdResult {
     let m = s.pop_random(&mut rand::thread_rng());
     let empty = s.is_empty();
     out.bulk(&m);
+    db.notify(notify::SET, "spop", key);
     if empty {
         delete_emptied(db, key);
     }
@@ -373,6 +397,7 @@ fn spop_count(ctx: &mut Ctx<'_>) -> CmdResult {
         // The whole set, replied as Redis's SUNION of it (a read lookup: one hit).
         reply_members(out, s);
         *hits += 1;
+        db.notify(notify::SET, "spop", key);
         delete_emptied(db, key);
         // Redis counts the members removed, not the count asked for.
         db.dirty += size as u64;
@@ -383,6 +408,7 @@ fn spop_count(ctx: &mut Ctx<'_>) -> CmdResult {
             out.bulk(&s.pop_random(&mut rng));
         }
         db.dirty += n;
+        db.notify(notify::SET, "spop", key);
     }
     Ok(())
 }
@@ -479,6 +505,7 @@ fn inter_generic(
     let keys = &args[keys];
     let sizes = lookup_sources(ctx, keys)?;
     let max = ctx.settings.set_max_intset_entries;
+    let event = ctx.cmd.name;
     let Ctx { db, out, .. } = ctx;
     let mut result: Vec<SmallBytes> = Vec::new();
     if sizes.iter().all(Option::is_some) {
@@ -501,7 +528,7 @@ fn inter_generic(
     match (dst, limit) {
         (Some(dst), _) => {
             let s = SetValue::from_members(result.iter().map(|m| &m[..]), max);
-            store(db, out, dst, s);
+            store(db, out, dst, s, event);
         }
         (None, Some(limit)) => {
             let n = result.len() as u64;
@@ -568,6 +595,7 @@ fn union_diff(ctx: &mut Ctx<'_>, first: usize, dst: Option<&[u8]>, op: Op) -> Cm
     let keys = &args[first..];
     let sizes = lookup_sources(ctx, keys)?;
     let max = ctx.settings.set_max_intset_entries;
+    let event = ctx.cmd.name;
     let Ctx { db, out, .. } = ctx;
     let mut result = SetValue::default();
     let same = sizes[0].is_some() && keys[1..].iter().any(|k| *k == keys[0]);
@@ -615,7 +643,7 @@ fn union_diff(ctx: &mut Ctx<'_>, first: usize, dst: Option<&[u8]>, op: Op) -> Cm
         }
     }
     match dst {
-        Some(dst) => store(db, out, dst, result),
+        Some(dst) => store(db, out, dst, result, event),
         None => reply_members(out, &result),
     }
     Ok(())

@@ -15,6 +15,7 @@
 //!   change, BITFIELD counts its writes).
 
 use crate::cmd::{acl, flags, kflags, BeginSearch, CmdResult, Command, FindKeys, KeySpec};
+use crate::config::notify;
 use crate::db::types::bits::{self, BitOp, BitUnit, BitfieldType, Overflow};
 use crate::db::types::lcs::{self, LcsError, LcsMode, LcsResult};
 use crate::db::types::strings::{self, SetRangePlan};
@@ -621,6 +622,8 @@ fn set_generic(ctx: &mut Ctx<'_>, o: ExtOpts<'_>, value: &[u8], reply: SetReply)
                 true
             }
             None => {
+                // SET ... GET looks the old value up as a read (keymiss).
+                db.notify(notify::KEY_MISS, "keymiss", key);
                 out.null();
                 false
             }
@@ -641,8 +644,10 @@ fn set_generic(ctx: &mut Ctx<'_>, o: ExtOpts<'_>, value: &[u8], reply: SetReply)
     }
     let dirty = ctx.db.dirty;
     ctx.db.set(key, Value::string(value), o.keepttl);
+    ctx.db.notify(notify::STRING, "set", key);
     if let Some(at) = at {
         ctx.db.set_expire(key, at);
+        ctx.db.notify(notify::GENERIC, "expire", key);
     }
     // One change, whatever the expiry (Redis `server.dirty++`).
     ctx.db.dirty = dirty + 1;
@@ -729,6 +734,7 @@ fn getex_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     let e = db.get(key);
     count(hits, misses, e.is_some());
     let Some(e) = e else {
+        db.notify(notify::KEY_MISS, "keymiss", key);
         out.null();
         return Ok(());
     };
@@ -743,12 +749,14 @@ fn getex_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     match at {
         Some((ExpireKind::ExAt | ExpireKind::PxAt, at)) if at <= now => {
             db.remove(key);
+            db.notify(notify::GENERIC, "del", key);
         }
         Some((_, at)) => {
             db.set_expire(key, at);
+            db.notify(notify::GENERIC, "expire", key);
         }
-        None if o.persist => {
-            db.persist(key);
+        None if o.persist && db.persist(key) => {
+            db.notify(notify::GENERIC, "persist", key);
         }
         None => {}
     }
@@ -768,11 +776,13 @@ fn getdel_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     let e = db.get(key);
     count(hits, misses, e.is_some());
     let Some(e) = e else {
+        db.notify(notify::KEY_MISS, "keymiss", key);
         out.null();
         return Ok(());
     };
     bulk_value(out, &e.value)?;
     db.remove(key);
+    db.notify(notify::GENERIC, "del", key);
     Ok(())
 }
 
@@ -793,6 +803,7 @@ fn getset_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
         None => out.null(),
     }
     db.set(key, Value::string(&args[2]), false);
+    db.notify(notify::STRING, "set", key);
     Ok(())
 }
 
@@ -838,6 +849,7 @@ fn mset_generic(ctx: &mut Ctx<'_>, nx: bool) -> CmdResult {
     }
     for kv in args[1..].chunks(2) {
         ctx.db.set(&kv[0], Value::string(&kv[1]), false);
+        ctx.db.notify(notify::STRING, "set", &kv[0]);
     }
     if nx {
         ctx.out.int(1);
@@ -896,6 +908,7 @@ fn incr_generic(ctx: &mut Ctx<'_>, by: i64) -> CmdResult {
             by
         }
     };
+    db.notify(notify::STRING, "incrby", key);
     ctx.out.int(value);
     Ok(())
 }
@@ -926,6 +939,7 @@ fn incrbyfloat_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
             db.set(key, Value::Str(SmallBytes::new(&sum)), false);
         }
     }
+    db.notify(notify::STRING, "incrbyfloat", key);
     Ok(())
 }
 
@@ -954,6 +968,7 @@ fn append_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
             tail.len()
         }
     };
+    db.notify(notify::STRING, "append", key);
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -1021,6 +1036,7 @@ fn setrange_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
                     let buf = e.value.make_raw().ok_or(CmdError::WrongType)?;
                     let len = strings::setrange(buf, at, value);
                     changed(db, 1);
+                    db.notify(notify::STRING, "setrange", key);
                     len
                 }
             }
@@ -1031,6 +1047,7 @@ fn setrange_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
                 let mut buf = Vec::new();
                 let len = strings::setrange(&mut buf, at, value);
                 db.set(key, Value::Raw(buf), false);
+                db.notify(notify::STRING, "setrange", key);
                 len
             }
         },
@@ -1172,6 +1189,7 @@ fn setbit_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
             let old = bits::setbit(buf, offset, on);
             if grew || old != on {
                 changed(db, 1);
+                db.notify(notify::STRING, "setbit", key);
             }
             old
         }
@@ -1179,6 +1197,7 @@ fn setbit_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
             let mut buf = Vec::new();
             bits::setbit(&mut buf, offset, on);
             db.set(key, Value::Raw(buf), false);
+            db.notify(notify::STRING, "setbit", key);
             false
         }
     };
@@ -1351,8 +1370,9 @@ fn bitop_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     let dest = &args[2][..];
     if len > 0 {
         db.set(dest, Value::Raw(result), false);
-    } else {
-        db.remove(dest);
+        db.notify(notify::STRING, "set", dest);
+    } else if db.remove(dest).is_some() {
+        db.notify(notify::GENERIC, "del", dest);
     }
     out.int(len as i64);
     Ok(())
@@ -1493,6 +1513,9 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, read_only: bool) -> CmdResult {
     // Redis counts the writes done, not the key creation.
     db.dirty = dirty;
     changed(db, changes);
+    if changes > 0 {
+        db.notify(notify::STRING, "setbit", key);
+    }
     Ok(())
 }
 

@@ -22,6 +22,7 @@ use rand::seq::index::sample;
 
 use crate::cmd::keys::parse_cursor;
 use crate::cmd::{acl, flags, kflags, BeginSearch, CmdResult, Command, FindKeys, KeySpec};
+use crate::config::notify;
 use crate::db::types::set::SetValue;
 use crate::db::types::zset::{cmp_elem, ZSetLimits, ZSetValue};
 use crate::db::{Db, Value};
@@ -265,10 +266,11 @@ fn del_quiet(db: &mut Db<'_>, key: &[u8]) {
     }
 }
 
-/// Deletes `key` if its sorted set is now empty.
+/// Deletes `key` if its sorted set is now empty (the `del` event).
 fn drop_if_empty(db: &mut Db<'_>, key: &[u8]) {
     if matches!(db.peek(key), Some(e) if matches!(&e.value, Value::ZSet(z) if z.is_empty())) {
         del_quiet(db, key);
+        db.notify(notify::GENERIC, "del", key);
     }
 }
 
@@ -548,6 +550,9 @@ fn zadd_generic(ctx: &mut Ctx<'_>, incr: bool) -> CmdResult {
         }
     }
     db.dirty += (added + updated) as u64;
+    if added + updated > 0 {
+        db.notify(notify::ZSET, if f.incr { "zincr" } else { "zadd" }, key);
+    }
     if f.incr {
         if processed > 0 {
             out.double(last_score);
@@ -797,6 +802,7 @@ fn zrange_generic(
         _ => RangeSpec::Rank(ctx.int_arg(min_i)?, ctx.int_arg(max_i)?),
     };
     let limits = ctx.settings.zset_limits;
+    let event = ctx.cmd.name;
     let Ctx {
         db,
         out,
@@ -808,7 +814,9 @@ fn zrange_generic(
         match dst {
             Some(dst) => {
                 out.int(0);
-                db.remove(dst);
+                if db.remove(dst).is_some() {
+                    db.notify(notify::GENERIC, "del", dst);
+                }
             }
             None => out.array(0),
         }
@@ -832,22 +840,26 @@ fn zrange_generic(
         }
         Some(dst) => {
             let elems = z.collect_range(lo, hi, reverse);
-            store_result(db, out, dst, &elems, limits);
+            store_result(db, out, dst, &elems, limits, event);
         }
     }
     Ok(())
 }
 
-/// Writes a computed result to `dst` (or deletes `dst` if it is empty) and replies its size.
+/// Writes a computed result to `dst` (or deletes `dst` if it is empty) and replies its size;
+/// `event` is the command's keyspace event (`zunionstore`...).
 fn store_result(
     db: &mut Db<'_>,
     out: &mut ReplyWriter<'_>,
     dst: &[u8],
     elems: &[(Vec<u8>, f64)],
     limits: ZSetLimits,
+    event: &'static str,
 ) {
     if elems.is_empty() {
-        db.remove(dst);
+        if db.remove(dst).is_some() {
+            db.notify(notify::GENERIC, "del", dst);
+        }
         out.int(0);
     } else {
         db.set(
@@ -855,6 +867,7 @@ fn store_result(
             Value::ZSet(Box::new(ZSetValue::from_pairs(elems, limits))),
             false,
         );
+        db.notify(notify::ZSET, event, dst);
         out.int(elems.len() as i64);
     }
 }
@@ -908,6 +921,9 @@ fn zrem_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
             }
         }
     }
+    if deleted > 0 {
+        db.notify(notify::ZSET, "zrem", key);
+    }
     drop_if_empty(db, key);
     db.dirty += deleted as u64;
     out.int(deleted);
@@ -925,6 +941,7 @@ fn zremrange_generic(ctx: &mut Ctx<'_>, rtype: RangeType) -> CmdResult {
         }
         _ => RangeSpec::Rank(ctx.int_arg(2)?, ctx.int_arg(3)?),
     };
+    let event = ctx.cmd.name;
     let Ctx { db, out, .. } = ctx;
     let Some(z) = zwrite(db, key)? else {
         out.int(0);
@@ -934,6 +951,9 @@ fn zremrange_generic(ctx: &mut Ctx<'_>, rtype: RangeType) -> CmdResult {
     let victims = z.collect_range(lo, hi, false);
     for (m, _) in &victims {
         z.remove(m);
+    }
+    if !victims.is_empty() {
+        db.notify(notify::ZSET, event, key);
     }
     drop_if_empty(db, key);
     db.dirty += victims.len() as u64;
@@ -1012,6 +1032,7 @@ pub fn zpop_generic(
     for (m, _) in &popped {
         z.remove(m);
     }
+    db.notify(notify::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
     drop_if_empty(db, key);
     db.dirty += popped.len() as u64;
     if how.nested {
@@ -1531,10 +1552,11 @@ fn zsetop_generic(
     }
     result.sort_by(|a, b| cmp_elem(a.1, &a.0, b.1, &b.0));
     let limits = ctx.settings.zset_limits;
+    let event = ctx.cmd.name;
     match dst {
         Some(dst) => {
             let Ctx { db, out, .. } = ctx;
-            store_result(db, out, dst, &result, limits);
+            store_result(db, out, dst, &result, limits, event);
         }
         None => reply_elems(&mut ctx.out, &result, withscores),
     }

@@ -280,10 +280,22 @@ impl Keyspace {
     /// Deletes expired keys, shard by shard, at most `budget` per shard lock.
     /// Returns how many were deleted.
     pub fn active_expire(&self, now: u64, budget: usize) -> usize {
+        self.active_expire_collect(now, budget, None)
+    }
+
+    /// [`Keyspace::active_expire`], also collecting `(db, key)` of the deleted keys (for the
+    /// `expired` keyspace event) when `deleted` is given.
+    pub fn active_expire_collect(
+        &self,
+        now: u64,
+        budget: usize,
+        mut deleted: Option<&mut Vec<(usize, SmallBytes)>>,
+    ) -> usize {
         let mut total = 0;
         for i in 0..NSHARDS {
             let mut sh = self.lock_shard(i);
-            for db in sh.dbs.iter_mut().flatten() {
+            for (dbi, db) in sh.dbs.iter_mut().enumerate() {
+                let Some(db) = db else { continue };
                 let mut n = 0;
                 while n < budget {
                     let Some((at, key)) = db.expires.first().cloned() else {
@@ -294,6 +306,9 @@ impl Keyspace {
                     }
                     db.expires.pop_first();
                     db.map(key_slot(&key)).remove(key.as_slice());
+                    if let Some(d) = deleted.as_deref_mut() {
+                        d.push((dbi, key));
+                    }
                     n += 1;
                 }
                 total += n;
@@ -326,6 +341,17 @@ impl Keyspace {
         now: u64,
         mode: AccessMode,
     ) -> bool {
+        self.evict_one_key(policy, samples, now, mode).is_some()
+    }
+
+    /// [`Keyspace::evict_one`], returning the evicted `(db, key)`.
+    pub fn evict_one_key(
+        &self,
+        policy: EvictPolicy,
+        samples: usize,
+        now: u64,
+        mode: AccessMode,
+    ) -> Option<(usize, SmallBytes)> {
         let mut rng = rand::thread_rng();
         // (score: lower is evicted first, shard, db, key)
         let mut best: Option<(u64, usize, usize, SmallBytes)> = None;
@@ -376,11 +402,10 @@ impl Keyspace {
                 }
             }
         }
-        let Some((_, si, dbi, key)) = best else {
-            return false;
-        };
+        let (_, si, dbi, key) = best?;
         let mut sh = self.lock_shard(si);
-        sh.db(dbi).remove(key_slot(&key), &key).is_some()
+        sh.db(dbi).remove(key_slot(&key), &key)?;
+        Some((dbi, key))
     }
 }
 
@@ -410,6 +435,10 @@ pub struct Db<'a> {
     /// Keys of a type clients can block on (lists, sorted sets) that this view created, as
     /// `(db, key)`: dispatch serves their blocked clients afterwards (see `crate::blocking`).
     pub created: Vec<(usize, SmallBytes)>,
+    /// `notify-keyspace-events` bits for this command (0: record nothing); set by dispatch.
+    pub notify_flags: u32,
+    /// Keyspace events recorded by [`Db::notify`], published by dispatch after the command.
+    pub events: Vec<crate::pubsub::Event>,
 }
 
 impl<'a> Db<'a> {
@@ -423,6 +452,22 @@ impl<'a> Db<'a> {
             expired: 0,
             hint: (0, usize::MAX, 0),
             created: Vec::new(),
+            notify_flags: 0,
+            events: Vec::new(),
+        }
+    }
+
+    /// Records a keyspace event about `key` in the selected database (Redis's
+    /// `notifyKeyspaceEvent`): `class` is a `crate::config::notify` bit, `event` Redis's event
+    /// name. Nothing is recorded unless `notify-keyspace-events` asks for that class.
+    pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        if self.notify_flags != 0 && crate::pubsub::wants(self.notify_flags, class) {
+            self.events.push(crate::pubsub::Event {
+                class,
+                name: event,
+                db: self.index,
+                key: bytes::Bytes::copy_from_slice(key),
+            });
         }
     }
 
@@ -478,6 +523,7 @@ impl<'a> Db<'a> {
         if expired {
             ds.remove(slot, key);
             self.expired += 1;
+            self.notify(crate::config::notify::EXPIRED, "expired", key);
         }
         expired
     }
@@ -533,6 +579,7 @@ impl<'a> Db<'a> {
         if wakes {
             self.created.push((self.index, SmallBytes::new(key)));
         }
+        self.notify(crate::config::notify::NEW, "new", key);
     }
 
     /// Stores a whole entry (value and TTL), replacing any old one.
