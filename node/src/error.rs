@@ -49,6 +49,8 @@ pub enum CmdError {
     HllCorrupt,
     #[error("ERR timeout is not a float or out of range")]
     TimeoutNotFloat,
+    #[error("ERR Invalid stream ID specified as stream command argument")]
+    InvalidStreamId,
     /// Any other text, with its error code (`ERR ...`).
     #[error("{0}")]
     Msg(Cow<'static, str>),

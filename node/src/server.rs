@@ -50,6 +50,8 @@ pub struct Settings {
     /// `hll-sparse-max-bytes`.
     pub hll_sparse_max_bytes: u64,
     pub zset_limits: crate::db::types::zset::ZSetLimits,
+    /// `stream-node-max-entries` and `stream-node-max-bytes`.
+    pub stream_limits: crate::db::types::stream::NodeLimits,
 }
 
 impl Settings {
@@ -81,6 +83,10 @@ impl Settings {
             zset_limits: crate::db::types::zset::ZSetLimits {
                 max_entries: c.zset_max_listpack_entries(),
                 max_value: c.zset_max_listpack_value(),
+            },
+            stream_limits: crate::db::types::stream::NodeLimits {
+                max_entries: c.stream_node_max_entries(),
+                max_bytes: c.stream_node_max_bytes(),
             },
         }
     }

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod list;
 pub mod server;
 pub mod set;
+pub mod stream;
 pub mod string;
 pub mod zset;
 
@@ -455,6 +456,7 @@ pub static GROUPS: &[&[Command]] = &[
     zset::COMMANDS,
     hll::COMMANDS,
     geo::COMMANDS,
+    stream::COMMANDS,
 ];
 
 /// Iterates over every top-level command row.

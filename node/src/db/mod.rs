@@ -403,8 +403,10 @@ pub struct Db<'a> {
     /// `(address, length, slot)` of the key the dispatcher already hashed, so the usual
     /// single-key command computes its CRC16 once (see [`Db::set_slot_hint`]).
     hint: (usize, usize, u16),
-    /// Keys of a type clients can block on (lists, sorted sets) that this view created, as
-    /// `(db, key)`: dispatch serves their blocked clients afterwards (see `crate::blocking`).
+    /// Keys of a type clients can block on (lists, sorted sets, streams) that this view
+    /// created, as `(db, key)`: dispatch serves their blocked clients afterwards (see
+    /// `crate::blocking`). Streams are also signalled when they receive entries (XADD) and
+    /// when they are deleted or replaced.
     pub created: Vec<(usize, SmallBytes)>,
 }
 
@@ -511,15 +513,21 @@ impl<'a> Db<'a> {
         self.dirty += 1;
         let ds = self.dbshard(slot);
         if let Some(e) = ds.map(slot).get_mut(key) {
+            // A stream replaced by another value wakes its XREADGROUP clients (with an error).
+            let was_stream = matches!(e.value, Value::Stream(_));
+            let now_stream = matches!(value, Value::Stream(_));
             e.value = value;
             touch(&mut e.access, mode, now);
             if !keep_ttl && e.expire_at != 0 {
                 let at = std::mem::take(&mut e.expire_at);
                 ds.expires.remove(&(at, SmallBytes::new(key)));
             }
+            if was_stream || now_stream {
+                self.created.push((self.index, SmallBytes::new(key)));
+            }
             return;
         }
-        let wakes = matches!(value, Value::List(_) | Value::ZSet(_));
+        let wakes = matches!(value, Value::List(_) | Value::ZSet(_) | Value::Stream(_));
         let entry = Entry {
             value,
             expire_at: 0,
@@ -549,6 +557,10 @@ impl<'a> Db<'a> {
         }
         let e = self.dbshard(slot).remove(slot, key)?;
         self.dirty += 1;
+        if matches!(e.value, Value::Stream(_)) {
+            // Clients blocked in XREADGROUP on a deleted stream get an error.
+            self.created.push((self.index, SmallBytes::new(key)));
+        }
         Some(e)
     }
 
