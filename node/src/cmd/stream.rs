@@ -1469,8 +1469,7 @@ fn xautoclaim(ctx: &mut Ctx<'_>) -> CmdResult {
             let max = i64::MAX / 16;
             count = match num::parse_i64(&args[j + 1]) {
                 Some(v) if (1..=max).contains(&v) => v,
-                Some(_) => return Err(CmdError::err("COUNT must be > 0")),
-                None => return Err(CmdError::NotInteger),
+                _ => return Err(CmdError::err("COUNT must be > 0")),
             };
             j += 1;
         } else if args[j].eq_ignore_ascii_case(b"justid") {
@@ -1486,6 +1485,13 @@ fn xautoclaim(ctx: &mut Ctx<'_>) -> CmdResult {
     };
     if !ok {
         return Err(nogroup(&args[1], &args[2]));
+    }
+    // Redis allocates `count` IDs up front and answers this when the allocation fails; we
+    // refuse where that allocation (16 bytes per ID) would pass a terabyte.
+    if count > (1i64 << 40) / 16 {
+        return Err(CmdError::err(
+            "Insufficient memory, failed allocating transient memory, COUNT too high.",
+        ));
     }
     let now = ctx.db.now;
     let Some(s) = write_stream(&mut ctx.db, &args[1])? else {
@@ -1637,8 +1643,9 @@ fn xsetid(ctx: &mut Ctx<'_>) -> CmdResult {
 
 fn subcommand_syntax(ctx: &Ctx<'_>) -> CmdError {
     CmdError::err(format!(
-        "unknown subcommand or wrong number of arguments for '{}'. Try XGROUP HELP.",
-        lossy(&ctx.args[1], 128)
+        "unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        lossy(&ctx.args[1], 128),
+        String::from_utf8_lossy(&ctx.args[0]).to_ascii_uppercase()
     ))
 }
 
@@ -1735,17 +1742,9 @@ fn xgroup_setid(ctx: &mut Ctx<'_>) -> CmdResult {
     let mut entries_read = INVALID_ENTRIES_READ;
     if args.len() == 7 {
         if !args[5].eq_ignore_ascii_case(b"entriesread") {
-            return Err(CmdError::Syntax);
+            return Err(subcommand_syntax(ctx));
         }
-        entries_read = match num::parse_i64(&args[6]) {
-            Some(v) => v,
-            None => return Err(CmdError::Syntax),
-        };
-        if entries_read < 0 && entries_read != INVALID_ENTRIES_READ {
-            return Err(CmdError::err(
-                "value for ENTRIESREAD must be positive or -1",
-            ));
-        }
+        entries_read = entries_read_arg(&args[6])?;
     }
     let g = xgroup_group(ctx)?;
     g.last_id = id;
@@ -1839,12 +1838,12 @@ fn xinfo_stream(ctx: &mut Ctx<'_>) -> CmdResult {
     let mut count: i64 = 10;
     if args.len() > 3 {
         if !args[3].eq_ignore_ascii_case(b"full") {
-            return Err(CmdError::Syntax);
+            return Err(subcommand_syntax(ctx));
         }
         full = true;
         if args.len() > 4 {
             if args.len() != 6 || !args[4].eq_ignore_ascii_case(b"count") {
-                return Err(CmdError::Syntax);
+                return Err(subcommand_syntax(ctx));
             }
             count = int(&args[5])?;
             if count < 0 {
