@@ -24,6 +24,10 @@ pub enum Test {
     Hset,
     Sadd,
     Zadd,
+    /// Custom command: `XADD mystream * f __rand_int__`.
+    Xadd,
+    /// Custom command: `XREAD COUNT 10 STREAMS mystream 0` (reads what XADD left).
+    Xread,
 }
 
 impl Test {
@@ -43,6 +47,8 @@ impl Test {
             Test::Hset => "hset",
             Test::Sadd => "sadd",
             Test::Zadd => "zadd",
+            Test::Xadd => "xadd",
+            Test::Xread => "xread",
         }
     }
 
@@ -57,6 +63,17 @@ impl Test {
             Test::Hset => "HSET",
             Test::Sadd => "SADD",
             Test::Zadd => "ZADD",
+            Test::Xadd => "XADD",
+            Test::Xread => "XREAD",
+        }
+    }
+
+    /// Tests redis-benchmark has no `-t` for: the command line to run instead.
+    pub fn custom(self) -> Option<&'static [&'static str]> {
+        match self {
+            Test::Xadd => Some(&["XADD", "mystream", "*", "f", "__rand_int__"]),
+            Test::Xread => Some(&["XREAD", "COUNT", "10", "STREAMS", "mystream", "0"]),
+            _ => None,
         }
     }
 
@@ -65,6 +82,7 @@ impl Test {
     pub fn unbounded_keys(self) -> &'static [&'static str] {
         match self {
             Test::Lpush => &["mylist"],
+            Test::Xadd => &["mystream"],
             _ => &[],
         }
     }
@@ -133,17 +151,23 @@ pub fn argv(
         ("-d", w.size.to_string()),
         ("-r", s.keyspace.to_string()),
         ("-P", w.pipeline.to_string()),
-        ("-t", w.test.arg().to_owned()),
     ];
     for (k, val) in kv {
         v.push(k.to_owned());
         v.push(val);
+    }
+    if w.test.custom().is_none() {
+        v.extend(["-t".to_owned(), w.test.arg().to_owned()]);
     }
     if let Some(t) = s.placement.bench_threads {
         v.push("--threads".to_owned());
         v.push(t.to_string());
     }
     v.push("--csv".to_owned());
+    // A custom command goes last, after the options.
+    if let Some(words) = w.test.custom() {
+        v.extend(words.iter().map(|w| (*w).to_owned()));
+    }
     v
 }
 
@@ -375,5 +399,25 @@ mod tests {
         let v = argv(&s, "127.0.0.1", "7000", &[], w, 1000).join(" ");
         assert!(v.starts_with("redis-benchmark -h"));
         assert!(v.ends_with("-t get --threads 2 --csv"));
+    }
+
+    #[test]
+    fn custom_commands_replace_dash_t() {
+        let s = Settings {
+            bench_bin: "redis-benchmark".into(),
+            placement: crate::deploy::Mode::Unpinned.placement("0", "1"),
+            clients: 50,
+            keyspace: 100_000,
+            timeout: Duration::from_secs(1),
+        };
+        let w = Workload {
+            test: Test::Xread,
+            pipeline: 1,
+            size: 16,
+        };
+        let v = argv(&s, "127.0.0.1", "7000", &[], w, 10).join(" ");
+        assert!(!v.contains(" -t "), "{v}");
+        assert!(v.ends_with("--csv XREAD COUNT 10 STREAMS mystream 0"), "{v}");
+        assert_eq!(Test::Xadd.unbounded_keys(), &["mystream"]);
     }
 }
