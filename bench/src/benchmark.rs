@@ -417,7 +417,10 @@ mod tests {
         };
         let v = argv(&s, "127.0.0.1", "7000", &[], w, 10).join(" ");
         assert!(!v.contains(" -t "), "{v}");
-        assert!(v.ends_with("--csv XREAD COUNT 10 STREAMS mystream 0"), "{v}");
+        assert!(
+            v.ends_with("--csv XREAD COUNT 10 STREAMS mystream 0"),
+            "{v}"
+        );
         assert_eq!(Test::Xadd.unbounded_keys(), &["mystream"]);
     }
 }

@@ -140,6 +140,17 @@ impl Blocking {
     }
 }
 
+/// Keys of database `db` (every database when None) that clients wait on with XREAD /
+/// XREADGROUP: FLUSHDB and FLUSHALL signal them, so XREADGROUP answers that its stream is gone.
+pub fn stream_waited_keys(server: &Server, db: Option<usize>) -> Vec<ReadyKey> {
+    let reg = server.blocking.registry.lock();
+    reg.waiters
+        .values()
+        .filter(|w| w.kind == "stream" && db.is_none_or(|d| d == w.call.db))
+        .flat_map(|w| w.keys.iter().map(|k| (w.call.db, k.clone())))
+        .collect()
+}
+
 /// Parses a blocking timeout in seconds as Redis 7.0 `getTimeoutFromObjectOrReply`: a
 /// `long double`, turned into whole milliseconds; `0` blocks forever. None means forever.
 pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CmdError> {

@@ -203,8 +203,13 @@ async fn cron(server: Arc<Server>, hz: u32) {
             if !server.active_expire.load(Relaxed) {
                 break;
             }
-            let n = server.keyspace.active_expire(now, 64);
+            let mut streams = Vec::new();
+            let n = server.keyspace.active_expire_into(now, 64, &mut streams);
             server.stats.expired_keys.fetch_add(n as u64, Relaxed);
+            if !streams.is_empty() {
+                // Clients blocked in XREADGROUP on an expired stream get an error.
+                ferrodis_node::blocking::serve_ready(&server, &server.settings(), streams);
+            }
             if n == 0 {
                 break;
             }

@@ -30,6 +30,24 @@ macro_rules! scripts {
 }
 
 scripts!(
-    bitfield, bitmaps, connection, counters, databases, expire, geo, hash, hll, keys, lcs, list,
-    object, protocol, resp3, set, stream, stream_groups, strings, zset,
+    bitfield,
+    bitmaps,
+    connection,
+    counters,
+    databases,
+    expire,
+    geo,
+    hash,
+    hll,
+    keys,
+    lcs,
+    list,
+    object,
+    protocol,
+    resp3,
+    set,
+    stream,
+    stream_groups,
+    strings,
+    zset,
 );

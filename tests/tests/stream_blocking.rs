@@ -60,11 +60,30 @@ fn stream_timeouts_answer_null_in_resp2_and_resp3() {
         let started = Instant::now();
         let mut out = vec![
             cmd(&mut c, &["XREAD", "BLOCK", "50", "STREAMS", "s", "$"]),
-            cmd(&mut c, &["XREADGROUP", "GROUP", "g", "c", "BLOCK", "50", "STREAMS", "s", ">"]),
+            cmd(
+                &mut c,
+                &[
+                    "XREADGROUP",
+                    "GROUP",
+                    "g",
+                    "c",
+                    "BLOCK",
+                    "50",
+                    "STREAMS",
+                    "s",
+                    ">",
+                ],
+            ),
         ];
-        out.push(format!("waited: {}", started.elapsed() >= Duration::from_millis(100)));
+        out.push(format!(
+            "waited: {}",
+            started.elapsed() >= Duration::from_millis(100)
+        ));
         c.ok(["HELLO", "3"]);
-        out.push(cmd(&mut c, &["XREAD", "BLOCK", "50", "STREAMS", "nokey", "0"]));
+        out.push(cmd(
+            &mut c,
+            &["XREAD", "BLOCK", "50", "STREAMS", "nokey", "0"],
+        ));
         wait_blocked(&mut ctrl, 0);
         // Whether the timed-out XREADGROUP created its consumer must match stock.
         out.push(cmd(&mut ctrl, &["XINFO", "GROUPS", "s"]));
@@ -89,8 +108,18 @@ fn client_unblock_of_stream_readers() {
         let mut out = vec![cmd(&mut ctrl, &["CLIENT", "UNBLOCK", &id])];
         out.push(read(&mut c));
         ctrl.ok(["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
-        c.send_command(["XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">"])
-            .unwrap();
+        c.send_command([
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "c",
+            "BLOCK",
+            "0",
+            "STREAMS",
+            "s",
+            ">",
+        ])
+        .unwrap();
         wait_blocked(&mut ctrl, 1);
         out.push(cmd(&mut ctrl, &["CLIENT", "UNBLOCK", &id, "ERROR"]));
         out.push(read(&mut c));
@@ -119,7 +148,15 @@ fn one_xadd_serves_every_reader_and_one_consumer_per_group() {
         for (i, c) in consumers.iter_mut().enumerate() {
             let name = format!("c{i}");
             c.send_command([
-                "XREADGROUP", "GROUP", "g", &name, "BLOCK", "0", "STREAMS", "s", ">",
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                &name,
+                "BLOCK",
+                "0",
+                "STREAMS",
+                "s",
+                ">",
             ])
             .unwrap();
             n += 1;

@@ -16,9 +16,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::blocking;
 use crate::cmd::{acl, flags, kflags, BeginSearch, CmdResult, Command, FindKeys, KeySpec};
-use crate::db::types::stream::{
-    parse_id, Group, Stream, StreamId, Trim, INVALID_ENTRIES_READ,
-};
+use crate::db::types::stream::{parse_id, Group, Stream, StreamId, Trim, INVALID_ENTRIES_READ};
 use crate::db::{Db, SmallBytes, Value};
 use crate::dispatch::Ctx;
 use crate::error::{lossy, CmdError};
@@ -289,7 +287,8 @@ static XGROUP: &[Command] = &[
         handler: Some(xgroup_destroy),
         group: "stream",
         since: "5.0.0",
-        complexity: "O(N) where N is the number of entries in the group's pending entries list (PEL).",
+        complexity:
+            "O(N) where N is the number of entries in the group's pending entries list (PEL).",
         summary: "Deletes a consumer group.",
         ..Command::DEFAULT
     },
@@ -656,8 +655,7 @@ fn xadd(ctx: &mut Ctx<'_>) -> CmdResult {
     let limits = ctx.settings.stream_limits;
     let a = parse_add_trim(args, true, limits.max_entries)?;
     let field_pos = a.id_index + 1;
-    if field_pos > args.len() || (args.len() - field_pos) < 2 || (args.len() - field_pos) % 2 == 1
-    {
+    if field_pos > args.len() || (args.len() - field_pos) < 2 || (args.len() - field_pos) % 2 == 1 {
         return Err(CmdError::WrongArity("xadd".into()));
     }
     if let Some((id, true)) = a.id {
@@ -884,7 +882,7 @@ fn read_generic(ctx: &mut Ctx<'_>, group_mode: bool) -> CmdResult {
             count = int(&args[i])?.max(0) as usize;
         } else if o.eq_ignore_ascii_case(b"streams") && more > 0 {
             streams_arg = i + 1;
-            if (args.len() - streams_arg) % 2 != 0 {
+            if !(args.len() - streams_arg).is_multiple_of(2) {
                 // Redis 7.0 names XREAD and `$` for both commands.
                 return Err(CmdError::err(
                     "Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.",
@@ -1416,7 +1414,7 @@ fn xclaim(ctx: &mut Ctx<'_>) -> CmdResult {
             }
         }
         g.consumer(name, now).0.seen_time = now;
-        let prev = g.pel.get(&id).map(|n| n.clone());
+        let prev = g.pel.get(&id).cloned();
         if let Some(p) = &prev {
             if &p.consumer[..] != name {
                 if let Some(c) = g.consumers.get_mut(&p.consumer) {
@@ -1716,7 +1714,9 @@ fn xgroup_create(ctx: &mut Ctx<'_>) -> CmdResult {
         return Err(CmdError::NoSuchKey);
     };
     if s.groups.contains_key(&args[3][..]) {
-        return Err(CmdError::raw("BUSYGROUP Consumer Group name already exists"));
+        return Err(CmdError::raw(
+            "BUSYGROUP Consumer Group name already exists",
+        ));
     }
     s.groups
         .insert(args[3].clone(), Group::new(id, entries_read));
@@ -1816,7 +1816,6 @@ fn xgroup_help(ctx: &mut Ctx<'_>) -> CmdResult {
 // ---------------------------------------------------------------------------------------------
 // XINFO
 
-
 fn entries_read_reply(out: &mut ReplyWriter<'_>, g: &Group) {
     if g.entries_read != INVALID_ENTRIES_READ {
         out.int(g.entries_read);
@@ -1868,7 +1867,11 @@ fn xinfo_stream(ctx: &mut Ctx<'_>) -> CmdResult {
     write_id(out, s.max_deleted);
     out.bulk(b"entries-added");
     out.int(s.entries_added as i64);
-    let lim = if count == 0 { usize::MAX } else { count as usize };
+    let lim = if count == 0 {
+        usize::MAX
+    } else {
+        count as usize
+    };
     if !full {
         out.bulk(b"recorded-first-entry-id");
         write_id(out, s.first_id);
@@ -1886,7 +1889,14 @@ fn xinfo_stream(ctx: &mut Ctx<'_>) -> CmdResult {
     out.bulk(b"recorded-first-entry-id");
     write_id(out, s.first_id);
     out.bulk(b"entries");
-    range_reply(out, s, StreamId::MIN, StreamId::MAX, if count == 0 { 0 } else { lim }, false);
+    range_reply(
+        out,
+        s,
+        StreamId::MIN,
+        StreamId::MAX,
+        if count == 0 { 0 } else { lim },
+        false,
+    );
     out.bulk(b"groups");
     out.array(s.groups.len());
     for (name, g) in &s.groups {
@@ -2013,23 +2023,44 @@ mod tests {
 
     #[test]
     fn add_trim_options_parse_like_redis() {
-        let a = parse_add_trim(&args(&["xadd", "s", "MAXLEN", "~", "10", "*", "f", "v"]), true, 100)
-            .unwrap();
+        let a = parse_add_trim(
+            &args(&["xadd", "s", "MAXLEN", "~", "10", "*", "f", "v"]),
+            true,
+            100,
+        )
+        .unwrap();
         assert_eq!(a.trim, Some(Trim::MaxLen(10)));
         assert!(a.approx);
         assert_eq!(a.limit, 10000);
         assert_eq!(a.id_index, 5);
-        let a = parse_add_trim(&args(&["xadd", "s", "MINID", "=", "5", "LIMIT", "0", "1-*", "f"]), true, 7);
+        let a = parse_add_trim(
+            &args(&["xadd", "s", "MINID", "=", "5", "LIMIT", "0", "1-*", "f"]),
+            true,
+            7,
+        );
         assert!(a.is_err());
-        let a = parse_add_trim(&args(&["xadd", "s", "nomkstream", "5-*", "f", "v"]), true, 100).unwrap();
+        let a = parse_add_trim(
+            &args(&["xadd", "s", "nomkstream", "5-*", "f", "v"]),
+            true,
+            100,
+        )
+        .unwrap();
         assert!(a.nomkstream);
         assert_eq!(a.id, Some((StreamId::new(5, 0), false)));
         let e = parse_add_trim(&args(&["xtrim", "s", "LIMIT", "5"]), false, 100).err();
         assert_eq!(
             e.map(|e| e.to_string()),
-            Some("ERR syntax error, LIMIT cannot be used without specifying a trimming strategy".into())
+            Some(
+                "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy"
+                    .into()
+            )
         );
-        let e = parse_add_trim(&args(&["xtrim", "s", "MAXLEN", "1", "MINID", "2"]), false, 100).err();
+        let e = parse_add_trim(
+            &args(&["xtrim", "s", "MAXLEN", "1", "MINID", "2"]),
+            false,
+            100,
+        )
+        .err();
         assert!(e.is_some_and(|e| e.to_string().contains("at the same time")));
         let a = parse_add_trim(&args(&["xtrim", "s", "MAXLEN", "~", "1"]), false, 0).unwrap();
         assert_eq!(a.limit, 10000);

@@ -276,10 +276,22 @@ impl Keyspace {
     /// Deletes expired keys, shard by shard, at most `budget` per shard lock.
     /// Returns how many were deleted.
     pub fn active_expire(&self, now: u64, budget: usize) -> usize {
+        self.active_expire_into(now, budget, &mut Vec::new())
+    }
+
+    /// [`Keyspace::active_expire`], also collecting the expired stream keys as `(db, key)`
+    /// (clients blocked in XREADGROUP on them answer an error).
+    pub fn active_expire_into(
+        &self,
+        now: u64,
+        budget: usize,
+        streams: &mut Vec<(usize, SmallBytes)>,
+    ) -> usize {
         let mut total = 0;
         for m in self.shards.iter() {
             let mut sh = m.lock();
-            for db in sh.dbs.iter_mut().flatten() {
+            for (dbi, db) in sh.dbs.iter_mut().enumerate() {
+                let Some(db) = db else { continue };
                 let mut n = 0;
                 while n < budget {
                     let Some((at, key)) = db.expires.first().cloned() else {
@@ -289,7 +301,10 @@ impl Keyspace {
                         break;
                     }
                     db.expires.pop_first();
-                    db.map(key_slot(&key)).remove(key.as_slice());
+                    let gone = db.map(key_slot(&key)).remove(key.as_slice());
+                    if gone.is_some_and(|e| matches!(e.value, Value::Stream(_))) {
+                        streams.push((dbi, key));
+                    }
                     n += 1;
                 }
                 total += n;
@@ -474,8 +489,11 @@ impl<'a> Db<'a> {
             None => false,
         };
         if expired {
-            ds.remove(slot, key);
+            let gone = ds.remove(slot, key);
             self.expired += 1;
+            if gone.is_some_and(|e| matches!(e.value, Value::Stream(_))) {
+                self.created.push((self.index, SmallBytes::new(key)));
+            }
         }
         expired
     }

@@ -283,7 +283,10 @@ impl Chunk {
             } else {
                 self.master_fields()
             };
-            m.len() == nfields && m.iter().zip(fv.iter().step_by(2)).all(|(a, b)| *a == &b[..])
+            m.len() == nfields
+                && m.iter()
+                    .zip(fv.iter().step_by(2))
+                    .all(|(a, b)| *a == &b[..])
         };
         let ms_diff = id.ms.wrapping_sub(master.ms) as i64;
         let seq_diff = id.seq.wrapping_sub(master.seq) as i64;
@@ -319,7 +322,9 @@ impl Chunk {
     }
 
     fn heap_size(&self) -> usize {
-        self.ids.capacity() * 16 + self.offs.capacity() * 4 + self.data.capacity()
+        self.ids.capacity() * 16
+            + self.offs.capacity() * 4
+            + self.data.capacity()
             + self.deleted.capacity()
     }
 }
@@ -768,9 +773,7 @@ impl Stream {
         if id <= g.last_id {
             return;
         }
-        if g.entries_read != INVALID_ENTRIES_READ
-            && !self.range_has_tombstones(id, StreamId::MAX)
-        {
+        if g.entries_read != INVALID_ENTRIES_READ && !self.range_has_tombstones(id, StreamId::MAX) {
             g.entries_read += 1;
         } else if self.entries_added > 0 {
             g.entries_read = self
@@ -839,13 +842,19 @@ mod tests {
         assert_eq!(p(""), None);
         assert_eq!(p("1-"), None);
         assert_eq!(p("1-*"), None);
-        assert_eq!(parse_id(b"5", u64::MAX, false, false).map(|p| p.id), Some(StreamId::new(5, u64::MAX)));
+        assert_eq!(
+            parse_id(b"5", u64::MAX, false, false).map(|p| p.id),
+            Some(StreamId::new(5, u64::MAX))
+        );
         assert_eq!(parse_id(b"+", 0, true, false), None);
         assert_eq!(parse_id(b"-", 0, true, false), None);
         let star = parse_id(b"7-*", 0, false, true).unwrap();
         assert_eq!((star.id, star.seq_given), (StreamId::new(7, 0), false));
         assert_eq!(parse_id(&[b'1'; 128], 0, false, false), None);
-        assert_eq!(parse_id(b"3-4\x00junk", 0, false, false).map(|p| p.id), Some(StreamId::new(3, 4)));
+        assert_eq!(
+            parse_id(b"3-4\x00junk", 0, false, false).map(|p| p.id),
+            Some(StreamId::new(3, 4))
+        );
     }
 
     #[test]
@@ -882,7 +891,11 @@ mod tests {
         let mut s = Stream::new();
         let big = "x".repeat(1500);
         for i in 1..=5 {
-            s.append(StreamId::new(i, 0), &fv(&[("f", &big)]), NodeLimits::default());
+            s.append(
+                StreamId::new(i, 0),
+                &fv(&[("f", &big)]),
+                NodeLimits::default(),
+            );
         }
         // 4096 bytes hold two such entries.
         assert_eq!(s.chunk_count(), 3);
