@@ -899,6 +899,17 @@ mod tests {
         }
         // 4096 bytes hold two such entries.
         assert_eq!(s.chunk_count(), 3);
+        // Different field names per entry (no SAMEFIELDS): Redis 7.0 makes 2 listpacks.
+        let mut s = Stream::new();
+        let v = "y".repeat(90);
+        for i in 1..=60 {
+            s.append(
+                StreamId::new(i, 0),
+                &fv(&[(&format!("field{i}"), &v)]),
+                NodeLimits::default(),
+            );
+        }
+        assert_eq!(s.chunk_count(), 2);
     }
 
     #[test]
@@ -911,8 +922,15 @@ mod tests {
         assert_eq!(s.rax_nodes(), 1);
         s.append(StreamId::new(1, 0), &fv(&[("a", "b")]), lim);
         assert_eq!(s.rax_nodes(), 2);
+        // Counts Redis 7.0 reports in XINFO STREAM for the same keys.
         s.append(StreamId::new(2, 0), &fv(&[("a", "b")]), lim);
-        assert_eq!(s.rax_nodes(), 4);
+        assert_eq!(s.rax_nodes(), 6);
+        s.append(StreamId::new(3, 0), &fv(&[("a", "b")]), lim);
+        assert_eq!(s.rax_nodes(), 8);
+        s.append(StreamId::new(300, 0), &fv(&[("a", "b")]), lim);
+        assert_eq!(s.rax_nodes(), 11);
+        assert!(s.delete(StreamId::new(2, 0)));
+        assert_eq!(s.rax_nodes(), 9);
     }
 
     proptest! {
