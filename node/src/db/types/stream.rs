@@ -240,19 +240,39 @@ struct Chunk {
 }
 
 impl Chunk {
-    /// Fields and values of entry `i`.
+    /// Fields and values of entry `i`. An entry is `varint (count << 1 | same)` then its
+    /// strings; `same` entries (the master entry's field names, as Redis's SAMEFIELDS flag)
+    /// store only their values, and take the names from entry 0, which is always whole.
     fn fields(&self, i: usize) -> Vec<&[u8]> {
         let b = &self.data;
         let mut pos = self.offs[i] as usize;
-        let n = get_varint(b, &mut pos);
-        let mut out = Vec::with_capacity(n);
-        for _ in 0..n {
-            let len = get_varint(b, &mut pos);
-            let end = (pos + len).min(b.len());
-            out.push(&b[pos..end]);
-            pos = end;
+        let h = get_varint(b, &mut pos);
+        let (n, same) = (h >> 1, h & 1 == 1);
+        let mut read = |pos: &mut usize| {
+            let len = get_varint(b, pos);
+            let end = (*pos + len).min(b.len());
+            let s = &b[*pos..end];
+            *pos = end;
+            s
+        };
+        if !same {
+            return (0..n).map(|_| read(&mut pos)).collect();
+        }
+        let names = self.master_fields();
+        let mut out = Vec::with_capacity(2 * n);
+        for name in names.into_iter().take(n) {
+            out.push(name);
+            out.push(read(&mut pos));
         }
         out
+    }
+
+    /// Frees the spare capacity of a chunk that will not grow any more.
+    fn seal(&mut self) {
+        self.ids.shrink_to_fit();
+        self.offs.shrink_to_fit();
+        self.data.shrink_to_fit();
+        self.deleted.shrink_to_fit();
     }
 
     /// The master entry's field names (those of the first entry inserted).
@@ -306,10 +326,19 @@ impl Chunk {
         self.lp_base += size;
 
         self.offs.push(self.data.len() as u32);
-        put_varint(&mut self.data, fv.len());
-        for x in fv {
-            put_varint(&mut self.data, x.len());
-            self.data.extend_from_slice(x);
+        let packed_same = same && !self.ids.is_empty();
+        if packed_same {
+            put_varint(&mut self.data, (nfields << 1) | 1);
+            for x in fv.iter().skip(1).step_by(2) {
+                put_varint(&mut self.data, x.len());
+                self.data.extend_from_slice(x);
+            }
+        } else {
+            put_varint(&mut self.data, fv.len() << 1);
+            for x in fv {
+                put_varint(&mut self.data, x.len());
+                self.data.extend_from_slice(x);
+            }
         }
         self.ids.push(id);
         self.deleted.push(false);
@@ -552,6 +581,9 @@ impl Stream {
             }
         };
         if new_chunk {
+            if let Some(mut last) = self.chunks.last_entry() {
+                last.get_mut().seal();
+            }
             self.chunks.insert(id, Chunk::default());
         }
         if let Some(mut e) = self.chunks.last_entry() {
@@ -949,8 +981,11 @@ mod tests {
                         let id = StreamId::new(next, x);
                         next += 1 + x % 3;
                         let v = format!("v{x}");
-                        s.append(id, &fv(&[("f", &v)]), lim);
-                        model.insert(id, v);
+                        // Alternate field names so both entry layouts (same fields as the
+                        // chunk's first entry or not) are exercised.
+                        let name = if x % 3 == 0 { "g" } else { "f" };
+                        s.append(id, &fv(&[(name, &v)]), lim);
+                        model.insert(id, format!("{name}={v}"));
                     }
                     2 => {
                         let target = model.keys().nth(x as usize % model.len().max(1)).copied();
@@ -974,7 +1009,7 @@ mod tests {
             prop_assert_eq!(&got, &want);
             let mut rev = Vec::new();
             s.range(StreamId::MIN, StreamId::MAX, true, |id, f| {
-                rev.push((id, f[1].to_vec()));
+                rev.push((id, [f[0], b"=", f[1]].concat()));
                 true
             });
             rev.reverse();
