@@ -248,7 +248,7 @@ impl Chunk {
         let mut pos = self.offs[i] as usize;
         let h = get_varint(b, &mut pos);
         let (n, same) = (h >> 1, h & 1 == 1);
-        let mut read = |pos: &mut usize| {
+        let read = |pos: &mut usize| {
             let len = get_varint(b, pos);
             let end = (*pos + len).min(b.len());
             let s = &b[*pos..end];
