@@ -1,5 +1,10 @@
-//! Blocking commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP; later BZPOPMIN/BZPOPMAX/BZMPOP
-//! and XREAD/XREADGROUP BLOCK): clients waiting for a key to be filled, and serving them.
+//! Blocking commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, XREAD/XREADGROUP BLOCK; later
+//! BZPOPMIN/BZPOPMAX/BZMPOP): clients waiting for a key to be filled, and serving them.
+//!
+//! Streams differ from lists in three ways: every XADD signals its key (not only creation),
+//! reading consumes nothing so every stream reader on a signalled key is re-run (one that finds
+//! nothing keeps waiting without stopping the others), and deleting, replacing, flushing or
+//! expiring a stream signals it too, so a blocked XREADGROUP answers Redis's error.
 //!
 //! How it fits together (Redis `blocked.c`):
 //!
