@@ -36,6 +36,10 @@ pub enum Test {
     Publish1,
     /// The same with 100 subscribers.
     Publish100,
+    /// Custom command: `XADD mystream * f __rand_int__`.
+    Xadd,
+    /// Custom command: `XREAD COUNT 10 STREAMS mystream 0` (reads what XADD left).
+    Xread,
 }
 
 impl Test {
@@ -69,7 +73,7 @@ impl Test {
             Test::Lrange100 => "lrange_100",
             Test::Zrange100 => "",
             // Ignored: a custom command follows.
-            Test::Publish1 | Test::Publish100 => "",
+            Test::Publish1 | Test::Publish100 | Test::Xadd | Test::Xread => "",
         }
     }
 
@@ -103,6 +107,8 @@ impl Test {
             Test::Sadd => "SADD",
             Test::Zadd => "ZADD",
             Test::Publish1 | Test::Publish100 => "PUBLISH",
+            Test::Xadd => "XADD",
+            Test::Xread => "XREAD",
         }
     }
 
@@ -126,12 +132,14 @@ impl Test {
 
     /// The custom command given to redis-benchmark after its options, if any.
     pub fn custom_command(self, size: u32) -> Option<Vec<String>> {
-        if self == Test::Zrange100 {
-            return Some(
-                ["ZRANGE", "bench:zset", "0", "99"]
-                    .map(String::from)
-                    .to_vec(),
-            );
+        let words: &[&str] = match self {
+            Test::Zrange100 => &["ZRANGE", "bench:zset", "0", "99"],
+            Test::Xadd => &["XADD", "mystream", "*", "f", "__rand_int__"],
+            Test::Xread => &["XREAD", "COUNT", "10", "STREAMS", "mystream", "0"],
+            _ => &[],
+        };
+        if !words.is_empty() {
+            return Some(words.iter().map(|w| (*w).to_owned()).collect());
         }
         (self.subscribers() > 0).then(|| {
             vec![
@@ -147,6 +155,7 @@ impl Test {
     pub fn unbounded_keys(self) -> &'static [&'static str] {
         match self {
             Test::Lpush | Test::Lpop | Test::Lrange100 => &["mylist"],
+            Test::Xadd => &["mystream"],
             _ => &[],
         }
     }
@@ -551,5 +560,28 @@ mod tests {
         assert!(!v.contains(" -t "));
         assert!(v.ends_with("--threads 2 --csv ZRANGE bench:zset 0 99"));
         assert_eq!(Test::Zrange100.setup()[0].len(), 202);
+    }
+
+    #[test]
+    fn custom_commands_replace_dash_t() {
+        let s = Settings {
+            bench_bin: "redis-benchmark".into(),
+            placement: crate::deploy::Mode::Unpinned.placement("0", "1"),
+            clients: 50,
+            keyspace: 100_000,
+            timeout: Duration::from_secs(1),
+        };
+        let w = Workload {
+            test: Test::Xread,
+            pipeline: 1,
+            size: 16,
+        };
+        let v = argv(&s, "127.0.0.1", "7000", &[], w, 10).join(" ");
+        assert!(!v.contains(" -t "), "{v}");
+        assert!(
+            v.ends_with("--csv XREAD COUNT 10 STREAMS mystream 0"),
+            "{v}"
+        );
+        assert_eq!(Test::Xadd.unbounded_keys(), &["mystream"]);
     }
 }

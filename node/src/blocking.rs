@@ -1,5 +1,10 @@
-//! Blocking commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP; later BZPOPMIN/BZPOPMAX/BZMPOP
-//! and XREAD/XREADGROUP BLOCK): clients waiting for a key to be filled, and serving them.
+//! Blocking commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, XREAD/XREADGROUP BLOCK; later
+//! BZPOPMIN/BZPOPMAX/BZMPOP): clients waiting for a key to be filled, and serving them.
+//!
+//! Streams differ from lists in three ways: every XADD signals its key (not only creation),
+//! reading consumes nothing so every stream reader on a signalled key is re-run (one that finds
+//! nothing keeps waiting without stopping the others), and deleting, replacing, flushing or
+//! expiring a stream signals it too, so a blocked XREADGROUP answers Redis's error.
 //!
 //! How it fits together (Redis `blocked.c`):
 //!
@@ -132,14 +137,33 @@ impl Blocking {
         Some(w)
     }
 
-    /// The first client blocked on `key` for values of type `kind`.
-    fn first(&self, key: &ReadyKey, kind: &str) -> Option<(u64, Arc<BlockedCall>)> {
+    /// The first client blocked on `key` for values of type `kind`, skipping `skip`. Stream
+    /// readers are candidates whatever the key holds: XREADGROUP answers an error when its
+    /// stream was deleted or replaced.
+    fn first(
+        &self,
+        key: &ReadyKey,
+        kind: Option<&str>,
+        skip: &[u64],
+    ) -> Option<(u64, Arc<BlockedCall>, &'static str)> {
         let reg = self.registry.lock();
         reg.by_key.get(key)?.iter().find_map(|id| {
             let w = reg.waiters.get(id)?;
-            (w.kind == kind).then(|| (*id, w.call.clone()))
+            (!skip.contains(id) && (Some(w.kind) == kind || w.kind == "stream"))
+                .then(|| (*id, w.call.clone(), w.kind))
         })
     }
+}
+
+/// Keys of database `db` (every database when None) that clients wait on with XREAD /
+/// XREADGROUP: FLUSHDB and FLUSHALL signal them, so XREADGROUP answers that its stream is gone.
+pub fn stream_waited_keys(server: &Server, db: Option<usize>) -> Vec<ReadyKey> {
+    let reg = server.blocking.registry.lock();
+    reg.waiters
+        .values()
+        .filter(|w| w.kind == "stream" && db.is_none_or(|d| d == w.call.db))
+        .flat_map(|w| w.keys.iter().map(|k| (w.call.db, k.clone())))
+        .collect()
 }
 
 /// Parses a blocking timeout in seconds as Redis 7.0 `getTimeoutFromObjectOrReply`: a
@@ -158,6 +182,19 @@ pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CmdError> {
 /// finding them all empty; write no reply. When the handler is re-run for a ready key
 /// (`ctx.serving`), this instead records that there was nothing to serve.
 pub fn block(ctx: &mut Ctx<'_>, keys: &[&[u8]], timeout: Option<Duration>, kind: &'static str) {
+    let args = ctx.args.to_vec();
+    block_as(ctx, args, keys, timeout, kind);
+}
+
+/// [`block`], re-running `args` instead of the command's own arguments when a key becomes
+/// ready (XREAD BLOCK replaces `$` by the ID it stood for when the client blocked).
+pub fn block_as(
+    ctx: &mut Ctx<'_>,
+    args: Vec<Bytes>,
+    keys: &[&[u8]],
+    timeout: Option<Duration>,
+    kind: &'static str,
+) {
     if ctx.serving.is_some() {
         ctx.client.blocked = Some(Blocked::NotServed);
         return;
@@ -175,7 +212,7 @@ pub fn block(ctx: &mut Ctx<'_>, keys: &[&[u8]], timeout: Option<Duration>, kind:
     let waiter = Waiter {
         call: Arc::new(BlockedCall {
             db,
-            args: ctx.args.to_vec(),
+            args,
             proto: ctx.client.proto,
             user: ctx.client.user.clone(),
             info: ctx.client.info.clone(),
@@ -211,6 +248,9 @@ pub fn serve_ready(server: &Server, settings: &Settings, created: Vec<ReadyKey>)
     let _serving = b.serve.lock();
     let mut queue: VecDeque<ReadyKey> = created.into();
     while let Some(rk) = queue.pop_front() {
+        // Stream readers that found nothing for them keep waiting; the others are still served
+        // (reading a stream consumes nothing, unlike popping a list).
+        let mut skip: Vec<u64> = Vec::new();
         loop {
             let kind = {
                 let view = ViewCtx {
@@ -219,16 +259,17 @@ pub fn serve_ready(server: &Server, settings: &Settings, created: Vec<ReadyKey>)
                     mode: settings.access,
                 };
                 let mut db = server.keyspace.lock_slots(&[key_slot(&rk.1)], view);
-                match db.peek(&rk.1) {
-                    Some(e) => e.value.type_name(),
-                    None => break,
-                }
+                db.peek(&rk.1).map(|e| e.value.type_name())
             };
-            let Some((id, call)) = b.first(&rk, kind) else {
+            let Some((id, call, wkind)) = b.first(&rk, kind, &skip) else {
                 break;
             };
             let Some((reply, more)) = crate::dispatch::run_blocked(server, settings, &call, &rk.1)
             else {
+                if wkind == "stream" {
+                    skip.push(id);
+                    continue;
+                }
                 // The key is empty again: the remaining waiters keep waiting.
                 break;
             };

@@ -52,6 +52,8 @@ pub enum CmdError {
     /// A RESP2 client in subscriber mode ran something else (the command's full name).
     #[error("ERR Can't execute '{0}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")]
     NotInPubSubContext(String),
+    #[error("ERR Invalid stream ID specified as stream command argument")]
+    InvalidStreamId,
     /// Any other text, with its error code (`ERR ...`).
     #[error("{0}")]
     Msg(Cow<'static, str>),

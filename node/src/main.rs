@@ -228,14 +228,16 @@ async fn cron(server: Arc<Server>, hz: u32) {
                 break;
             }
             let notify_flags = server.settings().notify_flags;
+            let mut streams = Vec::new();
             let n = if ferrodis_node::pubsub::wants(
                 notify_flags,
                 ferrodis_node::config::notify::EXPIRED,
             ) {
                 let mut gone = Vec::new();
-                let n = server
-                    .keyspace
-                    .active_expire_collect(now, 64, Some(&mut gone));
+                let n =
+                    server
+                        .keyspace
+                        .active_expire_collect(now, 64, Some(&mut gone), &mut streams);
                 for (db, key) in gone {
                     let ev = ferrodis_node::pubsub::Event {
                         class: ferrodis_node::config::notify::EXPIRED,
@@ -247,9 +249,15 @@ async fn cron(server: Arc<Server>, hz: u32) {
                 }
                 n
             } else {
-                server.keyspace.active_expire(now, 64)
+                server
+                    .keyspace
+                    .active_expire_collect(now, 64, None, &mut streams)
             };
             server.stats.expired_keys.fetch_add(n as u64, Relaxed);
+            if !streams.is_empty() {
+                // Clients blocked in XREADGROUP on an expired stream get an error.
+                ferrodis_node::blocking::serve_ready(&server, &server.settings(), streams);
+            }
             if n == 0 {
                 break;
             }

@@ -69,6 +69,13 @@ fn aux(server: &Server) -> file::Aux {
 
 /// Writes `snap` to the RDB file; on success the changes it holds stop counting as unsaved.
 fn write_snapshot(server: &Server, snap: &Snapshot, dirty_at_start: u64) -> std::io::Result<()> {
+    if snap.unsupported > 0 {
+        // Never write a file that silently lacks keys.
+        return Err(std::io::Error::other(format!(
+            "{} stream keys cannot be written to RDB by this ferrodis build yet",
+            snap.unsupported
+        )));
+    }
     let bytes = file::encode(snap, &aux(server));
     file::write_atomic(&rdb_path(server), &bytes)?;
     // Changes made while saving stay counted (Redis: dirty -= dirty_before_bgsave).

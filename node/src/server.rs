@@ -54,6 +54,8 @@ pub struct Settings {
     pub rdbcompression: bool,
     /// `notify-keyspace-events` bits (`crate::config::notify`); 0 = no keyspace events.
     pub notify_flags: u32,
+    /// `stream-node-max-entries` and `stream-node-max-bytes`.
+    pub stream_limits: crate::db::types::stream::NodeLimits,
 }
 
 impl Settings {
@@ -88,6 +90,10 @@ impl Settings {
             },
             rdbcompression: c.rdbcompression(),
             notify_flags: c.notify_keyspace_events(),
+            stream_limits: crate::db::types::stream::NodeLimits {
+                max_entries: c.stream_node_max_entries(),
+                max_bytes: c.stream_node_max_bytes(),
+            },
         }
     }
 }

@@ -29,7 +29,7 @@ fn populate(client: &mut RespClient) {
         client.ok(["HSET", &format!("hash:{i}"), "f", "v"]);
         client.ok(["ZADD", &format!("zset:{i}"), "1", "m"]);
     }
-    // issue4: streams join the scan when XADD exists.
+    client.ok(["XADD", "stream:1", "1-1", "f", "v"]);
     // Keys in another database must never show up.
     client.ok(["SELECT", "1"]);
     client.ok(["MSET", "key:other", "x", "db1only", "y"]);
@@ -150,7 +150,7 @@ fn scan_union_matches_stock() {
         let all = full_scan(client, *flavor, &["COUNT", "13"]);
         assert_eq!(
             all.len(),
-            400 + 3 + 60 + 3 * 40, // issue4: + 1 stream
+            400 + 3 + 60 + 3 * 40 + 1,
             "{} RESP3 SCAN",
             flavor.name()
         );

@@ -46,7 +46,12 @@ fn dump(ctx: &mut Ctx) -> CmdResult {
         .map(|e| rdb::dump(&e.value, ctx.settings.rdbcompression));
     ctx.hit(payload.is_some());
     match payload {
-        Some(p) => ctx.out.bulk(&p),
+        Some(Ok(p)) => ctx.out.bulk(&p),
+        Some(Err(_)) => {
+            return Err(CmdError::err(
+                "DUMP of stream keys is not supported by this ferrodis build yet",
+            ))
+        }
         None => ctx.out.null(),
     }
     Ok(())
@@ -144,6 +149,7 @@ fn restore(ctx: &mut Ctx) -> CmdResult {
     if let Some(e) = ctx.db.peek(key) {
         e.access = access;
     }
+    ctx.notify(crate::config::notify::GENERIC, "restore", key);
     ctx.out.ok();
     Ok(())
 }

@@ -931,6 +931,8 @@ fn flushdb(ctx: &mut Ctx) -> CmdResult {
     flush_mode(ctx)?;
     let db = ctx.db.index;
     ctx.db.flush_db(db);
+    let waited = crate::blocking::stream_waited_keys(ctx.server, Some(db));
+    ctx.db.created.extend(waited);
     ctx.out.ok();
     Ok(())
 }
@@ -941,6 +943,8 @@ fn flushall(ctx: &mut Ctx) -> CmdResult {
     for db in 0..NDBS {
         ctx.db.flush_db(db);
     }
+    let waited = crate::blocking::stream_waited_keys(ctx.server, None);
+    ctx.db.created.extend(waited);
     ctx.db.dirty += 1;
     ctx.out.ok();
     Ok(())

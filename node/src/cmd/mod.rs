@@ -17,6 +17,7 @@ pub mod list;
 pub mod pubsub;
 pub mod server;
 pub mod set;
+pub mod stream;
 pub mod string;
 pub mod zset;
 
@@ -462,6 +463,7 @@ pub static GROUPS: &[&[Command]] = &[
     hll::COMMANDS,
     geo::COMMANDS,
     pubsub::COMMANDS,
+    stream::COMMANDS,
 ];
 
 /// Iterates over every top-level command row.

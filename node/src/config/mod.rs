@@ -181,6 +181,8 @@ mod idx {
     pub const PROTO_MAX_BULK_LEN: usize = index_of("proto-max-bulk-len");
     pub const ZSET_MAX_LISTPACK_ENTRIES: usize = index_of("zset-max-listpack-entries");
     pub const ZSET_MAX_LISTPACK_VALUE: usize = index_of("zset-max-listpack-value");
+    pub const STREAM_NODE_MAX_ENTRIES: usize = index_of("stream-node-max-entries");
+    pub const STREAM_NODE_MAX_BYTES: usize = index_of("stream-node-max-bytes");
     pub const CLIENT_QUERY_BUFFER_LIMIT: usize = index_of("client-query-buffer-limit");
     pub const MAXCLIENTS: usize = index_of("maxclients");
     pub const REQUIREPASS: usize = index_of("requirepass");
@@ -1295,6 +1297,14 @@ impl Config {
 
     pub fn zset_max_listpack_value(&self) -> usize {
         usize::try_from(self.num(idx::ZSET_MAX_LISTPACK_VALUE)).unwrap_or(64)
+    }
+
+    pub fn stream_node_max_entries(&self) -> u64 {
+        u64::try_from(self.num(idx::STREAM_NODE_MAX_ENTRIES)).unwrap_or(100)
+    }
+
+    pub fn stream_node_max_bytes(&self) -> u64 {
+        u64::try_from(self.num(idx::STREAM_NODE_MAX_BYTES)).unwrap_or(4096)
     }
 
     pub fn client_query_buffer_limit(&self) -> u64 {

@@ -280,16 +280,18 @@ impl Keyspace {
     /// Deletes expired keys, shard by shard, at most `budget` per shard lock.
     /// Returns how many were deleted.
     pub fn active_expire(&self, now: u64, budget: usize) -> usize {
-        self.active_expire_collect(now, budget, None)
+        self.active_expire_collect(now, budget, None, &mut Vec::new())
     }
 
     /// [`Keyspace::active_expire`], also collecting `(db, key)` of the deleted keys (for the
-    /// `expired` keyspace event) when `deleted` is given.
+    /// `expired` keyspace event) when `deleted` is given, and of the expired stream keys
+    /// (clients blocked in XREADGROUP on them answer an error) into `streams`.
     pub fn active_expire_collect(
         &self,
         now: u64,
         budget: usize,
         mut deleted: Option<&mut Vec<(usize, SmallBytes)>>,
+        streams: &mut Vec<(usize, SmallBytes)>,
     ) -> usize {
         let mut total = 0;
         for i in 0..NSHARDS {
@@ -305,7 +307,10 @@ impl Keyspace {
                         break;
                     }
                     db.expires.pop_first();
-                    db.map(key_slot(&key)).remove(key.as_slice());
+                    let gone = db.map(key_slot(&key)).remove(key.as_slice());
+                    if gone.is_some_and(|e| matches!(e.value, Value::Stream(_))) {
+                        streams.push((dbi, key.clone()));
+                    }
                     if let Some(d) = deleted.as_deref_mut() {
                         d.push((dbi, key));
                     }
@@ -432,8 +437,10 @@ pub struct Db<'a> {
     /// `(address, length, slot)` of the key the dispatcher already hashed, so the usual
     /// single-key command computes its CRC16 once (see [`Db::set_slot_hint`]).
     hint: (usize, usize, u16),
-    /// Keys of a type clients can block on (lists, sorted sets) that this view created, as
-    /// `(db, key)`: dispatch serves their blocked clients afterwards (see `crate::blocking`).
+    /// Keys of a type clients can block on (lists, sorted sets, streams) that this view
+    /// created, as `(db, key)`: dispatch serves their blocked clients afterwards (see
+    /// `crate::blocking`). Streams are also signalled when they receive entries (XADD) and
+    /// when they are deleted or replaced.
     pub created: Vec<(usize, SmallBytes)>,
     /// `notify-keyspace-events` bits for this command (0: record nothing); set by dispatch.
     pub notify_flags: u32,
@@ -521,9 +528,12 @@ impl<'a> Db<'a> {
             None => false,
         };
         if expired {
-            ds.remove(slot, key);
+            let gone = ds.remove(slot, key);
             self.expired += 1;
             self.notify(crate::config::notify::EXPIRED, "expired", key);
+            if gone.is_some_and(|e| matches!(e.value, Value::Stream(_))) {
+                self.created.push((self.index, SmallBytes::new(key)));
+            }
         }
         expired
     }
@@ -561,15 +571,21 @@ impl<'a> Db<'a> {
         self.dirty += 1;
         let ds = self.dbshard(slot);
         if let Some(e) = ds.map(slot).get_mut(key) {
+            // A stream replaced by another value wakes its XREADGROUP clients (with an error).
+            let was_stream = matches!(e.value, Value::Stream(_));
+            let now_stream = matches!(value, Value::Stream(_));
             e.value = value;
             touch(&mut e.access, mode, now);
             if !keep_ttl && e.expire_at != 0 {
                 let at = std::mem::take(&mut e.expire_at);
                 ds.expires.remove(&(at, SmallBytes::new(key)));
             }
+            if was_stream || now_stream {
+                self.created.push((self.index, SmallBytes::new(key)));
+            }
             return;
         }
-        let wakes = matches!(value, Value::List(_) | Value::ZSet(_));
+        let wakes = matches!(value, Value::List(_) | Value::ZSet(_) | Value::Stream(_));
         let entry = Entry {
             value,
             expire_at: 0,
@@ -600,6 +616,10 @@ impl<'a> Db<'a> {
         }
         let e = self.dbshard(slot).remove(slot, key)?;
         self.dirty += 1;
+        if matches!(e.value, Value::Stream(_)) {
+            // Clients blocked in XREADGROUP on a deleted stream get an error.
+            self.created.push((self.index, SmallBytes::new(key)));
+        }
         Some(e)
     }
 

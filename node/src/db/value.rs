@@ -4,6 +4,7 @@ use super::small::SmallBytes;
 use super::types::hash::HashValue;
 use super::types::list::ListValue;
 use super::types::set::SetValue;
+use super::types::stream::Stream;
 use super::types::zset::ZSetValue;
 
 /// A stored value. String values keep Redis's three encodings visible to `OBJECT ENCODING`.
@@ -20,6 +21,7 @@ pub enum Value {
     List(Box<ListValue>),
     Set(Box<SetValue>),
     ZSet(Box<ZSetValue>),
+    Stream(Box<Stream>),
 }
 
 /// The longest string Redis stores as `embstr`.
@@ -44,6 +46,7 @@ impl Value {
             Value::List(_) => "list",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -57,6 +60,7 @@ impl Value {
             Value::List(l) => l.encoding(),
             Value::Set(s) => s.encoding(),
             Value::ZSet(z) => z.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -98,6 +102,7 @@ impl Value {
             Value::List(l) => std::mem::size_of::<ListValue>() + l.heap_size(),
             Value::Set(s) => std::mem::size_of::<SetValue>() + s.heap_size(),
             Value::ZSet(z) => std::mem::size_of::<ZSetValue>() + z.heap_size(),
+            Value::Stream(s) => std::mem::size_of::<Stream>() + s.heap_size(),
         }
     }
 }

@@ -167,11 +167,13 @@ pub fn value_kind(v: &Value) -> u8 {
         Value::Set(_) => kind::SET,
         Value::ZSet(_) => kind::ZSET_2,
         Value::Hash(_) => kind::HASH,
+        Value::Stream(_) => kind::STREAM_LISTPACKS_2,
     }
 }
 
-/// Appends the body of `v` (without its type byte).
-pub fn write_value(out: &mut Vec<u8>, v: &Value, compress: bool) {
+/// Appends the body of `v` (without its type byte). Streams cannot be written yet: the
+/// error says so and nothing is appended.
+pub fn write_value(out: &mut Vec<u8>, v: &Value, compress: bool) -> Result<(), RdbError> {
     match v {
         Value::Int(n) => {
             if !write_int_encoded(out, *n) {
@@ -207,7 +209,9 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value, compress: bool) {
                 write_string(out, val, compress);
             }
         }
+        Value::Stream(_) => return Err(RdbError::Unsupported(kind::STREAM_LISTPACKS_2)),
     }
+    Ok(())
 }
 
 /// The CRC-64 Redis uses for DUMP payloads and RDB files (Jones polynomial, reflected).
@@ -217,13 +221,13 @@ pub fn crc64(bytes: &[u8]) -> u64 {
 }
 
 /// A `DUMP` payload: type, body, RDB version (2 bytes LE), CRC-64 (8 bytes LE).
-pub fn dump(v: &Value, compress: bool) -> Vec<u8> {
+pub fn dump(v: &Value, compress: bool) -> Result<Vec<u8>, RdbError> {
     let mut out = vec![value_kind(v)];
-    write_value(&mut out, v, compress);
+    write_value(&mut out, v, compress)?;
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = crc64(&out);
     out.extend_from_slice(&crc.to_le_bytes());
-    out
+    Ok(out)
 }
 
 /// Checks a `DUMP` payload's footer (version not newer than ours, CRC-64) and decodes it.
@@ -606,7 +610,7 @@ mod tests {
     }
 
     fn round_trip(v: &Value) -> Value {
-        let p = dump(v, true);
+        let p = dump(v, true).unwrap();
         restore(&p, &limits()).unwrap_or_else(|e| panic!("{e:?}"))
     }
 
@@ -681,7 +685,7 @@ mod tests {
 
     #[test]
     fn bad_payloads() {
-        let p = dump(&Value::string(b"hello"), true);
+        let p = dump(&Value::string(b"hello"), true).unwrap();
         assert_eq!(restore(&p[..5], &limits()).err(), Some(None));
         let mut flipped = p.clone();
         flipped[2] ^= 1;

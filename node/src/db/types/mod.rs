@@ -8,5 +8,6 @@ pub mod hll;
 pub mod lcs;
 pub mod list;
 pub mod set;
+pub mod stream;
 pub mod strings;
 pub mod zset;
