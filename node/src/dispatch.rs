@@ -49,9 +49,17 @@ pub struct Client {
     pub user: String,
     /// Set by a blocking command that found nothing to serve (see [`crate::blocking`]).
     pub blocked: Option<crate::blocking::Blocked>,
-    /// Blocking commands must answer at once (Redis `CLIENT_DENY_BLOCKING`): MULTI and
-    /// scripts will set it. Read it through [`Client::may_block`].
+    /// Blocking commands must answer at once (Redis `CLIENT_DENY_BLOCKING`): EXEC and
+    /// scripts set it. Read it through [`Client::may_block`].
     pub deny_blocking: bool,
+    /// Inside MULTI: the queued commands (see [`crate::cmd::multi`]).
+    pub multi: Option<crate::keysig::Multi>,
+    /// This client's WATCH state, created by its first WATCH.
+    pub watcher: Option<Arc<crate::keysig::Watcher>>,
+    /// CLIENT TRACKING state.
+    pub tracking: crate::tracking::ClientTracking,
+    /// EXEC applied CLIENT REPLY to each queued command's reply itself.
+    reply_mode_applied: bool,
 }
 
 impl Client {
@@ -66,7 +74,24 @@ impl Client {
             user: "default".to_string(),
             blocked: None,
             deny_blocking: false,
+            multi: None,
+            watcher: None,
+            tracking: Default::default(),
+            reply_mode_applied: false,
         }
+    }
+
+    /// Marks the transaction failed after a command was rejected while queueing.
+    fn flag_transaction(&mut self) {
+        if let Some(m) = self.multi.as_mut() {
+            m.failed = true;
+        }
+    }
+
+    /// Leaves MULTI, forgets watched keys and turns tracking off (the connection is closing).
+    pub fn close(&mut self, server: &Server) {
+        crate::cmd::multi::end_transaction(server, self);
+        crate::cmd::tracking::disable(server, self);
     }
 
     /// False inside MULTI and scripts, where a blocking command answers as if it timed out.
@@ -175,6 +200,9 @@ pub fn execute(
     if matches!(outcome, Outcome::Paused(_) | Outcome::Blocked) {
         return outcome;
     }
+    if std::mem::take(&mut client.reply_mode_applied) {
+        return outcome;
+    }
     apply_reply_mode(client, out, mark);
     outcome
 }
@@ -203,12 +231,11 @@ fn run(
     args: &[Bytes],
     out: &mut bytes::BytesMut,
 ) -> Outcome {
-    let mark = out.len();
     let proto = client.proto;
-    let started = Instant::now();
     let (parent, cmd) = match resolve(args) {
         Ok(r) => r,
         Err(e) => {
+            client.flag_transaction();
             reply_error(server, out, proto, &e);
             return Outcome::Done;
         }
@@ -216,11 +243,17 @@ fn run(
     *client.info.last_cmd.lock() = (parent.map_or("", |p| p.name), cmd.name);
     if !cmd.arity_ok(args.len()) {
         let e = CmdError::WrongArity(full_name(parent, cmd));
+        client.flag_transaction();
         reply_error(server, out, proto, &e);
         return Outcome::Done;
     }
     if !client.authenticated && cmd.flags & flags::NO_AUTH == 0 {
+        client.flag_transaction();
         reply_error(server, out, proto, &CmdError::NoAuth);
+        return Outcome::Done;
+    }
+    if client.multi.is_some() && !runs_in_multi(parent, cmd) {
+        queue(server, settings, client, cmd, args, out);
         return Outcome::Done;
     }
     let is_write = cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0;
@@ -241,7 +274,178 @@ fn run(
         now,
         mode: settings.access,
     };
+    if client.multi.is_some() && parent.is_none() && cmd.name == "exec" {
+        return exec(server, settings, client, args, out, view);
+    }
     let db = lock_keys(server, cmd, args, view);
+    let (mut db, client, _) = invoke(server, settings, client, cmd, args, out, db);
+    let created = std::mem::take(&mut db.created);
+    drop(db);
+    // Clients blocked on keys this command created are served now, the locks released.
+    if !created.is_empty() {
+        crate::blocking::serve_ready(server, settings, created);
+    }
+    if client.blocked.is_some() {
+        return Outcome::Blocked;
+    }
+    Outcome::Done
+}
+
+/// Commands that run at once inside MULTI instead of being queued.
+fn runs_in_multi(parent: Option<&Command>, cmd: &Command) -> bool {
+    parent.is_none() && matches!(cmd.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset")
+}
+
+/// Queues a command inside MULTI (`+QUEUED`), or rejects it and fails the transaction.
+fn queue(
+    server: &Server,
+    settings: &Settings,
+    client: &mut Client,
+    cmd: &Command,
+    args: &[Bytes],
+    out: &mut bytes::BytesMut,
+) {
+    let proto = client.proto;
+    let rejected = if cmd.flags & flags::NO_MULTI != 0 {
+        Some(CmdError::raw("ERR Command not allowed inside a transaction"))
+    } else if cmd.flags & flags::DENYOOM != 0
+        && settings.maxmemory > 0
+        && !server.free_memory_if_needed(settings, unix_ms())
+    {
+        Some(CmdError::Oom)
+    } else {
+        None
+    };
+    if let Some(e) = rejected {
+        client.flag_transaction();
+        reply_error(server, out, proto, &e);
+        return;
+    }
+    if let Some(m) = client.multi.as_mut() {
+        m.queued.push(args.to_vec());
+        client.info.multi.store(m.queued.len() as i64, Relaxed);
+    }
+    ReplyWriter::new(out, proto).simple("QUEUED");
+}
+
+/// EXEC: locks every shard the queued commands and the watched keys need, once and in
+/// ascending order (all of them if a queued command needs the whole keyspace), checks WATCH
+/// under those locks, then runs the commands with that one view.
+fn exec(
+    server: &Server,
+    settings: &Settings,
+    client: &mut Client,
+    exec_args: &[Bytes],
+    out: &mut bytes::BytesMut,
+    view: ViewCtx,
+) -> Outcome {
+    let proto = client.proto;
+    let multi = client.multi.take().unwrap_or_default();
+    let watcher = client.watcher.clone();
+    crate::cmd::multi::end_transaction_keep_watch(client);
+    if multi.failed {
+        if let Some(w) = &watcher {
+            server.watches.unwatch_all(w);
+        }
+        reply_error(
+            server,
+            out,
+            proto,
+            &CmdError::raw("EXECABORT Transaction discarded because of previous errors."),
+        );
+        return Outcome::Done;
+    }
+    let mut cmds: Vec<(&'static Command, Vec<Bytes>)> = Vec::with_capacity(multi.queued.len());
+    for args in multi.queued {
+        if let Ok((_, c)) = resolve(&args) {
+            cmds.push((c, args));
+        }
+    }
+    let whole = cmds.iter().any(|(c, _)| {
+        c.flags & flags::ALL_SHARDS != 0 || (c.key_specs.is_empty() && c.group == "server")
+    });
+    let mut db = if whole {
+        server.keyspace.lock_all(view)
+    } else {
+        let mut slots: Vec<u16> = watcher.as_ref().map(|w| w.slots()).unwrap_or_default();
+        let mut idx = Vec::new();
+        for (c, args) in &cmds {
+            c.key_indices(args, &mut idx);
+            slots.extend(idx.iter().map(|&i| key_slot(&args[i])));
+        }
+        server.keyspace.lock_slots(&slots, view)
+    };
+    if let Some(w) = &watcher {
+        let aborted = w.is_dirty() || w.any_expired(&mut db);
+        server.watches.unwatch_all(w);
+        if aborted {
+            drop(db);
+            ReplyWriter::new(out, proto).null_array();
+            server.stats.commands_processed.fetch_add(1, Relaxed);
+            return Outcome::Done;
+        }
+    }
+    // CLIENT REPLY inside the transaction acts from the next reply on, as in Redis: EXEC's
+    // own header is written under the mode it started with.
+    let start = out.len();
+    let silent = matches!(client.reply_mode, ReplyMode::Off | ReplyMode::SkipThis);
+    ReplyWriter::new(out, proto).array(cmds.len());
+    client.deny_blocking = true;
+    let mut created = Vec::new();
+    let (mut client, mut out) = (client, out);
+    for (c, args) in &cmds {
+        db.index = client.db;
+        let mark = out.len();
+        (db, client, out) = invoke(server, settings, client, c, args, out, db);
+        created.append(&mut db.created);
+        client.blocked = None;
+        if !silent {
+            apply_reply_mode(client, out, mark);
+        }
+    }
+    if silent {
+        apply_reply_mode(client, out, start);
+    }
+    client.reply_mode_applied = true;
+    client.deny_blocking = false;
+    drop(db);
+    server.stats.commands_processed.fetch_add(1, Relaxed);
+    if server.has_monitors.load(Relaxed) {
+        feed_monitors(server, client, exec_args);
+    }
+    if !created.is_empty() {
+        crate::blocking::serve_ready(server, settings, created);
+    }
+    Outcome::Done
+}
+
+/// Runs one command's handler with `db` (already holding its shards) and applies the side
+/// effects: error reply, stats, modified-keys signal, tracking, MONITOR, SLOWLOG. Returns the
+/// view (EXEC reuses it for the next command; its `created` keys are left for the caller).
+///
+/// Everything borrowed is moved into the handler's [`Ctx`] and moved back out, so the caller
+/// gets the same borrows back and can call again with them.
+fn invoke<'a>(
+    server: &'a Server,
+    settings: &'a Settings,
+    client: &'a mut Client,
+    cmd: &'static Command,
+    args: &'a [Bytes],
+    out: &'a mut bytes::BytesMut,
+    mut db: Db<'a>,
+) -> (Db<'a>, &'a mut Client, &'a mut bytes::BytesMut) {
+    let mark = out.len();
+    let proto = client.proto;
+    let started = Instant::now();
+    let from_db = client.db;
+    db.track = crate::keysig::active(server);
+    db.dirty = 0;
+    db.expired = 0;
+    let replaced = (db.track
+        && cmd.flags & flags::ALL_SHARDS != 0
+        && cmd.flags & flags::WRITE != 0
+        && server.watches.active())
+    .then(|| crate::keysig::snapshot(server, &mut db));
     let mut ctx = Ctx {
         args,
         out: ReplyWriter::new(out, proto),
@@ -256,9 +460,51 @@ fn run(
     };
     let handler = cmd.handler.unwrap_or(no_handler);
     let result = handler(&mut ctx);
-    let (dirty, expired, hits, misses) = (ctx.db.dirty, ctx.db.expired, ctx.hits, ctx.misses);
-    let created = std::mem::take(&mut ctx.db.created);
-    drop(ctx);
+    let Ctx {
+        mut db,
+        client,
+        hits,
+        misses,
+        out: writer,
+        ..
+    } = ctx;
+    let out = writer.buf;
+    let (dirty, expired) = (db.dirty, db.expired);
+    if db.track {
+        let mut keys = std::mem::take(&mut db.modified);
+        if dirty > 0 && cmd.flags & flags::WRITE != 0 {
+            let mut idx = Vec::new();
+            cmd.written_key_indices(args, &mut idx);
+            keys.extend(
+                idx.into_iter()
+                    .map(|i| (from_db, crate::db::SmallBytes::new(&args[i]))),
+            );
+        }
+        if keys.len() > 1 {
+            keys.sort_unstable_by(|a, b| (a.0, a.1.as_slice()).cmp(&(b.0, b.1.as_slice())));
+            keys.dedup_by(|a, b| a.0 == b.0 && a.1.as_slice() == b.1.as_slice());
+        }
+        crate::keysig::signal(server, client.info.id, &mut db, &keys);
+        if let Some(before) = replaced {
+            crate::keysig::touch_replaced(server, &mut db, before);
+        }
+        if result.is_ok() && server.tracking.active() && matches!(cmd.name, "flushall" | "flushdb")
+        {
+            server.tracking.flushed(server, cmd.name == "flushall");
+        }
+    }
+    if client.tracking.on {
+        if cmd.flags & flags::READONLY != 0 && client.tracking.remembers() {
+            let mut idx = Vec::new();
+            cmd.key_indices(args, &mut idx);
+            server
+                .tracking
+                .remember(client.info.id, idx.iter().map(|&i| &args[i][..]));
+        }
+        if cmd.name != "caching" {
+            client.tracking.caching = None;
+        }
+    }
     if let Err(e) = result {
         out.truncate(mark);
         reply_error(server, out, proto, &e);
@@ -275,14 +521,7 @@ fn run(
     {
         record_slow(server, settings, client, args, micros);
     }
-    // Clients blocked on keys this command created are served now, the locks released.
-    if !created.is_empty() {
-        crate::blocking::serve_ready(server, settings, created);
-    }
-    if client.blocked.is_some() {
-        return Outcome::Blocked;
-    }
-    Outcome::Done
+    (db, client, out)
 }
 
 /// Locks the shards of the command's keys (all of them for whole-keyspace commands).

@@ -203,7 +203,9 @@ async fn cron(server: Arc<Server>, hz: u32) {
             if !server.active_expire.load(Relaxed) {
                 break;
             }
-            let n = server.keyspace.active_expire(now, 64);
+            let n = server.keyspace.active_expire_each(now, 64, |db, key| {
+                ferrodis_node::keysig::signal_deleted(&server, db, key)
+            });
             server.stats.expired_keys.fetch_add(n as u64, Relaxed);
             if n == 0 {
                 break;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{
-    AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed,
+    AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -92,6 +92,14 @@ pub mod cflags {
     pub const NO_EVICT: u32 = 1 << 1;
     /// Waiting in a blocking command (`b`).
     pub const BLOCKED: u32 = 1 << 2;
+    /// Inside MULTI (`x`).
+    pub const MULTI: u32 = 1 << 3;
+    /// CLIENT TRACKING on (`t`), in BCAST mode (`B`), its redirection gone (`R`).
+    pub const TRACKING: u32 = 1 << 4;
+    pub const TRACKING_BCAST: u32 = 1 << 5;
+    pub const TRACKING_BROKEN_REDIR: u32 = 1 << 6;
+    /// A WATCHed key was modified (`d`).
+    pub const DIRTY_CAS: u32 = 1 << 7;
 }
 
 /// What the registry knows of a client, shared between its task and CLIENT LIST/KILL.
@@ -111,6 +119,10 @@ pub struct ClientInfo {
     pub qbuf: AtomicUsize,
     pub killed: AtomicBool,
     pub kill: Notify,
+    /// Commands queued in MULTI (`multi=` of CLIENT LIST), -1 outside a transaction.
+    pub multi: AtomicI64,
+    /// CLIENT TRACKING redirection (`redir=`), -1 without tracking.
+    pub redir: AtomicI64,
 }
 
 impl ClientInfo {
@@ -193,6 +205,12 @@ pub struct Server {
     memory_startup: AtomicU64,
     /// Config path as given on the command line (absolute), for INFO.
     pub executable: String,
+    /// WATCHed keys (see [`crate::keysig`]).
+    pub watches: crate::keysig::Watches,
+    /// Client-side caching: tracked keys and prefixes (see [`crate::tracking`]).
+    pub tracking: crate::tracking::Tracking,
+    /// Per-client channels for out-of-band frames (see [`crate::push`]).
+    pub pushers: crate::push::Pushers,
 }
 
 impl Server {
@@ -227,6 +245,9 @@ impl Server {
             executable: std::env::current_exe()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
+            watches: crate::keysig::Watches::default(),
+            tracking: crate::tracking::Tracking::default(),
+            pushers: crate::push::Pushers::default(),
         })
     }
 
@@ -274,6 +295,8 @@ impl Server {
             qbuf: AtomicUsize::new(0),
             killed: AtomicBool::new(false),
             kill: Notify::new(),
+            multi: AtomicI64::new(-1),
+            redir: AtomicI64::new(-1),
         });
         self.clients.lock().insert(id, info.clone());
         info
@@ -281,6 +304,8 @@ impl Server {
 
     pub fn unregister_client(&self, id: u64) {
         self.clients.lock().remove(&id);
+        self.pushers.unregister(id);
+        self.tracking.disable(id);
         self.unregister_monitor(id);
     }
 
@@ -338,7 +363,11 @@ impl Server {
         while self.used_memory() > s.maxmemory {
             if s.policy == EvictPolicy::NoEviction
                 || guard > 100_000
-                || !self.keyspace.evict_one(s.policy, s.samples, now, s.access)
+                || !self
+                    .keyspace
+                    .evict_one_each(s.policy, s.samples, now, s.access, |db, key| {
+                        crate::keysig::signal_deleted(self, db, key)
+                    })
             {
                 return false;
             }

@@ -276,10 +276,22 @@ impl Keyspace {
     /// Deletes expired keys, shard by shard, at most `budget` per shard lock.
     /// Returns how many were deleted.
     pub fn active_expire(&self, now: u64, budget: usize) -> usize {
+        self.active_expire_each(now, budget, |_, _| {})
+    }
+
+    /// [`Keyspace::active_expire`], calling `deleted(db, key)` for each key reclaimed while its
+    /// shard is still locked (the modified-keys signal).
+    pub fn active_expire_each(
+        &self,
+        now: u64,
+        budget: usize,
+        mut deleted: impl FnMut(usize, &[u8]),
+    ) -> usize {
         let mut total = 0;
         for m in self.shards.iter() {
             let mut sh = m.lock();
-            for db in sh.dbs.iter_mut().flatten() {
+            for (dbi, db) in sh.dbs.iter_mut().enumerate() {
+                let Some(db) = db else { continue };
                 let mut n = 0;
                 while n < budget {
                     let Some((at, key)) = db.expires.first().cloned() else {
@@ -290,6 +302,7 @@ impl Keyspace {
                     }
                     db.expires.pop_first();
                     db.map(key_slot(&key)).remove(key.as_slice());
+                    deleted(dbi, key.as_slice());
                     n += 1;
                 }
                 total += n;
@@ -321,6 +334,18 @@ impl Keyspace {
         samples: usize,
         now: u64,
         mode: AccessMode,
+    ) -> bool {
+        self.evict_one_each(policy, samples, now, mode, |_, _| {})
+    }
+
+    /// [`Keyspace::evict_one`], calling `evicted(db, key)` while the key's shard is locked.
+    pub fn evict_one_each(
+        &self,
+        policy: EvictPolicy,
+        samples: usize,
+        now: u64,
+        mode: AccessMode,
+        evicted: impl FnOnce(usize, &[u8]),
     ) -> bool {
         let mut rng = rand::thread_rng();
         // (score: lower is evicted first, shard, db, key)
@@ -376,7 +401,11 @@ impl Keyspace {
             return false;
         };
         let mut sh = self.shards[si].lock();
-        sh.db(dbi).remove(key_slot(&key), &key).is_some()
+        let gone = sh.db(dbi).remove(key_slot(&key), &key).is_some();
+        if gone {
+            evicted(dbi, &key);
+        }
+        gone
     }
 }
 
@@ -406,6 +435,13 @@ pub struct Db<'a> {
     /// Keys of a type clients can block on (lists, sorted sets) that this view created, as
     /// `(db, key)`: dispatch serves their blocked clients afterwards (see `crate::blocking`).
     pub created: Vec<(usize, SmallBytes)>,
+    /// Record the keys this view writes or deletes in [`Db::modified`] (set by dispatch when
+    /// someone WATCHes or tracks keys, so the common case allocates nothing).
+    pub track: bool,
+    /// `(db, key)` written, deleted or expired through this view while `track` is on: the
+    /// modified-keys signal (Redis `signalModifiedKey`), turned by dispatch into WATCH
+    /// invalidation and client-side caching invalidation (see `crate::keysig`).
+    pub modified: Vec<(usize, SmallBytes)>,
 }
 
 impl<'a> Db<'a> {
@@ -419,7 +455,54 @@ impl<'a> Db<'a> {
             expired: 0,
             hint: (0, usize::MAX, 0),
             created: Vec::new(),
+            track: false,
+            modified: Vec::new(),
         }
+    }
+
+    fn note_modified(&mut self, key: &[u8]) {
+        if self.track {
+            self.modified.push((self.index, SmallBytes::new(key)));
+        }
+    }
+
+    /// Whether `key` is stored in the selected database, expired or not, without deleting it
+    /// (WATCH needs "present but logically expired"): None if absent, Some(expired) if present.
+    pub fn raw_state(&mut self, key: &[u8]) -> Option<bool> {
+        let slot = self.slot_of(key);
+        let db = self.index;
+        let now = self.now;
+        let e = self
+            .shard(shard_of_slot(slot))
+            .db_ref(db)?
+            .slots
+            .get(slot as usize % SLOTS_PER_SHARD)?
+            .get(key)?;
+        Some(e.expire_at != 0 && now > e.expire_at)
+    }
+
+    /// True when this view holds every shard (whole-keyspace commands, or a transaction that
+    /// contains one).
+    pub fn holds_all(&self) -> bool {
+        matches!(self.guards, Guards::All(_))
+    }
+
+    /// Keys and keys with a TTL per database, from the shards this view holds; None unless it
+    /// holds them all (then [`Keyspace::counts`] would wait on our own locks).
+    pub fn counts(&self) -> Option<[(usize, usize); NDBS]> {
+        let Guards::All(v) = &self.guards else {
+            return None;
+        };
+        let mut out = [(0, 0); NDBS];
+        for sh in v {
+            for (i, db) in sh.dbs.iter().enumerate() {
+                if let Some(db) = db {
+                    out[i].0 += db.len();
+                    out[i].1 += db.volatile();
+                }
+            }
+        }
+        Some(out)
     }
 
     fn shard(&mut self, idx: usize) -> &mut Shard {
@@ -474,6 +557,7 @@ impl<'a> Db<'a> {
         if expired {
             ds.remove(slot, key);
             self.expired += 1;
+            self.note_modified(key);
         }
         expired
     }
@@ -509,6 +593,7 @@ impl<'a> Db<'a> {
         self.expire_if_needed(slot, key);
         let (now, mode) = (self.now, self.mode);
         self.dirty += 1;
+        self.note_modified(key);
         let ds = self.dbshard(slot);
         if let Some(e) = ds.map(slot).get_mut(key) {
             e.value = value;
@@ -549,6 +634,7 @@ impl<'a> Db<'a> {
         }
         let e = self.dbshard(slot).remove(slot, key)?;
         self.dirty += 1;
+        self.note_modified(key);
         Some(e)
     }
 
@@ -569,6 +655,7 @@ impl<'a> Db<'a> {
         }
         ds.expires.insert((at, k));
         self.dirty += 1;
+        self.note_modified(key);
         true
     }
 
@@ -588,6 +675,7 @@ impl<'a> Db<'a> {
         let at = std::mem::take(&mut e.expire_at);
         ds.expires.remove(&(at, SmallBytes::new(key)));
         self.dirty += 1;
+        self.note_modified(key);
         true
     }
 
