@@ -243,6 +243,15 @@ fn run(
     *client.info.last_cmd.lock() = (parent.map_or("", |p| p.name), cmd.name);
     if !cmd.arity_ok(args.len()) {
         let e = CmdError::WrongArity(full_name(parent, cmd));
+        if client.multi.is_some() && parent.is_none() && cmd.name == "exec" {
+            // A rejected EXEC discards the transaction, naming the reason.
+            crate::cmd::multi::end_transaction(server, client);
+            let text = e.to_string();
+            let reason = text.strip_prefix("ERR ").unwrap_or(&text);
+            let abort = format!("EXECABORT Transaction discarded because of: {reason}");
+            reply_error(server, out, proto, &CmdError::Msg(abort.into()));
+            return Outcome::Done;
+        }
         client.flag_transaction();
         reply_error(server, out, proto, &e);
         return Outcome::Done;
@@ -385,11 +394,14 @@ fn exec(
             return Outcome::Done;
         }
     }
-    // CLIENT REPLY inside the transaction acts from the next reply on, as in Redis: EXEC's
-    // own header is written under the mode it started with.
-    let start = out.len();
-    let silent = matches!(client.reply_mode, ReplyMode::Off | ReplyMode::SkipThis);
-    ReplyWriter::new(out, proto).array(cmds.len());
+    // CLIENT REPLY acts on each reply as it is written, as in Redis: EXEC's header under the
+    // mode EXEC started with, each queued command's reply under the mode after it (so CLIENT
+    // REPLY ON answers). A SKIP given before EXEC silences all of it; one given inside the
+    // transaction skips the command after EXEC.
+    let silenced = |m: ReplyMode| matches!(m, ReplyMode::Off | ReplyMode::SkipThis);
+    if !silenced(client.reply_mode) {
+        ReplyWriter::new(out, proto).array(cmds.len());
+    }
     client.deny_blocking = true;
     let mut created = Vec::new();
     let (mut client, mut out) = (client, out);
@@ -399,13 +411,15 @@ fn exec(
         (db, client, out) = invoke(server, settings, client, c, args, out, db);
         created.append(&mut db.created);
         client.blocked = None;
-        if !silent {
-            apply_reply_mode(client, out, mark);
+        if silenced(client.reply_mode) {
+            out.truncate(mark);
         }
     }
-    if silent {
-        apply_reply_mode(client, out, start);
-    }
+    client.reply_mode = match client.reply_mode {
+        ReplyMode::SkipThis => ReplyMode::On,
+        ReplyMode::Skip => ReplyMode::SkipThis,
+        m => m,
+    };
     client.reply_mode_applied = true;
     client.deny_blocking = false;
     drop(db);
@@ -481,8 +495,9 @@ fn invoke<'a>(
             );
         }
         if keys.len() > 1 {
-            keys.sort_unstable_by(|a, b| (a.0, a.1.as_slice()).cmp(&(b.0, b.1.as_slice())));
-            keys.dedup_by(|a, b| a.0 == b.0 && a.1.as_slice() == b.1.as_slice());
+            // Once per key, in the order written (invalidations list keys in that order).
+            let mut seen = std::collections::HashSet::with_capacity(keys.len());
+            keys.retain(|(d, k)| seen.insert((*d, k.clone())));
         }
         crate::keysig::signal(server, client.info.id, &mut db, &keys);
         if let Some(before) = replaced {

@@ -140,7 +140,7 @@ pub fn disable(server: &Server, c: &mut Client) {
 
 pub fn client_caching(ctx: &mut Ctx) -> CmdResult {
     let t = &ctx.client.tracking;
-    if !t.on || !(t.opts.optin || t.opts.optout) {
+    if !t.on {
         return Err(CmdError::raw("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled"));
     }
     let a = &ctx.args[2];
