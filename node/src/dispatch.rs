@@ -302,7 +302,11 @@ fn run(
 
 /// Commands that run at once inside MULTI instead of being queued.
 fn runs_in_multi(parent: Option<&Command>, cmd: &Command) -> bool {
-    parent.is_none() && matches!(cmd.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset")
+    parent.is_none()
+        && matches!(
+            cmd.name,
+            "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+        )
 }
 
 /// Queues a command inside MULTI (`+QUEUED`), or rejects it and fails the transaction.
@@ -316,7 +320,9 @@ fn queue(
 ) {
     let proto = client.proto;
     let rejected = if cmd.flags & flags::NO_MULTI != 0 {
-        Some(CmdError::raw("ERR Command not allowed inside a transaction"))
+        Some(CmdError::raw(
+            "ERR Command not allowed inside a transaction",
+        ))
     } else if cmd.flags & flags::DENYOOM != 0
         && settings.maxmemory > 0
         && !server.free_memory_if_needed(settings, unix_ms())
@@ -515,6 +521,9 @@ fn invoke<'a>(
             server
                 .tracking
                 .remember(client.info.id, idx.iter().map(|&i| &args[i][..]));
+            server
+                .tracking
+                .limit_keys(server, settings.tracking_table_max_keys);
         }
         if cmd.name != "caching" {
             client.tracking.caching = None;

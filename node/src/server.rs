@@ -50,6 +50,8 @@ pub struct Settings {
     /// `hll-sparse-max-bytes`.
     pub hll_sparse_max_bytes: u64,
     pub zset_limits: crate::db::types::zset::ZSetLimits,
+    /// `tracking-table-max-keys` (0 = no limit).
+    pub tracking_table_max_keys: u64,
 }
 
 impl Settings {
@@ -82,6 +84,7 @@ impl Settings {
                 max_entries: c.zset_max_listpack_entries(),
                 max_value: c.zset_max_listpack_value(),
             },
+            tracking_table_max_keys: c.tracking_table_max_keys(),
         }
     }
 }

@@ -142,6 +142,28 @@ impl Tracking {
         }
     }
 
+    /// Keeps the key table within `tracking-table-max-keys` (0: no limit): keys beyond it are
+    /// dropped as if modified, so their clients are told to forget them.
+    pub fn limit_keys(&self, server: &Server, max: u64) {
+        if max == 0 {
+            return;
+        }
+        let extra = {
+            let i = self.inner.lock();
+            let n = i.keys.len() as u64;
+            if n <= max {
+                return;
+            }
+            i.keys
+                .keys()
+                .take((n - max) as usize)
+                .cloned()
+                .collect::<Vec<Bytes>>()
+        };
+        let keys: Vec<&[u8]> = extra.iter().map(|k| &k[..]).collect();
+        self.invalidate(server, 0, &keys);
+    }
+
     /// `keys` were modified by client `by` (0: the server): tells whoever may cache them.
     pub fn invalidate(&self, server: &Server, by: u64, keys: &[&[u8]]) {
         let mut i = self.inner.lock();
@@ -324,5 +346,17 @@ mod tests {
         t.disable(1);
         assert_eq!(t.totals(), (2, 2, 0));
         assert_eq!(t.client_count(), 1);
+    }
+
+    #[test]
+    fn key_table_limit() {
+        let server = Server::new(crate::config::Config::default());
+        let t = &server.tracking;
+        t.enable(9, &Options::default());
+        t.remember(9, [&b"a"[..], b"b", b"c"].into_iter());
+        t.limit_keys(&server, 0);
+        assert_eq!(t.totals().0, 3);
+        t.limit_keys(&server, 2);
+        assert_eq!(t.totals().0, 2);
     }
 }

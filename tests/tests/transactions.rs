@@ -42,11 +42,21 @@ fn worker(s_addr: std::net::SocketAddr, me: usize, stop: Arc<AtomicBool>) -> (u6
         if (me + i) % 2 == 0 {
             // Two counters in different slots, always moved together.
             assert_eq!(c.ok(["MULTI"]).as_str().as_deref(), Some("OK"));
-            assert_eq!(c.ok(["INCR", "{a}counter"]).as_str().as_deref(), Some("QUEUED"));
-            assert_eq!(c.ok(["INCR", "{b}counter"]).as_str().as_deref(), Some("QUEUED"));
+            assert_eq!(
+                c.ok(["INCR", "{a}counter"]).as_str().as_deref(),
+                Some("QUEUED")
+            );
+            assert_eq!(
+                c.ok(["INCR", "{b}counter"]).as_str().as_deref(),
+                Some("QUEUED")
+            );
             let r = c.ok(["EXEC"]);
             assert_eq!(r.children().len(), 2, "EXEC reply {r}");
-            assert_eq!(int(&r.children()[0]), int(&r.children()[1]), "EXEC reply {r}");
+            assert_eq!(
+                int(&r.children()[0]),
+                int(&r.children()[1]),
+                "EXEC reply {r}"
+            );
             incrs += 1;
         } else {
             // Optimistic check-and-set on one shared key.

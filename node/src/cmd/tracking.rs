@@ -114,10 +114,16 @@ pub fn client_tracking(ctx: &mut Ctx) -> CmdResult {
     c.tracking.on = true;
     c.tracking.opts = opts;
     c.tracking.caching = None;
-    let fl = cflags::TRACKING | if c.tracking.opts.bcast { cflags::TRACKING_BCAST } else { 0 };
-    c.info
-        .flags
-        .fetch_and(!(cflags::TRACKING_BCAST | cflags::TRACKING_BROKEN_REDIR), Relaxed);
+    let fl = cflags::TRACKING
+        | if c.tracking.opts.bcast {
+            cflags::TRACKING_BCAST
+        } else {
+            0
+        };
+    c.info.flags.fetch_and(
+        !(cflags::TRACKING_BCAST | cflags::TRACKING_BROKEN_REDIR),
+        Relaxed,
+    );
     c.info.flags.fetch_or(fl, Relaxed);
     c.info.redir.store(c.tracking.opts.redirect as i64, Relaxed);
     ctx.server.tracking.enable(c.info.id, &c.tracking.opts);
@@ -167,8 +173,7 @@ pub fn client_caching(ctx: &mut Ctx) -> CmdResult {
 
 pub fn client_getredir(ctx: &mut Ctx) -> CmdResult {
     let t = &ctx.client.tracking;
-    ctx.out
-        .int(if t.on { t.opts.redirect as i64 } else { -1 });
+    ctx.out.int(if t.on { t.opts.redirect as i64 } else { -1 });
     Ok(())
 }
 
