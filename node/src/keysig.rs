@@ -84,12 +84,15 @@ impl Watcher {
     }
 }
 
+/// `(db, key)` -> the clients watching it.
+type WatchMap = HashMap<(usize, Bytes), Vec<Arc<Watcher>>>;
+
 /// Every watched `(db, key)` and its watchers.
 #[derive(Default)]
 pub struct Watches {
     /// Watched (client, key) pairs: the cheap "anyone watching?" test.
     count: AtomicUsize,
-    map: Mutex<HashMap<(usize, Bytes), Vec<Arc<Watcher>>>>,
+    map: Mutex<WatchMap>,
 }
 
 impl Watches {

@@ -43,10 +43,9 @@ impl ClientTracking {
     /// Whether the keys of the read command just run are remembered (default mode, with the
     /// OPTIN/OPTOUT rules).
     pub fn remembers(&self) -> bool {
-        self.on
-            && !self.opts.bcast
-            && !(self.opts.optin && self.caching != Some(true))
-            && !(self.opts.optout && self.caching == Some(false))
+        let opted_out = (self.opts.optin && self.caching != Some(true))
+            || (self.opts.optout && self.caching == Some(false));
+        self.on && !self.opts.bcast && !opted_out
     }
 }
 
@@ -174,7 +173,7 @@ impl Tracking {
             };
             for id in ids {
                 match i.clients.get(&id) {
-                    Some(o) if !o.bcast && !(o.noloop && id == by) => {
+                    Some(o) if !(o.bcast || (o.noloop && id == by)) => {
                         sends.push((id, vec![Bytes::copy_from_slice(k)]))
                     }
                     _ => {}

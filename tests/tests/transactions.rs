@@ -39,7 +39,7 @@ fn worker(s_addr: std::net::SocketAddr, me: usize, stop: Arc<AtomicBool>) -> (u6
         if stop.load(Relaxed) || started.elapsed() > DEADLINE {
             break;
         }
-        if (me + i) % 2 == 0 {
+        if (me + i).is_multiple_of(2) {
             // Two counters in different slots, always moved together.
             assert_eq!(c.ok(["MULTI"]).as_str().as_deref(), Some("OK"));
             assert_eq!(
