@@ -491,21 +491,7 @@ fn invoke<'a>(
     let out = writer.buf;
     let (dirty, expired) = (db.dirty, db.expired);
     if db.track {
-        let mut keys = std::mem::take(&mut db.modified);
-        if dirty > 0 && cmd.flags & flags::WRITE != 0 {
-            let mut idx = Vec::new();
-            cmd.written_key_indices(args, &mut idx);
-            keys.extend(
-                idx.into_iter()
-                    .map(|i| (from_db, crate::db::SmallBytes::new(&args[i]))),
-            );
-        }
-        if keys.len() > 1 {
-            // Once per key, in the order written (invalidations list keys in that order).
-            let mut seen = std::collections::HashSet::with_capacity(keys.len());
-            keys.retain(|(d, k)| seen.insert((*d, k.clone())));
-        }
-        crate::keysig::signal(server, client.info.id, &mut db, &keys);
+        report_modified(server, client.info.id, cmd, args, from_db, &mut db);
         if let Some(before) = replaced {
             crate::keysig::touch_replaced(server, &mut db, before);
         }
@@ -546,6 +532,34 @@ fn invoke<'a>(
         record_slow(server, settings, client, args, micros);
     }
     (db, client, out)
+}
+
+/// The modified-keys signal of one command (see [`crate::keysig`]): the keys its view wrote,
+/// deleted or expired, plus, when it changed something, the keys its specs say it writes.
+/// Called with the view still holding their shards.
+fn report_modified(
+    server: &Server,
+    by: u64,
+    cmd: &Command,
+    args: &[Bytes],
+    from_db: usize,
+    db: &mut Db<'_>,
+) {
+    let mut keys = std::mem::take(&mut db.modified);
+    if db.dirty > 0 && cmd.flags & flags::WRITE != 0 {
+        let mut idx = Vec::new();
+        cmd.written_key_indices(args, &mut idx);
+        keys.extend(
+            idx.into_iter()
+                .map(|i| (from_db, crate::db::SmallBytes::new(&args[i]))),
+        );
+    }
+    if keys.len() > 1 {
+        // Once per key, in the order written (invalidations list keys in that order).
+        let mut seen = std::collections::HashSet::with_capacity(keys.len());
+        keys.retain(|(d, k)| seen.insert((*d, k.clone())));
+    }
+    crate::keysig::signal(server, by, db, &keys);
 }
 
 /// Locks the shards of the command's keys (all of them for whole-keyspace commands).
@@ -610,7 +624,8 @@ pub fn run_blocked(
         now: unix_ms(),
         mode: settings.access,
     };
-    let db = lock_keys(server, cmd, &call.args, view);
+    let mut db = lock_keys(server, cmd, &call.args, view);
+    db.track = crate::keysig::active(server);
     let mut out = bytes::BytesMut::new();
     let mut ctx = Ctx {
         args: &call.args,
@@ -628,6 +643,9 @@ pub fn run_blocked(
     let result = handler(&mut ctx);
     let (dirty, expired, hits, misses) = (ctx.db.dirty, ctx.db.expired, ctx.hits, ctx.misses);
     let created = std::mem::take(&mut ctx.db.created);
+    if ctx.db.track {
+        report_modified(server, call.info.id, cmd, &call.args, call.db, &mut ctx.db);
+    }
     drop(ctx);
     add_stats(server, dirty, expired, hits, misses);
     if matches!(client.blocked, Some(crate::blocking::Blocked::NotServed)) {

@@ -541,14 +541,15 @@ fn config_set(ctx: &mut Ctx) -> CmdResult {
     };
     ctx.server.config_changed();
     for name in changed {
-        apply_change(ctx.server, name);
+        apply_change(ctx.server, name, ctx.db.holds_locks());
     }
     ctx.out.ok();
     Ok(())
 }
 
-/// Side effects of a changed parameter beyond the settings snapshot.
-fn apply_change(server: &Server, name: &str) {
+/// Side effects of a changed parameter beyond the settings snapshot. `locked`: the caller
+/// holds keyspace shards (CONFIG SET inside EXEC), so eviction is left to the cron.
+fn apply_change(server: &Server, name: &str, locked: bool) {
     let cfg = server.config.read();
     match name {
         "loglevel" => crate::log::set_level(cfg.loglevel()),
@@ -557,7 +558,7 @@ fn apply_change(server: &Server, name: &str) {
                 tracing::warn!("Can't chdir to '{}': {e}", cfg.dir());
             }
         }
-        "maxmemory" => {
+        "maxmemory" if !locked => {
             drop(cfg);
             let s = server.settings();
             if !server.free_memory_if_needed(&s, unix_ms()) {

@@ -481,6 +481,12 @@ impl<'a> Db<'a> {
         Some(e.expire_at != 0 && now > e.expire_at)
     }
 
+    /// True when this view holds at least one shard lock (then nothing may lock the keyspace
+    /// again until it is dropped).
+    pub fn holds_locks(&self) -> bool {
+        !matches!(self.guards, Guards::None)
+    }
+
     /// True when this view holds every shard (whole-keyspace commands, or a transaction that
     /// contains one).
     pub fn holds_all(&self) -> bool {
