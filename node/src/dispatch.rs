@@ -265,7 +265,11 @@ fn run(
         queue(server, settings, client, cmd, args, out);
         return Outcome::Done;
     }
-    let is_write = cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0;
+    // EXEC counts as a write when it would run one (CLIENT PAUSE WRITE holds it back).
+    let is_write = cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0
+        || (parent.is_none()
+            && cmd.name == "exec"
+            && client.multi.as_ref().is_some_and(|m| m.writes));
     if let Some(wait) = server.paused_for(is_write) {
         return Outcome::Paused(wait);
     }
@@ -337,6 +341,7 @@ fn queue(
         return;
     }
     if let Some(m) = client.multi.as_mut() {
+        m.writes |= cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0;
         m.queued.push(args.to_vec());
         client.info.multi.store(m.queued.len() as i64, Relaxed);
     }

@@ -28,6 +28,8 @@ pub struct Multi {
     pub queued: Vec<Vec<Bytes>>,
     /// A command was rejected at queue time: EXEC answers EXECABORT.
     pub failed: bool,
+    /// A queued command may write (EXEC waits out CLIENT PAUSE WRITE).
+    pub writes: bool,
 }
 
 struct WatchedKey {
