@@ -5,6 +5,7 @@
 //! - `main.rs`: the CLI, the options both modes share, binary lookup.
 //! - [`throughput`]: the A/B rounds over redis-benchmark workloads, table and target checks.
 //! - [`memory`]: bytes per key after loading the same keys into each server.
+//! - [`multi`]: MULTI/INCR/EXEC transactions per second, driven by the harness.
 //! - [`deploy`]: modes (pinned, unpinned; the extension point for cluster) and the running
 //!   processes of one side.
 //! - [`benchmark`]: one redis-benchmark run: argv, CSV parsing, CPU accounting.
@@ -17,6 +18,7 @@
 mod benchmark;
 mod deploy;
 mod memory;
+mod multi;
 mod process;
 mod report;
 mod resp;
@@ -61,6 +63,13 @@ enum Command {
         common: Common,
         #[command(flatten)]
         args: memory::MemoryArgs,
+    },
+    /// Transactions (MULTI; INCR; EXEC) per second from many connections.
+    Multi {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: multi::MultiArgs,
     },
 }
 
@@ -202,6 +211,7 @@ fn main() {
         Some(Command::Memory { common, args }) => {
             memory::run(&args, &common).map(|()| (true, false))
         }
+        Some(Command::Multi { common, args }) => multi::run(&args, &common).map(|()| (true, false)),
     };
     match result {
         Ok((all_pass, strict)) => {

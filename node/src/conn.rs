@@ -27,6 +27,8 @@ where
     let mut out = BytesMut::with_capacity(READ_CHUNK);
     let mut args: Vec<Bytes> = Vec::with_capacity(8);
     let mut monitor: Option<mpsc::UnboundedReceiver<Bytes>> = None;
+    // Frames other connections send this client (client-side caching invalidations).
+    let mut pushes = server.pushers.register(info.id);
     let mut closing = false;
 
     'conn: loop {
@@ -41,6 +43,7 @@ where
                 }
             },
             _ = info.kill.notified() => break 'conn,
+            Some(frame) = pushes.recv() => out.extend_from_slice(&frame),
             m = async { match monitor.as_mut() { Some(rx) => rx.recv().await, None => std::future::pending().await } } => {
                 match m {
                     Some(line) => out.extend_from_slice(&line),
@@ -104,6 +107,10 @@ where
                     }
                 }
             }
+            // Invalidations caused by this very command follow its reply.
+            while let Ok(frame) = pushes.try_recv() {
+                out.extend_from_slice(&frame);
+            }
             match client.action.take() {
                 None => {}
                 Some(Action::Close) => {
@@ -145,6 +152,7 @@ where
         }
     }
     let _ = stream.shutdown().await;
+    client.close(&server);
     server.unregister_client(info.id);
 }
 

@@ -49,9 +49,17 @@ pub struct Client {
     pub user: String,
     /// Set by a blocking command that found nothing to serve (see [`crate::blocking`]).
     pub blocked: Option<crate::blocking::Blocked>,
-    /// Blocking commands must answer at once (Redis `CLIENT_DENY_BLOCKING`): MULTI and
-    /// scripts will set it. Read it through [`Client::may_block`].
+    /// Blocking commands must answer at once (Redis `CLIENT_DENY_BLOCKING`): EXEC and
+    /// scripts set it. Read it through [`Client::may_block`].
     pub deny_blocking: bool,
+    /// Inside MULTI: the queued commands (see [`crate::cmd::multi`]).
+    pub multi: Option<crate::keysig::Multi>,
+    /// This client's WATCH state, created by its first WATCH.
+    pub watcher: Option<Arc<crate::keysig::Watcher>>,
+    /// CLIENT TRACKING state.
+    pub tracking: crate::tracking::ClientTracking,
+    /// EXEC applied CLIENT REPLY to each queued command's reply itself.
+    reply_mode_applied: bool,
 }
 
 impl Client {
@@ -66,7 +74,24 @@ impl Client {
             user: "default".to_string(),
             blocked: None,
             deny_blocking: false,
+            multi: None,
+            watcher: None,
+            tracking: Default::default(),
+            reply_mode_applied: false,
         }
+    }
+
+    /// Marks the transaction failed after a command was rejected while queueing.
+    fn flag_transaction(&mut self) {
+        if let Some(m) = self.multi.as_mut() {
+            m.failed = true;
+        }
+    }
+
+    /// Leaves MULTI, forgets watched keys and turns tracking off (the connection is closing).
+    pub fn close(&mut self, server: &Server) {
+        crate::cmd::multi::end_transaction(server, self);
+        crate::cmd::tracking::disable(server, self);
     }
 
     /// False inside MULTI and scripts, where a blocking command answers as if it timed out.
@@ -182,6 +207,9 @@ pub fn execute(
     if matches!(outcome, Outcome::Paused(_) | Outcome::Blocked) {
         return outcome;
     }
+    if std::mem::take(&mut client.reply_mode_applied) {
+        return outcome;
+    }
     apply_reply_mode(client, out, mark);
     if crate::pubsub::is_subscribed(&client.info) && client.info.pushes.has_queued() {
         // Messages the command published to its own client go before its reply, as in Redis
@@ -218,12 +246,11 @@ fn run(
     args: &[Bytes],
     out: &mut bytes::BytesMut,
 ) -> Outcome {
-    let mark = out.len();
     let proto = client.proto;
-    let started = Instant::now();
     let (parent, cmd) = match resolve(args) {
         Ok(r) => r,
         Err(e) => {
+            client.flag_transaction();
             reply_error(server, out, proto, &e);
             return Outcome::Done;
         }
@@ -231,14 +258,33 @@ fn run(
     *client.info.last_cmd.lock() = (parent.map_or("", |p| p.name), cmd.name);
     if !cmd.arity_ok(args.len()) {
         let e = CmdError::WrongArity(full_name(parent, cmd));
+        if client.multi.is_some() && parent.is_none() && cmd.name == "exec" {
+            // A rejected EXEC discards the transaction, naming the reason.
+            crate::cmd::multi::end_transaction(server, client);
+            let text = e.to_string();
+            let reason = text.strip_prefix("ERR ").unwrap_or(&text);
+            let abort = format!("EXECABORT Transaction discarded because of: {reason}");
+            reply_error(server, out, proto, &CmdError::Msg(abort.into()));
+            return Outcome::Done;
+        }
+        client.flag_transaction();
         reply_error(server, out, proto, &e);
         return Outcome::Done;
     }
     if !client.authenticated && cmd.flags & flags::NO_AUTH == 0 {
+        client.flag_transaction();
         reply_error(server, out, proto, &CmdError::NoAuth);
         return Outcome::Done;
     }
-    let is_write = cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0;
+    if client.multi.is_some() && !runs_in_multi(parent, cmd) {
+        queue(server, settings, client, cmd, args, out);
+        return Outcome::Done;
+    }
+    // EXEC counts as a write when it would run one (CLIENT PAUSE WRITE holds it back).
+    let is_write = cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0
+        || (parent.is_none()
+            && cmd.name == "exec"
+            && client.multi.as_ref().is_some_and(|m| m.writes));
     if let Some(wait) = server.paused_for(is_write) {
         return Outcome::Paused(wait);
     }
@@ -264,8 +310,191 @@ fn run(
         now,
         mode: settings.access,
     };
-    let mut db = lock_keys(server, cmd, args, view);
+    if client.multi.is_some() && parent.is_none() && cmd.name == "exec" {
+        return exec(server, settings, client, args, out, view);
+    }
+    let db = lock_keys(server, cmd, args, view);
+    let (mut db, client, _) = invoke(server, settings, client, cmd, args, out, db);
+    let created = std::mem::take(&mut db.created);
+    drop(db);
+    // Clients blocked on keys this command created are served now, the locks released.
+    if !created.is_empty() {
+        crate::blocking::serve_ready(server, settings, created);
+    }
+    if client.blocked.is_some() {
+        return Outcome::Blocked;
+    }
+    Outcome::Done
+}
+
+/// Commands that run at once inside MULTI instead of being queued.
+fn runs_in_multi(parent: Option<&Command>, cmd: &Command) -> bool {
+    parent.is_none()
+        && matches!(
+            cmd.name,
+            "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+        )
+}
+
+/// Queues a command inside MULTI (`+QUEUED`), or rejects it and fails the transaction.
+fn queue(
+    server: &Server,
+    settings: &Settings,
+    client: &mut Client,
+    cmd: &Command,
+    args: &[Bytes],
+    out: &mut bytes::BytesMut,
+) {
+    let proto = client.proto;
+    let rejected = if cmd.flags & flags::NO_MULTI != 0 {
+        Some(CmdError::raw(
+            "ERR Command not allowed inside a transaction",
+        ))
+    } else if cmd.flags & flags::DENYOOM != 0
+        && settings.maxmemory > 0
+        && !server.free_memory_if_needed(settings, unix_ms())
+    {
+        Some(CmdError::Oom)
+    } else {
+        None
+    };
+    if let Some(e) = rejected {
+        client.flag_transaction();
+        reply_error(server, out, proto, &e);
+        return;
+    }
+    if let Some(m) = client.multi.as_mut() {
+        m.writes |= cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0;
+        m.queued.push(args.to_vec());
+        client.info.multi.store(m.queued.len() as i64, Relaxed);
+    }
+    ReplyWriter::new(out, proto).simple("QUEUED");
+}
+
+/// EXEC: locks every shard the queued commands and the watched keys need, once and in
+/// ascending order (all of them if a queued command needs the whole keyspace), checks WATCH
+/// under those locks, then runs the commands with that one view.
+fn exec(
+    server: &Server,
+    settings: &Settings,
+    client: &mut Client,
+    exec_args: &[Bytes],
+    out: &mut bytes::BytesMut,
+    view: ViewCtx,
+) -> Outcome {
+    let proto = client.proto;
+    let multi = client.multi.take().unwrap_or_default();
+    let watcher = client.watcher.clone();
+    crate::cmd::multi::end_transaction_keep_watch(client);
+    if multi.failed {
+        if let Some(w) = &watcher {
+            server.watches.unwatch_all(w);
+        }
+        reply_error(
+            server,
+            out,
+            proto,
+            &CmdError::raw("EXECABORT Transaction discarded because of previous errors."),
+        );
+        return Outcome::Done;
+    }
+    let mut cmds: Vec<(&'static Command, Vec<Bytes>)> = Vec::with_capacity(multi.queued.len());
+    for args in multi.queued {
+        if let Ok((_, c)) = resolve(&args) {
+            cmds.push((c, args));
+        }
+    }
+    let whole = cmds.iter().any(|(c, _)| {
+        c.flags & flags::ALL_SHARDS != 0 || (c.key_specs.is_empty() && c.group == "server")
+    });
+    let mut db = if whole {
+        server.keyspace.lock_all(view)
+    } else {
+        let mut slots: Vec<u16> = watcher.as_ref().map(|w| w.slots()).unwrap_or_default();
+        let mut idx = Vec::new();
+        for (c, args) in &cmds {
+            c.key_indices(args, &mut idx);
+            slots.extend(idx.iter().map(|&i| key_slot(&args[i])));
+        }
+        server.keyspace.lock_slots(&slots, view)
+    };
+    if let Some(w) = &watcher {
+        let aborted = w.is_dirty() || w.any_expired(&mut db);
+        server.watches.unwatch_all(w);
+        if aborted {
+            drop(db);
+            ReplyWriter::new(out, proto).null_array();
+            server.stats.commands_processed.fetch_add(1, Relaxed);
+            return Outcome::Done;
+        }
+    }
+    // CLIENT REPLY acts on each reply as it is written, as in Redis: EXEC's header under the
+    // mode EXEC started with, each queued command's reply under the mode after it (so CLIENT
+    // REPLY ON answers). A SKIP given before EXEC silences all of it; one given inside the
+    // transaction skips the command after EXEC.
+    let silenced = |m: ReplyMode| matches!(m, ReplyMode::Off | ReplyMode::SkipThis);
+    if !silenced(client.reply_mode) {
+        ReplyWriter::new(out, proto).array(cmds.len());
+    }
+    client.deny_blocking = true;
+    let mut created = Vec::new();
+    let (mut client, mut out) = (client, out);
+    for (c, args) in &cmds {
+        db.index = client.db;
+        let mark = out.len();
+        (db, client, out) = invoke(server, settings, client, c, args, out, db);
+        created.append(&mut db.created);
+        client.blocked = None;
+        if silenced(client.reply_mode) {
+            out.truncate(mark);
+        }
+    }
+    client.reply_mode = match client.reply_mode {
+        ReplyMode::SkipThis => ReplyMode::On,
+        ReplyMode::Skip => ReplyMode::SkipThis,
+        m => m,
+    };
+    client.reply_mode_applied = true;
+    client.deny_blocking = false;
+    drop(db);
+    server.stats.commands_processed.fetch_add(1, Relaxed);
+    if server.has_monitors.load(Relaxed) {
+        feed_monitors(server, client, exec_args);
+    }
+    if !created.is_empty() {
+        crate::blocking::serve_ready(server, settings, created);
+    }
+    Outcome::Done
+}
+
+/// Runs one command's handler with `db` (already holding its shards) and applies the side
+/// effects: error reply, stats, modified-keys signal, tracking, MONITOR, SLOWLOG. Returns the
+/// view (EXEC reuses it for the next command; its `created` keys are left for the caller).
+///
+/// Everything borrowed is moved into the handler's [`Ctx`] and moved back out, so the caller
+/// gets the same borrows back and can call again with them.
+fn invoke<'a>(
+    server: &'a Server,
+    settings: &'a Settings,
+    client: &'a mut Client,
+    cmd: &'static Command,
+    args: &'a [Bytes],
+    out: &'a mut bytes::BytesMut,
+    mut db: Db<'a>,
+) -> (Db<'a>, &'a mut Client, &'a mut bytes::BytesMut) {
+    let mark = out.len();
+    let proto = client.proto;
+    let started = Instant::now();
+    let from_db = client.db;
+    db.track = crate::keysig::active(server);
     db.notify_flags = settings.notify_flags;
+    db.dirty = 0;
+    db.expired = 0;
+    let replaced = (db.track
+        && cmd.flags & flags::ALL_SHARDS != 0
+        && cmd.flags & flags::WRITE != 0
+        && server.watches.active())
+    .then(|| crate::keysig::snapshot(server, &mut db));
     let mut ctx = Ctx {
         args,
         out: ReplyWriter::new(out, proto),
@@ -281,15 +510,47 @@ fn run(
     let handler = cmd.handler.unwrap_or(no_handler);
     let result = handler(&mut ctx);
     if ctx.misses > 0
-        && parent.is_none()
         && settings.notify_flags & crate::config::notify::KEY_MISS != 0
+        && cmd::lookup(&args[0]).is_some_and(|c| std::ptr::eq(c, cmd))
     {
         note_key_misses(&mut ctx);
     }
-    let (dirty, expired, hits, misses) = (ctx.db.dirty, ctx.db.expired, ctx.hits, ctx.misses);
-    let created = std::mem::take(&mut ctx.db.created);
-    let events = std::mem::take(&mut ctx.db.events);
-    drop(ctx);
+    let Ctx {
+        mut db,
+        client,
+        hits,
+        misses,
+        out: writer,
+        ..
+    } = ctx;
+    let out = writer.buf;
+    let (dirty, expired) = (db.dirty, db.expired);
+    let events = std::mem::take(&mut db.events);
+    if db.track {
+        report_modified(server, client.info.id, cmd, args, from_db, &mut db);
+        if let Some(before) = replaced {
+            crate::keysig::touch_replaced(server, &mut db, before);
+        }
+        if result.is_ok() && server.tracking.active() && matches!(cmd.name, "flushall" | "flushdb")
+        {
+            server.tracking.flushed(server, cmd.name == "flushall");
+        }
+    }
+    if client.tracking.on {
+        if cmd.flags & flags::READONLY != 0 && client.tracking.remembers() {
+            let mut idx = Vec::new();
+            cmd.key_indices(args, &mut idx);
+            server
+                .tracking
+                .remember(client.info.id, idx.iter().map(|&i| &args[i][..]));
+            server
+                .tracking
+                .limit_keys(server, settings.tracking_table_max_keys);
+        }
+        if cmd.name != "caching" {
+            client.tracking.caching = None;
+        }
+    }
     if let Err(e) = result {
         out.truncate(mark);
         reply_error(server, out, proto, &e);
@@ -307,14 +568,35 @@ fn run(
     {
         record_slow(server, settings, client, args, micros);
     }
-    // Clients blocked on keys this command created are served now, the locks released.
-    if !created.is_empty() {
-        crate::blocking::serve_ready(server, settings, created);
+    (db, client, out)
+}
+
+/// The modified-keys signal of one command (see [`crate::keysig`]): the keys its view wrote,
+/// deleted or expired, plus, when it changed something, the keys its specs say it writes.
+/// Called with the view still holding their shards.
+fn report_modified(
+    server: &Server,
+    by: u64,
+    cmd: &Command,
+    args: &[Bytes],
+    from_db: usize,
+    db: &mut Db<'_>,
+) {
+    let mut keys = std::mem::take(&mut db.modified);
+    if db.dirty > 0 && cmd.flags & flags::WRITE != 0 {
+        let mut idx = Vec::new();
+        cmd.written_key_indices(args, &mut idx);
+        keys.extend(
+            idx.into_iter()
+                .map(|i| (from_db, crate::db::SmallBytes::new(&args[i]))),
+        );
     }
-    if client.blocked.is_some() {
-        return Outcome::Blocked;
+    if keys.len() > 1 {
+        // Once per key, in the order written (invalidations list keys in that order).
+        let mut seen = std::collections::HashSet::with_capacity(keys.len());
+        keys.retain(|(d, k)| seen.insert((*d, k.clone())));
     }
-    Outcome::Done
+    crate::keysig::signal(server, by, db, &keys);
 }
 
 /// Locks the shards of the command's keys (all of them for whole-keyspace commands).
@@ -381,6 +663,7 @@ pub fn run_blocked(
     };
     let mut db = lock_keys(server, cmd, &call.args, view);
     db.notify_flags = settings.notify_flags;
+    db.track = crate::keysig::active(server);
     let mut out = bytes::BytesMut::new();
     let mut ctx = Ctx {
         args: &call.args,
@@ -399,6 +682,9 @@ pub fn run_blocked(
     let (dirty, expired, hits, misses) = (ctx.db.dirty, ctx.db.expired, ctx.hits, ctx.misses);
     let created = std::mem::take(&mut ctx.db.created);
     let events = std::mem::take(&mut ctx.db.events);
+    if ctx.db.track {
+        report_modified(server, call.info.id, cmd, &call.args, call.db, &mut ctx.db);
+    }
     drop(ctx);
     add_stats(server, dirty, expired, hits, misses);
     publish_events(server, settings, &events);

@@ -7,6 +7,9 @@
 //! - [`resp`]: RESP2/RESP3 frames; the only module that knows the wire format.
 //! - [`conn`]: one task per client; reads, runs every buffered command, flushes once.
 //! - [`dispatch`]: the checks every command goes through, then its handler.
+//! - [`keysig`]: the modified-keys signal and WATCH; MULTI state.
+//! - [`tracking`]: client-side caching (CLIENT TRACKING) and its invalidation messages.
+//! - [`push`]: per-client channels for out-of-band frames (invalidations).
 //! - [`blocking`]: clients blocked on keys (BLPOP & co.) and serving them when keys fill.
 //! - [`pubsub`]: subscriptions, PUBLISH delivery to other connections, keyspace notifications.
 //! - [`cmd`]: the command table and the handlers, one file per command group.
@@ -28,6 +31,7 @@ pub mod conn;
 pub mod db;
 pub mod dispatch;
 pub mod error;
+pub mod keysig;
 pub mod listener;
 pub mod rdb;
 
@@ -36,6 +40,8 @@ pub const REDIS_VERSION: &str = "7.0.15";
 pub mod log;
 pub mod persist;
 pub mod pubsub;
+pub mod push;
 pub mod resp;
 pub mod server;
+pub mod tracking;
 pub mod util;

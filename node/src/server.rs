@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{
-    AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed,
+    AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,6 +56,8 @@ pub struct Settings {
     pub notify_flags: u32,
     /// `stream-node-max-entries` and `stream-node-max-bytes`.
     pub stream_limits: crate::db::types::stream::NodeLimits,
+    /// `tracking-table-max-keys` (0 = no limit).
+    pub tracking_table_max_keys: u64,
 }
 
 impl Settings {
@@ -94,6 +96,7 @@ impl Settings {
                 max_entries: c.stream_node_max_entries(),
                 max_bytes: c.stream_node_max_bytes(),
             },
+            tracking_table_max_keys: c.tracking_table_max_keys(),
         }
     }
 }
@@ -106,6 +109,14 @@ pub mod cflags {
     pub const BLOCKED: u32 = 1 << 2;
     /// Subscribed to a channel, pattern or shard channel (`P`).
     pub const PUBSUB: u32 = 1 << 3;
+    /// Inside MULTI (`x`).
+    pub const MULTI: u32 = 1 << 8;
+    /// CLIENT TRACKING on (`t`), in BCAST mode (`B`), its redirection gone (`R`).
+    pub const TRACKING: u32 = 1 << 9;
+    pub const TRACKING_BCAST: u32 = 1 << 10;
+    pub const TRACKING_BROKEN_REDIR: u32 = 1 << 11;
+    /// A WATCHed key was modified (`d`).
+    pub const DIRTY_CAS: u32 = 1 << 12;
 }
 
 /// What the registry knows of a client, shared between its task and CLIENT LIST/KILL.
@@ -127,6 +138,10 @@ pub struct ClientInfo {
     pub kill: Notify,
     /// Subscriptions and the queue of messages for this client (see [`crate::pubsub`]).
     pub pushes: crate::pubsub::Pushes,
+    /// Commands queued in MULTI (`multi=` of CLIENT LIST), -1 outside a transaction.
+    pub multi: AtomicI64,
+    /// CLIENT TRACKING redirection (`redir=`), -1 without tracking.
+    pub redir: AtomicI64,
 }
 
 impl ClientInfo {
@@ -225,6 +240,12 @@ pub struct Server {
     pub rdb: crate::persist::RdbState,
     /// The `Arc` this server lives in, for work that outlives a command (BGSAVE).
     me: std::sync::Weak<Server>,
+    /// WATCHed keys (see [`crate::keysig`]).
+    pub watches: crate::keysig::Watches,
+    /// Client-side caching: tracked keys and prefixes (see [`crate::tracking`]).
+    pub tracking: crate::tracking::Tracking,
+    /// Per-client channels for out-of-band frames (see [`crate::push`]).
+    pub pushers: crate::push::Pushers,
 }
 
 impl Server {
@@ -265,6 +286,9 @@ impl Server {
             executable: std::env::current_exe()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
+            watches: crate::keysig::Watches::default(),
+            tracking: crate::tracking::Tracking::default(),
+            pushers: crate::push::Pushers::default(),
         })
     }
 
@@ -315,6 +339,8 @@ impl Server {
             killed: AtomicBool::new(false),
             kill: Notify::new(),
             pushes: crate::pubsub::Pushes::default(),
+            multi: AtomicI64::new(-1),
+            redir: AtomicI64::new(-1),
         });
         self.clients.lock().insert(id, info.clone());
         info
@@ -324,6 +350,8 @@ impl Server {
         if let Some(info) = self.clients.lock().remove(&id) {
             crate::pubsub::unsubscribe_all(self, &info);
         }
+        self.pushers.unregister(id);
+        self.tracking.disable(id);
         self.unregister_monitor(id);
     }
 
@@ -387,9 +415,11 @@ impl Server {
             if s.policy == EvictPolicy::NoEviction || guard > 100_000 {
                 return false;
             }
-            let Some((db, key)) = self
-                .keyspace
-                .evict_one_key(s.policy, s.samples, now, s.access)
+            let Some((db, key)) =
+                self.keyspace
+                    .evict_one_key(s.policy, s.samples, now, s.access, |db, key| {
+                        crate::keysig::signal_deleted(self, db, key)
+                    })
             else {
                 return false;
             };

@@ -43,6 +43,7 @@ scripts!(
     keys,
     lcs,
     list,
+    multi,
     notify,
     object,
     protocol,
@@ -52,5 +53,7 @@ scripts!(
     stream,
     stream_groups,
     strings,
+    tracking,
+    watch,
     zset,
 );

@@ -207,6 +207,51 @@ static CLIENT: &[Command] = &[
         ..Command::DEFAULT
     },
     Command {
+        name: "tracking",
+        arity: -3,
+        flags: CLIENT_SUB,
+        acl: CONN,
+        handler: Some(super::tracking::client_tracking),
+        group: "connection",
+        since: "6.0.0",
+        complexity: "O(1). Some options may introduce additional complexity.",
+        summary: "Turns client-side caching invalidation messages on or off.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "caching",
+        arity: 3,
+        flags: CLIENT_SUB,
+        acl: CONN,
+        handler: Some(super::tracking::client_caching),
+        group: "connection",
+        since: "6.0.0",
+        summary: "Says whether the next command's keys are tracked (OPTIN/OPTOUT).",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "getredir",
+        arity: 2,
+        flags: CLIENT_SUB,
+        acl: CONN,
+        handler: Some(super::tracking::client_getredir),
+        group: "connection",
+        since: "6.0.0",
+        summary: "The client invalidation messages are redirected to.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "trackinginfo",
+        arity: 2,
+        flags: CLIENT_SUB,
+        acl: CONN,
+        handler: Some(super::tracking::client_trackinginfo),
+        group: "connection",
+        since: "6.2.0",
+        summary: "Describes this connection's client-side caching state.",
+        ..Command::DEFAULT
+    },
+    Command {
         name: "help",
         arity: 2,
         flags: f::LOADING | f::STALE,
@@ -263,6 +308,8 @@ fn reset(ctx: &mut Ctx) -> CmdResult {
         ctx.server.unregister_monitor(c.info.id);
     }
     crate::pubsub::unsubscribe_all(ctx.server, &c.info);
+    super::multi::end_transaction(ctx.server, c);
+    super::tracking::disable(ctx.server, c);
     ctx.out.proto = Protocol::Resp2;
     ctx.out.simple("RESET");
     Ok(())
@@ -420,8 +467,21 @@ pub fn describe(server: &Server, c: &ClientInfo, user: &str) -> String {
     if fl & cflags::PUBSUB != 0 {
         flags.push('P');
     }
+    if fl & cflags::MULTI != 0 {
+        flags.push('x');
+    }
     if fl & cflags::BLOCKED != 0 {
         flags.push('b');
+    }
+    for (bit, ch) in [
+        (cflags::TRACKING, 't'),
+        (cflags::TRACKING_BROKEN_REDIR, 'R'),
+        (cflags::TRACKING_BCAST, 'B'),
+        (cflags::DIRTY_CAS, 'd'),
+    ] {
+        if fl & bit != 0 {
+            flags.push(ch);
+        }
     }
     if fl & cflags::NO_EVICT != 0 {
         flags.push('e');
@@ -437,7 +497,7 @@ pub fn describe(server: &Server, c: &ClientInfo, user: &str) -> String {
     let name = c.name.lock().clone().unwrap_or_default();
     let subs = c.pushes.counts();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir=-1 resp={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir={} resp={}",
         c.id,
         c.addr,
         c.laddr,
@@ -450,6 +510,7 @@ pub fn describe(server: &Server, c: &ClientInfo, user: &str) -> String {
         subs[0],
         subs[1],
         subs[2],
+        c.multi.load(Relaxed),
         qbuf,
         16384usize.saturating_sub(qbuf),
         qbuf + 16384 * 2,
@@ -458,6 +519,7 @@ pub fn describe(server: &Server, c: &ClientInfo, user: &str) -> String {
             (p, n) => format!("{p}|{n}"),
         },
         user,
+        c.redir.load(Relaxed),
         c.resp.load(Relaxed),
     )
 }
@@ -741,8 +803,12 @@ fn client_help(ctx: &mut Ctx) -> CmdResult {
         ctx,
         "CLIENT",
         &[
+            "CACHING (YES|NO)",
+            "    Track, or not, the keys of the next command (OPTIN/OPTOUT tracking).",
             "GETNAME",
             "    Return the name of this connection.",
+            "GETREDIR",
+            "    Return the id invalidation messages are redirected to (-1 without tracking).",
             "ID",
             "    Return the id of this connection.",
             "INFO",
@@ -765,6 +831,10 @@ fn client_help(ctx: &mut Ctx) -> CmdResult {
             "    Name this connection.",
             "NO-EVICT (ON|OFF)",
             "    Protect this connection from client eviction.",
+            "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]] [OPTIN] [OPTOUT] [NOLOOP]",
+            "    Turn client-side caching invalidation messages on or off.",
+            "TRACKINGINFO",
+            "    Describe this connection's client-side caching state.",
         ],
     );
     Ok(())

@@ -14,11 +14,13 @@ pub mod hash;
 pub mod hll;
 pub mod keys;
 pub mod list;
+pub mod multi;
 pub mod pubsub;
 pub mod server;
 pub mod set;
 pub mod stream;
 pub mod string;
+pub mod tracking;
 pub mod zset;
 
 use std::collections::HashMap;
@@ -365,10 +367,22 @@ impl Command {
     }
 
     pub fn key_indices(&self, args: &[bytes::Bytes], out: &mut Vec<usize>) {
+        self.key_indices_with(args, out, u16::MAX);
+    }
+
+    /// Indices of the keys whose spec may change them (RW or OW): the keys a write command
+    /// signals as modified (WATCH, client-side caching). Deletions (RM) are reported by the
+    /// keyspace itself, only when a key was really removed.
+    pub fn written_key_indices(&self, args: &[bytes::Bytes], out: &mut Vec<usize>) {
+        self.key_indices_with(args, out, kflags::RW | kflags::OW);
+    }
+
+    /// [`Command::key_indices`] restricted to specs having one of the `any` flags.
+    fn key_indices_with(&self, args: &[bytes::Bytes], out: &mut Vec<usize>, any: u16) {
         out.clear();
         let argc = args.len() as i32;
         for spec in self.key_specs {
-            if spec.flags & kflags::NOT_KEY != 0 {
+            if spec.flags & kflags::NOT_KEY != 0 || spec.flags & any == 0 {
                 continue;
             }
             let start = match spec.begin {
@@ -464,6 +478,7 @@ pub static GROUPS: &[&[Command]] = &[
     geo::COMMANDS,
     pubsub::COMMANDS,
     stream::COMMANDS,
+    multi::COMMANDS,
 ];
 
 /// Iterates over every top-level command row.

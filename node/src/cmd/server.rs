@@ -362,7 +362,13 @@ fn os_line() -> String {
 }
 
 /// The text of `INFO` for the sections asked for.
-pub fn info_text(server: &Server, client_count: usize, sections: &[Vec<u8>]) -> String {
+/// `counts`: the keyspace counts when the caller already holds every shard (INFO inside EXEC).
+pub fn info_text(
+    server: &Server,
+    client_count: usize,
+    sections: &[Vec<u8>],
+    counts: Option<[(usize, usize); crate::db::NDBS]>,
+) -> String {
     let all = sections.iter().any(|s| s == b"all" || s == b"everything");
     let default = sections.is_empty() || sections.iter().any(|s| s == b"default");
     let want = |name: &str| all || default || sections.iter().any(|s| s == name.as_bytes());
@@ -402,7 +408,7 @@ pub fn info_text(server: &Server, client_count: usize, sections: &[Vec<u8>]) -> 
             &mut out,
             "Clients",
             format!(
-                "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:{}\r\n",
+                "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\ntracking_clients:{}\r\nclients_in_timeout_table:{}\r\n",
                 client_count,
                 cfg.maxclients(),
                 // Pending out-of-band output (pub/sub messages) of the most loaded client.
@@ -414,6 +420,7 @@ pub fn info_text(server: &Server, client_count: usize, sections: &[Vec<u8>]) -> 
                     .max()
                     .unwrap_or(0),
                 server.blocking.blocked_clients(),
+                server.tracking.client_count(),
                 server.blocking.in_timeout_table(),
             ),
         );
@@ -521,7 +528,8 @@ pub fn info_text(server: &Server, client_count: usize, sections: &[Vec<u8>]) -> 
     }
     if want("keyspace") {
         let mut b = String::new();
-        for (i, (keys, expires)) in server.keyspace.counts().iter().enumerate() {
+        let counts = counts.unwrap_or_else(|| server.keyspace.counts());
+        for (i, (keys, expires)) in counts.iter().enumerate() {
             if *keys > 0 {
                 let _ = write!(b, "db{i}:keys={keys},expires={expires},avg_ttl=0\r\n");
             }
@@ -547,7 +555,7 @@ fn info(ctx: &mut Ctx) -> CmdResult {
         .map(|a| a.to_ascii_lowercase())
         .collect();
     let n = ctx.server.clients.lock().len();
-    let text = info_text(ctx.server, n, &sections);
+    let text = info_text(ctx.server, n, &sections, ctx.db.counts());
     ctx.out.verbatim(text.as_bytes());
     Ok(())
 }
@@ -577,14 +585,15 @@ fn config_set(ctx: &mut Ctx) -> CmdResult {
     };
     ctx.server.config_changed();
     for name in changed {
-        apply_change(ctx.server, name);
+        apply_change(ctx.server, name, ctx.db.holds_locks());
     }
     ctx.out.ok();
     Ok(())
 }
 
-/// Side effects of a changed parameter beyond the settings snapshot.
-fn apply_change(server: &Server, name: &str) {
+/// Side effects of a changed parameter beyond the settings snapshot. `locked`: the caller
+/// holds keyspace shards (CONFIG SET inside EXEC), so eviction is left to the cron.
+fn apply_change(server: &Server, name: &str, locked: bool) {
     let cfg = server.config.read();
     match name {
         "loglevel" => crate::log::set_level(cfg.loglevel()),
@@ -593,7 +602,7 @@ fn apply_change(server: &Server, name: &str) {
                 tracing::warn!("Can't chdir to '{}': {e}", cfg.dir());
             }
         }
-        "maxmemory" => {
+        "maxmemory" if !locked => {
             drop(cfg);
             let s = server.settings();
             if !server.free_memory_if_needed(&s, unix_ms()) {
@@ -823,7 +832,10 @@ fn memory_stats(ctx: &mut Ctx) -> CmdResult {
     let used = ctx.server.used_memory();
     let peak = ctx.server.note_memory_peak(used);
     let startup = ctx.server.startup_memory();
-    let counts = ctx.server.keyspace.counts();
+    let counts = ctx
+        .db
+        .counts()
+        .unwrap_or_else(|| ctx.server.keyspace.counts());
     let keys: usize = counts.iter().map(|c| c.0).sum();
     let out = &mut ctx.out;
     out.map(8);

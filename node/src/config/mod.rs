@@ -213,6 +213,7 @@ mod idx {
     pub const RDBCOMPRESSION: usize = index_of("rdbcompression");
     pub const DBFILENAME: usize = index_of("dbfilename");
     pub const SAVE: usize = index_of("save");
+    pub const TRACKING_TABLE_MAX_KEYS: usize = index_of("tracking-table-max-keys");
 }
 
 /// The server's configuration: a value per directive of [`DIRECTIVES`] and
@@ -1366,6 +1367,11 @@ impl Config {
     }
 
     /// Bytes a sparse HyperLogLog may grow to before it becomes dense.
+    /// `tracking-table-max-keys` (0 = no limit).
+    pub fn tracking_table_max_keys(&self) -> u64 {
+        u64::try_from(self.num(idx::TRACKING_TABLE_MAX_KEYS)).unwrap_or(1_000_000)
+    }
+
     pub fn hll_sparse_max_bytes(&self) -> u64 {
         u64::try_from(self.num(idx::HLL_SPARSE_MAX_BYTES)).unwrap_or(3000)
     }

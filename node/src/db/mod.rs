@@ -280,18 +280,17 @@ impl Keyspace {
     /// Deletes expired keys, shard by shard, at most `budget` per shard lock.
     /// Returns how many were deleted.
     pub fn active_expire(&self, now: u64, budget: usize) -> usize {
-        self.active_expire_collect(now, budget, None, &mut Vec::new())
+        self.active_expire_each(now, budget, |_, _, _| {})
     }
 
-    /// [`Keyspace::active_expire`], also collecting `(db, key)` of the deleted keys (for the
-    /// `expired` keyspace event) when `deleted` is given, and of the expired stream keys
-    /// (clients blocked in XREADGROUP on them answer an error) into `streams`.
-    pub fn active_expire_collect(
+    /// [`Keyspace::active_expire`], calling `deleted(db, key, entry)` for each key reclaimed
+    /// while its shard is still locked (the modified-keys signal, `expired` events, and
+    /// clients blocked in XREADGROUP on an expired stream).
+    pub fn active_expire_each(
         &self,
         now: u64,
         budget: usize,
-        mut deleted: Option<&mut Vec<(usize, SmallBytes)>>,
-        streams: &mut Vec<(usize, SmallBytes)>,
+        mut deleted: impl FnMut(usize, &SmallBytes, &Entry),
     ) -> usize {
         let mut total = 0;
         for i in 0..NSHARDS {
@@ -307,12 +306,8 @@ impl Keyspace {
                         break;
                     }
                     db.expires.pop_first();
-                    let gone = db.map(key_slot(&key)).remove(key.as_slice());
-                    if gone.is_some_and(|e| matches!(e.value, Value::Stream(_))) {
-                        streams.push((dbi, key.clone()));
-                    }
-                    if let Some(d) = deleted.as_deref_mut() {
-                        d.push((dbi, key));
+                    if let Some(e) = db.map(key_slot(&key)).remove(key.as_slice()) {
+                        deleted(dbi, &key, &e);
                     }
                     n += 1;
                 }
@@ -346,16 +341,19 @@ impl Keyspace {
         now: u64,
         mode: AccessMode,
     ) -> bool {
-        self.evict_one_key(policy, samples, now, mode).is_some()
+        self.evict_one_key(policy, samples, now, mode, |_, _| {})
+            .is_some()
     }
 
-    /// [`Keyspace::evict_one`], returning the evicted `(db, key)`.
+    /// [`Keyspace::evict_one`], returning the evicted `(db, key)` and calling `evicted(db, key)`
+    /// while the key's shard is still locked.
     pub fn evict_one_key(
         &self,
         policy: EvictPolicy,
         samples: usize,
         now: u64,
         mode: AccessMode,
+        evicted: impl FnOnce(usize, &[u8]),
     ) -> Option<(usize, SmallBytes)> {
         let mut rng = rand::thread_rng();
         // (score: lower is evicted first, shard, db, key)
@@ -410,6 +408,7 @@ impl Keyspace {
         let (_, si, dbi, key) = best?;
         let mut sh = self.lock_shard(si);
         sh.db(dbi).remove(key_slot(&key), &key)?;
+        evicted(dbi, &key);
         Some((dbi, key))
     }
 }
@@ -446,6 +445,13 @@ pub struct Db<'a> {
     pub notify_flags: u32,
     /// Keyspace events recorded by [`Db::notify`], published by dispatch after the command.
     pub events: Vec<crate::pubsub::Event>,
+    /// Record the keys this view writes or deletes in [`Db::modified`] (set by dispatch when
+    /// someone WATCHes or tracks keys, so the common case allocates nothing).
+    pub track: bool,
+    /// `(db, key)` written, deleted or expired through this view while `track` is on: the
+    /// modified-keys signal (Redis `signalModifiedKey`), turned by dispatch into WATCH
+    /// invalidation and client-side caching invalidation (see `crate::keysig`).
+    pub modified: Vec<(usize, SmallBytes)>,
 }
 
 impl<'a> Db<'a> {
@@ -461,6 +467,8 @@ impl<'a> Db<'a> {
             created: Vec::new(),
             notify_flags: 0,
             events: Vec::new(),
+            track: false,
+            modified: Vec::new(),
         }
     }
 
@@ -476,6 +484,57 @@ impl<'a> Db<'a> {
                 key: bytes::Bytes::copy_from_slice(key),
             });
         }
+    }
+
+    fn note_modified(&mut self, key: &[u8]) {
+        if self.track {
+            self.modified.push((self.index, SmallBytes::new(key)));
+        }
+    }
+
+    /// Whether `key` is stored in the selected database, expired or not, without deleting it
+    /// (WATCH needs "present but logically expired"): None if absent, Some(expired) if present.
+    pub fn raw_state(&mut self, key: &[u8]) -> Option<bool> {
+        let slot = self.slot_of(key);
+        let db = self.index;
+        let now = self.now;
+        let e = self
+            .shard(shard_of_slot(slot))
+            .db_ref(db)?
+            .slots
+            .get(slot as usize % SLOTS_PER_SHARD)?
+            .get(key)?;
+        Some(e.expire_at != 0 && now > e.expire_at)
+    }
+
+    /// True when this view holds at least one shard lock (then nothing may lock the keyspace
+    /// again until it is dropped).
+    pub fn holds_locks(&self) -> bool {
+        !matches!(self.guards, Guards::None)
+    }
+
+    /// True when this view holds every shard (whole-keyspace commands, or a transaction that
+    /// contains one).
+    pub fn holds_all(&self) -> bool {
+        matches!(self.guards, Guards::All(_))
+    }
+
+    /// Keys and keys with a TTL per database, from the shards this view holds; None unless it
+    /// holds them all (then [`Keyspace::counts`] would wait on our own locks).
+    pub fn counts(&self) -> Option<[(usize, usize); NDBS]> {
+        let Guards::All(v) = &self.guards else {
+            return None;
+        };
+        let mut out = [(0, 0); NDBS];
+        for sh in v {
+            for (i, db) in sh.dbs.iter().enumerate() {
+                if let Some(db) = db {
+                    out[i].0 += db.len();
+                    out[i].1 += db.volatile();
+                }
+            }
+        }
+        Some(out)
     }
 
     fn shard(&mut self, idx: usize) -> &mut Shard {
@@ -534,6 +593,7 @@ impl<'a> Db<'a> {
             if gone.is_some_and(|e| matches!(e.value, Value::Stream(_))) {
                 self.created.push((self.index, SmallBytes::new(key)));
             }
+            self.note_modified(key);
         }
         expired
     }
@@ -569,6 +629,7 @@ impl<'a> Db<'a> {
         self.expire_if_needed(slot, key);
         let (now, mode) = (self.now, self.mode);
         self.dirty += 1;
+        self.note_modified(key);
         let ds = self.dbshard(slot);
         if let Some(e) = ds.map(slot).get_mut(key) {
             // A stream replaced by another value wakes its XREADGROUP clients (with an error).
@@ -620,6 +681,7 @@ impl<'a> Db<'a> {
             // Clients blocked in XREADGROUP on a deleted stream get an error.
             self.created.push((self.index, SmallBytes::new(key)));
         }
+        self.note_modified(key);
         Some(e)
     }
 
@@ -640,6 +702,7 @@ impl<'a> Db<'a> {
         }
         ds.expires.insert((at, k));
         self.dirty += 1;
+        self.note_modified(key);
         true
     }
 
@@ -659,6 +722,7 @@ impl<'a> Db<'a> {
         let at = std::mem::take(&mut e.expire_at);
         ds.expires.remove(&(at, SmallBytes::new(key)));
         self.dirty += 1;
+        self.note_modified(key);
         true
     }
 
