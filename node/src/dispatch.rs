@@ -52,6 +52,10 @@ pub struct Client {
     /// Blocking commands must answer at once (Redis `CLIENT_DENY_BLOCKING`): MULTI and
     /// scripts will set it. Read it through [`Client::may_block`].
     pub deny_blocking: bool,
+    /// Cluster: ASKING was sent; the next command may touch an importing slot.
+    pub asking: bool,
+    /// Cluster: READONLY (reads allowed on a replica of the slot's owner).
+    pub readonly: bool,
 }
 
 impl Client {
@@ -66,6 +70,8 @@ impl Client {
             user: "default".to_string(),
             blocked: None,
             deny_blocking: false,
+            asking: false,
+            readonly: false,
         }
     }
 
@@ -222,6 +228,17 @@ fn run(
     if !client.authenticated && cmd.flags & flags::NO_AUTH == 0 {
         reply_error(server, out, proto, &CmdError::NoAuth);
         return Outcome::Done;
+    }
+    // Cluster redirection (MOVED/ASK/CROSSSLOT/TRYAGAIN/CLUSTERDOWN), as in processCommand.
+    if settings.cluster_enabled {
+        let redirect = crate::cluster::route(server, settings, client, cmd, args);
+        if cmd.name != "asking" {
+            client.asking = false;
+        }
+        if let Some(e) = redirect {
+            reply_error(server, out, proto, &e);
+            return Outcome::Done;
+        }
     }
     let is_write = cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0;
     if let Some(wait) = server.paused_for(is_write) {

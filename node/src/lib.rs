@@ -11,13 +11,15 @@
 //! - [`cmd`]: the command table and the handlers, one file per command group.
 //! - [`db`]: the keyspace (sharded by hash slot) and the value types.
 //!
-//! Beside the path: [`server`] (shared state), [`config`] (the directive registry),
+//! Beside the path: [`cluster`] (cluster mode: the bus, nodes.conf, slot routing),
+//! [`server`] (shared state), [`config`] (the directive registry),
 //! [`error`] (every error text), [`log`] (Redis's log format), [`alloc`] (memory counter),
 //! [`util`] (number parsing and formatting, glob matching).
 #![deny(unsafe_code)]
 
 pub mod alloc;
 pub mod blocking;
+pub mod cluster;
 pub mod cmd;
 pub mod config;
 pub mod conn;

@@ -77,19 +77,24 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
 
 fn banner(config: &Config, port: u16) {
     let pid = std::process::id();
+    let mode = if config.cluster_enabled() {
+        "cluster"
+    } else {
+        "standalone"
+    };
     if config.always_show_logo() {
         let art = format!(
             "\n\
              \x20     ___                          _ _\n\
              \x20    / __)                        | (_)       ferrodis {VERSION} (Redis {REDIS_VERSION} compatible) 64 bit\n\
              \x20  _| |__ _____  ____ ____ ___  __| |_  ___\n\
-             \x20 (_   __) ___ |/ ___) ___) _ \\/ _  | |/___)  Running in standalone mode\n\
+             \x20 (_   __) ___ |/ ___) ___) _ \\/ _  | |/___)  Running in {mode} mode\n\
              \x20   | |  | ____| |  | |  | |_| ( (_| | |___ | Port: {port}\n\
              \x20   |_|  |_____)_|  |_|   \\___/ \\____|_(___/  PID: {pid}\n\n"
         );
         info!("{art}");
     } else {
-        info!("Running mode=standalone, port={port}.");
+        info!("Running mode={mode}, port={port}.");
     }
 }
 
@@ -142,6 +147,10 @@ fn run(config: Config) -> anyhow::Result<()> {
             anyhow::bail!("Failed listening on port {port} (tcp), aborting.");
         }
         server.tcp_port.store(port as u32, Relaxed);
+        if server.config.read().cluster_enabled() {
+            let cluster = ferrodis_node::cluster::start(&server.config.read(), port)?;
+            let _ = server.cluster.set(cluster);
+        }
         banner(&server.config.read(), port);
         warn!("Server initialized");
         if !pidfile.is_empty() {

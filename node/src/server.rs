@@ -50,6 +50,9 @@ pub struct Settings {
     /// `hll-sparse-max-bytes`.
     pub hll_sparse_max_bytes: u64,
     pub zset_limits: crate::db::types::zset::ZSetLimits,
+    /// `cluster-enabled`: route keyed commands by slot.
+    pub cluster_enabled: bool,
+    pub cluster_allow_reads_when_down: bool,
 }
 
 impl Settings {
@@ -82,6 +85,8 @@ impl Settings {
                 max_entries: c.zset_max_listpack_entries(),
                 max_value: c.zset_max_listpack_value(),
             },
+            cluster_enabled: c.cluster_enabled(),
+            cluster_allow_reads_when_down: c.cluster_allow_reads_when_down(),
         }
     }
 }
@@ -193,6 +198,8 @@ pub struct Server {
     memory_startup: AtomicU64,
     /// Config path as given on the command line (absolute), for INFO.
     pub executable: String,
+    /// Cluster mode (`cluster-enabled yes`): set once at startup.
+    pub cluster: std::sync::OnceLock<crate::cluster::Cluster>,
 }
 
 impl Server {
@@ -227,6 +234,7 @@ impl Server {
             executable: std::env::current_exe()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
+            cluster: std::sync::OnceLock::new(),
         })
     }
 
@@ -249,6 +257,7 @@ impl Server {
         let s = Arc::new(Settings::from_config(&self.config.read()));
         *self.settings.write() = s;
         self.settings_version.fetch_add(1, Relaxed);
+        crate::cluster::config_changed(self);
     }
 
     /// Milliseconds since start, a cheap clock for idle times.

@@ -6,6 +6,7 @@
 //! exists nowhere else. Rows live beside their handlers, one file per command group, and
 //! [`GROUPS`] joins the groups into the one table.
 
+pub mod cluster;
 pub mod command;
 pub mod connection;
 pub mod geo;
@@ -455,6 +456,7 @@ pub static GROUPS: &[&[Command]] = &[
     zset::COMMANDS,
     hll::COMMANDS,
     geo::COMMANDS,
+    cluster::COMMANDS,
 ];
 
 /// Iterates over every top-level command row.

@@ -298,7 +298,6 @@ const AOF: &str = "AOF persistence";
 const RDB: &str = "RDB persistence";
 const TLS: &str = "TLS";
 const REPL: &str = "replication";
-const CLUSTER: &str = "cluster mode";
 
 pub(crate) const MAXMEMORY_POLICIES: &[(&str, u32)] = &[
     ("volatile-lru", 0),
@@ -479,7 +478,7 @@ pub(crate) const TABLE: &[Directive] = &[
     row("syslog-enabled", yesno(false))
         .imm()
         .not_yet("syslog logging"),
-    row("cluster-enabled", yesno(false)).imm().not_yet(CLUSTER),
+    row("cluster-enabled", yesno(false)).imm(),
     row("appendonly", yesno(false)).not_yet(AOF),
     row("cluster-allow-reads-when-down", yesno(false)),
     row("cluster-allow-pubsubshard-when-down", yesno(true)),

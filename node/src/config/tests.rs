@@ -644,10 +644,6 @@ fn not_yet_features_fail_unless_default() {
             "appendonly: AOF persistence is not supported by this ferrodis build yet",
         ),
         (
-            "cluster-enabled yes",
-            "cluster-enabled: cluster mode is not supported by this ferrodis build yet",
-        ),
-        (
             "save 3600 1",
             "save: RDB persistence is not supported by this ferrodis build yet",
         ),
@@ -785,14 +781,7 @@ fn deployment_directives() {
     assert_eq!(get1(&config, "bind"), "10.0.1.5 127.0.0.1");
     assert_eq!(config.port(), 0);
 
-    assert_eq!(
-        rejected("port 6379\ncluster-enabled yes\n"),
-        (
-            2,
-            "cluster-enabled yes".to_string(),
-            "cluster-enabled: cluster mode is not supported by this ferrodis build yet".to_string()
-        )
-    );
+    assert!(loaded("port 6379\ncluster-enabled yes\n").cluster_enabled());
     assert_eq!(
         rejected("appendonly yes").2,
         "appendonly: AOF persistence is not supported by this ferrodis build yet"
