@@ -700,19 +700,6 @@ impl ClusterState {
         if msg.sender == self.myself {
             return self.take_effects();
         }
-        if known {
-            let n = self.nodes.get_mut(&msg.sender).expect("checked above");
-            n.data_received = now;
-            if msg.current_epoch > self.current_epoch {
-                self.current_epoch = msg.current_epoch;
-                self.save_needed = true;
-            }
-            let n = self.nodes.get_mut(&msg.sender).expect("checked above");
-            if msg.primary.is_none() && msg.config_epoch > n.config_epoch {
-                n.config_epoch = msg.config_epoch;
-                self.save_needed = true;
-            }
-        }
         match &msg.body {
             Body::Ping(_) | Body::Meet(_) => {
                 let is_meet = matches!(msg.body, Body::Meet(_));
@@ -779,6 +766,18 @@ impl ClusterState {
             return self.take_effects();
         }
         let sender = msg.sender;
+        {
+            let n = self.nodes.get_mut(&sender).expect("known");
+            n.data_received = now;
+            if msg.primary.is_none() && msg.config_epoch > n.config_epoch {
+                n.config_epoch = msg.config_epoch;
+                self.save_needed = true;
+            }
+        }
+        if msg.current_epoch > self.current_epoch {
+            self.current_epoch = msg.current_epoch;
+            self.save_needed = true;
+        }
         match &msg.body {
             Body::Ping(g) | Body::Pong(g) | Body::Meet(g) => {
                 self.update_sender(now, &msg, &sender_ip);

@@ -39,6 +39,11 @@ fn six_nodes_create_add_node_redirects_and_failure_detection() {
         nodes[0].log_tail(30)
     );
     for i in 3..6 {
+        // As with stock Redis, the previous node must be known everywhere before
+        // redis-cli's consistency check passes.
+        wait_for(Duration::from_secs(30), "the nodes so far to agree", || {
+            cluster::all_joined(&nodes[..i], i)
+        });
         let out = cluster::add_node(&nodes[i], &nodes[0]);
         assert!(
             out.success && out.stdout.contains("[OK] New node added correctly."),

@@ -717,9 +717,10 @@ fn flushslots(ctx: &mut Ctx) -> CmdResult {
 fn meet(ctx: &mut Ctx) -> CmdResult {
     let c = cluster(ctx)?;
     if ctx.args.len() > 5 {
-        return Err(CmdError::raw(
-            "ERR unknown subcommand or wrong number of arguments for 'meet'. Try CLUSTER HELP.",
-        ));
+        return Err(CmdError::err(format!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try CLUSTER HELP.",
+            lossy(ctx.arg(1))
+        )));
     }
     let ip_arg = lossy(ctx.arg(2));
     let port_arg = lossy(ctx.arg(3));
