@@ -199,3 +199,90 @@ fn cluster_nodes_slots_shards_info_match_stock() {
         );
     }
 }
+
+/// The same slot migration (redis-cli --cluster reshard's steps) on one side; returns the
+/// transcript of normalized replies.
+fn migrate(side: &Side) -> Vec<String> {
+    let n = &side.names;
+    let (id0, id1) = (n.ids[0].clone(), n.ids[1].clone());
+    let mut c0 = side.nodes[0].client();
+    let mut c1 = side.nodes[1].client();
+    let mut log = Vec::new();
+    let mut step = |c: &mut ferrodis_tests::RespClient, args: &[&str], sorted: bool| {
+        let r = c.command(args.to_vec()).expect("reply");
+        let mut t = n.reply(&r);
+        if sorted {
+            let mut v: Vec<String> = r.children().iter().map(|x| n.reply(x)).collect();
+            v.sort();
+            t = v.join(",");
+        }
+        log.push(format!("{} -> {t}", n.text(&args.join(" "))));
+    };
+    // "bar" and "{bar}..." hash to slot 5061, served by node 0.
+    step(&mut c0, &["SET", "bar", "x"], false);
+    step(&mut c0, &["SET", "{bar}y", "y"], false);
+    step(&mut c1, &["CLUSTER", "SETSLOT", "5061", "IMPORTING", &id0], false);
+    step(&mut c0, &["CLUSTER", "SETSLOT", "5061", "MIGRATING", &id1], false);
+    step(&mut c0, &["CLUSTER", "SETSLOT", "5061", "IMPORTING", &id1], false);
+    step(&mut c1, &["CLUSTER", "SETSLOT", "5061", "MIGRATING", &id0], false);
+    step(&mut c0, &["GET", "bar"], false);
+    step(&mut c0, &["GET", "{bar}missing"], false);
+    step(&mut c0, &["MGET", "bar", "{bar}missing"], false);
+    step(&mut c0, &["MGET", "bar", "{bar}y"], false);
+    step(&mut c1, &["GET", "bar"], false);
+    step(&mut c1, &["ASKING"], false);
+    step(&mut c1, &["GET", "bar"], false);
+    step(&mut c1, &["GET", "bar"], false);
+    step(&mut c1, &["ASKING"], false);
+    step(&mut c1, &["MGET", "bar", "{bar}y"], false);
+    step(&mut c1, &["ASKING"], false);
+    step(&mut c1, &["SET", "{bar}new", "v"], false);
+    step(&mut c0, &["CLUSTER", "SETSLOT", "5061", "NODE", &id1], false);
+    step(&mut c0, &["CLUSTER", "COUNTKEYSINSLOT", "5061"], false);
+    step(&mut c0, &["CLUSTER", "GETKEYSINSLOT", "5061", "10"], true);
+    step(&mut c0, &["DEL", "bar", "{bar}y"], false);
+    step(&mut c1, &["CLUSTER", "SETSLOT", "5061", "NODE", &id1], false);
+    step(&mut c0, &["CLUSTER", "SETSLOT", "5061", "NODE", &id1], false);
+    step(&mut c0, &["GET", "bar"], false);
+    step(&mut c1, &["GET", "{bar}new"], false);
+    step(&mut c1, &["CLUSTER", "SETSLOT", "5061", "STABLE"], false);
+    log
+}
+
+#[test]
+fn slot_migration_ask_tryagain_and_setslot_match_stock() {
+    let stock = build(Flavor::Stock);
+    let ours = build(Flavor::Ferrodis);
+    let a = migrate(&stock);
+    let b = migrate(&ours);
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x, y);
+    }
+    assert_eq!(a.len(), b.len());
+    let all = b.join("\n");
+    for expected in ["Error(ASK 5061 127.0.0.1:<port1>)", "Error(TRYAGAIN", "Error(MOVED 5061 127.0.0.1:<port0>)", "Error(MOVED 5061 127.0.0.1:<port1>)", "Error(ERR Can't assign hashslot 5061"] {
+        assert!(all.contains(expected), "{expected} missing from:\n{all}");
+    }
+    // Every node learns the new owner (node 1, with a bumped config epoch).
+    for side in [&stock, &ours] {
+        wait_for(Duration::from_secs(20), "slot 5061 to move everywhere", || {
+            side.nodes.iter().all(|s| {
+                nodes_text(&side.names, s)
+                    .iter()
+                    .any(|l| l.starts_with("<id1>") && l.contains(" 5061"))
+            })
+        });
+    }
+    for i in 0..3 {
+        assert_eq!(
+            nodes_text(&stock.names, &stock.nodes[i]),
+            nodes_text(&ours.names, &ours.nodes[i]),
+            "CLUSTER NODES of node {i} after the migration"
+        );
+        assert_eq!(
+            info_text(&stock.nodes[i]),
+            info_text(&ours.nodes[i]),
+            "CLUSTER INFO of node {i} after the migration"
+        );
+    }
+}

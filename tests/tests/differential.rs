@@ -31,5 +31,5 @@ macro_rules! scripts {
 
 scripts!(
     bitfield, bitmaps, connection, counters, databases, expire, geo, hash, hll, keys, lcs, list,
-    object, protocol, resp3, set, strings, zset,
+    object, protocol, resp3, set, strings, zset, cluster_disabled,
 );

@@ -306,6 +306,7 @@ fn lossy(b: &[u8]) -> String {
 }
 
 fn help(ctx: &mut Ctx) -> CmdResult {
+    cluster(ctx)?;
     const LINES: &[&str] = &[
         "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "ADDSLOTS <slot> [<slot> ...]",
@@ -393,6 +394,7 @@ fn myshardid(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn keyslot(ctx: &mut Ctx) -> CmdResult {
+    cluster(ctx)?;
     let slot = key_slot(ctx.arg(2));
     ctx.out.int(slot as i64);
     Ok(())
