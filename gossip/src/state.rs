@@ -520,7 +520,7 @@ impl ClusterState {
         }
 
         // Once a second, ping the node with the oldest PONG among a few random ones.
-        if self.ticks % 10 == 0 {
+        if self.ticks.is_multiple_of(10) {
             let idle: Vec<(NodeId, u64)> = self
                 .nodes
                 .values()
@@ -1372,5 +1372,169 @@ impl ClusterState {
             slots_fail: fail,
             size: self.cluster_size(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::{ip_of, Sim, CPORT, PORT};
+
+    fn meet(sim: &mut Sim, from: usize, to: usize) {
+        let cmd = Command::Meet {
+            ip: ip_of(to),
+            port: PORT,
+            cport: CPORT,
+        };
+        assert_eq!(sim.command(from, cmd), Ok(Reply::Ok));
+    }
+
+    fn three_nodes(seed: u64) -> Sim {
+        let mut sim = Sim::new(3, seed, 1000);
+        sim.max_delay = 5;
+        for i in 0..3 {
+            sim.command(i, Command::SetConfigEpoch(i as u64 + 1))
+                .unwrap();
+        }
+        sim.command(0, Command::AddSlots((0..8192).collect()))
+            .unwrap();
+        sim.command(1, Command::AddSlots((8192..16384).collect()))
+            .unwrap();
+        meet(&mut sim, 0, 1);
+        meet(&mut sim, 0, 2);
+        sim.run_for(5000, |_| {});
+        for st in &sim.nodes {
+            assert_eq!(st.nodes.len(), 3);
+            assert!(st.state_ok);
+        }
+        sim
+    }
+
+    #[test]
+    fn config_epoch_collision_lower_id_bumps() {
+        let mut sim = Sim::new(2, 7, 1000);
+        meet(&mut sim, 0, 1);
+        sim.run_for(5000, |_| {});
+        let e: Vec<u64> = sim
+            .nodes
+            .iter()
+            .map(|st| st.nodes[&st.myself].config_epoch)
+            .collect();
+        assert_ne!(e[0], e[1], "epochs still collide: {e:?}");
+        let lower = if sim.nodes[0].myself < sim.nodes[1].myself {
+            0
+        } else {
+            1
+        };
+        assert!(e[lower] > e[1 - lower], "the lower id must bump: {e:?}");
+    }
+
+    #[test]
+    fn forget_blacklists_for_a_minute() {
+        let mut sim = three_nodes(11);
+        let gone = sim.nodes[2].myself;
+        assert_eq!(sim.command(0, Command::Forget(gone)), Ok(Reply::Ok));
+        assert_eq!(
+            sim.command(0, Command::Forget(sim.nodes[0].myself)),
+            Err(CommandError::ForgetMyself)
+        );
+        // Node 1 still gossips about node 2, and node 2 still pings: not re-added for 60 s.
+        sim.run_for(30_000, |_| {});
+        assert!(!sim.nodes[0].nodes.contains_key(&gone));
+        sim.run_for(40_000, |_| {});
+        assert!(
+            sim.nodes[0].nodes.contains_key(&gone),
+            "re-learnt after the blacklist"
+        );
+    }
+
+    #[test]
+    fn stale_slot_claim_is_corrected_by_update() {
+        let mut sim = three_nodes(12);
+        let id1 = sim.nodes[1].myself;
+        // Node 0 is cut off while node 1 takes slot 0 with a new config epoch.
+        sim.group[0] = 1;
+        sim.run_for(200, |_| {});
+        sim.command(
+            1,
+            Command::SetSlot {
+                slot: 0,
+                action: SetSlot::Importing(sim.nodes[0].myself),
+            },
+        )
+        .unwrap();
+        sim.command(
+            1,
+            Command::SetSlot {
+                slot: 0,
+                action: SetSlot::Node(id1),
+            },
+        )
+        .unwrap();
+        assert_eq!(sim.nodes[0].slot_owner(0), Some(sim.nodes[0].myself));
+        sim.group[0] = 0;
+        sim.run_for(10_000, |_| {});
+        for st in &sim.nodes {
+            assert_eq!(st.slot_owner(0), Some(id1));
+        }
+        let v = sim.nodes[0].view(sim.now);
+        assert!(v.stats_received[7] > 0, "node 0 got no UPDATE");
+    }
+
+    #[test]
+    fn unanswered_handshake_expires() {
+        let mut sim = Sim::new(2, 3, 1000);
+        sim.group[1] = 1;
+        meet(&mut sim, 0, 1);
+        assert_eq!(sim.nodes[0].nodes.len(), 2);
+        sim.run_for(1500, |_| {});
+        assert_eq!(sim.nodes[0].nodes.len(), 1, "the handshake node is dropped");
+    }
+
+    #[test]
+    fn slot_commands_check_ownership() {
+        let mut sim = three_nodes(13);
+        assert_eq!(
+            sim.command(1, Command::AddSlots(vec![5])),
+            Err(CommandError::SlotBusy(5))
+        );
+        assert_eq!(sim.command(2, Command::DelSlots(vec![5])), Ok(Reply::Ok));
+        assert_eq!(
+            sim.command(2, Command::DelSlots(vec![5])),
+            Err(CommandError::SlotUnassigned(5))
+        );
+        let id2 = sim.nodes[2].myself;
+        assert_eq!(
+            sim.command(
+                0,
+                Command::SetSlot {
+                    slot: 9000,
+                    action: SetSlot::Migrating(id2)
+                }
+            ),
+            Err(CommandError::NotOwner(9000))
+        );
+        assert_eq!(
+            sim.command(
+                0,
+                Command::SetSlot {
+                    slot: 1,
+                    action: SetSlot::Importing(id2)
+                }
+            ),
+            Err(CommandError::AlreadyOwner(1))
+        );
+        assert_eq!(
+            sim.command(0, Command::SetConfigEpoch(9)),
+            Err(CommandError::EpochKnowsOthers)
+        );
+        assert!(matches!(
+            sim.command(2, Command::BumpEpoch),
+            Ok(Reply::Bumped(false, 3))
+        ));
+        assert!(matches!(
+            sim.command(0, Command::BumpEpoch),
+            Ok(Reply::Bumped(true, 4))
+        ));
     }
 }

@@ -58,7 +58,9 @@ fn six_nodes_create_add_node_redirects_and_failure_detection() {
     let out = cluster::check(&nodes[0]);
     assert!(
         out.stdout.contains("[OK] All 16384 slots covered")
-            && out.stdout.contains("[OK] All nodes agree about slots configuration."),
+            && out
+                .stdout
+                .contains("[OK] All nodes agree about slots configuration."),
         "cluster check:\n{}\n{}",
         out.stdout,
         out.stderr
@@ -87,7 +89,11 @@ fn six_nodes_create_add_node_redirects_and_failure_detection() {
     for k in &keys {
         script.push_str(&format!("SET {k} value-of-{k}\nGET {k}\n"));
     }
-    let args = vec!["-c".to_string(), "-p".to_string(), nodes[4].port().to_string()];
+    let args = vec![
+        "-c".to_string(),
+        "-p".to_string(),
+        nodes[4].port().to_string(),
+    ];
     let out = redis_cli(&args, &script, Duration::from_secs(30));
     let lines: Vec<&str> = out
         .stdout
@@ -114,7 +120,10 @@ fn six_nodes_create_add_node_redirects_and_failure_detection() {
     let victim_id = cluster_text(&nodes[1], "MYID");
     let mut c = nodes[1].client();
     let victim_id = if victim_id.is_empty() {
-        c.command(["CLUSTER", "MYID"]).ok().and_then(|r| r.as_str()).unwrap_or_default()
+        c.command(["CLUSTER", "MYID"])
+            .ok()
+            .and_then(|r| r.as_str())
+            .unwrap_or_default()
     } else {
         victim_id
     };
@@ -128,14 +137,20 @@ fn six_nodes_create_add_node_redirects_and_failure_detection() {
     let killed_at = Instant::now();
     let victim = nodes.remove(1);
     let deadline = Duration::from_millis(2 * NODE_TIMEOUT);
-    wait_for(deadline + Duration::from_millis(500), "the killed node to be marked fail", || {
-        nodes.iter().all(|s| {
-            cluster_text(s, "NODES").lines().any(|l| {
-                l.starts_with(&victim_id)
-                    && l.split(' ').nth(2).is_some_and(|f| f.split(',').any(|x| x == "fail"))
+    wait_for(
+        deadline + Duration::from_millis(500),
+        "the killed node to be marked fail",
+        || {
+            nodes.iter().all(|s| {
+                cluster_text(s, "NODES").lines().any(|l| {
+                    l.starts_with(&victim_id)
+                        && l.split(' ')
+                            .nth(2)
+                            .is_some_and(|f| f.split(',').any(|x| x == "fail"))
+                })
             })
-        })
-    });
+        },
+    );
     let took = killed_at.elapsed();
     assert!(
         took <= deadline + Duration::from_millis(500),
@@ -170,8 +185,14 @@ fn restart_keeps_identity_epochs_and_slots() {
     let before = cluster_text(&s, "NODES");
     s.stop();
     let conf = std::fs::read_to_string(dir.join("nodes.conf")).expect("nodes.conf written");
-    assert!(conf.contains(&format!("{id} ")) && conf.contains("myself,master - 0 0 7 connected 0-99"), "{conf}");
-    assert!(conf.ends_with("vars currentEpoch 7 lastVoteEpoch 0\n"), "{conf}");
+    assert!(
+        conf.contains(&format!("{id} ")) && conf.contains("myself,master - 0 0 7 connected 0-99"),
+        "{conf}"
+    );
+    assert!(
+        conf.ends_with("vars currentEpoch 7 lastVoteEpoch 0\n"),
+        "{conf}"
+    );
     let s = start();
     let mut c = s.client();
     assert_eq!(c.ok(["CLUSTER", "MYID"]).as_str().unwrap(), id);
@@ -217,7 +238,13 @@ fn garbage_on_the_bus_closes_the_link_and_changes_nothing() {
     let mut c = s.client();
     assert_eq!(c.ok(["PING"]).as_str().unwrap(), "PONG");
     let after = cluster_text(&s, "NODES");
-    let strip = |t: &str| t.split_whitespace().enumerate().filter(|(i, _)| *i != 5).map(|(_, w)| w.to_string()).collect::<Vec<_>>();
+    let strip = |t: &str| {
+        t.split_whitespace()
+            .enumerate()
+            .filter(|(i, _)| *i != 5)
+            .map(|(_, w)| w.to_string())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(strip(&before), strip(&after));
     let _ = addr(&s);
 }

@@ -19,7 +19,12 @@ impl Names {
     fn of(nodes: &[Server]) -> Names {
         let ids = nodes
             .iter()
-            .map(|s| s.client().ok(["CLUSTER", "MYID"]).as_str().unwrap_or_default())
+            .map(|s| {
+                s.client()
+                    .ok(["CLUSTER", "MYID"])
+                    .as_str()
+                    .unwrap_or_default()
+            })
             .collect();
         Names {
             ids,
@@ -33,7 +38,10 @@ impl Names {
             t = t.replace(id.as_str(), &format!("<id{i}>"));
         }
         for (i, p) in self.ports.iter().enumerate() {
-            t = t.replace(&format!(":{}@{}", p, p + 10000), &format!(":<port{i}>@<cport{i}>"));
+            t = t.replace(
+                &format!(":{}@{}", p, p + 10000),
+                &format!(":<port{i}>@<cport{i}>"),
+            );
             t = t.replace(&format!("127.0.0.1:{p}"), &format!("127.0.0.1:<port{i}>"));
         }
         t
@@ -221,10 +229,26 @@ fn migrate(side: &Side) -> Vec<String> {
     // "bar" and "{bar}..." hash to slot 5061, served by node 0.
     step(&mut c0, &["SET", "bar", "x"], false);
     step(&mut c0, &["SET", "{bar}y", "y"], false);
-    step(&mut c1, &["CLUSTER", "SETSLOT", "5061", "IMPORTING", &id0], false);
-    step(&mut c0, &["CLUSTER", "SETSLOT", "5061", "MIGRATING", &id1], false);
-    step(&mut c0, &["CLUSTER", "SETSLOT", "5061", "IMPORTING", &id1], false);
-    step(&mut c1, &["CLUSTER", "SETSLOT", "5061", "MIGRATING", &id0], false);
+    step(
+        &mut c1,
+        &["CLUSTER", "SETSLOT", "5061", "IMPORTING", &id0],
+        false,
+    );
+    step(
+        &mut c0,
+        &["CLUSTER", "SETSLOT", "5061", "MIGRATING", &id1],
+        false,
+    );
+    step(
+        &mut c0,
+        &["CLUSTER", "SETSLOT", "5061", "IMPORTING", &id1],
+        false,
+    );
+    step(
+        &mut c1,
+        &["CLUSTER", "SETSLOT", "5061", "MIGRATING", &id0],
+        false,
+    );
     step(&mut c0, &["GET", "bar"], false);
     step(&mut c0, &["GET", "{bar}missing"], false);
     step(&mut c0, &["MGET", "bar", "{bar}missing"], false);
@@ -237,12 +261,24 @@ fn migrate(side: &Side) -> Vec<String> {
     step(&mut c1, &["MGET", "bar", "{bar}y"], false);
     step(&mut c1, &["ASKING"], false);
     step(&mut c1, &["SET", "{bar}new", "v"], false);
-    step(&mut c0, &["CLUSTER", "SETSLOT", "5061", "NODE", &id1], false);
+    step(
+        &mut c0,
+        &["CLUSTER", "SETSLOT", "5061", "NODE", &id1],
+        false,
+    );
     step(&mut c0, &["CLUSTER", "COUNTKEYSINSLOT", "5061"], false);
     step(&mut c0, &["CLUSTER", "GETKEYSINSLOT", "5061", "10"], true);
     step(&mut c0, &["DEL", "bar", "{bar}y"], false);
-    step(&mut c1, &["CLUSTER", "SETSLOT", "5061", "NODE", &id1], false);
-    step(&mut c0, &["CLUSTER", "SETSLOT", "5061", "NODE", &id1], false);
+    step(
+        &mut c1,
+        &["CLUSTER", "SETSLOT", "5061", "NODE", &id1],
+        false,
+    );
+    step(
+        &mut c0,
+        &["CLUSTER", "SETSLOT", "5061", "NODE", &id1],
+        false,
+    );
     step(&mut c0, &["GET", "bar"], false);
     step(&mut c1, &["GET", "{bar}new"], false);
     step(&mut c1, &["CLUSTER", "SETSLOT", "5061", "STABLE"], false);
@@ -260,18 +296,28 @@ fn slot_migration_ask_tryagain_and_setslot_match_stock() {
     }
     assert_eq!(a.len(), b.len());
     let all = b.join("\n");
-    for expected in ["Error(ASK 5061 127.0.0.1:<port1>)", "Error(TRYAGAIN", "Error(MOVED 5061 127.0.0.1:<port0>)", "Error(MOVED 5061 127.0.0.1:<port1>)", "Error(ERR Can't assign hashslot 5061"] {
+    for expected in [
+        "Error(ASK 5061 127.0.0.1:<port1>)",
+        "Error(TRYAGAIN",
+        "Error(MOVED 5061 127.0.0.1:<port0>)",
+        "Error(MOVED 5061 127.0.0.1:<port1>)",
+        "Error(ERR Can't assign hashslot 5061",
+    ] {
         assert!(all.contains(expected), "{expected} missing from:\n{all}");
     }
     // Every node learns the new owner (node 1, with a bumped config epoch).
     for side in [&stock, &ours] {
-        wait_for(Duration::from_secs(20), "slot 5061 to move everywhere", || {
-            side.nodes.iter().all(|s| {
-                nodes_text(&side.names, s)
-                    .iter()
-                    .any(|l| l.starts_with("<id1>") && l.contains(" 5061"))
-            })
-        });
+        wait_for(
+            Duration::from_secs(20),
+            "slot 5061 to move everywhere",
+            || {
+                side.nodes.iter().all(|s| {
+                    nodes_text(&side.names, s)
+                        .iter()
+                        .any(|l| l.starts_with("<id1>") && l.contains(" 5061"))
+                })
+            },
+        );
     }
     for i in 0..3 {
         assert_eq!(
