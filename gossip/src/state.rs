@@ -568,7 +568,7 @@ impl ClusterState {
                     if let Some(n) = self.nodes.get_mut(&id) {
                         n.flags |= nflags::PFAIL;
                     }
-                    info!("*** NODE {id} possibly failing");
+                    tracing::debug!("*** NODE {id} possibly failing");
                     self.mark_failing_if_needed(now, id);
                 }
             }

@@ -68,7 +68,7 @@ fn bus_error(e: &CommandError, arg: &str) -> CmdError {
 /// The bus port: `cluster-port`, or the client port + 10000.
 pub fn bus_port(config: &Config, port: u16) -> u16 {
     match config.cluster_port() {
-        0 => port.wrapping_add(10000),
+        0 => port.saturating_add(10000),
         p => p,
     }
 }
@@ -97,6 +97,9 @@ pub fn options(config: &Config, port: u16) -> Options {
 /// Loads (or creates) nodes.conf and starts the bus. Called once at startup.
 pub fn start(config: &Config, port: u16) -> anyhow::Result<Cluster> {
     use anyhow::Context;
+    if config.cluster_port() == 0 && port > 55535 {
+        anyhow::bail!("Redis port number too high. Cluster communication port is 10,000 port numbers higher than your Redis port. Your Redis port number must be 55535 or less.");
+    }
     let conf_path = PathBuf::from(config.cluster_config_file());
     let opts = options(config, port);
     let now = unix_ms();

@@ -370,6 +370,14 @@ fn statuses() {
         "dir",
         "cluster-node-timeout",
         "cluster-config-file",
+        "cluster-enabled",
+        "cluster-port",
+        "cluster-announce-ip",
+        "cluster-announce-port",
+        "cluster-announce-bus-port",
+        "cluster-announce-hostname",
+        "cluster-require-full-coverage",
+        "cluster-allow-reads-when-down",
         "include",
         "hash-max-listpack-entries",
         "hash-max-listpack-value",
@@ -391,7 +399,6 @@ fn statuses() {
     }
     for name in [
         "appendonly",
-        "cluster-enabled",
         "aclfile",
         "user",
         "tls-port",
