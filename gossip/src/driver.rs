@@ -170,7 +170,7 @@ async fn run(
             Err(e) => tracing::warn!("cluster bus listener: {e}"),
         }
     }
-    let mut links: HashMap<Addr, mpsc::UnboundedSender<Vec<u8>>> = HashMap::new();
+    let mut links: HashMap<Addr, mpsc::Sender<Vec<u8>>> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_millis(TICK_MS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -208,25 +208,36 @@ async fn run(
     }
 }
 
-/// Queues a frame on the link to `to`, opening it if needed.
-fn send(links: &mut HashMap<Addr, mpsc::UnboundedSender<Vec<u8>>>, to: Addr, msg: &Message) {
+/// Frames queued on one outbound link before it is dropped as stuck (Redis frees a link
+/// whose send buffer grows too much, `cluster-link-sendbuf-limit`).
+const LINK_QUEUE: usize = 1024;
+/// A write that takes longer than this closes the link.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Queues a frame on the link to `to`, opening it if needed (or replacing a closed or
+/// stuck one).
+fn send(links: &mut HashMap<Addr, mpsc::Sender<Vec<u8>>>, to: Addr, msg: &Message) {
     let mut frame = Vec::new();
     msg::encode(msg, &mut frame);
     if let Some(tx) = links.get(&to) {
-        match tx.send(frame) {
+        match tx.try_send(frame) {
             Ok(()) => return,
-            Err(mpsc::error::SendError(f)) => frame = f,
+            Err(mpsc::error::TrySendError::Closed(f)) => frame = f,
+            Err(mpsc::error::TrySendError::Full(f)) => {
+                debug!("bus: link to {}:{} is stuck, reconnecting", to.ip, to.cport);
+                frame = f;
+            }
         }
     }
-    let (tx, rx) = mpsc::unbounded_channel();
-    let _ = tx.send(frame);
+    let (tx, rx) = mpsc::channel(LINK_QUEUE);
+    let _ = tx.try_send(frame);
     tokio::spawn(outbound(to.clone(), rx));
     links.insert(to, tx);
 }
 
-/// An outbound link: connect, then write frames until an error (then the next send opens a
-/// new one).
-async fn outbound(to: Addr, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
+/// An outbound link: connect, then write frames until an error or a slow write (then the
+/// next send opens a new one).
+async fn outbound(to: Addr, mut rx: mpsc::Receiver<Vec<u8>>) {
     let stream = match to.ip.parse::<IpAddr>() {
         Ok(ip) => {
             tokio::time::timeout(
@@ -253,8 +264,9 @@ async fn outbound(to: Addr, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
         while let Ok(more) = rx.try_recv() {
             buf.extend_from_slice(&more);
         }
-        if stream.write_all(&buf).await.is_err() {
-            return;
+        match tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&buf)).await {
+            Ok(Ok(())) => {}
+            _ => return,
         }
     }
 }

@@ -160,6 +160,36 @@ fn six_nodes_create_add_node_redirects_and_failure_detection() {
     // Its slots are no longer served: the cluster is down.
     assert!(cluster_text(&nodes[0], "INFO").contains("cluster_state:fail"));
     drop(victim);
+
+    // A key node 0 serves (slots 0-5460).
+    let own = keys
+        .iter()
+        .find(|k| slot_of(k) <= 5460)
+        .expect("a key in range 0")
+        .clone();
+    let mut c0 = nodes[0].client();
+    let err = |r: ferrodis_tests::Reply| String::from_utf8_lossy(r.raw()).into_owned();
+    assert_eq!(
+        err(c0.command(["GET", own.as_str()]).unwrap()),
+        "-CLUSTERDOWN The cluster is down\r\n"
+    );
+    c0.ok(["CONFIG", "SET", "cluster-allow-reads-when-down", "yes"]);
+    assert_eq!(
+        c0.command(["GET", own.as_str()]).unwrap().as_str().unwrap(),
+        format!("value-of-{own}")
+    );
+    assert_eq!(
+        err(c0.command(["SET", own.as_str(), "x"]).unwrap()),
+        "-CLUSTERDOWN The cluster is down and only accepts read commands\r\n"
+    );
+    // Without full coverage the two live primaries (a majority) serve their slots again.
+    c0.ok(["CONFIG", "SET", "cluster-require-full-coverage", "no"]);
+    wait_for(
+        Duration::from_secs(5),
+        "cluster_state:ok without full coverage",
+        || cluster_text(&nodes[0], "INFO").contains("cluster_state:ok"),
+    );
+    c0.ok(["SET", own.as_str(), "x"]);
 }
 
 #[test]
