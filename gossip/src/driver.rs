@@ -8,7 +8,7 @@
 //!   machine asks for.
 //! - Every [`TICK_MS`] calls [`ClusterState::on_tick`].
 //! - After every step publishes a fresh [`View`] on a `watch` channel and, when asked, calls
-//!   the node's `persist` (nodes.conf) before answering the command that caused it.
+//!   the node's `persist` (nodes.conf) with it before answering the command that caused it.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -26,9 +26,9 @@ use crate::state::{
 };
 use crate::view::View;
 
-/// Writes nodes.conf (called on the driver thread, before the command that changed the
-/// configuration is answered).
-pub type Persist = Box<dyn FnMut(&View) -> std::io::Result<()> + Send>;
+/// Saves the configuration (nodes.conf), called on the driver thread before the command that
+/// changed it is answered. It must not block for long: the node hands the view to a writer.
+pub type Persist = Box<dyn FnMut(&Arc<View>) -> std::io::Result<()> + Send>;
 
 type Request = (
     Command,

@@ -165,6 +165,11 @@ fn run(config: Config) -> anyhow::Result<()> {
         tokio::spawn(cron(server.clone(), hz));
         info!("Ready to accept connections");
         wait_for_shutdown(&server).await;
+        if let Some(c) = server.cluster.get() {
+            if let Err(e) = c.flush() {
+                warn!("Could not save the cluster configuration: {e}");
+            }
+        }
         warn!("ferrodis is now ready to exit, bye bye...");
         if !pidfile.is_empty() {
             let _ = std::fs::remove_file(&pidfile);

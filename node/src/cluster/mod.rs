@@ -35,12 +35,26 @@ pub struct Cluster {
     pub handle: Handle,
     pub conf_path: PathBuf,
     pub bus_port: u16,
+    writer: std::sync::mpsc::Sender<Write>,
 }
 
 impl Cluster {
     /// The latest snapshot.
     pub fn view(&self) -> Arc<View> {
         self.handle.view.borrow().clone()
+    }
+
+    /// Writes the latest configuration to nodes.conf and waits until it is on disk (at
+    /// shutdown, CLUSTER SAVECONFIG).
+    pub fn flush(&self) -> std::io::Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.writer
+            .send(Write::Flush(self.view(), tx))
+            .map_err(|_| std::io::Error::other("nodes.conf writer stopped"))?;
+        match rx.recv_timeout(CALL_TIMEOUT) {
+            Ok(r) => r.map_err(std::io::Error::other),
+            Err(_) => Err(std::io::Error::other("nodes.conf writer not responding")),
+        }
     }
 
     /// Runs a bus command, waiting for its answer.
@@ -119,32 +133,84 @@ pub fn start(config: &Config, port: u16) -> anyhow::Result<Cluster> {
         }
     };
     let bus = bus_port(config, port);
-    let path = conf_path.clone();
-    let persist: driver::Persist = Box::new(move |view: &View| {
-        nodes_conf::write_atomic(&path, &nodes_conf::render_file(view))
+    // nodes.conf is written by its own thread: temp file, fsync, rename, fsync of the
+    // directory, always the latest view (a burst of changes is one write). The bus does not
+    // wait for the disk, as Redis does not fsync on most changes.
+    let writer = spawn_writer(conf_path.clone())?;
+    let to_writer = writer.clone();
+    let persist: driver::Persist = Box::new(move |view: &Arc<View>| {
+        to_writer
+            .send(Write::View(view.clone()))
+            .map_err(|_| std::io::Error::other("nodes.conf writer stopped"))
     });
     let bind = config.bind();
     let (handle, mut events) = driver::spawn(state, &bind, bus, persist)
         .with_context(|| format!("Could not bind the cluster bus port {bus}"))?;
-    // Save at once, as Redis does, so the id survives a restart.
-    let first = handle.snapshot();
-    nodes_conf::write_atomic(&conf_path, &nodes_conf::render_file(&first)).with_context(|| {
-        format!(
-            "Could not create the cluster config file {}",
-            conf_path.display()
-        )
-    })?;
     // Bus events: PUBLISH propagation is for pub/sub; state changes are already logged.
     tokio::spawn(async move {
         while let Some(ev) = events.recv().await {
             tracing::debug!("cluster event: {ev:?}");
         }
     });
-    Ok(Cluster {
+    let cluster = Cluster {
         handle,
         conf_path,
         bus_port: bus,
-    })
+        writer,
+    };
+    // Save at once, as Redis does, so the id survives a restart.
+    cluster.flush().with_context(|| {
+        format!(
+            "Could not create the cluster config file {}",
+            cluster.conf_path.display()
+        )
+    })?;
+    Ok(cluster)
+}
+
+/// What the nodes.conf writer thread is asked to do.
+enum Write {
+    View(Arc<View>),
+    /// Write the latest view now and answer when it is on disk.
+    Flush(Arc<View>, std::sync::mpsc::SyncSender<Result<(), String>>),
+}
+
+fn spawn_writer(path: PathBuf) -> anyhow::Result<std::sync::mpsc::Sender<Write>> {
+    let (tx, rx) = std::sync::mpsc::channel::<Write>();
+    std::thread::Builder::new()
+        .name("nodes-conf".into())
+        .spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut latest = first;
+                // Coalesce: only the newest view matters (a flush is kept to be answered).
+                while let Ok(next) = rx.try_recv() {
+                    if matches!(latest, Write::Flush(..)) {
+                        save(&path, &latest);
+                    }
+                    latest = next;
+                }
+                save(&path, &latest);
+            }
+        })?;
+    Ok(tx)
+}
+
+fn save(path: &std::path::Path, w: &Write) {
+    let (view, done) = match w {
+        Write::View(v) => (v, None),
+        Write::Flush(v, done) => (v, Some(done)),
+    };
+    let r = nodes_conf::write_atomic(path, &nodes_conf::render_file(view));
+    match done {
+        Some(done) => {
+            let _ = done.try_send(r.map_err(|e| e.to_string()));
+        }
+        None => {
+            if let Err(e) = r {
+                tracing::warn!("Could not save the cluster configuration: {e}");
+            }
+        }
+    }
 }
 
 /// Pushes configuration changes (CONFIG SET of cluster-*) to the bus.

@@ -804,8 +804,7 @@ fn reset(ctx: &mut Ctx) -> CmdResult {
 
 fn saveconfig(ctx: &mut Ctx) -> CmdResult {
     let c = cluster(ctx)?;
-    let view = c.view();
-    nodes_conf::write_atomic(&c.conf_path, &nodes_conf::render_file(&view))
+    c.flush()
         .map_err(|e| CmdError::err(format!("error saving the cluster node config: {e}")))?;
     ctx.out.ok();
     Ok(())
