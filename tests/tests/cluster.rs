@@ -66,6 +66,39 @@ fn six_nodes_create_add_node_redirects_and_failure_detection() {
         out.stderr
     );
 
+    // Move 100 (empty) slots to a node added later with the real reshard
+    // (SETSLOT IMPORTING/MIGRATING, GETKEYSINSLOT, SETSLOT NODE on every node).
+    let from = cluster_text(&nodes[0], "MYID");
+    let to = cluster_text(&nodes[3], "MYID");
+    let args: Vec<String> = [
+        "--cluster",
+        "reshard",
+        &addr(&nodes[0]),
+        "--cluster-from",
+        &from,
+        "--cluster-to",
+        &to,
+        "--cluster-slots",
+        "100",
+        "--cluster-yes",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = redis_cli(&args, "", Duration::from_secs(60));
+    assert!(out.success, "reshard:\n{}\n{}", out.stdout, out.stderr);
+    wait_for(
+        Duration::from_secs(20),
+        "the reshard to reach every node",
+        || {
+            let c = cluster::check(&nodes[5]);
+            c.stdout
+                .contains("[OK] All nodes agree about slots configuration.")
+                && c.stdout.contains("[OK] All 16384 slots covered")
+                && c.stdout.contains("(100 slots) master")
+        },
+    );
+
     // Keys in every slot range (0-5460, 5461-10922, 10923-16383), written and read through
     // an empty node (every command is redirected) with redis-cli -c.
     let mut keys = Vec::new();

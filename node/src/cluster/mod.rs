@@ -57,6 +57,15 @@ impl Cluster {
         }
     }
 
+    /// Propagates a PUBLISH to every node over the bus (for pub/sub in cluster mode; the
+    /// receiving side arrives as `Event::Publish` in the task started by [`start`]).
+    pub fn publish(&self, channel: &[u8], message: &[u8]) {
+        self.handle.cast(BusCommand::Publish {
+            channel: channel.to_vec(),
+            message: message.to_vec(),
+        });
+    }
+
     /// Runs a bus command, waiting for its answer.
     pub fn call(&self, cmd: BusCommand) -> Result<Reply, CmdError> {
         match self.handle.call(cmd, CALL_TIMEOUT) {
@@ -146,7 +155,8 @@ pub fn start(config: &Config, port: u16) -> anyhow::Result<Cluster> {
     let bind = config.bind();
     let (handle, mut events) = driver::spawn(state, &bind, bus, persist)
         .with_context(|| format!("Could not bind the cluster bus port {bus}"))?;
-    // Bus events: PUBLISH propagation is for pub/sub; state changes are already logged.
+    // Bus events. `Event::Publish` (a PUBLISH from another node) is where pub/sub delivers
+    // to local subscribers once it is merged; state changes are already logged by the bus.
     tokio::spawn(async move {
         while let Some(ev) = events.recv().await {
             tracing::debug!("cluster event: {ev:?}");
