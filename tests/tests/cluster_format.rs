@@ -123,6 +123,21 @@ fn build(flavor: Flavor) -> Side {
         cluster::all_joined(&nodes, 3)
     });
     let names = Names::of(&nodes);
+    // Every node has heard every other's header (config epochs included).
+    let view = |s: &Server| -> Vec<String> {
+        nodes_text(&names, s)
+            .iter()
+            .map(|l| l.replace("myself,", ""))
+            .collect()
+    };
+    wait_for(
+        Duration::from_secs(30),
+        "every node to see the same table",
+        || {
+            let first = view(&nodes[0]);
+            nodes.iter().all(|s| view(s) == first)
+        },
+    );
     Side { nodes, names }
 }
 
@@ -307,15 +322,20 @@ fn slot_migration_ask_tryagain_and_setslot_match_stock() {
     }
     // Every node learns the new owner (node 1, with a bumped config epoch).
     for side in [&stock, &ours] {
+        // Node 1's line (slot 5061 and its bumped config epoch) the same on every node.
+        let line_of_1 = |s: &Server| {
+            nodes_text(&side.names, s)
+                .into_iter()
+                .find(|l| l.starts_with("<id1>"))
+                .map(|l| l.replace("myself,", ""))
+                .unwrap_or_default()
+        };
         wait_for(
             Duration::from_secs(20),
             "slot 5061 to move everywhere",
             || {
-                side.nodes.iter().all(|s| {
-                    nodes_text(&side.names, s)
-                        .iter()
-                        .any(|l| l.starts_with("<id1>") && l.contains(" 5061"))
-                })
+                let mine = line_of_1(&side.nodes[1]);
+                mine.contains(" 5061") && side.nodes.iter().all(|s| line_of_1(s) == mine)
             },
         );
     }
