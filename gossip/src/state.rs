@@ -546,6 +546,7 @@ impl ClusterState {
             .filter(|n| n.id != self.myself && !n.has(nflags::HANDSHAKE | nflags::NOADDR))
             .map(|n| n.id)
             .collect();
+        let mut new_pfail = false;
         for id in others {
             let n = &self.nodes[&id];
             let (ping_sent, ping_out, pong, data, flags) = (
@@ -570,7 +571,24 @@ impl ClusterState {
                     }
                     tracing::debug!("*** NODE {id} possibly failing");
                     self.mark_failing_if_needed(now, id);
+                    new_pfail = true;
                 }
+            }
+        }
+        if new_pfail {
+            // Spread the news at once (the gossip section carries every PFAIL node), so
+            // the primaries reach the FAIL quorum without waiting for the next ping round.
+            let healthy: Vec<NodeId> = self
+                .nodes
+                .values()
+                .filter(|n| {
+                    n.id != self.myself
+                        && !n.has(nflags::HANDSHAKE | nflags::NOADDR | nflags::PFAIL | nflags::FAIL)
+                })
+                .map(|n| n.id)
+                .collect();
+            for id in healthy {
+                self.send_ping(now, id, b'P');
             }
         }
         self.update_state(now);
