@@ -30,23 +30,6 @@ macro_rules! scripts {
 }
 
 scripts!(
-    bitfield,
-    bitmaps,
-    connection,
-    counters,
-    databases,
-    expire,
-    geo,
-    hash,
-    hll,
-    keys,
-    lcs,
-    list,
-    object,
-    protocol,
-    resp3,
-    set,
-    strings,
-    zset,
-    cluster_disabled,
+    bitfield, bitmaps, connection, counters, databases, expire, geo, hash, hll, keys, lcs, list,
+    nocluster, object, protocol, resp3, set, strings, zset,
 );
