@@ -60,6 +60,10 @@ pub struct Client {
     pub tracking: crate::tracking::ClientTracking,
     /// EXEC applied CLIENT REPLY to each queued command's reply itself.
     reply_mode_applied: bool,
+    /// Cluster: ASKING was sent; the next command may touch an importing slot.
+    pub asking: bool,
+    /// Cluster: READONLY (reads allowed on a replica of the slot's owner).
+    pub readonly: bool,
 }
 
 impl Client {
@@ -78,6 +82,8 @@ impl Client {
             watcher: None,
             tracking: Default::default(),
             reply_mode_applied: false,
+            asking: false,
+            readonly: false,
         }
     }
 
@@ -275,6 +281,18 @@ fn run(
         client.flag_transaction();
         reply_error(server, out, proto, &CmdError::NoAuth);
         return Outcome::Done;
+    }
+    // Cluster redirection (MOVED/ASK/CROSSSLOT/TRYAGAIN/CLUSTERDOWN), as in processCommand.
+    if settings.cluster_enabled {
+        let redirect = crate::cluster::route(server, settings, client, cmd, args);
+        if cmd.name != "asking" {
+            client.asking = false;
+        }
+        if let Some(e) = redirect {
+            client.flag_transaction();
+            reply_error(server, out, proto, &e);
+            return Outcome::Done;
+        }
     }
     if client.multi.is_some() && !runs_in_multi(parent, cmd) {
         queue(server, settings, client, cmd, args, out);

@@ -97,3 +97,25 @@ pub fn lossy(b: &[u8], max: usize) -> String {
         .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
         .collect()
 }
+
+/// Redis's text for a cluster bus command the bus refused; `arg` is the node id or address
+/// the user gave.
+pub fn cluster_bus(e: &ferrodis_gossip::CommandError, arg: &str) -> CmdError {
+    use ferrodis_gossip::CommandError as E;
+    match e {
+        E::SlotBusy(s) => CmdError::err(format!("Slot {s} is already busy")),
+        E::SlotUnassigned(s) => CmdError::err(format!("Slot {s} is already unassigned")),
+        E::UnknownNode => CmdError::err(format!("Unknown node {arg}")),
+        E::ForgetMyself => CmdError::raw("ERR I tried hard but I can't forget myself..."),
+        E::ForgetMyPrimary => CmdError::raw("ERR Can't forget my master!"),
+        E::NotOwner(s) => CmdError::err(format!("I'm not the owner of hash slot {s}")),
+        E::AlreadyOwner(s) => CmdError::err(format!("I'm already the owner of hash slot {s}")),
+        E::TargetNotPrimary => CmdError::raw("ERR Target node is not a master"),
+        E::SetSlotOnReplica => CmdError::raw("ERR Please use SETSLOT only with masters."),
+        E::EpochNonZero => CmdError::raw("ERR Node config epoch is already non-zero"),
+        E::EpochKnowsOthers => CmdError::raw(
+            "ERR The user can assign a config epoch only when the node does not know any other node.",
+        ),
+        E::InvalidAddress => CmdError::err(format!("Invalid node address specified: {arg}")),
+    }
+}

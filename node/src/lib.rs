@@ -16,7 +16,8 @@
 //! - [`db`]: the keyspace (sharded by hash slot) and the value types.
 //! - [`rdb`]: the RDB format of values (DUMP/RESTORE payloads; snapshots next).
 //!
-//! Beside the path: [`server`] (shared state), [`config`] (the directive registry),
+//! Beside the path: [`cluster`] (cluster mode: the bus, nodes.conf, slot routing),
+//! [`server`] (shared state), [`config`] (the directive registry),
 //! [`error`] (every error text), [`log`] (Redis's log format), [`alloc`] (memory counter),
 //! [`persist`] (SAVE/BGSAVE, save points, loading at start), [`aof`] (append-only file),
 //! [`util`] (number parsing and formatting, glob matching).
@@ -25,6 +26,7 @@
 pub mod alloc;
 pub mod aof;
 pub mod blocking;
+pub mod cluster;
 pub mod cmd;
 pub mod config;
 pub mod conn;

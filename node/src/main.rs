@@ -77,19 +77,24 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
 
 fn banner(config: &Config, port: u16) {
     let pid = std::process::id();
+    let mode = if config.cluster_enabled() {
+        "cluster"
+    } else {
+        "standalone"
+    };
     if config.always_show_logo() {
         let art = format!(
             "\n\
              \x20     ___                          _ _\n\
              \x20    / __)                        | (_)       ferrodis {VERSION} (Redis {REDIS_VERSION} compatible) 64 bit\n\
              \x20  _| |__ _____  ____ ____ ___  __| |_  ___\n\
-             \x20 (_   __) ___ |/ ___) ___) _ \\/ _  | |/___)  Running in standalone mode\n\
+             \x20 (_   __) ___ |/ ___) ___) _ \\/ _  | |/___)  Running in {mode} mode\n\
              \x20   | |  | ____| |  | |  | |_| ( (_| | |___ | Port: {port}\n\
              \x20   |_|  |_____)_|  |_|   \\___/ \\____|_(___/  PID: {pid}\n\n"
         );
         info!("{art}");
     } else {
-        info!("Running mode=standalone, port={port}.");
+        info!("Running mode={mode}, port={port}.");
     }
 }
 
@@ -142,6 +147,11 @@ fn run(config: Config) -> anyhow::Result<()> {
             anyhow::bail!("Failed listening on port {port} (tcp), aborting.");
         }
         server.tcp_port.store(port as u32, Relaxed);
+        if server.config.read().cluster_enabled() {
+            let cluster = ferrodis_node::cluster::start(&server.config.read(), port)?;
+            cluster.forward_events(server.clone());
+            let _ = server.cluster.set(cluster);
+        }
         banner(&server.config.read(), port);
         warn!("Server initialized");
         if let Err(msg) = ferrodis_node::persist::load_at_start(&server) {
@@ -165,6 +175,11 @@ fn run(config: Config) -> anyhow::Result<()> {
                 break;
             }
             server.shutting_down.store(false, Relaxed);
+        }
+        if let Some(c) = server.cluster.get() {
+            if let Err(e) = c.flush() {
+                warn!("Could not save the cluster configuration: {e}");
+            }
         }
         warn!("ferrodis is now ready to exit, bye bye...");
         if !pidfile.is_empty() {

@@ -58,6 +58,9 @@ pub struct Settings {
     pub stream_limits: crate::db::types::stream::NodeLimits,
     /// `tracking-table-max-keys` (0 = no limit).
     pub tracking_table_max_keys: u64,
+    /// `cluster-enabled`: route keyed commands by slot.
+    pub cluster_enabled: bool,
+    pub cluster_allow_reads_when_down: bool,
 }
 
 impl Settings {
@@ -97,6 +100,8 @@ impl Settings {
                 max_bytes: c.stream_node_max_bytes(),
             },
             tracking_table_max_keys: c.tracking_table_max_keys(),
+            cluster_enabled: c.cluster_enabled(),
+            cluster_allow_reads_when_down: c.cluster_allow_reads_when_down(),
         }
     }
 }
@@ -246,6 +251,8 @@ pub struct Server {
     pub tracking: crate::tracking::Tracking,
     /// Per-client channels for out-of-band frames (see [`crate::push`]).
     pub pushers: crate::push::Pushers,
+    /// Cluster mode (`cluster-enabled yes`): set once at startup.
+    pub cluster: std::sync::OnceLock<crate::cluster::Cluster>,
 }
 
 impl Server {
@@ -289,6 +296,7 @@ impl Server {
             watches: crate::keysig::Watches::default(),
             tracking: crate::tracking::Tracking::default(),
             pushers: crate::push::Pushers::default(),
+            cluster: std::sync::OnceLock::new(),
         })
     }
 
@@ -313,6 +321,7 @@ impl Server {
             .set_limits(&self.config.read().client_output_buffer_limit());
         *self.settings.write() = s;
         self.settings_version.fetch_add(1, Relaxed);
+        crate::cluster::config_changed(self);
     }
 
     /// Milliseconds since start, a cheap clock for idle times.

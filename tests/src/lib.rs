@@ -6,11 +6,14 @@
 //! - [`resp_client`]: a blocking raw RESP client; replies keep their exact bytes.
 //! - [`script`]: the `tests/scripts/*.redis` format (commands, `@raw`, `@sorted`...).
 //! - [`diff`]: runs a script on stock Redis and ferrodis and compares every reply.
+//! - [`cluster`]: clusters of either flavor built with the real `redis-cli --cluster`, and
+//!   waits with deadlines.
 //!
 //! The tests themselves live in `tests/*.rs`; the scripts in `scripts/*.redis`. The
 //! `ferrodis-script` binary prints what a server answers to a script (to write new ones).
 #![forbid(unsafe_code)]
 
+pub mod cluster;
 pub mod diff;
 pub mod resp_client;
 pub mod script;

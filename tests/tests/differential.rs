@@ -44,6 +44,7 @@ scripts!(
     lcs,
     list,
     multi,
+    nocluster,
     notify,
     object,
     protocol,

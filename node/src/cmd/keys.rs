@@ -770,6 +770,9 @@ fn copy(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn move_cmd(ctx: &mut Ctx) -> CmdResult {
+    if ctx.settings.cluster_enabled {
+        return Err(CmdError::raw("ERR MOVE is not allowed in cluster mode"));
+    }
     let args = ctx.args;
     let dst_db = db_arg(ctx, 2)?;
     let src_db = ctx.db.index;
@@ -951,6 +954,9 @@ fn flushall(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn select(ctx: &mut Ctx) -> CmdResult {
+    if ctx.settings.cluster_enabled && int32_arg(ctx, 1, None)? != 0 {
+        return Err(CmdError::raw("ERR SELECT is not allowed in cluster mode"));
+    }
     let id = db_arg(ctx, 1)?;
     ctx.client.db = id;
     ctx.client.info.db.store(id, Relaxed);
@@ -959,6 +965,9 @@ fn select(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn swapdb(ctx: &mut Ctx) -> CmdResult {
+    if ctx.settings.cluster_enabled {
+        return Err(CmdError::raw("ERR SWAPDB is not allowed in cluster mode"));
+    }
     let a = int32_arg(ctx, 1, Some("invalid first DB index"))?;
     let b = int32_arg(ctx, 2, Some("invalid second DB index"))?;
     let in_range = |id: i32| usize::try_from(id).ok().filter(|&id| id < NDBS);

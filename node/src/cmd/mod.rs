@@ -6,6 +6,7 @@
 //! exists nowhere else. Rows live beside their handlers, one file per command group, and
 //! [`GROUPS`] joins the groups into the one table.
 
+pub mod cluster;
 pub mod command;
 pub mod connection;
 pub mod dump;
@@ -479,6 +480,7 @@ pub static GROUPS: &[&[Command]] = &[
     pubsub::COMMANDS,
     stream::COMMANDS,
     multi::COMMANDS,
+    cluster::COMMANDS,
 ];
 
 /// Iterates over every top-level command row.

@@ -223,6 +223,10 @@ fn sunsubscribe(ctx: &mut Ctx) -> CmdResult {
 
 fn publish(ctx: &mut Ctx) -> CmdResult {
     let n = pubsub::publish(ctx.server, &ctx.args[1], &ctx.args[2]);
+    // In a cluster every node's subscribers get it (the count is this node's, as Redis).
+    if let Some(c) = ctx.server.cluster.get() {
+        c.publish(&ctx.args[1], &ctx.args[2]);
+    }
     ctx.out.int(n as i64);
     Ok(())
 }

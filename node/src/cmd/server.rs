@@ -524,7 +524,12 @@ pub fn info_text(
         section(&mut out, "Errorstats", String::new());
     }
     if want("cluster") {
-        section(&mut out, "Cluster", "cluster_enabled:0\r\n".to_string());
+        let enabled = u8::from(server.cluster.get().is_some());
+        section(
+            &mut out,
+            "Cluster",
+            format!("cluster_enabled:{enabled}\r\n"),
+        );
     }
     if want("keyspace") {
         let mut b = String::new();

@@ -214,6 +214,14 @@ mod idx {
     pub const DBFILENAME: usize = index_of("dbfilename");
     pub const SAVE: usize = index_of("save");
     pub const TRACKING_TABLE_MAX_KEYS: usize = index_of("tracking-table-max-keys");
+    pub const CLUSTER_ENABLED: usize = index_of("cluster-enabled");
+    pub const CLUSTER_PORT: usize = index_of("cluster-port");
+    pub const CLUSTER_ANNOUNCE_IP: usize = index_of("cluster-announce-ip");
+    pub const CLUSTER_ANNOUNCE_PORT: usize = index_of("cluster-announce-port");
+    pub const CLUSTER_ANNOUNCE_BUS_PORT: usize = index_of("cluster-announce-bus-port");
+    pub const CLUSTER_ANNOUNCE_HOSTNAME: usize = index_of("cluster-announce-hostname");
+    pub const CLUSTER_REQUIRE_FULL_COVERAGE: usize = index_of("cluster-require-full-coverage");
+    pub const CLUSTER_ALLOW_READS_WHEN_DOWN: usize = index_of("cluster-allow-reads-when-down");
 }
 
 /// The server's configuration: a value per directive of [`DIRECTIVES`] and
@@ -1428,5 +1436,42 @@ impl Config {
     /// `no`, `yes` or `local`: may MODULE be used.
     pub fn enable_module_command(&self) -> &str {
         self.enum_str(idx::ENABLE_MODULE_COMMAND)
+    }
+
+    pub fn cluster_enabled(&self) -> bool {
+        self.boolean(idx::CLUSTER_ENABLED)
+    }
+
+    /// The bus port; 0 = port + 10000.
+    pub fn cluster_port(&self) -> u16 {
+        u16::try_from(self.num(idx::CLUSTER_PORT)).unwrap_or(0)
+    }
+
+    /// `cluster-announce-ip`; empty = not set.
+    pub fn cluster_announce_ip(&self) -> &str {
+        self.text(idx::CLUSTER_ANNOUNCE_IP)
+    }
+
+    /// 0 = announce the real port.
+    pub fn cluster_announce_port(&self) -> u16 {
+        u16::try_from(self.num(idx::CLUSTER_ANNOUNCE_PORT)).unwrap_or(0)
+    }
+
+    /// 0 = announce the real bus port.
+    pub fn cluster_announce_bus_port(&self) -> u16 {
+        u16::try_from(self.num(idx::CLUSTER_ANNOUNCE_BUS_PORT)).unwrap_or(0)
+    }
+
+    /// `cluster-announce-hostname`; empty = not set.
+    pub fn cluster_announce_hostname(&self) -> &str {
+        self.text(idx::CLUSTER_ANNOUNCE_HOSTNAME)
+    }
+
+    pub fn cluster_require_full_coverage(&self) -> bool {
+        self.boolean(idx::CLUSTER_REQUIRE_FULL_COVERAGE)
+    }
+
+    pub fn cluster_allow_reads_when_down(&self) -> bool {
+        self.boolean(idx::CLUSTER_ALLOW_READS_WHEN_DOWN)
     }
 }

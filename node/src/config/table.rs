@@ -295,7 +295,6 @@ const MB: i128 = 1024 * 1024;
 const AOF: &str = "AOF persistence";
 const TLS: &str = "TLS";
 const REPL: &str = "replication";
-const CLUSTER: &str = "cluster mode";
 
 pub(crate) const MAXMEMORY_POLICIES: &[(&str, u32)] = &[
     ("volatile-lru", 0),
@@ -461,7 +460,7 @@ pub(crate) const TABLE: &[Directive] = &[
     row("repl-diskless-sync", yesno(true)),
     row("aof-rewrite-incremental-fsync", yesno(true)),
     row("no-appendfsync-on-rewrite", yesno(false)),
-    row("cluster-require-full-coverage", yesno(true)),
+    row("cluster-require-full-coverage", yesno(true)).sup(),
     row("rdb-save-incremental-fsync", yesno(true)),
     row("aof-load-truncated", yesno(true)),
     row("aof-use-rdb-preamble", yesno(true)),
@@ -476,9 +475,9 @@ pub(crate) const TABLE: &[Directive] = &[
     row("syslog-enabled", yesno(false))
         .imm()
         .not_yet("syslog logging"),
-    row("cluster-enabled", yesno(false)).imm().not_yet(CLUSTER),
+    row("cluster-enabled", yesno(false)).imm().sup(),
     row("appendonly", yesno(false)).not_yet(AOF),
-    row("cluster-allow-reads-when-down", yesno(false)),
+    row("cluster-allow-reads-when-down", yesno(false)).sup(),
     row("cluster-allow-pubsubshard-when-down", yesno(true)),
     row("crash-log-enabled", yesno(true)),
     row("crash-memcheck-enabled", yesno(true)),
@@ -499,7 +498,7 @@ pub(crate) const TABLE: &[Directive] = &[
     row("masteruser", nullable())
         .flag(flags::SENSITIVE)
         .not_yet(REPL),
-    row("cluster-announce-ip", nullable()),
+    row("cluster-announce-ip", nullable()).sup(),
     row("cluster-config-file", string("nodes.conf")).imm().sup(),
     row(
         "cluster-announce-hostname",
@@ -508,7 +507,8 @@ pub(crate) const TABLE: &[Directive] = &[
             empty_is_null: true,
             check: Some(check_hostname),
         }),
-    ),
+    )
+    .sup(),
     row("syslog-ident", string("redis")).imm(),
     row("dbfilename", checked_string("dump.rdb", check_dbfilename)).flag(flags::PROTECTED),
     row(
@@ -589,9 +589,9 @@ pub(crate) const TABLE: &[Directive] = &[
     row("timeout", int(0, INT_MAX, 0)).sup(),
     row("replica-announce-port", int(0, 65535, 0)).alias("slave-announce-port"),
     row("tcp-backlog", int(0, INT_MAX, 511)).imm(),
-    row("cluster-port", int(0, 65535, 0)).imm(),
-    row("cluster-announce-bus-port", int(0, 65535, 0)),
-    row("cluster-announce-port", int(0, 65535, 0)),
+    row("cluster-port", int(0, 65535, 0)).imm().sup(),
+    row("cluster-announce-bus-port", int(0, 65535, 0)).sup(),
+    row("cluster-announce-port", int(0, 65535, 0)).sup(),
     row("cluster-announce-tls-port", int(0, 65535, 0)),
     row("repl-timeout", int(1, INT_MAX, 60)),
     row("repl-ping-replica-period", int(1, INT_MAX, 10)).alias("repl-ping-slave-period"),

@@ -369,6 +369,14 @@ fn statuses() {
         "dir",
         "cluster-node-timeout",
         "cluster-config-file",
+        "cluster-enabled",
+        "cluster-port",
+        "cluster-announce-ip",
+        "cluster-announce-port",
+        "cluster-announce-bus-port",
+        "cluster-announce-hostname",
+        "cluster-require-full-coverage",
+        "cluster-allow-reads-when-down",
         "include",
         "hash-max-listpack-entries",
         "hash-max-listpack-value",
@@ -390,7 +398,6 @@ fn statuses() {
     }
     for name in [
         "appendonly",
-        "cluster-enabled",
         "aclfile",
         "user",
         "tls-port",
@@ -642,10 +649,6 @@ fn not_yet_features_fail_unless_default() {
             "appendonly: AOF persistence is not supported by this ferrodis build yet",
         ),
         (
-            "cluster-enabled yes",
-            "cluster-enabled: cluster mode is not supported by this ferrodis build yet",
-        ),
-        (
             "tls-port 6380",
             "tls-port: TLS is not supported by this ferrodis build yet",
         ),
@@ -775,14 +778,7 @@ fn deployment_directives() {
     assert_eq!(get1(&config, "bind"), "10.0.1.5 127.0.0.1");
     assert_eq!(config.port(), 0);
 
-    assert_eq!(
-        rejected("port 6379\ncluster-enabled yes\n"),
-        (
-            2,
-            "cluster-enabled yes".to_string(),
-            "cluster-enabled: cluster mode is not supported by this ferrodis build yet".to_string()
-        )
-    );
+    assert!(loaded("port 6379\ncluster-enabled yes\n").cluster_enabled());
     assert_eq!(
         rejected("appendonly yes").2,
         "appendonly: AOF persistence is not supported by this ferrodis build yet"

@@ -1,0 +1,370 @@
+//! Cluster mode, the node's side: starting the bus ([`ferrodis_gossip::driver`]), nodes.conf,
+//! and routing every keyed command to the node that serves its slot (`MOVED`, `ASK`,
+//! `CROSSSLOT`, `TRYAGAIN`, `CLUSTERDOWN`). The CLUSTER command itself is in
+//! [`crate::cmd::cluster`].
+//!
+//! The bus runs on its own thread and owns the cluster state; the node sends it commands
+//! through a channel and reads an immutable [`View`] from a `watch` (one pointer clone per
+//! routed command). No lock is shared between them.
+
+pub mod nodes_conf;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferrodis_gossip::driver::{self, Handle};
+use ferrodis_gossip::{
+    ClusterState, Command as BusCommand, CommandError, NodeId, Options, Reply, View,
+};
+use tracing::info;
+
+use crate::cmd::{flags, Command};
+use crate::config::Config;
+use crate::db::{key_slot, ViewCtx};
+use crate::dispatch::Client;
+use crate::error::{self, CmdError};
+use crate::server::{unix_ms, Server, Settings};
+
+/// How long a CLUSTER command waits for the bus.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The running cluster: the bus handle and where nodes.conf lives.
+pub struct Cluster {
+    pub handle: Handle,
+    pub conf_path: PathBuf,
+    pub bus_port: u16,
+    writer: std::sync::mpsc::Sender<Write>,
+    /// Bus events until [`Cluster::forward_events`] takes them.
+    events:
+        parking_lot::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<ferrodis_gossip::Event>>>,
+}
+
+impl Cluster {
+    /// The latest snapshot.
+    pub fn view(&self) -> Arc<View> {
+        self.handle.view.borrow().clone()
+    }
+
+    /// Writes the latest configuration to nodes.conf and waits until it is on disk (at
+    /// shutdown, CLUSTER SAVECONFIG).
+    pub fn flush(&self) -> std::io::Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.writer
+            .send(Write::Flush(self.view(), tx))
+            .map_err(|_| std::io::Error::other("nodes.conf writer stopped"))?;
+        match rx.recv_timeout(CALL_TIMEOUT) {
+            Ok(r) => r.map_err(std::io::Error::other),
+            Err(_) => Err(std::io::Error::other("nodes.conf writer not responding")),
+        }
+    }
+
+    /// Propagates a PUBLISH to every node over the bus (for pub/sub in cluster mode; the
+    /// receiving side arrives as `Event::Publish` in the task started by [`start`]).
+    pub fn publish(&self, channel: &[u8], message: &[u8]) {
+        self.handle.cast(BusCommand::Publish {
+            channel: channel.to_vec(),
+            message: message.to_vec(),
+        });
+    }
+
+    /// Delivers bus events for the life of the server: a PUBLISH from another node reaches the
+    /// local subscribers (state changes are already logged by the bus).
+    pub fn forward_events(&self, server: std::sync::Arc<crate::server::Server>) {
+        let Some(mut events) = self.events.lock().take() else {
+            return;
+        };
+        tokio::spawn(async move {
+            while let Some(ev) = events.recv().await {
+                match ev {
+                    ferrodis_gossip::Event::Publish { channel, message } => {
+                        crate::pubsub::publish(&server, &channel, &message);
+                    }
+                    other => tracing::debug!("cluster event: {other:?}"),
+                }
+            }
+        });
+    }
+
+    /// Runs a bus command, waiting for its answer.
+    pub fn call(&self, cmd: BusCommand) -> Result<Reply, CmdError> {
+        match self.handle.call(cmd, CALL_TIMEOUT) {
+            Some(r) => r.map_err(|e| bus_error(&e, "")),
+            None => Err(CmdError::raw("ERR cluster bus not responding")),
+        }
+    }
+
+    /// Like [`Cluster::call`], naming `arg` (a node id or address) in the error text.
+    pub fn call_about(&self, cmd: BusCommand, arg: &str) -> Result<Reply, CmdError> {
+        match self.handle.call(cmd, CALL_TIMEOUT) {
+            Some(r) => r.map_err(|e| bus_error(&e, arg)),
+            None => Err(CmdError::raw("ERR cluster bus not responding")),
+        }
+    }
+}
+
+/// Redis's text for a refused bus command.
+fn bus_error(e: &CommandError, arg: &str) -> CmdError {
+    error::cluster_bus(e, arg)
+}
+
+/// The bus port: `cluster-port`, or the client port + 10000.
+pub fn bus_port(config: &Config, port: u16) -> u16 {
+    match config.cluster_port() {
+        0 => port.saturating_add(10000),
+        p => p,
+    }
+}
+
+/// The state machine's options from the configuration.
+pub fn options(config: &Config, port: u16) -> Options {
+    let ip = config.cluster_announce_ip();
+    let announced_port = match config.cluster_announce_port() {
+        0 => port,
+        p => p,
+    };
+    let announced_cport = match config.cluster_announce_bus_port() {
+        0 => bus_port(config, port),
+        p => p,
+    };
+    Options {
+        node_timeout: config.cluster_node_timeout(),
+        require_full_coverage: config.cluster_require_full_coverage(),
+        announce_ip: (!ip.is_empty()).then(|| ip.to_string()),
+        port: announced_port,
+        cport: announced_cport,
+        hostname: config.cluster_announce_hostname().to_string(),
+    }
+}
+
+/// Loads (or creates) nodes.conf and starts the bus. Called once at startup.
+pub fn start(config: &Config, port: u16) -> anyhow::Result<Cluster> {
+    use anyhow::Context;
+    if config.cluster_port() == 0 && port > 55535 {
+        anyhow::bail!("Redis port number too high. Cluster communication port is 10,000 port numbers higher than your Redis port. Your Redis port number must be 55535 or less.");
+    }
+    let conf_path = PathBuf::from(config.cluster_config_file());
+    let opts = options(config, port);
+    let now = unix_ms();
+    let seed: u64 = rand::random();
+    let state = match std::fs::read_to_string(&conf_path) {
+        Ok(text) if !text.trim().is_empty() => {
+            let saved = nodes_conf::parse(&text).map_err(anyhow::Error::msg)?;
+            let st = ClusterState::restore(opts, saved, seed, now)
+                .context("nodes.conf has no myself node")?;
+            info!("Node configuration loaded, I'm {}", st.myself);
+            st
+        }
+        _ => {
+            let id = NodeId::random(&mut rand::thread_rng());
+            info!("No cluster configuration found, I'm {id}");
+            ClusterState::new(opts, id, seed, now)
+        }
+    };
+    let bus = bus_port(config, port);
+    // nodes.conf is written by its own thread: temp file, fsync, rename, fsync of the
+    // directory, always the latest view (a burst of changes is one write). The bus does not
+    // wait for the disk, as Redis does not fsync on most changes.
+    let writer = spawn_writer(conf_path.clone())?;
+    let to_writer = writer.clone();
+    let persist: driver::Persist = Box::new(move |view: &Arc<View>| {
+        to_writer
+            .send(Write::View(view.clone()))
+            .map_err(|_| std::io::Error::other("nodes.conf writer stopped"))
+    });
+    let bind = config.bind();
+    let (handle, events) = driver::spawn(state, &bind, bus, persist)
+        .with_context(|| format!("Could not bind the cluster bus port {bus}"))?;
+    let cluster = Cluster {
+        handle,
+        conf_path,
+        bus_port: bus,
+        writer,
+        events: parking_lot::Mutex::new(Some(events)),
+    };
+    // Save at once, as Redis does, so the id survives a restart.
+    cluster.flush().with_context(|| {
+        format!(
+            "Could not create the cluster config file {}",
+            cluster.conf_path.display()
+        )
+    })?;
+    Ok(cluster)
+}
+
+/// What the nodes.conf writer thread is asked to do.
+enum Write {
+    View(Arc<View>),
+    /// Write the latest view now and answer when it is on disk.
+    Flush(Arc<View>, std::sync::mpsc::SyncSender<Result<(), String>>),
+}
+
+fn spawn_writer(path: PathBuf) -> anyhow::Result<std::sync::mpsc::Sender<Write>> {
+    let (tx, rx) = std::sync::mpsc::channel::<Write>();
+    std::thread::Builder::new()
+        .name("nodes-conf".into())
+        .spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut latest = first;
+                // Coalesce: only the newest view matters (a flush is kept to be answered).
+                while let Ok(next) = rx.try_recv() {
+                    if matches!(latest, Write::Flush(..)) {
+                        save(&path, &latest);
+                    }
+                    latest = next;
+                }
+                save(&path, &latest);
+            }
+        })?;
+    Ok(tx)
+}
+
+fn save(path: &std::path::Path, w: &Write) {
+    let (view, done) = match w {
+        Write::View(v) => (v, None),
+        Write::Flush(v, done) => (v, Some(done)),
+    };
+    let r = nodes_conf::write_atomic(path, &nodes_conf::render_file(view));
+    match done {
+        Some(done) => {
+            let _ = done.try_send(r.map_err(|e| e.to_string()));
+        }
+        None => {
+            if let Err(e) = r {
+                tracing::warn!("Could not save the cluster configuration: {e}");
+            }
+        }
+    }
+}
+
+/// Pushes configuration changes (CONFIG SET of cluster-*) to the bus.
+pub fn config_changed(server: &Server) {
+    if let Some(c) = server.cluster.get() {
+        let port = server.tcp_port.load(std::sync::atomic::Ordering::Relaxed) as u16;
+        let opts = options(&server.config.read(), port);
+        c.handle.cast(BusCommand::SetOptions(opts));
+    }
+}
+
+/// Decides whether this node may run `cmd` (Redis `getNodeByQuery`); Some(error) is the
+/// redirection or refusal to send instead.
+pub fn route(
+    server: &Server,
+    settings: &Settings,
+    client: &Client,
+    cmd: &Command,
+    args: &[Bytes],
+) -> Option<CmdError> {
+    let cluster = server.cluster.get()?;
+    if cmd.key_specs.is_empty() {
+        return None;
+    }
+    route_keys(server, settings, client, cmd, args, cluster)
+}
+
+fn route_keys(
+    server: &Server,
+    settings: &Settings,
+    client: &Client,
+    cmd: &Command,
+    args: &[Bytes],
+    cluster: &Cluster,
+) -> Option<CmdError> {
+    let mut idx_buf = Vec::new();
+    let single;
+    let keys: &[usize] = match cmd.single_key(args.len()) {
+        Some(i) => {
+            single = [i];
+            &single
+        }
+        None => {
+            cmd.key_indices(args, &mut idx_buf);
+            &idx_buf
+        }
+    };
+    let first = *keys.first()?;
+    let slot = key_slot(&args[first]);
+    let mut multiple_keys = false;
+    for &i in &keys[1..] {
+        if key_slot(&args[i]) != slot {
+            return Some(CmdError::raw(
+                "CROSSSLOT Keys in request don't hash to the same slot",
+            ));
+        }
+        if args[i] != args[first] {
+            multiple_keys = true;
+        }
+    }
+    let view = cluster.view();
+    let routing = &view.routing;
+    let Some(owner) = routing.owner(slot) else {
+        return Some(CmdError::raw("CLUSTERDOWN Hash slot not served"));
+    };
+    let migrating = if owner.myself {
+        routing.migrating.get(&slot)
+    } else {
+        None
+    };
+    let importing = routing.importing.get(&slot);
+    let mut missing = 0;
+    if migrating.is_some() || importing.is_some() {
+        let mut db = server.keyspace.lock_slots(
+            &[slot],
+            ViewCtx {
+                db: client.db,
+                now: unix_ms(),
+                mode: settings.access,
+            },
+        );
+        missing = keys
+            .iter()
+            .filter(|&&i| db.peek(&args[i]).is_none())
+            .count();
+    }
+    let write = cmd.flags & flags::WRITE != 0;
+    if !view.state_ok {
+        if !settings.cluster_allow_reads_when_down {
+            return Some(CmdError::raw("CLUSTERDOWN The cluster is down"));
+        }
+        if write {
+            return Some(CmdError::raw(
+                "CLUSTERDOWN The cluster is down and only accepts read commands",
+            ));
+        }
+    }
+    if (migrating.is_some() || importing.is_some()) && cmd.name == "migrate" {
+        return None;
+    }
+    if let Some(target) = migrating {
+        if missing > 0 {
+            if multiple_keys {
+                return Some(CmdError::raw(
+                    "TRYAGAIN Multiple keys request during rehashing of slot",
+                ));
+            }
+            return Some(CmdError::Msg(
+                format!("ASK {slot} {}:{}", target.ip, target.port).into(),
+            ));
+        }
+    }
+    if importing.is_some() && (client.asking || cmd.flags & flags::ASKING != 0) {
+        if multiple_keys && missing > 0 {
+            return Some(CmdError::raw(
+                "TRYAGAIN Multiple keys request during rehashing of slot",
+            ));
+        }
+        return None;
+    }
+    if !owner.myself {
+        let me = view.me();
+        // READONLY on a replica of the owner serves reads.
+        if client.readonly && !write && me.primary == Some(owner.id) {
+            return None;
+        }
+        return Some(CmdError::Msg(
+            format!("MOVED {slot} {}:{}", owner.ip, owner.port).into(),
+        ));
+    }
+    None
+}
