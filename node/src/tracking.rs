@@ -269,6 +269,18 @@ pub fn deliver_invalidation(
             }
             return false;
         };
+        if p == Protocol::Resp2 {
+            // A RESP2 target only gets the message while in pub/sub mode (Redis checks the
+            // client's pub/sub flag, as a subscriber to `__redis__:invalidate` has it).
+            let subscribed = server
+                .clients
+                .lock()
+                .get(&opts.redirect)
+                .is_some_and(|c| crate::pubsub::is_subscribed(c));
+            if !subscribed {
+                return true;
+            }
+        }
         let mut w = ReplyWriter::new(&mut out, p);
         if p == Protocol::Resp3 {
             w.push(2);
