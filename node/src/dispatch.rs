@@ -306,7 +306,8 @@ fn run(
     if let Some(wait) = server.paused_for(is_write) {
         return Outcome::Paused(wait);
     }
-    let now = unix_ms();
+    let started = Instant::now();
+    let now = crate::server::unix_ms_at(started);
     if cmd.flags & flags::DENYOOM != 0
         && settings.maxmemory > 0
         && !server.free_memory_if_needed(settings, now)
@@ -332,7 +333,7 @@ fn run(
         return exec(server, settings, client, args, out, view);
     }
     let db = lock_keys(server, cmd, args, view);
-    let (mut db, client, _) = invoke(server, settings, client, cmd, args, out, db);
+    let (mut db, client, _) = invoke(server, settings, client, cmd, args, out, db, started);
     let created = std::mem::take(&mut db.created);
     drop(db);
     // Clients blocked on keys this command created are served now, the locks released.
@@ -460,7 +461,7 @@ fn exec(
     for (c, args) in &cmds {
         db.index = client.db;
         let mark = out.len();
-        (db, client, out) = invoke(server, settings, client, c, args, out, db);
+        (db, client, out) = invoke(server, settings, client, c, args, out, db, Instant::now());
         created.append(&mut db.created);
         client.blocked = None;
         if silenced(client.reply_mode) {
@@ -491,6 +492,7 @@ fn exec(
 ///
 /// Everything borrowed is moved into the handler's [`Ctx`] and moved back out, so the caller
 /// gets the same borrows back and can call again with them.
+#[allow(clippy::too_many_arguments)] // the borrows Ctx is built from, moved in and back out
 fn invoke<'a>(
     server: &'a Server,
     settings: &'a Settings,
@@ -499,10 +501,10 @@ fn invoke<'a>(
     args: &'a [Bytes],
     out: &'a mut bytes::BytesMut,
     mut db: Db<'a>,
+    started: Instant,
 ) -> (Db<'a>, &'a mut Client, &'a mut bytes::BytesMut) {
     let mark = out.len();
     let proto = client.proto;
-    let started = Instant::now();
     let from_db = client.db;
     db.track = crate::keysig::active(server);
     db.notify_flags = settings.notify_flags;

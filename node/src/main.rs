@@ -235,6 +235,7 @@ async fn cron(server: Arc<Server>, hz: u32) {
     let mut last_at = std::time::Instant::now();
     loop {
         tick.tick().await;
+        ferrodis_node::server::resync_clock();
         let now = unix_ms();
         // Keep reclaiming while there is a backlog, bounded per tick.
         server.note_memory_peak(server.used_memory());
