@@ -975,15 +975,15 @@ fn swapdb(ctx: &mut Ctx) -> CmdResult {
         return Err(CmdError::DbIndexOutOfRange);
     };
     ctx.db.swap_db(a, b);
-    // Clients blocked on a key that now exists in its database are served after the command
-    // (Redis `scanDatabaseForReadyKeys`); the re-run checks the type.
+    // Clients blocked on keys of the swapped databases are re-run after the command (Redis
+    // `scanDatabaseForReadyKeys` and `scanDatabaseForDeletedKeys`); the re-run checks the type.
     let current = ctx.db.index;
     for d in [a, b] {
         ctx.db.index = d;
+        // Every waited key is re-run: one that arrived may serve its client, and a stream
+        // that left answers its XREADGROUP readers with an error (lists keep waiting).
         for key in ctx.server.blocking.keys_in_db(d) {
-            if ctx.db.peek(&key).is_some() {
-                ctx.db.created.push((d, key));
-            }
+            ctx.db.created.push((d, key));
         }
     }
     ctx.db.index = current;
