@@ -283,13 +283,24 @@ fn run(
         return Outcome::Done;
     }
     // Cluster redirection (MOVED/ASK/CROSSSLOT/TRYAGAIN/CLUSTERDOWN), as in processCommand.
+    // Inside MULTI each queued command is checked alone (a redirect fails the transaction);
+    // EXEC checks the slots of the whole transaction and a redirected EXEC discards it.
     if settings.cluster_enabled {
-        let redirect = crate::cluster::route(server, settings, client, cmd, args);
+        let is_exec = parent.is_none() && cmd.name == "exec" && client.multi.is_some();
+        let redirect = if is_exec {
+            crate::cluster::route_exec(server, settings, client)
+        } else {
+            crate::cluster::route(server, settings, client, cmd, args)
+        };
         if cmd.name != "asking" {
             client.asking = false;
         }
         if let Some(e) = redirect {
-            client.flag_transaction();
+            if is_exec {
+                crate::cmd::multi::end_transaction(server, client);
+            } else {
+                client.flag_transaction();
+            }
             reply_error(server, out, proto, &e);
             return Outcome::Done;
         }

@@ -210,6 +210,15 @@ fn cluster_nodes_slots_shards_info_match_stock() {
         &["READONLY"],
         &["READWRITE"],
         &["ASKING"],
+        // "bar" (5061) and "hello" (866) are both node 0's: a transaction must stay in one slot.
+        &["MULTI"],
+        &["SET", "bar", "1"],
+        &["SET", "hello", "2"],
+        &["EXEC"],
+        &["MULTI"],
+        &["SET", "bar", "1"],
+        &["GET", "foo"],
+        &["EXEC"],
     ];
     for args in cases {
         let ra = ca.command(args.to_vec()).expect("stock");

@@ -263,6 +263,35 @@ pub fn route(
     route_keys(server, settings, client, cmd, args, cluster)
 }
 
+/// EXEC in cluster mode: the keys of every queued command must hash to one slot served here
+/// (Redis skips redirection while queueing and checks the whole transaction at EXEC).
+pub fn route_exec(server: &Server, settings: &Settings, client: &Client) -> Option<CmdError> {
+    /// Stands for the transaction: every argument after the name is a key.
+    static EXEC_KEYS: Command = Command {
+        name: "exec",
+        key_specs: &[crate::cmd::KeySpec::range(1, -1, 1, crate::cmd::kflags::RW)],
+        ..Command::DEFAULT
+    };
+    let cluster = server.cluster.get()?;
+    let m = client.multi.as_ref()?;
+    let mut args: Vec<Bytes> = vec![Bytes::from_static(b"exec")];
+    let mut idx = Vec::new();
+    for q in &m.queued {
+        let Some(cmd) = q.first().and_then(|n| crate::cmd::lookup(n)) else {
+            continue;
+        };
+        if !cmd.subcommands.is_empty() || cmd.key_specs.is_empty() {
+            continue;
+        }
+        cmd.key_indices(q, &mut idx);
+        args.extend(idx.iter().map(|&i| q[i].clone()));
+    }
+    if args.len() == 1 {
+        return None;
+    }
+    route_keys(server, settings, client, &EXEC_KEYS, &args, cluster)
+}
+
 fn route_keys(
     server: &Server,
     settings: &Settings,
