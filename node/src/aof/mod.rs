@@ -12,7 +12,9 @@ pub mod manifest;
 use std::fs::File;
 use std::io::Write;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+
+use crate::resp::encode_command;
 
 /// The longest argument a file may hold (Redis's `proto-max-bulk-len` ceiling).
 const MAX_ARG: usize = 512 * 1024 * 1024;
@@ -151,21 +153,6 @@ pub fn parse_commands(bytes: &[u8], mut f: impl FnMut(Vec<Bytes>)) -> Result<End
     })
 }
 
-/// Appends `args` as a RESP multibulk command.
-pub fn encode_command(out: &mut Vec<u8>, args: &[impl AsRef<[u8]>]) {
-    out.push(b'*');
-    out.extend_from_slice(itoa::Buffer::new().format(args.len()).as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for a in args {
-        let a = a.as_ref();
-        out.push(b'$');
-        out.extend_from_slice(itoa::Buffer::new().format(a.len()).as_bytes());
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-}
-
 /// `appendfsync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fsync {
@@ -187,7 +174,7 @@ impl Fsync {
 /// The incremental file being appended to, and the commands not yet written to it.
 pub struct Writer {
     file: File,
-    buf: Vec<u8>,
+    buf: BytesMut,
     /// The database the file's last SELECT chose (None: none yet in this file).
     db: Option<usize>,
     policy: Fsync,
@@ -202,7 +189,7 @@ impl Writer {
     pub fn new(file: File, size: u64, policy: Fsync) -> Writer {
         Writer {
             file,
-            buf: Vec::new(),
+            buf: BytesMut::new(),
             db: None,
             policy,
             size,
@@ -274,7 +261,7 @@ mod tests {
 
     #[test]
     fn reads_commands_annotations_and_transactions() {
-        let mut f = Vec::new();
+        let mut f = BytesMut::new();
         encode_command(&mut f, &["SELECT", "0"]);
         f.extend_from_slice(b"#TS:1700000000\r\n");
         encode_command(&mut f, &["SET", "a", "1\r\n2"]);
@@ -298,7 +285,7 @@ mod tests {
 
     #[test]
     fn open_multi_is_truncated_at_multi() {
-        let mut f = Vec::new();
+        let mut f = BytesMut::new();
         encode_command(&mut f, &["SET", "a", "1"]);
         let multi_at = f.len();
         encode_command(&mut f, &["MULTI"]);

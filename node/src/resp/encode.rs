@@ -168,6 +168,15 @@ impl<'a> ReplyWriter<'a> {
     }
 }
 
+/// Appends `args` as a RESP multibulk command (what clients send; the AOF stores commands so).
+pub fn encode_command(out: &mut BytesMut, args: &[impl AsRef<[u8]>]) {
+    let mut w = ReplyWriter::new(out, Protocol::Resp2);
+    w.array(args.len());
+    for a in args {
+        w.bulk(a.as_ref());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,4 +8,4 @@ mod decode;
 mod encode;
 
 pub use decode::{parse_command, split_inline_args, Limits, ProtocolError, INLINE_MAX};
-pub use encode::{Protocol, ReplyWriter};
+pub use encode::{encode_command, Protocol, ReplyWriter};
