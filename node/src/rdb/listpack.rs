@@ -21,6 +21,8 @@ impl Elem<'_> {
     }
 }
 
+const LP: &str = "listpack";
+
 fn corrupt(what: &str) -> RdbError {
     RdbError::Corrupt(format!("listpack: {what}"))
 }
@@ -36,14 +38,26 @@ fn backlen_size(len: usize) -> usize {
     }
 }
 
-fn take(buf: &[u8], at: usize, n: usize) -> Result<&[u8], RdbError> {
+/// `n` bytes of a blob at `at`, or a corrupt-`what` error when they run past its end.
+pub(super) fn take<'a>(
+    buf: &'a [u8],
+    at: usize,
+    n: usize,
+    what: &str,
+) -> Result<&'a [u8], RdbError> {
     at.checked_add(n)
         .and_then(|end| buf.get(at..end))
-        .ok_or_else(|| corrupt("entry past the end"))
+        .ok_or_else(|| RdbError::Corrupt(format!("{what}: entry past the end")))
 }
 
-fn sign_extend(v: u64, bits: u32) -> i64 {
-    let shift = 64 - bits;
+/// A little-endian two's-complement integer of 1 to 8 bytes (listpack, ziplist and intset
+/// integers are all stored so).
+pub(super) fn le_int(bytes: &[u8]) -> i64 {
+    let mut v = 0u64;
+    for (i, &x) in bytes.iter().enumerate() {
+        v |= (x as u64) << (8 * i);
+    }
+    let shift = 64 - 8 * bytes.len() as u32;
     ((v << shift) as i64) >> shift
 }
 
@@ -71,29 +85,24 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Elem<'_>>, RdbError> {
             (Elem::Int((b & 0x7f) as i64), 1)
         } else if b & 0xC0 == 0x80 {
             let n = (b & 0x3f) as usize;
-            (Elem::Str(take(buf, p + 1, n)?), 1 + n)
+            (Elem::Str(take(buf, p + 1, n, LP)?), 1 + n)
         } else if b & 0xE0 == 0xC0 {
-            let lo = take(buf, p + 1, 1)?[0];
+            let lo = take(buf, p + 1, 1, LP)?[0];
             let v = (((b & 0x1f) as u64) << 8) | lo as u64;
-            (Elem::Int(sign_extend(v, 13)), 2)
+            (Elem::Int(((v << 51) as i64) >> 51), 2)
         } else if b & 0xF0 == 0xE0 {
-            let lo = take(buf, p + 1, 1)?[0];
+            let lo = take(buf, p + 1, 1, LP)?[0];
             let n = (((b & 0x0f) as usize) << 8) | lo as usize;
-            (Elem::Str(take(buf, p + 2, n)?), 2 + n)
+            (Elem::Str(take(buf, p + 2, n, LP)?), 2 + n)
         } else {
             let int = |width: usize| -> Result<(Elem<'_>, usize), RdbError> {
-                let bytes = take(buf, p + 1, width)?;
-                let mut v = 0u64;
-                for (i, &x) in bytes.iter().enumerate() {
-                    v |= (x as u64) << (8 * i);
-                }
-                Ok((Elem::Int(sign_extend(v, 8 * width as u32)), 1 + width))
+                Ok((Elem::Int(le_int(take(buf, p + 1, width, LP)?)), 1 + width))
             };
             match b {
                 0xF0 => {
-                    let l = take(buf, p + 1, 4)?;
+                    let l = take(buf, p + 1, 4, LP)?;
                     let n = u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize;
-                    (Elem::Str(take(buf, p + 5, n)?), 5 + n)
+                    (Elem::Str(take(buf, p + 5, n, LP)?), 5 + n)
                 }
                 0xF1 => int(2)?,
                 0xF2 => int(3)?,
@@ -127,11 +136,7 @@ pub fn parse_intset(buf: &[u8]) -> Result<Vec<i64>, RdbError> {
     }
     let mut out = Vec::with_capacity(len);
     for chunk in buf[8..].chunks_exact(width) {
-        let mut v = 0u64;
-        for (i, &x) in chunk.iter().enumerate() {
-            v |= (x as u64) << (8 * i);
-        }
-        let v = sign_extend(v, 8 * width as u32);
+        let v = le_int(chunk);
         if out.last().is_some_and(|&last| last >= v) {
             return Err(bad("values not sorted"));
         }

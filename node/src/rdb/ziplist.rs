@@ -1,27 +1,14 @@
 //! Reading ziplists, the compact blob Redis 6 and older stored in RDB files (hashes, sorted
 //! sets, list nodes). Redis 7.0 still loads them, converting to listpacks; so does ferrodis.
 
-use super::listpack::Elem;
+use super::listpack::{le_int, take, Elem};
 use super::RdbError;
 
 fn corrupt(what: &str) -> RdbError {
     RdbError::Corrupt(format!("ziplist: {what}"))
 }
 
-fn take(buf: &[u8], at: usize, n: usize) -> Result<&[u8], RdbError> {
-    at.checked_add(n)
-        .and_then(|end| buf.get(at..end))
-        .ok_or_else(|| corrupt("entry past the end"))
-}
-
-fn le_int(bytes: &[u8]) -> i64 {
-    let mut v = 0u64;
-    for (i, &x) in bytes.iter().enumerate() {
-        v |= (x as u64) << (8 * i);
-    }
-    let shift = 64 - 8 * bytes.len() as u32;
-    ((v << shift) as i64) >> shift
-}
+const ZL: &str = "ziplist";
 
 /// Parses a whole ziplist: `zlbytes u32, zltail u32, zllen u16, entries, 0xFF`; each entry is
 /// `prevlen (1 or 5 bytes), encoding, data`.
@@ -49,17 +36,17 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Elem<'_>>, RdbError> {
         let (elem, size) = match enc >> 6 {
             0 => {
                 let n = (enc & 0x3f) as usize;
-                (Elem::Str(take(buf, p + 1, n)?), 1 + n)
+                (Elem::Str(take(buf, p + 1, n, ZL)?), 1 + n)
             }
             1 => {
-                let lo = take(buf, p + 1, 1)?[0];
+                let lo = take(buf, p + 1, 1, ZL)?[0];
                 let n = (((enc & 0x3f) as usize) << 8) | lo as usize;
-                (Elem::Str(take(buf, p + 2, n)?), 2 + n)
+                (Elem::Str(take(buf, p + 2, n, ZL)?), 2 + n)
             }
             2 => {
-                let l = take(buf, p + 1, 4)?;
+                let l = take(buf, p + 1, 4, ZL)?;
                 let n = u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize;
-                (Elem::Str(take(buf, p + 5, n)?), 5 + n)
+                (Elem::Str(take(buf, p + 5, n, ZL)?), 5 + n)
             }
             _ => {
                 let width = match enc {
@@ -74,7 +61,7 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Elem<'_>>, RdbError> {
                 if width == 0 {
                     (Elem::Int((enc & 0x0f) as i64 - 1), 1)
                 } else {
-                    (Elem::Int(le_int(take(buf, p + 1, width)?)), 1 + width)
+                    (Elem::Int(le_int(take(buf, p + 1, width, ZL)?)), 1 + width)
                 }
             }
         };
