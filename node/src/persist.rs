@@ -177,15 +177,18 @@ fn finish_bgsave(server: &Server, dirty_at_start: u64) {
     st.bgsave_in_progress.store(false, SeqCst);
 }
 
+/// A view of database 0 holding every shard, at time `now`.
+fn lock_everything(server: &Server, now: u64) -> Db<'_> {
+    server.keyspace.lock_all(ViewCtx {
+        db: 0,
+        now,
+        mode: server.settings().access,
+    })
+}
+
 /// Runs a BGSAVE through a fresh view holding every shard (save points, SCHEDULE).
 pub fn bgsave_now(server: &Server) -> Result<(), &'static str> {
-    let s = server.settings();
-    let view = ViewCtx {
-        db: 0,
-        now: unix_ms(),
-        mode: s.access,
-    };
-    let mut db = server.keyspace.lock_all(view);
+    let mut db = lock_everything(server, unix_ms());
     bgsave(server, &mut db)
 }
 
@@ -223,14 +226,8 @@ pub fn shutdown_save(server: &Server) -> bool {
     info!("Saving the final RDB snapshot before exiting.");
     // A background snapshot still running is finished first (its shards are needed unlocked).
     let _ = server.keyspace.finish_snapshot();
-    let s = server.settings();
-    let view = ViewCtx {
-        db: 0,
-        now: unix_ms(),
-        mode: s.access,
-    };
-    let mut db = server.keyspace.lock_all(view);
-    let snap = match db.snapshot_now(s.rdbcompression) {
+    let mut db = lock_everything(server, unix_ms());
+    let snap = match db.snapshot_now(server.settings().rdbcompression) {
         Some(snap) => snap,
         None => return false,
     };
@@ -256,12 +253,7 @@ pub fn load_at_start(server: &Server) -> Result<(), String> {
     let limits = rdb::Limits::from_settings(&s);
     let now = unix_ms();
     let started = Instant::now();
-    let view = ViewCtx {
-        db: 0,
-        now,
-        mode: s.access,
-    };
-    let mut db = server.keyspace.lock_all(view);
+    let mut db = lock_everything(server, now);
     let access = initial_access(s.access, now);
     let loaded = file::load_file(&path, &limits, now, |index, key, mut entry| {
         db.index = index;
