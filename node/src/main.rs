@@ -243,36 +243,7 @@ async fn cron(server: Arc<Server>, hz: u32) {
             if !server.active_expire.load(Relaxed) {
                 break;
             }
-            let notify_flags = server.settings().notify_flags;
-            let want_expired =
-                ferrodis_node::pubsub::wants(notify_flags, ferrodis_node::config::notify::EXPIRED);
-            let mut streams = Vec::new();
-            let mut gone = Vec::new();
-            let n = server
-                .keyspace
-                .active_expire_each(now, 64, |db, key, entry| {
-                    ferrodis_node::keysig::signal_deleted(&server, db, key);
-                    if matches!(entry.value, ferrodis_node::db::Value::Stream(_)) {
-                        streams.push((db, key.clone()));
-                    }
-                    if want_expired {
-                        gone.push((db, key.clone()));
-                    }
-                });
-            for (db, key) in gone {
-                let ev = ferrodis_node::pubsub::Event {
-                    class: ferrodis_node::config::notify::EXPIRED,
-                    name: "expired",
-                    db,
-                    key: bytes::Bytes::copy_from_slice(&key),
-                };
-                ferrodis_node::pubsub::notify_keyspace(&server, notify_flags, &ev);
-            }
-            server.stats.expired_keys.fetch_add(n as u64, Relaxed);
-            if !streams.is_empty() {
-                // Clients blocked in XREADGROUP on an expired stream get an error.
-                ferrodis_node::blocking::serve_ready(&server, &server.settings(), streams);
-            }
+            let n = server.active_expire_cycle(now);
             if n == 0 {
                 break;
             }

@@ -452,6 +452,27 @@ pub fn wants(flags: u32, class: u32) -> bool {
     flags & class != 0 && flags & (notify::KEYSPACE | notify::KEYEVENT) != 0
 }
 
+/// Publishes one keyspace event about `key` outside a command (expiry, eviction).
+pub fn notify_key(
+    server: &Server,
+    flags: u32,
+    class: u32,
+    name: &'static str,
+    db: usize,
+    key: &[u8],
+) {
+    if !wants(flags, class) {
+        return;
+    }
+    let ev = Event {
+        class,
+        name,
+        db,
+        key: Bytes::copy_from_slice(key),
+    };
+    notify_keyspace(server, flags, &ev);
+}
+
 /// Publishes one keyspace event: `__keyspace@<db>__:<key>` carrying the event name, and
 /// `__keyevent@<db>__:<event>` carrying the key, as the flags ask.
 pub fn notify_keyspace(server: &Server, flags: u32, ev: &Event) {

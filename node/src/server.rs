@@ -459,17 +459,51 @@ impl Server {
                 return false;
             };
             self.stats.evicted_keys.fetch_add(1, Relaxed);
-            if s.notify_flags != 0 {
-                let ev = crate::pubsub::Event {
-                    class: crate::config::notify::EVICTED,
-                    name: "evicted",
-                    db,
-                    key: Bytes::copy_from_slice(&key),
-                };
-                crate::pubsub::notify_keyspace(self, s.notify_flags, &ev);
-            }
+            crate::pubsub::notify_key(
+                self,
+                s.notify_flags,
+                crate::config::notify::EVICTED,
+                "evicted",
+                db,
+                &key,
+            );
             guard += 1;
         }
         true
+    }
+
+    /// One step of active expiry (at most 64 keys per shard): every reclaimed key signals
+    /// WATCH/tracking while its shard is locked; `expired` events and clients blocked in
+    /// XREADGROUP on an expired stream are served after. Returns the keys reclaimed.
+    pub fn active_expire_cycle(&self, now: u64) -> usize {
+        let settings = self.settings();
+        let want_expired =
+            crate::pubsub::wants(settings.notify_flags, crate::config::notify::EXPIRED);
+        let mut streams = Vec::new();
+        let mut gone = Vec::new();
+        let n = self.keyspace.active_expire_each(now, 64, |db, key, entry| {
+            crate::keysig::signal_deleted(self, db, key);
+            if matches!(entry.value, crate::db::Value::Stream(_)) {
+                streams.push((db, key.clone()));
+            }
+            if want_expired {
+                gone.push((db, key.clone()));
+            }
+        });
+        for (db, key) in gone {
+            crate::pubsub::notify_key(
+                self,
+                settings.notify_flags,
+                crate::config::notify::EXPIRED,
+                "expired",
+                db,
+                &key,
+            );
+        }
+        self.stats.expired_keys.fetch_add(n as u64, Relaxed);
+        if !streams.is_empty() {
+            crate::blocking::serve_ready(self, &settings, streams);
+        }
+        n
     }
 }
