@@ -6,6 +6,7 @@
 //! - [`resp_client`]: a blocking raw RESP client; replies keep their exact bytes.
 //! - [`script`]: the `tests/scripts/*.redis` format (commands, `@raw`, `@sorted`...).
 //! - [`diff`]: runs a script on stock Redis and ferrodis and compares every reply.
+//! - [`scenario`]: multi-client scenarios compared between both servers (blocking commands).
 //! - [`cluster`]: clusters of either flavor built with the real `redis-cli --cluster`, and
 //!   waits with deadlines.
 //!
@@ -16,6 +17,7 @@
 pub mod cluster;
 pub mod diff;
 pub mod resp_client;
+pub mod scenario;
 pub mod script;
 pub mod server;
 

@@ -137,6 +137,11 @@ pub fn free_port(with_bus: bool) -> u16 {
 }
 
 fn unique_temp_dir(flavor: Flavor) -> PathBuf {
+    unique_dir(flavor.name())
+}
+
+/// A new empty directory under the system temp dir, unique across tests and processes.
+fn unique_dir(tag: &str) -> PathBuf {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -144,13 +149,38 @@ fn unique_temp_dir(flavor: Flavor) -> PathBuf {
         .unwrap_or(0);
     let dir = std::env::temp_dir().join(format!(
         "ferrodis-tests-{}-{}-{}-{}",
-        flavor.name(),
+        tag,
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed),
         nanos
     ));
     fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
     dir
+}
+
+/// A directory of a test's own (data files shared by several servers), removed on drop.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        TempDir(unique_dir(tag))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The path as text, for `--dir`.
+    pub fn as_str(&self) -> &str {
+        self.0.to_str().expect("temp dir paths are UTF-8")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Builds a [`Server`]: config file, extra `--directive value` arguments, cluster bus port.

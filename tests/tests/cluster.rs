@@ -239,12 +239,8 @@ fn six_nodes_create_add_node_redirects_and_failure_detection() {
 
 #[test]
 fn restart_keeps_identity_epochs_and_slots() {
-    let dir = std::env::temp_dir().join(format!(
-        "ferrodis-cluster-restart-{}-{}",
-        std::process::id(),
-        Instant::now().elapsed().as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = ferrodis_tests::server::TempDir::new("cluster-restart");
+    let dir = tmp.path();
     let start = || {
         Server::builder(Flavor::Ferrodis)
             .cluster_bus()
@@ -279,7 +275,6 @@ fn restart_keeps_identity_epochs_and_slots() {
     assert_eq!(fields(&before), fields(&after), "{before}\n{after}");
     assert!(cluster_text(&s, "INFO").contains("cluster_current_epoch:7"));
     drop(s);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

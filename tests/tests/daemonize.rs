@@ -19,7 +19,8 @@ fn wait_for(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) {
 }
 
 fn check(flavor: Flavor) {
-    let dir = tempfile_dir(flavor);
+    let tmp = ferrodis_tests::server::TempDir::new(&format!("daemonize-{}", flavor.name()));
+    let dir = tmp.path();
     let port = free_port(false);
     let pidfile = dir.join("server.pid");
     let status = Command::new(flavor.binary())
@@ -32,7 +33,7 @@ fn check(flavor: Flavor) {
             "",
         ])
         .args(["--daemonize", "yes", "--dir"])
-        .arg(&dir)
+        .arg(dir)
         .arg("--pidfile")
         .arg(&pidfile)
         .arg("--logfile")
@@ -70,17 +71,6 @@ fn check(flavor: Flavor) {
         "{}: pidfile left behind",
         flavor.name()
     );
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn tempfile_dir(flavor: Flavor) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "ferrodis-daemonize-{}-{}",
-        flavor.name(),
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// Kills the daemon if the test fails half-way (it is not our child, so no Server guard).

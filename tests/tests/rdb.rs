@@ -3,39 +3,13 @@
 //! point in time, a SIGTERM with save points saves, and corrupt files stop the server with a
 //! message (never a panic).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ferrodis_tests::resp_client::Reply;
-use ferrodis_tests::server::{ferrodis_binary, free_port};
+use ferrodis_tests::server::{ferrodis_binary, free_port, TempDir as Dir};
 use ferrodis_tests::{Flavor, RespClient, Server};
-
-/// A directory of the test's own, removed on drop.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Dir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let p =
-            std::env::temp_dir().join(format!("ferrodis-rdb-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&p).expect("temp dir");
-        Dir(p)
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().expect("utf-8 temp dir")
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Every type, small and large encodings, binary keys, TTLs, two databases.
 fn populate(c: &mut RespClient) {
@@ -108,7 +82,7 @@ fn contents(c: &mut RespClient) -> Vec<String> {
 }
 
 fn start_in(flavor: Flavor, dir: &Dir, extra: &[&str]) -> Server {
-    let mut b = Server::builder(flavor).directive("dir", &[dir.path()]);
+    let mut b = Server::builder(flavor).directive("dir", &[dir.as_str()]);
     if !extra.is_empty() {
         b = b.directive("save", extra);
     }
@@ -123,7 +97,7 @@ fn ferrodis_file_checks_and_loads_in_redis() {
     populate(&mut f);
     assert_eq!(f.ok(["SAVE"]).raw(), b"+OK\r\n");
     let want = contents(&mut f);
-    let rdb = dir.0.join("dump.rdb");
+    let rdb = dir.path().join("dump.rdb");
     let check = Command::new("redis-check-rdb")
         .arg(&rdb)
         .output()
@@ -184,7 +158,8 @@ fn bgsave_under_writes_is_a_point_in_time_and_sigterm_saves() {
     }
     // A stock server loading the file sees exactly the state at BGSAVE time.
     let copy = Dir::new("bgcopy");
-    std::fs::copy(dir.0.join("dump.rdb"), copy.0.join("dump.rdb")).expect("copy dump.rdb");
+    std::fs::copy(dir.path().join("dump.rdb"), copy.path().join("dump.rdb"))
+        .expect("copy dump.rdb");
     let stock = start_in(Flavor::Stock, &copy, &[]);
     let mut s = stock.client();
     assert_eq!(s.ok(["DBSIZE"]).as_int(), Some(50_000));
@@ -243,7 +218,7 @@ fn corrupt_files_stop_the_server_with_a_message() {
     populate(&mut ours.client());
     ours.client().ok(["SAVE"]);
     drop(ours);
-    let good = std::fs::read(dir.0.join("dump.rdb")).expect("dump.rdb");
+    let good = std::fs::read(dir.path().join("dump.rdb")).expect("dump.rdb");
     let mut variants: Vec<(&str, Vec<u8>)> = vec![
         ("truncated", good[..good.len() / 2].to_vec()),
         ("garbage", b"this is not an rdb file at all".to_vec()),
@@ -257,8 +232,8 @@ fn corrupt_files_stop_the_server_with_a_message() {
     variants.push(("bit flip", flipped));
     for (what, bytes) in variants {
         let d = Dir::new("bad");
-        std::fs::write(d.0.join("dump.rdb"), &bytes).expect("write");
-        let text = refuses_to_start(&d.0);
+        std::fs::write(d.path().join("dump.rdb"), &bytes).expect("write");
+        let text = refuses_to_start(d.path());
         assert!(
             text.contains("RDB") || text.contains("DB"),
             "{what}: no message naming the problem:\n{text}"

@@ -5,51 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use ferrodis_tests::resp_client::escape;
-use ferrodis_tests::{RespClient, Server};
-
-/// Waits until the server reports `n` blocked clients.
-fn wait_blocked(ctrl: &mut RespClient, n: usize) {
-    let want = format!("blocked_clients:{n}\r\n");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let info = ctrl.ok(["INFO", "clients"]);
-        let text = String::from_utf8_lossy(info.as_bytes().unwrap_or_default()).to_string();
-        if text.contains(&want) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never reached {n} blocked clients: {text}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn read(c: &mut RespClient) -> String {
-    match c.read_reply() {
-        Ok(r) => escape(r.raw()),
-        Err(e) => format!("<{e}>"),
-    }
-}
-
-fn cmd(c: &mut RespClient, args: &[&str]) -> String {
-    c.send_command(args).expect("send");
-    read(c)
-}
-
-/// Runs `scenario` on both servers and compares the transcripts.
-fn both(name: &str, scenario: fn(&Server) -> Vec<String>) -> Vec<String> {
-    let stock = Server::stock();
-    let ferro = Server::ferrodis();
-    let want = scenario(&stock);
-    let got = scenario(&ferro);
-    assert_eq!(
-        want, got,
-        "{name}: stock (left) and ferrodis (right) differ"
-    );
-    got
-}
+use ferrodis_tests::scenario::{both, cmd, read, wait_blocked};
+use ferrodis_tests::RespClient;
 
 #[test]
 fn stream_timeouts_answer_null_in_resp2_and_resp3() {
