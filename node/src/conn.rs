@@ -238,6 +238,8 @@ async fn flush<S: AsyncWrite + Unpin>(
     if out.is_empty() {
         return true;
     }
+    // Writes these replies acknowledge reach the AOF first (fsynced under `always`).
+    server.aof.before_reply();
     let n = out.len();
     let ok = tokio::select! {
         r = stream.write_all(out) => r.is_ok(),

@@ -64,6 +64,9 @@ pub struct Client {
     pub asking: bool,
     /// Cluster: READONLY (reads allowed on a replica of the slot's owner).
     pub readonly: bool,
+    /// Commands come from the AOF (later: a primary) and must be obeyed: forms only Redis's
+    /// own propagation writes are accepted (Redis `mustObeyClient`).
+    pub obey: bool,
 }
 
 impl Client {
@@ -84,6 +87,7 @@ impl Client {
             reply_mode_applied: false,
             asking: false,
             readonly: false,
+            obey: false,
         }
     }
 
@@ -343,9 +347,16 @@ fn run(
     if client.multi.is_some() && parent.is_none() && cmd.name == "exec" {
         return exec(server, settings, client, args, out, view);
     }
+    if is_write && server.aof.on() {
+        if let Some(e) = server.aof.write_error() {
+            reply_error(server, out, proto, &CmdError::Msg(e.into()));
+            return Outcome::Done;
+        }
+    }
     let db = lock_keys(server, cmd, args, view);
     let (mut db, client, _) = invoke(server, settings, client, cmd, args, out, db, started);
     let created = std::mem::take(&mut db.created);
+    propagate(server, &mut db);
     drop(db);
     // Clients blocked on keys this command created are served now, the locks released.
     if !created.is_empty() {
@@ -486,6 +497,7 @@ fn exec(
     };
     client.reply_mode_applied = true;
     client.deny_blocking = false;
+    propagate(server, &mut db);
     drop(db);
     server.stats.commands_processed.fetch_add(1, Relaxed);
     if server.has_monitors.load(Relaxed) {
@@ -519,6 +531,8 @@ fn invoke<'a>(
     let from_db = client.db;
     db.track = crate::keysig::active(server);
     db.notify_flags = settings.notify_flags;
+    db.propagate = server.aof.on();
+    db.rewrote = false;
     db.dirty = 0;
     db.expired = 0;
     let replaced = (db.track
@@ -556,6 +570,7 @@ fn invoke<'a>(
     } = ctx;
     let out = writer.buf;
     let (dirty, expired) = (db.dirty, db.expired);
+    note_propagation(&mut db, cmd, args, from_db);
     let events = std::mem::take(&mut db.events);
     if db.track {
         report_modified(server, client.info.id, cmd, args, from_db, &mut db);
@@ -630,6 +645,64 @@ fn report_modified(
     crate::keysig::signal(server, by, db, &keys);
 }
 
+/// Adds the command itself to what its view propagates (AOF, replicas) when it changed
+/// something and its handler did not propagate a rewritten form instead.
+fn note_propagation(db: &mut Db<'_>, cmd: &Command, args: &[Bytes], from_db: usize) {
+    if db.propagate
+        && !db.rewrote
+        && db.dirty > 0
+        && cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0
+    {
+        db.propagated.push((from_db, args.to_vec()));
+    }
+    db.rewrote = false;
+}
+
+/// Feeds what a view propagates to the AOF while the view still holds its shards, so the
+/// file has the writes to each key in the order they were applied.
+fn propagate(server: &Server, db: &mut Db<'_>) {
+    if !db.propagated.is_empty() {
+        server.aof.feed(&db.propagated);
+        db.propagated.clear();
+    }
+}
+
+/// Runs a command read from the AOF: no authentication, cluster routing, pause, memory or
+/// pub/sub checks, and the reply is dropped. MULTI and EXEC are skipped (the reader hands
+/// over only whole transactions). Err: why the file cannot be loaded.
+pub fn replay(
+    server: &Server,
+    settings: &Settings,
+    client: &mut Client,
+    args: &[Bytes],
+    out: &mut bytes::BytesMut,
+) -> Result<(), String> {
+    let (parent, cmd) = match resolve(args) {
+        Ok(r) => r,
+        Err(_) => return Err(format!("Unknown command '{}'", error::lossy(&args[0], 128))),
+    };
+    if parent.is_none() && matches!(cmd.name, "multi" | "exec") {
+        return Ok(());
+    }
+    if !cmd.arity_ok(args.len()) {
+        return Err(format!(
+            "Wrong number of arguments for '{}'",
+            full_name(parent, cmd)
+        ));
+    }
+    let started = Instant::now();
+    let view = ViewCtx {
+        db: client.db,
+        now: crate::server::unix_ms_at(started),
+        mode: settings.access,
+    };
+    let db = lock_keys(server, cmd, args, view);
+    let (db, _, out) = invoke(server, settings, client, cmd, args, out, db, started);
+    drop(db);
+    out.clear();
+    Ok(())
+}
+
 /// Locks the shards of the command's keys (all of them for whole-keyspace commands).
 fn lock_keys<'s>(server: &'s Server, cmd: &Command, args: &[Bytes], view: ViewCtx) -> Db<'s> {
     if cmd.flags & flags::ALL_SHARDS != 0 {
@@ -695,6 +768,7 @@ pub fn run_blocked(
     let mut db = lock_keys(server, cmd, &call.args, view);
     db.notify_flags = settings.notify_flags;
     db.track = crate::keysig::active(server);
+    db.propagate = server.aof.on();
     let mut out = bytes::BytesMut::new();
     let mut ctx = Ctx {
         args: &call.args,
@@ -716,6 +790,8 @@ pub fn run_blocked(
     if ctx.db.track {
         report_modified(server, call.info.id, cmd, &call.args, call.db, &mut ctx.db);
     }
+    note_propagation(&mut ctx.db, cmd, &call.args, call.db);
+    propagate(server, &mut ctx.db);
     drop(ctx);
     add_stats(server, dirty, expired, hits, misses);
     publish_events(server, settings, &events);

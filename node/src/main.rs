@@ -154,7 +154,14 @@ fn run(config: Config) -> anyhow::Result<()> {
         }
         banner(&server.config.read(), port);
         warn!("Server initialized");
-        if let Err(msg) = ferrodis_node::persist::load_at_start(&server) {
+        // With appendonly the AOF is the dataset (the RDB file is not read), as in Redis.
+        let loaded = if server.config.read().appendonly() {
+            ferrodis_node::aof::load::load_at_start(&server)
+                .and_then(|m| ferrodis_node::aof::rewrite::open_at_start(&server, m))
+        } else {
+            ferrodis_node::persist::load_at_start(&server)
+        };
+        if let Err(msg) = loaded {
             warn!("{msg}");
             std::process::exit(1);
         }
@@ -202,6 +209,13 @@ fn final_save(server: &Server) -> bool {
         ferrodis_node::server::SHUTDOWN_SAVE => true,
         _ => !server.config.read().save_params().is_empty(),
     };
+    if server.aof.on() {
+        // Everything acknowledged is already written; make it durable before exiting.
+        info!("Calling fsync() on the AOF file.");
+        if let Err(e) = server.aof.write_out(true) {
+            warn!("Error writing the AOF on shutdown: {e}");
+        }
+    }
     !wanted || ferrodis_node::persist::shutdown_save(server)
 }
 
@@ -275,6 +289,7 @@ async fn cron(server: Arc<Server>, hz: u32) {
             server.free_memory_if_needed(&s, now);
         }
         ferrodis_node::persist::cron(&server);
+        ferrodis_node::aof::rewrite::cron(&server);
         let el = last_at.elapsed();
         if el >= Duration::from_millis(1000) {
             let cmds = server.stats.commands_processed.load(Relaxed);

@@ -269,6 +269,8 @@ pub struct Server {
     pub shutdown_mode: std::sync::atomic::AtomicU8,
     /// RDB save state (`INFO persistence`).
     pub rdb: crate::persist::RdbState,
+    /// The append-only file (see [`crate::aof`]).
+    pub aof: crate::aof::Aof,
     /// The `Arc` this server lives in, for work that outlives a command (BGSAVE).
     me: std::sync::Weak<Server>,
     /// WATCHed keys (see [`crate::keysig`]).
@@ -293,6 +295,7 @@ impl Server {
             me: me.clone(),
             shutdown_mode: std::sync::atomic::AtomicU8::new(SHUTDOWN_DEFAULT),
             rdb: crate::persist::RdbState::default(),
+            aof: crate::aof::Aof::default(),
             keyspace: Keyspace::new(),
             blocking: crate::blocking::Blocking::default(),
             config: RwLock::new(config),
@@ -440,6 +443,15 @@ impl Server {
         self.memory_startup.load(Relaxed)
     }
 
+    /// Propagates the deletion of a key no command named (active expiry, eviction), called
+    /// while its shard is locked so the AOF keeps the order of writes to it.
+    fn propagate_del(&self, db: usize, key: &[u8]) {
+        if self.aof.on() {
+            let args = vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)];
+            self.aof.feed(&[(db, args)]);
+        }
+    }
+
     /// Evicts keys until under `maxmemory`; false if that was not possible.
     pub fn free_memory_if_needed(&self, s: &Settings, now: u64) -> bool {
         if s.maxmemory == 0 {
@@ -453,7 +465,8 @@ impl Server {
             let Some((db, key)) =
                 self.keyspace
                     .evict_one_key(s.policy, s.samples, now, s.access, |db, key| {
-                        crate::keysig::signal_deleted(self, db, key)
+                        crate::keysig::signal_deleted(self, db, key);
+                        self.propagate_del(db, key);
                     })
             else {
                 return false;
@@ -483,6 +496,7 @@ impl Server {
         let mut gone = Vec::new();
         let n = self.keyspace.active_expire_each(now, 64, |db, key, entry| {
             crate::keysig::signal_deleted(self, db, key);
+            self.propagate_del(db, key);
             if matches!(entry.value, crate::db::Value::Stream(_)) {
                 streams.push((db, key.clone()));
             }

@@ -406,6 +406,15 @@ impl Server {
         self.shutdown();
     }
 
+    /// Crashes the server: SIGKILL to its pid, then waits for it. Its log stays readable.
+    pub fn crash(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // Child::kill sends SIGKILL to this child's pid only.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     fn wait_ready(&mut self, deadline: Duration) -> Result<(), StartFailure> {
         let until = Instant::now() + deadline;
         let mut pause = Duration::from_millis(2);

@@ -5,16 +5,18 @@
 //! - [`manifest`]: the manifest format.
 //! - [`parse_commands`]: reads a file of commands, telling a truncated tail (which
 //!   `aof-load-truncated` may drop) from corruption (which stops the server).
-//! - [`Writer`]: the buffer commands are fed into and the fsync policy that flushes it.
+//! - [`live`]: the buffer applied writes are fed into and the fsync policy that flushes it.
+//! - [`load`]: loading the files at start.
+//! - [`rewrite`]: BGREWRITEAOF, automatic rewrites and switching the AOF on and off.
 
+pub mod live;
+pub mod load;
 pub mod manifest;
+pub mod rewrite;
 
-use std::fs::File;
-use std::io::Write;
+use bytes::Bytes;
 
-use bytes::{Bytes, BytesMut};
-
-use crate::resp::encode_command;
+pub use live::Aof;
 
 /// The longest argument a file may hold (Redis's `proto-max-bulk-len` ceiling).
 const MAX_ARG: usize = 512 * 1024 * 1024;
@@ -156,9 +158,9 @@ pub fn parse_commands(bytes: &[u8], mut f: impl FnMut(Vec<Bytes>)) -> Result<End
 /// `appendfsync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fsync {
-    Always,
-    EverySec,
-    No,
+    Always = 1,
+    EverySec = 0,
+    No = 2,
 }
 
 impl Fsync {
@@ -171,81 +173,11 @@ impl Fsync {
     }
 }
 
-/// The incremental file being appended to, and the commands not yet written to it.
-pub struct Writer {
-    file: File,
-    buf: BytesMut,
-    /// The database the file's last SELECT chose (None: none yet in this file).
-    db: Option<usize>,
-    policy: Fsync,
-    /// Bytes in the file, written or buffered.
-    pub size: u64,
-    /// Written but not fsynced.
-    unsynced: bool,
-}
-
-impl Writer {
-    /// Appends to `file` (opened for appending), whose current size is `size`.
-    pub fn new(file: File, size: u64, policy: Fsync) -> Writer {
-        Writer {
-            file,
-            buf: BytesMut::new(),
-            db: None,
-            policy,
-            size,
-            unsynced: false,
-        }
-    }
-
-    pub fn set_policy(&mut self, policy: Fsync) {
-        self.policy = policy;
-    }
-
-    /// Buffers one applied write command run in database `db`.
-    pub fn feed(&mut self, db: usize, args: &[impl AsRef<[u8]>]) {
-        let before = self.buf.len();
-        if self.db != Some(db) {
-            encode_command(&mut self.buf, &["SELECT", itoa::Buffer::new().format(db)]);
-            self.db = Some(db);
-        }
-        encode_command(&mut self.buf, args);
-        self.size += (self.buf.len() - before) as u64;
-    }
-
-    /// Whether commands wait to be written.
-    pub fn has_pending(&self) -> bool {
-        !self.buf.is_empty()
-    }
-
-    /// Writes the buffered commands to the file, and fsyncs when the policy is `always`:
-    /// called before replies go out, so a client never sees an acknowledgement for a write
-    /// that is not in the file (and, with `always`, on disk).
-    pub fn flush(&mut self) -> std::io::Result<()> {
-        if !self.buf.is_empty() {
-            self.file.write_all(&self.buf)?;
-            self.buf.clear();
-            self.unsynced = true;
-        }
-        if self.policy == Fsync::Always && self.unsynced {
-            self.file.sync_data()?;
-            self.unsynced = false;
-        }
-        Ok(())
-    }
-
-    /// The once-a-second fsync of `everysec`.
-    pub fn fsync_if_needed(&mut self) -> std::io::Result<()> {
-        if self.unsynced && self.policy != Fsync::No {
-            self.file.sync_data()?;
-            self.unsynced = false;
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resp::encode_command;
+    use bytes::BytesMut;
 
     fn cmds(text: &[u8]) -> (Vec<Vec<String>>, Result<End, BadFormat>) {
         let mut got = Vec::new();
@@ -310,30 +242,6 @@ mod tests {
             cmds(b"*1\r\n$99\r\nab").1,
             Ok(End::Truncated { valid_len: 0 })
         );
-    }
-
-    #[test]
-    fn writer_selects_and_counts() {
-        let dir = std::env::temp_dir().join(format!("ferrodis-aof-unit-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("x.aof");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .unwrap();
-        let mut w = Writer::new(file, 0, Fsync::Always);
-        w.feed(0, &["SET", "a", "1"]);
-        w.feed(0, &["SET", "b", "2"]);
-        w.feed(3, &["DEL", "c"]);
-        w.flush().unwrap();
-        let text = std::fs::read(&path).unwrap();
-        assert_eq!(w.size, text.len() as u64);
-        let (got, end) = cmds(&text);
-        assert_eq!(end, Ok(End::Complete));
-        let names: Vec<&str> = got.iter().map(|c| c[0].as_str()).collect();
-        assert_eq!(names, ["SELECT", "SET", "SET", "SELECT", "DEL"]);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     proptest::proptest! {

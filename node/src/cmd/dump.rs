@@ -112,11 +112,19 @@ fn restore(ctx: &mut Ctx) -> CmdResult {
     };
     if expire_at != 0 && expire_at <= now {
         // Already expired: the old key (with REPLACE) goes, nothing is created.
-        if replace {
-            ctx.db.remove(key);
+        if replace && ctx.db.remove(key).is_some() {
+            ctx.db
+                .propagate_as([bytes::Bytes::from_static(b"DEL"), ctx.args[1].clone()]);
         }
         ctx.out.ok();
         return Ok(());
+    }
+    if expire_at != 0 && !absttl {
+        // A relative TTL is propagated as the absolute time it gave.
+        let mut args = ctx.args.to_vec();
+        args[2] = bytes::Bytes::from(expire_at.to_string());
+        args.push(bytes::Bytes::from_static(b"ABSTTL"));
+        ctx.db.propagate_as(args);
     }
     if replace {
         ctx.db.remove(key);

@@ -5,7 +5,7 @@
 //! dirty counter grows by what Redis counts (HSET: one per pair given, HDEL: one per field
 //! removed); a hash left empty is deleted. The scan helpers here are shared with SSCAN.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use crate::cmd::{acl, flags, kflags, CmdResult, Command, KeySpec};
 use crate::config::notify;
@@ -633,6 +633,13 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>) -> CmdResult {
     })?;
     db.dirty += 1;
     db.notify(notify::HASH, "hincrbyfloat", &args[1]);
+    // The exact result, so float formatting can't make a reader's value differ.
+    db.propagate_as([
+        Bytes::from_static(b"HSET"),
+        args[1].clone(),
+        args[2].clone(),
+        Bytes::copy_from_slice(&text),
+    ]);
     ctx.out.bulk(&text);
     Ok(())
 }

@@ -8,7 +8,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use super::{acl, flags as f, kflags as k, CmdResult, Command, KeySpec};
 use crate::config::notify;
@@ -602,9 +602,17 @@ fn expire_generic(ctx: &mut Ctx, relative: bool, seconds: bool) -> CmdResult {
     if when <= ctx.db.now as i64 {
         ctx.db.remove(key);
         ctx.db.notify(notify::GENERIC, "del", key);
+        ctx.db
+            .propagate_as([Bytes::from_static(b"DEL"), key.clone()]);
     } else {
         ctx.db.set_expire(key, when as u64);
         ctx.db.notify(notify::GENERIC, "expire", key);
+        // Relative or in seconds, the expiry is propagated as the absolute ms it gave.
+        ctx.db.propagate_as([
+            Bytes::from_static(b"PEXPIREAT"),
+            key.clone(),
+            Bytes::from(when.to_string()),
+        ]);
     }
     ctx.out.int(1);
     Ok(())

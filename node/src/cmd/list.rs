@@ -10,6 +10,8 @@
 //!   grows by the number of elements pushed, popped or removed.
 //! - A handler re-run for a ready key (`ctx.serving`) pops from that key only.
 
+use bytes::Bytes;
+
 use crate::blocking;
 use crate::cmd::{acl, flags, kflags, BeginSearch, CmdResult, Command, FindKeys, KeySpec};
 use crate::config::notify;
@@ -886,7 +888,21 @@ fn blmove_generic(
         Err(e) => return Err(e),
     };
     if ready {
-        return lmove_generic(ctx, from, to);
+        let dirty = ctx.db.dirty;
+        lmove_generic(ctx, from, to)?;
+        if ctx.db.dirty > dirty {
+            // Propagated without blocking: a reader must never wait.
+            let side = |left: bool| Bytes::from_static(if left { b"LEFT" } else { b"RIGHT" });
+            let args = ctx.args;
+            ctx.db.propagate_as([
+                Bytes::from_static(b"LMOVE"),
+                args[1].clone(),
+                args[2].clone(),
+                side(from),
+                side(to),
+            ]);
+        }
+        return Ok(());
     }
     if !ctx.client.may_block() {
         ctx.out.null();
@@ -955,6 +971,15 @@ fn pop_first_nonempty(
                 }
             }
         }
+        // Propagated as a plain pop of the key served: no blocking, no choice of key left.
+        let mut pop = vec![
+            Bytes::from_static(if left { b"LPOP" } else { b"RPOP" }),
+            Bytes::copy_from_slice(key),
+        ];
+        if let Some(n) = count {
+            pop.push(Bytes::from(n.to_string()));
+        }
+        ctx.db.propagate_as(pop);
         return Ok(());
     }
     match block {

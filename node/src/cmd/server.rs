@@ -70,6 +70,16 @@ pub static COMMANDS: &[Command] = &[
         ..Command::DEFAULT
     },
     Command {
+        name: "bgrewriteaof",
+        arity: 1,
+        flags: f::ADMIN | f::NOSCRIPT | f::NO_ASYNC_LOADING | f::ALL_SHARDS,
+        acl: acl::ADMIN | acl::DANGEROUS,
+        handler: Some(bgrewriteaof),
+        group: "server",
+        summary: "Rewrites the append-only file in the background, from a snapshot of the dataset.",
+        ..Command::DEFAULT
+    },
+    Command {
         name: "bgsave",
         arity: -1,
         flags: f::ADMIN | f::NOSCRIPT | f::NO_ASYNC_LOADING | f::ALL_SHARDS,
@@ -455,7 +465,7 @@ pub fn info_text(
             &mut out,
             "Persistence",
             format!(
-                "loading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+                "loading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n{}module_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n{}",
                 server.dirty.load(Relaxed),
                 rdb.bgsave_in_progress.load(Relaxed) as u8,
                 server.lastsave.load(Relaxed),
@@ -469,6 +479,8 @@ pub fn info_text(
                 rdb.saves.load(Relaxed),
                 rdb.loaded_expired.load(Relaxed),
                 rdb.loaded_keys.load(Relaxed),
+                aof_info(server).0,
+                aof_info(server).1,
             ),
         );
     }
@@ -607,6 +619,10 @@ fn apply_change(server: &Server, name: &str, locked: bool) {
                 tracing::warn!("Can't chdir to '{}': {e}", cfg.dir());
             }
         }
+        "appendonly" | "appendfsync" | "aof-timestamp-enabled" => {
+            drop(cfg);
+            crate::aof::rewrite::config_changed(server, name, locked);
+        }
         "maxmemory" if !locked => {
             drop(cfg);
             let s = server.settings();
@@ -616,6 +632,44 @@ fn apply_change(server: &Server, name: &str, locked: bool) {
         }
         _ => {}
     }
+}
+
+/// The `aof_*` lines of `INFO persistence`, and Redis's extra lines (after the module fork
+/// lines) while the AOF is on.
+fn aof_info(server: &Server) -> (String, String) {
+    let aof = &server.aof;
+    let st = &aof.stats;
+    let on = aof.on();
+    let running = st.rewrite_in_progress.load(Relaxed);
+    let s = format!(
+        "aof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:{}\r\naof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{}\r\naof_last_bgrewrite_status:{}\r\naof_rewrites:{}\r\naof_rewrites_consecutive_failures:{}\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\n",
+        on as u8,
+        running as u8,
+        st.rewrite_scheduled.load(Relaxed) as u8,
+        st.last_rewrite_secs.load(Relaxed),
+        if running {
+            (unix_ms().saturating_sub(st.rewrite_started_ms.load(Relaxed)) / 1000) as i64
+        } else {
+            -1
+        },
+        if st.last_rewrite_ok.load(Relaxed) { "ok" } else { "err" },
+        st.rewrites.load(Relaxed),
+        st.consecutive_failures.load(Relaxed),
+        if aof.last_write_ok() { "ok" } else { "err" },
+    );
+    let mut extra = String::new();
+    if on {
+        extra.push_str(&format!(
+            "aof_current_size:{}\r\naof_base_size:{}\r\naof_pending_rewrite:{}\r\naof_buffer_length:{}\r\naof_pending_bio_fsync:{}\r\naof_delayed_fsync:{}\r\n",
+            st.current_size.load(Relaxed),
+            st.rewrite_base_size.load(Relaxed),
+            st.rewrite_scheduled.load(Relaxed) as u8,
+            aof.buffered(),
+            aof.fsync_running() as u8,
+            st.delayed_fsync.load(Relaxed),
+        ));
+    }
+    (s, extra)
 }
 
 fn config_resetstat(ctx: &mut Ctx) -> CmdResult {
@@ -707,8 +761,34 @@ fn bgsave(ctx: &mut Ctx) -> CmdResult {
         }
         return Err(CmdError::err("Background save already in progress"));
     }
+    if ctx.server.aof.stats.rewrite_in_progress.load(Relaxed) {
+        if schedule {
+            st.scheduled.store(true, Relaxed);
+            ctx.out.simple("Background saving scheduled");
+            return Ok(());
+        }
+        return Err(CmdError::err("An AOF log rewriting in progress: can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible."));
+    }
     crate::persist::bgsave(ctx.server, &mut ctx.db).map_err(CmdError::err)?;
     ctx.out.simple("Background saving started");
+    Ok(())
+}
+
+/// `BGREWRITEAOF`: works with the AOF off too (writes a fresh AOF, as Redis does).
+fn bgrewriteaof(ctx: &mut Ctx) -> CmdResult {
+    if ctx.server.aof.stats.rewrite_in_progress.load(Relaxed) {
+        return Err(CmdError::err(
+            "Background append only file rewriting already in progress",
+        ));
+    }
+    match crate::aof::rewrite::start(ctx.server, &mut ctx.db).map_err(CmdError::err)? {
+        crate::aof::rewrite::Started::Started => ctx
+            .out
+            .simple("Background append only file rewriting started"),
+        crate::aof::rewrite::Started::Scheduled => ctx
+            .out
+            .simple("Background append only file rewriting scheduled"),
+    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 //! a new set as Redis does, so their encoding (and, for an `intset`, their sorted order) is
 //! the one Redis would give.
 
+use bytes::Bytes;
 use rand::Rng;
 
 use super::hash::{count, parse_cursor, parse_scan_opts, scan_reply, signed_count, Batch};
@@ -374,6 +375,12 @@ fn spop(ctx: &mut Ctx<'_>) -> CmdResult {
         delete_emptied(db, key);
     }
     db.dirty += 1;
+    // The member chosen at random, so every reader removes the same one.
+    db.propagate_as([
+        Bytes::from_static(b"SREM"),
+        args[1].clone(),
+        Bytes::copy_from_slice(&m),
+    ]);
     Ok(())
 }
 
@@ -401,14 +408,19 @@ fn spop_count(ctx: &mut Ctx<'_>) -> CmdResult {
         delete_emptied(db, key);
         // Redis counts the members removed, not the count asked for.
         db.dirty += size as u64;
+        db.propagate_as([Bytes::from_static(b"DEL"), args[1].clone()]);
     } else {
         let mut rng = rand::thread_rng();
         out.set(n as usize);
+        let mut srem = vec![Bytes::from_static(b"SREM"), args[1].clone()];
         for _ in 0..n {
-            out.bulk(&s.pop_random(&mut rng));
+            let m = s.pop_random(&mut rng);
+            out.bulk(&m);
+            srem.push(Bytes::copy_from_slice(&m));
         }
         db.dirty += n;
         db.notify(notify::SET, "spop", key);
+        db.propagate_as(srem);
     }
     Ok(())
 }

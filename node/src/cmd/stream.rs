@@ -557,10 +557,22 @@ struct AddTrimArgs {
 
 /// Parses XADD (`xadd`) or XTRIM options from argument 2, as Redis
 /// `streamParseAddOrTrimArgsOrReply`.
+#[cfg(test)]
 fn parse_add_trim(
     args: &[Bytes],
     xadd: bool,
     node_max_entries: u64,
+) -> Result<AddTrimArgs, CmdError> {
+    parse_add_trim_for(args, xadd, node_max_entries, false)
+}
+
+/// [`parse_add_trim`]; `obey`: the command comes from the AOF or a primary, which may hold
+/// `LIMIT` with an exact trim (Redis propagates approximate trims that way).
+fn parse_add_trim_for(
+    args: &[Bytes],
+    xadd: bool,
+    node_max_entries: u64,
+    obey: bool,
 ) -> Result<AddTrimArgs, CmdError> {
     let mut a = AddTrimArgs {
         trim: None,
@@ -639,7 +651,9 @@ fn parse_add_trim(
         ));
     }
     if limit_given {
-        if !a.approx {
+        if !a.approx && obey {
+            a.limit = 0;
+        } else if !a.approx {
             return Err(CmdError::err(
                 "syntax error, LIMIT cannot be used without the special ~ option",
             ));
@@ -656,7 +670,7 @@ fn parse_add_trim(
 fn xadd(ctx: &mut Ctx<'_>) -> CmdResult {
     let args = ctx.args;
     let limits = ctx.settings.stream_limits;
-    let a = parse_add_trim(args, true, limits.max_entries)?;
+    let a = parse_add_trim_for(args, true, limits.max_entries, ctx.client.obey)?;
     let field_pos = a.id_index + 1;
     if field_pos > args.len() || (args.len() - field_pos) < 2 || (args.len() - field_pos) % 2 == 1 {
         return Err(CmdError::WrongArity("xadd".into()));
@@ -727,12 +741,26 @@ fn xadd(ctx: &mut Ctx<'_>) -> CmdResult {
         Some(t) => s.trim(t, a.approx, a.limit),
         None => 0,
     };
+    let len = s.len();
     write_id(&mut ctx.out, id);
     ctx.notify(T, "xadd", key);
     if trimmed > 0 {
         ctx.notify(T, "xtrim", key);
     }
     signal(&mut ctx.db, key);
+    // Propagated with the ID chosen and an exact trim to the length left, so a reader
+    // (whose node layout, hence approximate trimming, may differ) ends with the same entries.
+    let mut prop = vec![Bytes::from_static(b"XADD"), args[1].clone()];
+    if a.trim.is_some() {
+        prop.extend([
+            Bytes::from_static(b"MAXLEN"),
+            Bytes::from_static(b"="),
+            Bytes::from(len.to_string()),
+        ]);
+    }
+    prop.push(Bytes::from(id.to_bytes()));
+    prop.extend(args[field_pos..].iter().cloned());
+    ctx.db.propagate_as(prop);
     Ok(())
 }
 
@@ -742,7 +770,8 @@ fn xtrim(ctx: &mut Ctx<'_>) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     }
-    let a = parse_add_trim(ctx.args, false, ctx.settings.stream_limits.max_entries)?;
+    let max = ctx.settings.stream_limits.max_entries;
+    let a = parse_add_trim_for(ctx.args, false, max, ctx.client.obey)?;
     let Some(s) = write_stream(&mut ctx.db, key)? else {
         return Err(CmdError::NoSuchKey);
     };
@@ -750,9 +779,17 @@ fn xtrim(ctx: &mut Ctx<'_>) -> CmdResult {
         Some(t) => s.trim(t, a.approx, a.limit),
         None => 0,
     };
+    let len = s.len();
     ctx.db.dirty += deleted;
     if deleted > 0 {
         ctx.notify(T, "xtrim", key);
+        ctx.db.propagate_as([
+            Bytes::from_static(b"XTRIM"),
+            ctx.args[1].clone(),
+            Bytes::from_static(b"MAXLEN"),
+            Bytes::from_static(b"="),
+            Bytes::from(len.to_string()),
+        ]);
     }
     ctx.out.int(deleted as i64);
     Ok(())
@@ -859,7 +896,46 @@ fn xread(ctx: &mut Ctx<'_>) -> CmdResult {
 }
 
 fn xreadgroup(ctx: &mut Ctx<'_>) -> CmdResult {
-    read_generic(ctx, true)
+    let dirty = ctx.db.dirty;
+    let r = read_generic(ctx, true);
+    if ctx.db.dirty > dirty {
+        let form = unblocked_read(ctx.args, ctx.serving.is_some());
+        ctx.db.propagate_as(form);
+    }
+    r
+}
+
+/// XREADGROUP as propagated: without BLOCK (a reader must never wait), and with the COUNT a
+/// blocked reader was served with when none was given.
+fn unblocked_read(args: &[Bytes], served_blocked: bool) -> Vec<Bytes> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut has_count = false;
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if i > 0 && a.eq_ignore_ascii_case(b"streams") {
+            if served_blocked && !has_count {
+                out.push(Bytes::from_static(b"COUNT"));
+                out.push(Bytes::from(BLOCKED_DEFAULT_COUNT.to_string()));
+            }
+            out.extend(args[i..].iter().cloned());
+            break;
+        }
+        if a.eq_ignore_ascii_case(b"group") && i + 2 < args.len() {
+            // The group and consumer names may look like options.
+            out.extend(args[i..i + 3].iter().cloned());
+            i += 3;
+            continue;
+        }
+        if a.eq_ignore_ascii_case(b"block") && i + 1 < args.len() {
+            i += 2;
+            continue;
+        }
+        has_count |= a.eq_ignore_ascii_case(b"count");
+        out.push(a.clone());
+        i += 1;
+    }
+    out
 }
 
 /// What XREAD/XREADGROUP will read from one stream.
@@ -1406,10 +1482,12 @@ fn xclaim(ctx: &mut Ctx<'_>) -> CmdResult {
     let mut w = ReplyWriter::new(&mut tmp, ctx.out.proto);
     let mut n = 0;
     let mut dirty = 0;
+    let mut props = Vec::new();
     for id in ids {
         if !s.contains(id) {
             if g.ack(id) {
                 dirty += 1;
+                props.push(ack_form(&args[1..3], id));
             }
             continue;
         }
@@ -1442,6 +1520,7 @@ fn xclaim(ctx: &mut Ctx<'_>) -> CmdResult {
         } else if !justid {
             count += 1;
         }
+        props.push(claim_form(&args[1..4], id, delivery, count));
         g.pel.insert(
             id,
             crate::db::types::stream::Nack {
@@ -1461,11 +1540,57 @@ fn xclaim(ctx: &mut Ctx<'_>) -> CmdResult {
         n += 1;
         dirty += 1;
     }
+    let group_last = g.last_id;
     s.groups.insert(Bytes::copy_from_slice(&args[2]), g);
     ctx.db.dirty += dirty;
+    propagate_claims(ctx, props, group_last);
     ctx.out.array(n);
     ctx.out.raw(&tmp);
     Ok(())
+}
+
+/// How one claimed entry is propagated (Redis's form): time-free, so a reader claims it
+/// whatever its clock says about idle times.
+fn claim_form(kgc: &[Bytes], id: StreamId, time: u64, count: u64) -> Vec<Bytes> {
+    let mut v = kgc.to_vec();
+    v.insert(0, Bytes::from_static(b"XCLAIM"));
+    v.extend([
+        Bytes::from_static(b"0"),
+        Bytes::from(id.to_bytes()),
+        Bytes::from_static(b"TIME"),
+        Bytes::from(time.to_string()),
+        Bytes::from_static(b"RETRYCOUNT"),
+        Bytes::from(count.to_string()),
+        Bytes::from_static(b"FORCE"),
+        Bytes::from_static(b"JUSTID"),
+    ]);
+    v
+}
+
+/// A pending entry whose message was deleted, dropped from the PEL.
+fn ack_form(kg: &[Bytes], id: StreamId) -> Vec<Bytes> {
+    let mut v = vec![Bytes::from_static(b"XACK")];
+    v.extend(kg.iter().cloned());
+    v.push(Bytes::from(id.to_bytes()));
+    v
+}
+
+/// Propagates XCLAIM/XAUTOCLAIM as the claims and acks they made, then the group's last ID.
+fn propagate_claims(ctx: &mut Ctx<'_>, props: Vec<Vec<Bytes>>, group_last: StreamId) {
+    if props.is_empty() {
+        return;
+    }
+    for p in props {
+        ctx.db.propagate_as(p);
+    }
+    let args = ctx.args;
+    ctx.db.propagate_as([
+        Bytes::from_static(b"XGROUP"),
+        Bytes::from_static(b"SETID"),
+        args[1].clone(),
+        args[2].clone(),
+        Bytes::from(group_last.to_bytes()),
+    ]);
 }
 
 fn xautoclaim(ctx: &mut Ctx<'_>) -> CmdResult {
@@ -1522,6 +1647,7 @@ fn xautoclaim(ctx: &mut Ctx<'_>) -> CmdResult {
     let mut dirty = 0;
     let mut cursor = start;
     let mut next: Option<StreamId> = None;
+    let mut props = Vec::new();
     loop {
         let cand = g.pel.range(cursor..).next().map(|(id, _)| *id);
         if attempts == 0 || left == 0 {
@@ -1543,6 +1669,7 @@ fn xautoclaim(ctx: &mut Ctx<'_>) -> CmdResult {
         if !s.contains(id) {
             g.ack(id);
             deleted.push(id);
+            props.push(ack_form(&args[1..3], id));
             dirty += 1;
             left -= 1;
         } else {
@@ -1555,12 +1682,14 @@ fn xautoclaim(ctx: &mut Ctx<'_>) -> CmdResult {
                         c.pel.remove(&id);
                     }
                 }
+                let count = prev.delivery_count + u64::from(!justid);
+                props.push(claim_form(&args[1..4], id, now, count));
                 g.pel.insert(
                     id,
                     crate::db::types::stream::Nack {
                         consumer: Bytes::copy_from_slice(name),
                         delivery_time: now,
-                        delivery_count: prev.delivery_count + u64::from(!justid),
+                        delivery_count: count,
                     },
                 );
                 if let Some(c) = g.consumers.get_mut(name) {
@@ -1580,8 +1709,10 @@ fn xautoclaim(ctx: &mut Ctx<'_>) -> CmdResult {
             break;
         }
     }
+    let group_last = g.last_id;
     s.groups.insert(Bytes::copy_from_slice(&args[2]), g);
     ctx.db.dirty += dirty;
+    propagate_claims(ctx, props, group_last);
     let out = &mut ctx.out;
     out.array(3);
     write_id(out, next.unwrap_or(StreamId::MIN));

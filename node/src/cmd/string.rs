@@ -14,6 +14,8 @@
 //!   count themselves, corrected where Redis counts differently (SET with an expiry is one
 //!   change, BITFIELD counts its writes).
 
+use bytes::Bytes;
+
 use crate::cmd::{acl, flags, kflags, BeginSearch, CmdResult, Command, FindKeys, KeySpec};
 use crate::config::notify;
 use crate::db::types::bits::{self, BitOp, BitUnit, BitfieldType, Overflow};
@@ -598,9 +600,10 @@ enum SetReply {
 }
 
 /// SET, SETNX, SETEX, PSETEX (Redis `setGenericCommand`): `args[1]` is the key.
-fn set_generic(ctx: &mut Ctx<'_>, o: ExtOpts<'_>, value: &[u8], reply: SetReply) -> CmdResult {
+fn set_generic(ctx: &mut Ctx<'_>, o: ExtOpts<'_>, vi: usize, reply: SetReply) -> CmdResult {
     let args = ctx.args;
     let key = &args[1][..];
+    let value = &args[vi][..];
     let now = ctx.db.now;
     let at = match o.expire {
         Some((kind, arg)) => Some(expire_at(kind, arg, now, ctx.cmd.name)?),
@@ -648,6 +651,14 @@ fn set_generic(ctx: &mut Ctx<'_>, o: ExtOpts<'_>, value: &[u8], reply: SetReply)
     if let Some(at) = at {
         ctx.db.set_expire(key, at);
         ctx.db.notify(notify::GENERIC, "expire", key);
+        // A relative expiry is propagated as the absolute time it gave (Redis 7.0).
+        ctx.db.propagate_as([
+            Bytes::from_static(b"SET"),
+            args[1].clone(),
+            args[vi].clone(),
+            Bytes::from_static(b"PXAT"),
+            Bytes::from(at.to_string()),
+        ]);
     }
     // One change, whatever the expiry (Redis `server.dirty++`).
     ctx.db.dirty = dirty + 1;
@@ -663,16 +674,15 @@ fn set_generic(ctx: &mut Ctx<'_>, o: ExtOpts<'_>, value: &[u8], reply: SetReply)
 fn set_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     let args = ctx.args;
     let o = parse_ext_opts(args, true)?;
-    set_generic(ctx, o, &args[2], SetReply::Ok)
+    set_generic(ctx, o, 2, SetReply::Ok)
 }
 
 fn setnx_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
-    let args = ctx.args;
     let o = ExtOpts {
         nx: true,
         ..ExtOpts::default()
     };
-    set_generic(ctx, o, &args[2], SetReply::Int)
+    set_generic(ctx, o, 2, SetReply::Int)
 }
 
 fn setex_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
@@ -690,7 +700,7 @@ fn setex_generic(ctx: &mut Ctx<'_>, kind: ExpireKind) -> CmdResult {
         expire: Some((kind, &args[2][..])),
         ..ExtOpts::default()
     };
-    set_generic(ctx, o, &args[3], SetReply::Ok)
+    set_generic(ctx, o, 3, SetReply::Ok)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -746,17 +756,25 @@ fn getex_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
         None => None,
     };
     bulk_value(out, &e.value)?;
+    let k = || args[1].clone();
     match at {
         Some((ExpireKind::ExAt | ExpireKind::PxAt, at)) if at <= now => {
             db.remove(key);
             db.notify(notify::GENERIC, "del", key);
+            db.propagate_as([Bytes::from_static(b"DEL"), k()]);
         }
         Some((_, at)) => {
             db.set_expire(key, at);
             db.notify(notify::GENERIC, "expire", key);
+            db.propagate_as([
+                Bytes::from_static(b"PEXPIREAT"),
+                k(),
+                Bytes::from(at.to_string()),
+            ]);
         }
         None if o.persist && db.persist(key) => {
             db.notify(notify::GENERIC, "persist", key);
+            db.propagate_as([Bytes::from_static(b"PERSIST"), k()]);
         }
         None => {}
     }
@@ -783,6 +801,7 @@ fn getdel_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     bulk_value(out, &e.value)?;
     db.remove(key);
     db.notify(notify::GENERIC, "del", key);
+    db.propagate_as([Bytes::from_static(b"DEL"), args[1].clone()]);
     Ok(())
 }
 
@@ -924,7 +943,7 @@ fn incrbyfloat_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
         IncrFloatError::NanOrInfinity => CmdError::err("increment would produce NaN or Infinity"),
     };
     let Ctx { db, out, .. } = ctx;
-    match db.get(key) {
+    let sum = match db.get(key) {
         Some(e) => {
             let mut tmp = itoa::Buffer::new();
             let cur = str_of(&e.value, &mut tmp)?;
@@ -932,14 +951,23 @@ fn incrbyfloat_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
             out.bulk(&sum);
             e.value = Value::Str(SmallBytes::new(&sum));
             changed(db, 1);
+            sum
         }
         None => {
             let sum = num::incrbyfloat(b"0", incr).map_err(float_err)?;
             out.bulk(&sum);
             db.set(key, Value::Str(SmallBytes::new(&sum)), false);
+            sum
         }
-    }
+    };
     db.notify(notify::STRING, "incrbyfloat", key);
+    // The exact result, so float formatting can't make a reader's value differ (Redis 7.0).
+    db.propagate_as([
+        Bytes::from_static(b"SET"),
+        args[1].clone(),
+        Bytes::from(sum),
+        Bytes::from_static(b"KEEPTTL"),
+    ]);
     Ok(())
 }
 

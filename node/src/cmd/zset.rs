@@ -1180,7 +1180,20 @@ fn bzpop_generic(
         let served = serving
             .and_then(|k| keys.iter().position(|x| &x[..] == k))
             .map_or(keys, |i| &keys[i..=i]);
+        let dirty = db.dirty;
         zpop_generic(db, out, served, max, count, how)?;
+        if db.dirty > dirty {
+            // Propagated as the non-blocking pop, which picks the same key in the same state.
+            let mut pop = vec![
+                Bytes::from_static(b"ZMPOP"),
+                Bytes::from(served.len().to_string()),
+            ];
+            pop.extend(served.iter().cloned());
+            pop.push(Bytes::from_static(if max { b"MAX" } else { b"MIN" }));
+            pop.push(Bytes::from_static(b"COUNT"));
+            pop.push(Bytes::from(count.unwrap_or(1).to_string()));
+            db.propagate_as(pop);
+        }
         return Ok(());
     }
     if ctx.client.may_block() {

@@ -197,6 +197,14 @@ mod idx {
     pub const SLOWLOG_MAX_LEN: usize = index_of("slowlog-max-len");
     pub const DATABASES: usize = index_of("databases");
     pub const DIR: usize = index_of("dir");
+    pub const APPENDONLY: usize = index_of("appendonly");
+    pub const APPENDFSYNC: usize = index_of("appendfsync");
+    pub const APPENDFILENAME: usize = index_of("appendfilename");
+    pub const APPENDDIRNAME: usize = index_of("appenddirname");
+    pub const AOF_LOAD_TRUNCATED: usize = index_of("aof-load-truncated");
+    pub const AOF_TIMESTAMP_ENABLED: usize = index_of("aof-timestamp-enabled");
+    pub const AUTO_AOF_REWRITE_PERCENTAGE: usize = index_of("auto-aof-rewrite-percentage");
+    pub const AUTO_AOF_REWRITE_MIN_SIZE: usize = index_of("auto-aof-rewrite-min-size");
     pub const PIDFILE: usize = index_of("pidfile");
     pub const CLUSTER_NODE_TIMEOUT: usize = index_of("cluster-node-timeout");
     pub const CLUSTER_CONFIG_FILE: usize = index_of("cluster-config-file");
@@ -1269,6 +1277,51 @@ impl Config {
             Some(Value::Str(Some(s))) => String::from_utf8_lossy(s).into_owned(),
             _ => "dump.rdb".to_string(),
         }
+    }
+
+    /// `appendonly`: the AOF is written (and loaded at start instead of the RDB file).
+    pub fn appendonly(&self) -> bool {
+        self.boolean(idx::APPENDONLY)
+    }
+
+    /// `appendfsync`: `always`, `everysec` or `no`.
+    pub fn appendfsync(&self) -> &'static str {
+        self.enum_str(idx::APPENDFSYNC)
+    }
+
+    /// `appendfilename`: the prefix of the AOF's file names.
+    pub fn appendfilename(&self) -> String {
+        match self.values.get(idx::APPENDFILENAME) {
+            Some(Value::Str(Some(s))) => String::from_utf8_lossy(s).into_owned(),
+            _ => "appendonly.aof".to_string(),
+        }
+    }
+
+    /// `dir/appenddirname`: where the AOF's files and manifest live.
+    pub fn aof_dir(&self) -> PathBuf {
+        let name = match self.values.get(idx::APPENDDIRNAME) {
+            Some(Value::Str(Some(s))) => String::from_utf8_lossy(s).into_owned(),
+            _ => "appendonlydir".to_string(),
+        };
+        PathBuf::from(self.dir()).join(name)
+    }
+
+    /// `aof-load-truncated`: a cut-short last command is dropped instead of stopping.
+    pub fn aof_load_truncated(&self) -> bool {
+        self.boolean(idx::AOF_LOAD_TRUNCATED)
+    }
+
+    /// `aof-timestamp-enabled`: `#TS:<unix secs>` annotations between commands.
+    pub fn aof_timestamp_enabled(&self) -> bool {
+        self.boolean(idx::AOF_TIMESTAMP_ENABLED)
+    }
+
+    /// `(auto-aof-rewrite-percentage, auto-aof-rewrite-min-size)`.
+    pub fn auto_aof_rewrite(&self) -> (u64, u64) {
+        (
+            u64::try_from(self.num(idx::AUTO_AOF_REWRITE_PERCENTAGE)).unwrap_or(0),
+            u64::try_from(self.num(idx::AUTO_AOF_REWRITE_MIN_SIZE)).unwrap_or(0),
+        )
     }
 
     /// LZF-compress strings over 20 bytes in RDB files and DUMP payloads.

@@ -292,7 +292,6 @@ const LONG_MAX: i128 = i64::MAX as i128;
 const ULLONG_MAX: i128 = u64::MAX as i128;
 const MB: i128 = 1024 * 1024;
 
-const AOF: &str = "AOF persistence";
 const TLS: &str = "TLS";
 const REPL: &str = "replication";
 
@@ -463,7 +462,7 @@ pub(crate) const TABLE: &[Directive] = &[
     row("cluster-require-full-coverage", yesno(true)).sup(),
     row("rdb-save-incremental-fsync", yesno(true)),
     row("aof-load-truncated", yesno(true)),
-    row("aof-use-rdb-preamble", yesno(true)),
+    row("aof-use-rdb-preamble", yesno(true)).not_yet("AOF base files without an RDB preamble"),
     row("aof-timestamp-enabled", yesno(false)),
     row("cluster-replica-no-failover", yesno(false)).alias("cluster-slave-no-failover"),
     row("replica-lazy-flush", yesno(false)).alias("slave-lazy-flush"),
@@ -476,7 +475,7 @@ pub(crate) const TABLE: &[Directive] = &[
         .imm()
         .not_yet("syslog logging"),
     row("cluster-enabled", yesno(false)).imm().sup(),
-    row("appendonly", yesno(false)).not_yet(AOF),
+    row("appendonly", yesno(false)),
     row("cluster-allow-reads-when-down", yesno(false)).sup(),
     row("cluster-allow-pubsubshard-when-down", yesno(true)),
     row("crash-log-enabled", yesno(true)),

@@ -396,8 +396,9 @@ fn statuses() {
     ] {
         assert_eq!(status(name), Some(Status::Accepted), "{name}");
     }
+    assert_eq!(status("appendonly"), Some(Status::Accepted));
     for name in [
-        "appendonly",
+        "aof-use-rdb-preamble",
         "aclfile",
         "user",
         "tls-port",
@@ -645,8 +646,8 @@ fn accepted_lines() {
 fn not_yet_features_fail_unless_default() {
     let cases = [
         (
-            "appendonly yes",
-            "appendonly: AOF persistence is not supported by this ferrodis build yet",
+            "aof-use-rdb-preamble no",
+            "aof-use-rdb-preamble: AOF base files without an RDB preamble is not supported by this ferrodis build yet",
         ),
         (
             "tls-port 6380",
@@ -779,10 +780,7 @@ fn deployment_directives() {
     assert_eq!(config.port(), 0);
 
     assert!(loaded("port 6379\ncluster-enabled yes\n").cluster_enabled());
-    assert_eq!(
-        rejected("appendonly yes").2,
-        "appendonly: AOF persistence is not supported by this ferrodis build yet"
-    );
+    assert!(loaded("appendonly yes\nappendfsync always\n").appendonly());
     assert_eq!(
         rejected("tls-protocols \"TLSv1.2 TLSv1.3\"").2,
         "tls-protocols: TLS is not supported by this ferrodis build yet"
@@ -1052,7 +1050,7 @@ fn config_set_errors_match_stock() {
         (&[("latency-tracking-info-percentiles", "101")], "ERR CONFIG SET failed (possibly related to argument 'latency-tracking-info-percentiles') - latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"),
         (&[("save", "0 10")], "ERR CONFIG SET failed (possibly related to argument 'save') - Invalid save parameters"),
         (&[("cluster-announce-hostname", "a_b")], "ERR CONFIG SET failed (possibly related to argument 'cluster-announce-hostname') - Hostnames may only contain alphanumeric characters, hyphens or dots"),
-        (&[("appendonly", "yes")], "ERR CONFIG SET failed (possibly related to argument 'appendonly') - AOF persistence is not supported by this ferrodis build yet"),
+        (&[("aof-use-rdb-preamble", "no")], "ERR CONFIG SET failed (possibly related to argument 'aof-use-rdb-preamble') - AOF base files without an RDB preamble is not supported by this ferrodis build yet"),
         (&[("tls-port", "6380")], "ERR CONFIG SET failed (possibly related to argument 'tls-port') - TLS is not supported by this ferrodis build yet"),
         (&[("slaveof", "1.2.3.4 6379")], "ERR CONFIG SET failed (possibly related to argument 'slaveof') - can't set immutable config"),
     ];

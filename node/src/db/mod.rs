@@ -452,6 +452,14 @@ pub struct Db<'a> {
     /// modified-keys signal (Redis `signalModifiedKey`), turned by dispatch into WATCH
     /// invalidation and client-side caching invalidation (see `crate::keysig`).
     pub modified: Vec<(usize, SmallBytes)>,
+    /// Write propagation (AOF, replicas) is on: set by dispatch when someone listens.
+    pub propagate: bool,
+    /// `(db, command)` to propagate for this view, in the order applied: keys found expired
+    /// (as `DEL`), then what the handler asked for with [`Db::propagate_as`], or the command
+    /// itself when it changed something (dispatch appends it).
+    pub propagated: Vec<(usize, Vec<bytes::Bytes>)>,
+    /// The running handler called [`Db::propagate_as`]: its own arguments are not propagated.
+    pub rewrote: bool,
 }
 
 impl<'a> Db<'a> {
@@ -469,6 +477,32 @@ impl<'a> Db<'a> {
             events: Vec::new(),
             track: false,
             modified: Vec::new(),
+            propagate: false,
+            propagated: Vec::new(),
+            rewrote: false,
+        }
+    }
+
+    /// Propagates `args` (in the selected database) instead of the running command: the
+    /// deterministic form of a command whose effect depends on time, randomness or blocking
+    /// (Redis `alsoPropagate` + `preventCommandPropagation`). Call it once per command
+    /// written; a handler that calls it is never propagated verbatim.
+    pub fn propagate_as<A: Into<bytes::Bytes>>(&mut self, args: impl IntoIterator<Item = A>) {
+        self.rewrote = true;
+        if self.propagate {
+            let args = args.into_iter().map(Into::into).collect();
+            self.propagated.push((self.index, args));
+        }
+    }
+
+    /// Records that `key` disappeared without a command naming it (expiry on access).
+    fn propagate_del(&mut self, key: &[u8]) {
+        if self.propagate {
+            let args = vec![
+                bytes::Bytes::from_static(b"DEL"),
+                bytes::Bytes::copy_from_slice(key),
+            ];
+            self.propagated.push((self.index, args));
         }
     }
 
@@ -589,6 +623,7 @@ impl<'a> Db<'a> {
         if expired {
             let gone = ds.remove(slot, key);
             self.expired += 1;
+            self.propagate_del(key);
             self.notify(crate::config::notify::EXPIRED, "expired", key);
             if gone.is_some_and(|e| matches!(e.value, Value::Stream(_))) {
                 self.created.push((self.index, SmallBytes::new(key)));

@@ -79,6 +79,9 @@ pub struct Loaded {
     pub empty: u64,
     /// RDB version of the file.
     pub version: u16,
+    /// Where the RDB data ended (after the checksum): an AOF with an RDB preamble continues
+    /// with commands there.
+    pub end: usize,
 }
 
 /// A file that could not be loaded: what went wrong and where.
@@ -177,6 +180,7 @@ pub fn load(
                         });
                     }
                 }
+                loaded.end = r.position();
                 return Ok(loaded);
             }
             _ => {

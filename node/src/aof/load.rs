@@ -1,0 +1,217 @@
+//! Loading the AOF at start (`appendonly yes`): the manifest, then the base (RDB, or commands
+//! with an optional RDB preamble), then every incremental file, each command replayed through
+//! dispatch. A cut-short last command of the last file is dropped (the file truncated to its
+//! whole commands) when `aof-load-truncated` allows it; anything else unreadable stops the
+//! server with the file, the offset and how to repair it.
+
+use std::path::Path;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use tracing::{info, warn};
+
+use super::manifest::{self, FileType, Manifest};
+use super::{parse_commands, End};
+use crate::db::initial_access;
+use crate::dispatch::{self, Client};
+use crate::rdb::{self, file};
+use crate::server::{unix_ms, Server};
+
+/// Loads the AOF the configuration names. `Ok(None)`: there is none yet (no manifest).
+/// Err: the message to log before exiting.
+pub fn load_at_start(server: &Server) -> Result<Option<Manifest>, String> {
+    let (dir, prefix, truncated_ok) = {
+        let c = server.config.read();
+        (c.aof_dir(), c.appendfilename(), c.aof_load_truncated())
+    };
+    let mpath = dir.join(manifest::manifest_name(&prefix));
+    let text = match std::fs::read(&mpath) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(format!(
+                "Fatal error: can't open the AOF manifest {} for reading: {e}",
+                mpath.display()
+            ))
+        }
+    };
+    let text = String::from_utf8(text)
+        .map_err(|_| format!("Invalid AOF manifest file format ({})", mpath.display()))?;
+    let m = Manifest::parse(&text).map_err(|e| format!("{e} ({})", mpath.display()))?;
+    let started = Instant::now();
+    let mut replayer = Replayer::new(server);
+    let files: Vec<_> = m.load_order().cloned().collect();
+    for (i, f) in files.iter().enumerate() {
+        let last = i + 1 == files.len();
+        let path = dir.join(&f.name);
+        let t = Instant::now();
+        if f.kind == FileType::Base {
+            info!("Reading RDB base file on AOF loading...");
+        }
+        let n = load_file(&mut replayer, &path, &f.name, last && truncated_ok, last)?;
+        let what = if f.kind == FileType::Base {
+            "base"
+        } else {
+            "incr"
+        };
+        info!(
+            "DB loaded from {what} file {}: {:.3} seconds",
+            f.name,
+            t.elapsed().as_secs_f64()
+        );
+        let _ = n;
+    }
+    server.dirty.store(0, SeqCst);
+    server.rdb.loaded_keys.store(replayer.rdb_keys, Relaxed);
+    server
+        .rdb
+        .loaded_expired
+        .store(replayer.rdb_expired, Relaxed);
+    info!(
+        "DB loaded from append only file: {:.3} seconds",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(Some(m))
+}
+
+/// Replays commands through dispatch with a client of its own.
+struct Replayer<'s> {
+    server: &'s Server,
+    client: Client,
+    out: BytesMut,
+    rdb_keys: u64,
+    rdb_expired: u64,
+}
+
+impl<'s> Replayer<'s> {
+    fn new(server: &'s Server) -> Self {
+        let info = server.register_client("aof".into(), String::new(), -1);
+        let mut client = Client::new(info, &server.settings());
+        client.authenticated = true;
+        client.deny_blocking = true;
+        client.obey = true;
+        Replayer {
+            server,
+            client,
+            out: BytesMut::new(),
+            rdb_keys: 0,
+            rdb_expired: 0,
+        }
+    }
+
+    fn replay(&mut self, args: &[Bytes]) -> Result<(), String> {
+        let settings = self.server.settings();
+        let r = dispatch::replay(
+            self.server,
+            &settings,
+            &mut self.client,
+            args,
+            &mut self.out,
+        );
+        self.out.clear();
+        r
+    }
+}
+
+impl Drop for Replayer<'_> {
+    fn drop(&mut self) {
+        self.server.unregister_client(self.client.info.id);
+    }
+}
+
+/// Loads one file: an RDB (base `.rdb`, or the preamble of an old-style `.aof`) followed by
+/// commands. `truncated_ok`: a cut-short tail is dropped with a warning.
+fn load_file(
+    r: &mut Replayer<'_>,
+    path: &Path,
+    name: &str,
+    truncated_ok: bool,
+    last: bool,
+) -> Result<u64, String> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            format!("The AOF file {name} doesn't exist")
+        } else {
+            format!("Fatal error: can't open the append log file {name} for reading: {e}")
+        }
+    })?;
+    let mut at = 0;
+    if bytes.starts_with(b"REDIS") {
+        let server = r.server;
+        let s = server.settings();
+        let limits = rdb::Limits::from_settings(&s);
+        let now = unix_ms();
+        let mut db = server.keyspace.lock_all(crate::db::ViewCtx {
+            db: 0,
+            now,
+            mode: s.access,
+        });
+        let access = initial_access(s.access, now);
+        let loaded = file::load(&bytes, &limits, now, |index, key, mut entry| {
+            db.index = index;
+            entry.access = access;
+            db.set_entry(key, entry);
+        });
+        drop(db);
+        let l = loaded.map_err(|e| {
+            format!(
+                "Bad file format reading the RDB part of the append only file {name} at offset {} ({}): make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>",
+                e.offset, e.error
+            )
+        })?;
+        info!(
+            "Done loading RDB, keys loaded: {}, keys expired: {}.",
+            l.keys, l.expired
+        );
+        r.rdb_keys += l.keys;
+        r.rdb_expired += l.expired;
+        at = l.end;
+    }
+    let mut failed = None;
+    let mut n = 0u64;
+    let end = parse_commands(&bytes[at..], |args| {
+        if failed.is_none() {
+            n += 1;
+            if let Err(e) = r.replay(&args) {
+                failed = Some(e);
+            }
+        }
+    });
+    if let Some(e) = failed {
+        return Err(format!("{e} reading the append only file {name}"));
+    }
+    match end {
+        Ok(End::Complete) => Ok(n),
+        Ok(End::Truncated { valid_len }) => {
+            let valid = (at + valid_len) as u64;
+            if !truncated_ok {
+                if last {
+                    warn!("Unexpected end of file reading the append only file {name}. You can: 1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server.");
+                } else {
+                    warn!("Fatal error: the truncated file is not the last file");
+                }
+                return Err(format!(
+                    "Unrecoverable error: the append only file {name} ends with an incomplete command at offset {valid}"
+                ));
+            }
+            warn!("!!! Warning: short read while loading the AOF file {name}!!!");
+            warn!("!!! Truncating the AOF {name} at offset {valid} !!!");
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .and_then(|f| f.set_len(valid).and_then(|_| f.sync_all()));
+            if let Err(e) = f {
+                return Err(format!(
+                    "Error truncating the AOF file {name}: {e}. Make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>"
+                ));
+            }
+            warn!("AOF {name} loaded anyway because aof-load-truncated is enabled");
+            Ok(n)
+        }
+        Err(bad) => Err(format!(
+            "Bad file format reading the append only file {name} (at offset {}): make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>",
+            at + bad.offset
+        )),
+    }
+}
