@@ -118,6 +118,33 @@ where
                     break;
                 }
                 Some(Action::Sleep(d)) => tokio::time::sleep(d).await,
+                Some(Action::Replica(req)) => {
+                    flush(&mut stream, &mut out, &server, &info).await;
+                    let rest = std::mem::take(&mut inbuf);
+                    client.close(&server);
+                    crate::repl::serve_replica(server.clone(), stream, rest, info.clone(), *req)
+                        .await;
+                    server.unregister_client(info.id);
+                    return;
+                }
+                Some(Action::Wait {
+                    offset,
+                    replicas,
+                    timeout,
+                }) => {
+                    let until = timeout.map(|t| std::time::Instant::now() + t);
+                    loop {
+                        let n = server.repl.acked(offset);
+                        if n >= replicas
+                            || until.is_some_and(|u| std::time::Instant::now() >= u)
+                            || info.killed.load(Relaxed)
+                        {
+                            ReplyWriter::new(&mut out, client.proto).int(n as i64);
+                            break;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    }
+                }
                 Some(Action::Monitor) => {
                     let (tx, rx) = mpsc::unbounded_channel();
                     let mut m = server.monitors.lock();

@@ -36,6 +36,15 @@ pub enum Action {
     Sleep(Duration),
     /// Start streaming MONITOR output.
     Monitor,
+    /// PSYNC/SYNC: the connection becomes a replica's stream (see [`crate::repl`]).
+    Replica(Box<crate::repl::SyncRequest>),
+    /// WAIT: reply with the replicas that acknowledged `offset` once `replicas` did or the
+    /// timeout (None: forever) passes.
+    Wait {
+        offset: u64,
+        replicas: usize,
+        timeout: Option<Duration>,
+    },
 }
 
 /// Per-connection state that commands read and change.
@@ -67,6 +76,8 @@ pub struct Client {
     /// Commands come from the AOF (later: a primary) and must be obeyed: forms only Redis's
     /// own propagation writes are accepted (Redis `mustObeyClient`).
     pub obey: bool,
+    /// `REPLCONF listening-port` of a replica about to PSYNC.
+    pub repl_port: u16,
 }
 
 impl Client {
@@ -88,6 +99,7 @@ impl Client {
             asking: false,
             readonly: false,
             obey: false,
+            repl_port: 0,
         }
     }
 
@@ -347,6 +359,20 @@ fn run(
     if client.multi.is_some() && parent.is_none() && cmd.name == "exec" {
         return exec(server, settings, client, args, out, view);
     }
+    if is_write
+        && !client.obey
+        && settings.replica_read_only
+        && server.repl.link.is_replica()
+        && cmd.flags & flags::WRITE != 0
+    {
+        reply_error(
+            server,
+            out,
+            proto,
+            &CmdError::raw("READONLY You can't write against a read only replica."),
+        );
+        return Outcome::Done;
+    }
     if is_write && server.aof.on() {
         if let Some(e) = server.aof.write_error() {
             reply_error(server, out, proto, &CmdError::Msg(e.into()));
@@ -531,7 +557,7 @@ fn invoke<'a>(
     let from_db = client.db;
     db.track = crate::keysig::active(server);
     db.notify_flags = settings.notify_flags;
-    db.propagate = server.aof.on();
+    db.propagate = server.aof.on() || server.repl.on();
     db.rewrote = false;
     db.dirty = 0;
     db.expired = 0;
@@ -662,7 +688,13 @@ fn note_propagation(db: &mut Db<'_>, cmd: &Command, args: &[Bytes], from_db: usi
 /// file has the writes to each key in the order they were applied.
 fn propagate(server: &Server, db: &mut Db<'_>) {
     if !db.propagated.is_empty() {
-        server.aof.feed(&db.propagated);
+        if server.aof.on() {
+            server.aof.feed(&db.propagated);
+        }
+        // A replica's stream is its primary's, passed on as it came (see repl::link).
+        if server.repl.on() && !server.repl.link.is_replica() {
+            server.repl.feed(&db.propagated);
+        }
         db.propagated.clear();
     }
 }
@@ -697,7 +729,12 @@ pub fn replay(
         mode: settings.access,
     };
     let db = lock_keys(server, cmd, args, view);
-    let (db, _, out) = invoke(server, settings, client, cmd, args, out, db, started);
+    let (mut db, _, out) = invoke(server, settings, client, cmd, args, out, db, started);
+    // Only our own AOF: a replica passes its primary's exact stream on to its replicas.
+    if !db.propagated.is_empty() {
+        server.aof.feed(&db.propagated);
+        db.propagated.clear();
+    }
     drop(db);
     out.clear();
     Ok(())
@@ -768,7 +805,7 @@ pub fn run_blocked(
     let mut db = lock_keys(server, cmd, &call.args, view);
     db.notify_flags = settings.notify_flags;
     db.track = crate::keysig::active(server);
-    db.propagate = server.aof.on();
+    db.propagate = server.aof.on() || server.repl.on();
     let mut out = bytes::BytesMut::new();
     let mut ctx = Ctx {
         args: &call.args,

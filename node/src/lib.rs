@@ -36,6 +36,7 @@ pub mod error;
 pub mod keysig;
 pub mod listener;
 pub mod rdb;
+pub mod repl;
 
 /// The Redis version ferrodis is compatible with, reported to clients (HELLO, INFO).
 pub const REDIS_VERSION: &str = "7.0.15";

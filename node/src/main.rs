@@ -175,6 +175,9 @@ fn run(config: Config) -> anyhow::Result<()> {
             tokio::spawn(listener::accept_loop(server.clone(), l));
         }
         tokio::spawn(cron(server.clone(), hz));
+        if let Some((host, port)) = server.config.read().replicaof() {
+            ferrodis_node::repl::link::replicaof(&server, Some((host, port)));
+        }
         info!("Ready to accept connections");
         loop {
             wait_for_shutdown(&server).await;
@@ -247,6 +250,7 @@ async fn cron(server: Arc<Server>, hz: u32) {
     let mut tick = tokio::time::interval(Duration::from_millis(1000 / hz as u64));
     let mut last_cmds = 0u64;
     let mut last_at = std::time::Instant::now();
+    let mut last_ping = std::time::Instant::now();
     loop {
         tick.tick().await;
         ferrodis_node::server::resync_clock();
@@ -290,6 +294,17 @@ async fn cron(server: Arc<Server>, hz: u32) {
         }
         ferrodis_node::persist::cron(&server);
         ferrodis_node::aof::rewrite::cron(&server);
+        let period = server
+            .config
+            .read()
+            .get_str("repl-ping-replica-period")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(10)
+            .max(1);
+        if last_ping.elapsed() >= Duration::from_secs(period) {
+            ferrodis_node::repl::ping_replicas(&server);
+            last_ping = std::time::Instant::now();
+        }
         let el = last_at.elapsed();
         if el >= Duration::from_millis(1000) {
             let cmds = server.stats.commands_processed.load(Relaxed);

@@ -87,6 +87,10 @@ pub struct Settings {
     /// `cluster-enabled`: route keyed commands by slot.
     pub cluster_enabled: bool,
     pub cluster_allow_reads_when_down: bool,
+    /// `replica-read-only`.
+    pub replica_read_only: bool,
+    /// `repl-backlog-size`.
+    pub repl_backlog_size: usize,
 }
 
 impl Settings {
@@ -128,6 +132,11 @@ impl Settings {
             tracking_table_max_keys: c.tracking_table_max_keys(),
             cluster_enabled: c.cluster_enabled(),
             cluster_allow_reads_when_down: c.cluster_allow_reads_when_down(),
+            replica_read_only: c.get_str("replica-read-only").as_deref() != Some("no"),
+            repl_backlog_size: c
+                .get_str("repl-backlog-size")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1 << 20),
         }
     }
 }
@@ -148,6 +157,9 @@ pub mod cflags {
     pub const TRACKING_BROKEN_REDIR: u32 = 1 << 11;
     /// A WATCHed key was modified (`d`).
     pub const DIRTY_CAS: u32 = 1 << 12;
+    /// A replica's link to this primary (`S`), our link to our primary (`M`).
+    pub const REPLICA: u32 = 1 << 13;
+    pub const MASTER: u32 = 1 << 14;
 }
 
 /// What the registry knows of a client, shared between its task and CLIENT LIST/KILL.
@@ -271,6 +283,8 @@ pub struct Server {
     pub rdb: crate::persist::RdbState,
     /// The append-only file (see [`crate::aof`]).
     pub aof: crate::aof::Aof,
+    /// Replication, both sides (see [`crate::repl`]).
+    pub repl: crate::repl::Repl,
     /// The `Arc` this server lives in, for work that outlives a command (BGSAVE).
     me: std::sync::Weak<Server>,
     /// WATCHed keys (see [`crate::keysig`]).
@@ -296,6 +310,7 @@ impl Server {
             shutdown_mode: std::sync::atomic::AtomicU8::new(SHUTDOWN_DEFAULT),
             rdb: crate::persist::RdbState::default(),
             aof: crate::aof::Aof::default(),
+            repl: crate::repl::Repl::default(),
             keyspace: Keyspace::new(),
             blocking: crate::blocking::Blocking::default(),
             config: RwLock::new(config),
@@ -446,9 +461,18 @@ impl Server {
     /// Propagates the deletion of a key no command named (active expiry, eviction), called
     /// while its shard is locked so the AOF keeps the order of writes to it.
     fn propagate_del(&self, db: usize, key: &[u8]) {
-        if self.aof.on() {
-            let args = vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)];
-            self.aof.feed(&[(db, args)]);
+        let repl = self.repl.on() && !self.repl.link.is_replica();
+        if self.aof.on() || repl {
+            let cmd = [(
+                db,
+                vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)],
+            )];
+            if self.aof.on() {
+                self.aof.feed(&cmd);
+            }
+            if repl {
+                self.repl.feed(&cmd);
+            }
         }
     }
 
@@ -489,6 +513,10 @@ impl Server {
     /// WATCH/tracking while its shard is locked; `expired` events and clients blocked in
     /// XREADGROUP on an expired stream are served after. Returns the keys reclaimed.
     pub fn active_expire_cycle(&self, now: u64) -> usize {
+        // A replica waits for its primary's DELs, as Redis replicas do.
+        if self.repl.link.is_replica() {
+            return 0;
+        }
         let settings = self.settings();
         let want_expired =
             crate::pubsub::wants(settings.notify_flags, crate::config::notify::EXPIRED);

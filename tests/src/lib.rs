@@ -20,6 +20,7 @@ pub mod resp_client;
 pub mod scenario;
 pub mod script;
 pub mod server;
+pub mod state;
 
 pub use resp_client::{Reply, RespClient};
 pub use server::{Flavor, Server};

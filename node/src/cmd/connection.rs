@@ -464,6 +464,12 @@ pub fn describe(server: &Server, c: &ClientInfo, user: &str) -> String {
     if fl & cflags::MONITOR != 0 {
         flags.push('O');
     }
+    if fl & cflags::REPLICA != 0 {
+        flags.push('S');
+    }
+    if fl & cflags::MASTER != 0 {
+        flags.push('M');
+    }
     if fl & cflags::PUBSUB != 0 {
         flags.push('P');
     }
@@ -530,10 +536,15 @@ fn client_type_ok(t: &[u8]) -> bool {
         .any(|x| t.eq_ignore_ascii_case(x))
 }
 
-/// Whether a client matches a `TYPE` filter: subscribed clients are `pubsub`, the others
-/// `normal` (no replicas yet).
+/// Whether a client matches a `TYPE` filter: replication links are `replica` (`slave`) or
+/// `master`, subscribed clients `pubsub`, the others `normal`.
 fn is_type(c: &ClientInfo, t: &[u8]) -> bool {
-    if c.flags.load(Relaxed) & cflags::PUBSUB != 0 {
+    let fl = c.flags.load(Relaxed);
+    if fl & cflags::REPLICA != 0 {
+        t.eq_ignore_ascii_case(b"replica") || t.eq_ignore_ascii_case(b"slave")
+    } else if fl & cflags::MASTER != 0 {
+        t.eq_ignore_ascii_case(b"master")
+    } else if fl & cflags::PUBSUB != 0 {
         t.eq_ignore_ascii_case(b"pubsub")
     } else {
         t.eq_ignore_ascii_case(b"normal")

@@ -17,6 +17,7 @@ pub mod keys;
 pub mod list;
 pub mod multi;
 pub mod pubsub;
+pub mod repl;
 pub mod server;
 pub mod set;
 pub mod stream;
@@ -467,6 +468,7 @@ impl Command {
 pub static GROUPS: &[&[Command]] = &[
     connection::COMMANDS,
     server::COMMANDS,
+    repl::COMMANDS,
     command::COMMANDS,
     string::COMMANDS,
     keys::COMMANDS,

@@ -510,14 +510,7 @@ pub fn info_text(
         );
     }
     if want("replication") {
-        section(
-            &mut out,
-            "Replication",
-            format!(
-                "role:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
-                server.run_id
-            ),
-        );
+        section(&mut out, "Replication", crate::repl::info(server));
     }
     if want("cpu") {
         let (user, sys) = cpu_times();

@@ -1279,6 +1279,14 @@ impl Config {
         }
     }
 
+    /// `replicaof host port`: the primary to follow from the start.
+    pub fn replicaof(&self) -> Option<(String, u16)> {
+        self.values.iter().find_map(|v| match v {
+            Value::ReplicaOf(r) => r.clone(),
+            _ => None,
+        })
+    }
+
     /// `appendonly`: the AOF is written (and loaded at start instead of the RDB file).
     pub fn appendonly(&self) -> bool {
         self.boolean(idx::APPENDONLY)

@@ -494,9 +494,7 @@ pub(crate) const TABLE: &[Directive] = &[
         .not_yet("unix socket listening"),
     row("pidfile", nullable()).imm().sup(),
     row("replica-announce-ip", nullable()).alias("slave-announce-ip"),
-    row("masteruser", nullable())
-        .flag(flags::SENSITIVE)
-        .not_yet(REPL),
+    row("masteruser", nullable()).flag(flags::SENSITIVE),
     row("cluster-announce-ip", nullable()).sup(),
     row("cluster-config-file", string("nodes.conf")).imm().sup(),
     row(
@@ -531,9 +529,7 @@ pub(crate) const TABLE: &[Directive] = &[
     ),
     row("bind-source-addr", nullable()),
     row("logfile", string("")).imm().sup(),
-    row("masterauth", nullable())
-        .flag(flags::SENSITIVE)
-        .not_yet(REPL),
+    row("masterauth", nullable()).flag(flags::SENSITIVE),
     row("requirepass", nullable()).flag(flags::SENSITIVE).sup(),
     // Enum
     row("supervised", enumeration(SUPERVISED, 3))
@@ -698,8 +694,7 @@ pub(crate) const TABLE: &[Directive] = &[
     row("replicaof", special(Special::ReplicaOf))
         .alias("slaveof")
         .imm()
-        .flag(flags::MULTI_ARG)
-        .not_yet(REPL),
+        .flag(flags::MULTI_ARG),
     row(
         "latency-tracking-info-percentiles",
         special(Special::LatencyPercentiles),

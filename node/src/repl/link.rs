@@ -1,0 +1,399 @@
+//! The replica side: `REPLICAOF host port` starts a task that connects to the primary,
+//! handshakes (PING, AUTH with `masteruser`/`masterauth`, REPLCONF listening-port and capa),
+//! asks `PSYNC <replid> <offset>` (a partial resync from the backlog when it has a history,
+//! else a full one), loads the RDB snapshot and applies the stream through dispatch as an
+//! obeyed client, acknowledging its offset every second and on `REPLCONF GETACK`. The exact
+//! bytes applied are appended to this node's own backlog, so its replicas share the primary's
+//! replication ID and offsets. The link reconnects after a failure until REPLICAOF NO ONE.
+
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tracing::{info, warn};
+
+use crate::dispatch::Client;
+use crate::resp::{encode_command, parse_command, Limits};
+use crate::server::{unix_ms, Server};
+
+/// What INFO shows of the link.
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub host: String,
+    pub port: u16,
+    pub up: bool,
+    pub syncing: bool,
+    pub last_io_ms: u64,
+    pub down_since_ms: u64,
+}
+
+/// The link's shared state.
+#[derive(Default)]
+pub struct LinkState {
+    link: Mutex<Option<Link>>,
+    /// Bumped by every REPLICAOF: a task whose generation is old stops.
+    generation: AtomicU64,
+    replica: AtomicBool,
+}
+
+impl LinkState {
+    /// This node follows a primary.
+    #[inline]
+    pub fn is_replica(&self) -> bool {
+        self.replica.load(SeqCst)
+    }
+
+    pub fn snapshot(&self) -> Option<Link> {
+        self.link.lock().clone()
+    }
+
+    fn update(&self, gen: u64, f: impl FnOnce(&mut Link)) {
+        if self.generation.load(SeqCst) == gen {
+            if let Some(l) = self.link.lock().as_mut() {
+                f(l);
+            }
+        }
+    }
+
+    fn current(&self, gen: u64) -> bool {
+        self.generation.load(SeqCst) == gen
+    }
+}
+
+/// `REPLICAOF host port` (Some) or `REPLICAOF NO ONE` (None).
+pub fn replicaof(server: &Arc<Server>, target: Option<(String, u16)>) {
+    let st = &server.repl.link;
+    let gen = st.generation.fetch_add(1, SeqCst) + 1;
+    match target {
+        None => {
+            if st.replica.swap(false, SeqCst) {
+                *st.link.lock() = None;
+                // A new history: our replicas continue with PSYNC under the old ID.
+                server.repl.shift_replid();
+                info!("MASTER MODE enabled (user request)");
+            }
+        }
+        Some((host, port)) => {
+            st.replica.store(true, SeqCst);
+            *st.link.lock() = Some(Link {
+                host: host.clone(),
+                port,
+                up: false,
+                syncing: false,
+                last_io_ms: 0,
+                down_since_ms: unix_ms(),
+            });
+            info!("REPLICAOF {host}:{port} enabled (user request)");
+            let me = server.clone();
+            tokio::spawn(async move { run(me, host, port, gen).await });
+        }
+    }
+}
+
+async fn run(server: Arc<Server>, host: String, port: u16, gen: u64) {
+    while server.repl.link.current(gen) && !server.shutting_down.load(SeqCst) {
+        info!("Connecting to MASTER {host}:{port}");
+        if let Err(e) = session(&server, &host, port, gen).await {
+            if server.repl.link.current(gen) {
+                warn!("Replication with MASTER {host}:{port}: {e}");
+            }
+        }
+        server.repl.link.update(gen, |l| {
+            if l.up {
+                l.down_since_ms = unix_ms();
+            }
+            l.up = false;
+            l.syncing = false;
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// A connection to the primary with a read buffer.
+struct Conn {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl Conn {
+    async fn fill(&mut self, timeout: Duration) -> Result<(), String> {
+        self.buf.reserve(16 * 1024);
+        match tokio::time::timeout(timeout, self.stream.read_buf(&mut self.buf)).await {
+            Ok(Ok(0)) => Err("connection closed by the primary".into()),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("timeout talking to the primary".into()),
+        }
+    }
+
+    /// One `\r\n`-terminated line (leading bare newlines, the primary's keep-alives, skipped).
+    async fn line(&mut self, timeout: Duration) -> Result<String, String> {
+        loop {
+            while self.buf.first() == Some(&b'\n') {
+                let _ = self.buf.split_to(1);
+            }
+            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let l = self.buf.split_to(i + 2);
+                return Ok(String::from_utf8_lossy(&l[..i]).into_owned());
+            }
+            if self.buf.len() > 64 * 1024 {
+                return Err("protocol error: line too long".into());
+            }
+            self.fill(timeout).await?;
+        }
+    }
+
+    async fn command(&mut self, args: &[&[u8]], timeout: Duration) -> Result<String, String> {
+        let mut out = BytesMut::new();
+        encode_command(&mut out, args);
+        self.stream
+            .write_all(&out)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.line(timeout).await
+    }
+}
+
+async fn session(server: &Arc<Server>, host: &str, port: u16, gen: u64) -> Result<(), String> {
+    let timeout = Duration::from_secs(
+        server
+            .config
+            .read()
+            .get_str("repl-timeout")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(60),
+    );
+    let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| "timeout connecting".to_string())?
+        .map_err(|e| format!("Error condition on socket for SYNC: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    info!("MASTER <-> REPLICA sync started");
+    let mut c = Conn {
+        stream,
+        buf: BytesMut::new(),
+    };
+    let pong = c.command(&[b"PING"], timeout).await?;
+    if pong.starts_with('-')
+        && !pong.starts_with("-NOAUTH")
+        && !pong.starts_with("-NOPERM")
+        && !pong.starts_with("-ERR operation not permitted")
+    {
+        return Err(format!("Error reply to PING from master: '{pong}'"));
+    }
+    info!("Master replied to PING, replication can continue...");
+    let (user, pass) = {
+        let cfg = server.config.read();
+        (
+            cfg.get_str("masteruser").filter(|s| !s.is_empty()),
+            cfg.get_str("masterauth").filter(|s| !s.is_empty()),
+        )
+    };
+    if let Some(pass) = pass {
+        let r = match &user {
+            Some(u) => {
+                c.command(&[b"AUTH", u.as_bytes(), pass.as_bytes()], timeout)
+                    .await?
+            }
+            None => c.command(&[b"AUTH", pass.as_bytes()], timeout).await?,
+        };
+        if r.starts_with('-') {
+            return Err(format!("Unable to AUTH to MASTER: {r}"));
+        }
+    }
+    let my_port = server.tcp_port.load(SeqCst).to_string();
+    let _ = c
+        .command(
+            &[b"REPLCONF", b"listening-port", my_port.as_bytes()],
+            timeout,
+        )
+        .await?;
+    let _ = c
+        .command(&[b"REPLCONF", b"capa", b"psync2"], timeout)
+        .await?;
+    // PSYNC with our history when we have one (offsets are 1-based on the wire).
+    let (replid, next) = {
+        let ids = server.repl.ids.lock().clone();
+        if server.repl.on() {
+            (ids.replid, (server.repl.offset() + 1).to_string())
+        } else {
+            ("?".to_string(), "-1".to_string())
+        }
+    };
+    info!("Trying a partial resynchronization (request {replid}:{next}).");
+    let reply = c
+        .command(&[b"PSYNC", replid.as_bytes(), next.as_bytes()], timeout)
+        .await?;
+    let backlog_size = server.settings().repl_backlog_size;
+    let mut processed;
+    if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
+        let mut it = rest.split_whitespace();
+        let id = it.next().unwrap_or_default().to_string();
+        let offset: u64 = it
+            .next()
+            .and_then(|o| o.parse().ok())
+            .ok_or_else(|| format!("bad FULLRESYNC reply: {reply}"))?;
+        info!("Full resync from master: {id}:{offset}");
+        server.repl.link.update(gen, |l| l.syncing = true);
+        let head = c.line(timeout).await?;
+        let len: usize = head
+            .strip_prefix('$')
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| format!("bad bulk payload header: {head}"))?;
+        info!("MASTER <-> REPLICA sync: receiving {len} bytes from master to disk");
+        while c.buf.len() < len {
+            c.fill(timeout).await?;
+        }
+        let rdb = c.buf.split_to(len);
+        if !server.repl.link.current(gen) {
+            return Ok(());
+        }
+        load_snapshot(server, &rdb)?;
+        server.repl.adopt(&id, offset, backlog_size);
+        processed = offset;
+        info!("MASTER <-> REPLICA sync: Finished with success");
+    } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
+        let new_id = rest.trim();
+        processed = server.repl.offset();
+        if !new_id.is_empty() && new_id != server.repl.ids.lock().replid {
+            server.repl.shift_replid();
+            server.repl.ids.lock().replid = new_id.to_string();
+        }
+        info!("Successful partial resynchronization with master.");
+    } else {
+        return Err(format!("Unexpected reply to PSYNC from master: {reply}"));
+    }
+    server.repl.link.update(gen, |l| {
+        l.up = true;
+        l.syncing = false;
+        l.last_io_ms = unix_ms();
+    });
+    // The stream: apply each command as it came, acknowledging our offset.
+    let info = server.register_client(format!("{host}:{port}"), String::new(), -1);
+    info.flags.fetch_or(
+        crate::server::cflags::MASTER,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    let mut client = Client::new(info.clone(), &server.settings());
+    client.authenticated = true;
+    client.deny_blocking = true;
+    client.obey = true;
+    let result = apply_stream(server, &mut c, &mut client, &mut processed, gen, timeout).await;
+    server.unregister_client(info.id);
+    result
+}
+
+/// Replaces the dataset with the primary's snapshot.
+fn load_snapshot(server: &Server, rdb: &[u8]) -> Result<(), String> {
+    let s = server.settings();
+    let limits = crate::rdb::Limits::from_settings(&s);
+    let now = unix_ms();
+    let mut db = server.keyspace.lock_all(crate::db::ViewCtx {
+        db: 0,
+        now,
+        mode: s.access,
+    });
+    for i in 0..crate::db::NDBS {
+        db.flush_db(i);
+    }
+    let access = crate::db::initial_access(s.access, now);
+    let loaded = crate::rdb::file::load(rdb, &limits, now, |index, key, mut entry| {
+        db.index = index;
+        entry.access = access;
+        db.set_entry(key, entry);
+    });
+    drop(db);
+    let l = loaded.map_err(|e| {
+        format!(
+            "Failed trying to load the MASTER synchronization DB from socket: {} at offset {}",
+            e.error, e.offset
+        )
+    })?;
+    info!(
+        "MASTER <-> REPLICA sync: Loading DB in memory: {} keys loaded, {} expired.",
+        l.keys, l.expired
+    );
+    Ok(())
+}
+
+async fn apply_stream(
+    server: &Arc<Server>,
+    c: &mut Conn,
+    client: &mut Client,
+    processed: &mut u64,
+    gen: u64,
+    timeout: Duration,
+) -> Result<(), String> {
+    let mut args: Vec<Bytes> = Vec::new();
+    let mut out = BytesMut::new();
+    let mut last_ack = std::time::Instant::now();
+    let mut last_io = std::time::Instant::now();
+    let limits = Limits {
+        max_bulk: u64::MAX >> 1,
+        unauthenticated: false,
+    };
+    send_ack(c, *processed).await?;
+    loop {
+        if !server.repl.link.current(gen) {
+            return Ok(());
+        }
+        loop {
+            let before = c.buf.len();
+            match parse_command(&mut c.buf, limits, &mut args) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => return Err(format!("protocol error from the primary: {e}")),
+            }
+            let used = (before - c.buf.len()) as u64;
+            if args.is_empty() {
+                *processed += used;
+                continue;
+            }
+            let getack = args.len() >= 2
+                && args[0].eq_ignore_ascii_case(b"replconf")
+                && args[1].eq_ignore_ascii_case(b"getack");
+            let replconf = args[0].eq_ignore_ascii_case(b"replconf");
+            if !replconf {
+                let settings = server.settings();
+                let _ = crate::dispatch::replay(server, &settings, client, &args, &mut out);
+                out.clear();
+            }
+            // Our own replicas get the same bytes, so offsets agree down the chain.
+            let mut raw = BytesMut::new();
+            encode_command(&mut raw, &args);
+            server.repl.feed_raw(&raw);
+            *processed += used;
+            if getack {
+                send_ack(c, *processed).await?;
+                last_ack = std::time::Instant::now();
+            }
+        }
+        if last_ack.elapsed() >= Duration::from_secs(1) {
+            send_ack(c, *processed).await?;
+            last_ack = std::time::Instant::now();
+        }
+        match tokio::time::timeout(Duration::from_secs(1), c.fill(timeout)).await {
+            Ok(r) => {
+                r?;
+                last_io = std::time::Instant::now();
+                server.repl.link.update(gen, |l| l.last_io_ms = unix_ms());
+            }
+            Err(_) if last_io.elapsed() > timeout => {
+                return Err("MASTER timeout: no data nor PING received...".into());
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+async fn send_ack(c: &mut Conn, offset: u64) -> Result<(), String> {
+    let mut out = BytesMut::new();
+    let off = offset.to_string();
+    encode_command(&mut out, &["REPLCONF", "ACK", off.as_str()]);
+    c.stream.write_all(&out).await.map_err(|e| e.to_string())
+}

@@ -1,0 +1,486 @@
+//! Replication, as Redis 7.0 speaks it on the wire, so ferrodis and stock Redis replicate to
+//! each other in both directions.
+//!
+//! - Primary side (here): the replication ID and offset, the [`backlog::Backlog`] every
+//!   propagated write is appended to (in the same deterministic form the AOF gets, while the
+//!   command's shards are still locked), and one task per replica ([`serve_replica`]): a full
+//!   sync from a point-in-time snapshot (RDB, taken without stopping clients) or a partial one
+//!   from the backlog, then the stream, reading `REPLCONF ACK`s.
+//! - Replica side ([`link`]): `REPLICAOF host port` connects, handshakes, PSYNCs, loads the
+//!   snapshot and applies the stream through dispatch as an obeyed client.
+
+pub mod backlog;
+pub mod link;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::Mutex;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tracing::{info, warn};
+
+use crate::aof::live::encode_propagated;
+use crate::resp::{parse_command, Limits};
+use crate::server::{unix_ms, Server};
+use backlog::Backlog;
+
+/// A fresh 40-character replication ID.
+pub fn new_replid() -> String {
+    let mut id = [0u8; 20];
+    rand::Rng::fill(&mut rand::thread_rng(), &mut id[..]);
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a primary knows of one connected replica (`INFO replication` `slaveN` lines).
+#[derive(Debug, Clone)]
+pub struct ReplicaState {
+    pub ip: String,
+    pub port: u16,
+    /// `wait_bgsave`, `send_bulk`, `online`.
+    pub state: &'static str,
+    pub ack_offset: u64,
+    /// Unix ms of the last ACK.
+    pub last_ack_ms: u64,
+}
+
+/// The replication IDs and where the second one stops being valid.
+#[derive(Debug, Clone)]
+pub struct Ids {
+    pub replid: String,
+    pub replid2: String,
+    /// The last offset (+1) served under `replid2` (-1: none), `second_repl_offset`.
+    pub second_offset: i64,
+}
+
+/// The primary side's shared state.
+pub struct Repl {
+    /// Writes are appended to the backlog (a replica connected at least once).
+    active: AtomicBool,
+    pub ids: Mutex<Ids>,
+    backlog: Mutex<Option<Backlog>>,
+    /// The database the stream's last SELECT chose.
+    selected: Mutex<Option<usize>>,
+    /// Wakes replica tasks when the stream grows.
+    pub grew: tokio::sync::Notify,
+    /// `master_repl_offset` when there is no backlog.
+    offset: AtomicU64,
+    pub replicas: Mutex<BTreeMap<u64, ReplicaState>>,
+    /// Replica side: the link to our primary (see [`link`]).
+    pub link: link::LinkState,
+}
+
+impl Default for Repl {
+    fn default() -> Self {
+        Repl {
+            active: AtomicBool::new(false),
+            ids: Mutex::new(Ids {
+                replid: new_replid(),
+                replid2: "0".repeat(40),
+                second_offset: -1,
+            }),
+            backlog: Mutex::new(None),
+            selected: Mutex::new(None),
+            grew: tokio::sync::Notify::new(),
+            offset: AtomicU64::new(0),
+            replicas: Mutex::new(BTreeMap::new()),
+            link: link::LinkState::default(),
+        }
+    }
+}
+
+impl Repl {
+    /// Whether writes must be appended to the stream: one relaxed load per command.
+    #[inline]
+    pub fn on(&self) -> bool {
+        self.active.load(Relaxed)
+    }
+
+    /// `master_repl_offset`.
+    pub fn offset(&self) -> u64 {
+        match self.backlog.lock().as_ref() {
+            Some(b) => b.end(),
+            None => self.offset.load(Relaxed),
+        }
+    }
+
+    /// Creates the backlog (at the current offset) if there is none.
+    pub fn ensure_backlog(&self, size: usize) {
+        let mut b = self.backlog.lock();
+        if b.is_none() {
+            *b = Some(Backlog::new(size, self.offset.load(SeqCst)));
+            *self.selected.lock() = None;
+            self.active.store(true, SeqCst);
+        }
+    }
+
+    /// Appends commands applied together to the stream (see [`encode_propagated`]).
+    pub fn feed(&self, cmds: &[(usize, Vec<Bytes>)]) {
+        let mut out = BytesMut::new();
+        {
+            let mut sel = self.selected.lock();
+            encode_propagated(&mut out, &mut sel, cmds);
+        }
+        self.feed_raw(&out);
+    }
+
+    /// Appends bytes already encoded (a primary's PING, or a stream passed on as it came).
+    pub fn feed_raw(&self, bytes: &[u8]) {
+        if let Some(b) = self.backlog.lock().as_mut() {
+            b.push(bytes);
+        }
+        self.grew.notify_waiters();
+    }
+
+    /// Makes the next fed command start with a SELECT (a full sync starts here).
+    pub fn reset_selected(&self) {
+        *self.selected.lock() = None;
+    }
+
+    /// Up to `max` bytes of the stream from `from`; None if the backlog lost them.
+    pub fn read(&self, from: u64, max: usize) -> Option<Vec<u8>> {
+        self.backlog.lock().as_ref()?.read(from, max)
+    }
+
+    /// `(first byte offset, histlen, size)` of the backlog, for INFO.
+    pub fn backlog_info(&self) -> Option<(u64, usize, usize)> {
+        self.backlog
+            .lock()
+            .as_ref()
+            .map(|b| (b.start() + 1, b.held(), b.capacity()))
+    }
+
+    /// Whether `PSYNC replid psync_offset` (1-based: the next byte wanted is at stream
+    /// position `psync_offset - 1`) can continue from the backlog.
+    pub fn can_continue(&self, replid: &str, psync_offset: u64) -> bool {
+        let ids = self.ids.lock().clone();
+        let id_ok = replid == ids.replid
+            || (replid == ids.replid2
+                && ids.second_offset >= 0
+                && psync_offset <= ids.second_offset as u64);
+        id_ok
+            && psync_offset >= 1
+            && self
+                .backlog
+                .lock()
+                .as_ref()
+                .is_some_and(|b| b.has(psync_offset - 1))
+    }
+
+    /// Starts a new history (this node stops following a primary, or takes over): the old
+    /// ID stays valid as `replid2` up to the current offset, so replicas continue with PSYNC.
+    pub fn shift_replid(&self) {
+        let offset = self.offset();
+        let mut ids = self.ids.lock();
+        ids.replid2 = std::mem::replace(&mut ids.replid, new_replid());
+        ids.second_offset = offset as i64 + 1;
+    }
+
+    /// Adopts a primary's history after a sync: its ID, the stream continuing at `offset`.
+    pub fn adopt(&self, replid: &str, offset: u64, backlog_size: usize) {
+        {
+            let mut ids = self.ids.lock();
+            ids.replid = replid.to_string();
+            ids.replid2 = "0".repeat(40);
+            ids.second_offset = -1;
+        }
+        self.offset.store(offset, SeqCst);
+        *self.backlog.lock() = Some(Backlog::new(backlog_size, offset));
+        // Our own replicas get what we apply, re-encoded: the stream's database restarts.
+        *self.selected.lock() = None;
+        self.active.store(true, SeqCst);
+    }
+
+    /// Replicas acknowledged at or past `offset`.
+    pub fn acked(&self, offset: u64) -> usize {
+        self.replicas
+            .lock()
+            .values()
+            .filter(|r| r.state == "online" && r.ack_offset >= offset)
+            .count()
+    }
+}
+
+/// Sent to replicas every `repl-ping-replica-period` (by the cron), so they see the link
+/// alive and offsets advance. PING is not tied to a database: the stream's SELECT stays.
+pub fn ping_replicas(server: &Server) {
+    let r = &server.repl;
+    if r.on() && !r.replicas.lock().is_empty() && !r.link.is_replica() {
+        let mut out = BytesMut::new();
+        crate::resp::encode_command(&mut out, &["PING"]);
+        r.feed_raw(&out);
+    }
+}
+
+/// Asks replicas for an ACK now (`REPLCONF GETACK *`), for WAIT.
+pub fn request_acks(server: &Server) {
+    let r = &server.repl;
+    if r.on() && !r.replicas.lock().is_empty() {
+        let mut out = BytesMut::new();
+        crate::resp::encode_command(&mut out, &["REPLCONF", "GETACK", "*"]);
+        r.feed_raw(&out);
+    }
+}
+
+/// How a replica asked to sync.
+#[derive(Debug)]
+pub struct SyncRequest {
+    /// PSYNC's replication ID and offset (`?`/-1 or SYNC: a full sync).
+    pub replid: String,
+    pub offset: i64,
+    /// The old SYNC command: no `+FULLRESYNC` line.
+    pub legacy: bool,
+    pub ip: String,
+    pub port: u16,
+}
+
+/// Serves one replica on its connection after PSYNC/SYNC, until it goes away: the full or
+/// partial sync, then the stream, while reading its `REPLCONF ACK`s.
+pub async fn serve_replica<S>(
+    server: std::sync::Arc<Server>,
+    stream: S,
+    inbuf: BytesMut,
+    client: std::sync::Arc<crate::server::ClientInfo>,
+    req: SyncRequest,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let id = client.id;
+    client
+        .flags
+        .fetch_or(crate::server::cflags::REPLICA, Relaxed);
+    let settings = server.settings();
+    server.repl.ensure_backlog(settings.repl_backlog_size);
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let replica = ReplicaState {
+        ip: req.ip.clone(),
+        port: req.port,
+        state: "wait_bgsave",
+        ack_offset: 0,
+        last_ack_ms: unix_ms(),
+    };
+    server.repl.replicas.lock().insert(id, replica);
+    let name = format!("{}:{}", req.ip, req.port);
+    let from = if !req.legacy
+        && req.offset >= 1
+        && server.repl.can_continue(&req.replid, req.offset as u64)
+    {
+        let replid = server.repl.ids.lock().replid.clone();
+        info!(
+            "Partial resynchronization request from {name} accepted. Sending {} bytes of backlog starting from offset {}.",
+            server.repl.offset().saturating_sub(req.offset as u64 - 1),
+            req.offset
+        );
+        let line = format!("+CONTINUE {replid}\r\n");
+        if wr.write_all(line.as_bytes()).await.is_err() {
+            server.repl.replicas.lock().remove(&id);
+            return;
+        }
+        Some(req.offset as u64 - 1)
+    } else {
+        if req.replid != "?" {
+            info!("Partial resynchronization not accepted for {name}: a full sync follows");
+        }
+        info!("Full resync requested by replica {name}");
+        full_sync(&server, &mut wr, &req, &name).await
+    };
+    let Some(mut at) = from else {
+        server.repl.replicas.lock().remove(&id);
+        return;
+    };
+    if let Some(r) = server.repl.replicas.lock().get_mut(&id) {
+        r.state = "online";
+    }
+    info!("Synchronization with replica {name} succeeded");
+    let mut acks = inbuf;
+    let mut args = Vec::new();
+    let lost = loop {
+        // Send whatever the stream has past `at`.
+        match server.repl.read(at, 64 * 1024) {
+            Some(chunk) if !chunk.is_empty() => {
+                if wr.write_all(&chunk).await.is_err() {
+                    break false;
+                }
+                at += chunk.len() as u64;
+                continue;
+            }
+            Some(_) => {}
+            None => break true,
+        }
+        let grew = server.repl.grew.notified();
+        tokio::pin!(grew);
+        grew.as_mut().enable();
+        // Re-check: bytes fed between the read and enabling the notification.
+        if server.repl.read(at, 1).is_some_and(|c| !c.is_empty()) {
+            continue;
+        }
+        if acks.capacity() - acks.len() < 1024 {
+            acks.reserve(4096);
+        }
+        tokio::select! {
+            _ = &mut grew => {}
+            _ = client.kill.notified() => break false,
+            r = rd.read_buf(&mut acks) => match r {
+                Ok(0) | Err(_) => break false,
+                Ok(_) => {
+                    let limits = Limits { max_bulk: 1 << 20, unauthenticated: false };
+                    while let Ok(true) = parse_command(&mut acks, limits, &mut args) {
+                        note_ack(&server, id, &args);
+                    }
+                }
+            },
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        if server.shutting_down.load(Relaxed) || client.killed.load(Relaxed) {
+            break false;
+        }
+    };
+    if lost {
+        warn!("Replica {name} fell behind the replication backlog: disconnecting it");
+    } else {
+        info!("Connection with replica {name} lost.");
+    }
+    server.repl.replicas.lock().remove(&id);
+}
+
+/// `REPLCONF ACK <offset>` from a replica.
+fn note_ack(server: &Server, id: u64, args: &[Bytes]) {
+    if args.len() >= 3
+        && args[0].eq_ignore_ascii_case(b"replconf")
+        && args[1].eq_ignore_ascii_case(b"ack")
+    {
+        if let Some(off) = crate::util::num::parse_i64(&args[2]) {
+            if let Some(r) = server.repl.replicas.lock().get_mut(&id) {
+                r.ack_offset = r.ack_offset.max(off.max(0) as u64);
+                r.last_ack_ms = unix_ms();
+            }
+        }
+    }
+}
+
+/// A full sync: a point-in-time snapshot at a stream offset, sent as `$<len>` + RDB. Returns
+/// the offset the stream continues from.
+async fn full_sync<W: AsyncWrite + Unpin>(
+    server: &std::sync::Arc<Server>,
+    wr: &mut W,
+    req: &SyncRequest,
+    name: &str,
+) -> Option<u64> {
+    // One snapshot at a time (BGSAVE, AOF rewrite): wait for ours, keeping the replica
+    // alive with newlines as Redis does.
+    let (offset, replid) = loop {
+        let started = {
+            let mut db = server.keyspace.lock_all(crate::db::ViewCtx {
+                db: 0,
+                now: unix_ms(),
+                mode: server.settings().access,
+            });
+            if db.start_snapshot(&server.keyspace, server.settings().rdbcompression) {
+                server.repl.reset_selected();
+                Some((server.repl.offset(), server.repl.ids.lock().replid.clone()))
+            } else {
+                None
+            }
+        };
+        if let Some(s) = started {
+            break s;
+        }
+        if wr.write_all(b"\n").await.is_err() {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    info!("Starting BGSAVE for SYNC with target: replicas sockets");
+    if !req.legacy {
+        let line = format!("+FULLRESYNC {replid} {offset}\r\n");
+        if wr.write_all(line.as_bytes()).await.is_err() {
+            let _ = server.keyspace.finish_snapshot();
+            return None;
+        }
+    }
+    let me = server.clone();
+    let rdb = tokio::task::spawn_blocking(move || {
+        let snap = me.keyspace.finish_snapshot()?;
+        if snap.unsupported > 0 {
+            warn!(
+                "{} stream keys are not sent to the replica: this build cannot write streams to RDB yet",
+                snap.unsupported
+            );
+        }
+        let aux = crate::rdb::file::Aux {
+            ctime: unix_ms() / 1000,
+            used_mem: me.used_memory(),
+            aof_base: false,
+        };
+        Some(crate::rdb::file::encode(&snap, &aux))
+    })
+    .await
+    .ok()
+    .flatten()?;
+    if let Some(r) = server
+        .repl
+        .replicas
+        .lock()
+        .values_mut()
+        .find(|r| r.port == req.port && r.ip == req.ip)
+    {
+        r.state = "send_bulk";
+    }
+    let head = format!("${}\r\n", rdb.len());
+    if wr.write_all(head.as_bytes()).await.is_err() || wr.write_all(&rdb).await.is_err() {
+        warn!("Full sync to {name} failed while sending the snapshot");
+        return None;
+    }
+    info!("Background RDB transfer terminated with success");
+    Some(offset)
+}
+
+/// The `# Replication` section of INFO.
+pub fn info(server: &Server) -> String {
+    let r = &server.repl;
+    let ids = r.ids.lock().clone();
+    let offset = r.offset();
+    let mut s = String::new();
+    if let Some(l) = r.link.snapshot() {
+        s.push_str(&format!(
+            "role:slave\r\nmaster_host:{}\r\nmaster_port:{}\r\nmaster_link_status:{}\r\nmaster_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\nslave_read_repl_offset:{}\r\nslave_repl_offset:{}\r\nslave_priority:{}\r\nslave_read_only:{}\r\nreplica_announced:1\r\n",
+            l.host,
+            l.port,
+            if l.up { "up" } else { "down" },
+            if l.up { (unix_ms().saturating_sub(l.last_io_ms) / 1000) as i64 } else { -1 },
+            l.syncing as u8,
+            offset,
+            offset,
+            server.config.read().get_str("replica-priority").unwrap_or_else(|| "100".into()),
+            (server.config.read().get_str("replica-read-only").as_deref() == Some("yes")) as u8,
+        ));
+        if !l.up {
+            s.push_str(&format!(
+                "master_link_down_since_seconds:{}\r\n",
+                (unix_ms().saturating_sub(l.down_since_ms) / 1000)
+            ));
+        }
+    } else {
+        s.push_str("role:master\r\n");
+    }
+    let replicas = r.replicas.lock().clone();
+    s.push_str(&format!("connected_slaves:{}\r\n", replicas.len()));
+    for (i, rep) in replicas.values().enumerate() {
+        let lag = (unix_ms().saturating_sub(rep.last_ack_ms)) / 1000;
+        s.push_str(&format!(
+            "slave{i}:ip={},port={},state={},offset={},lag={}\r\n",
+            rep.ip, rep.port, rep.state, rep.ack_offset, lag
+        ));
+    }
+    let (first, histlen, size, active) = match r.backlog_info() {
+        Some((first, held, cap)) => (first, held, cap, 1),
+        None => (0, 0, server.settings().repl_backlog_size, 0),
+    };
+    s.push_str(&format!(
+        "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+        ids.replid, ids.replid2, offset, ids.second_offset, active, size, first, histlen
+    ));
+    s
+}
