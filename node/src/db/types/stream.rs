@@ -835,6 +835,66 @@ impl Stream {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Persistence: the chunks as Redis's listpacks hold them (RDB writer and loader)
+
+/// One entry of a chunk as stored, deleted ones included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeEntry<'a> {
+    pub id: StreamId,
+    pub deleted: bool,
+    /// Field, value, field, value...
+    pub fields: Vec<&'a [u8]>,
+}
+
+impl Stream {
+    /// Calls `f(master_id, entries)` for every chunk in ID order; entries are in insertion
+    /// order and include the deleted ones (a Redis listpack keeps them, flagged).
+    pub fn for_each_node(&self, mut f: impl FnMut(StreamId, &[NodeEntry<'_>])) {
+        for (&master, c) in &self.chunks {
+            let entries: Vec<NodeEntry<'_>> = (0..c.ids.len())
+                .map(|i| NodeEntry {
+                    id: c.ids[i],
+                    deleted: c.deleted[i],
+                    fields: c.fields(i),
+                })
+                .collect();
+            f(master, &entries);
+        }
+    }
+
+    /// The key of the last chunk, if any.
+    pub fn last_chunk_id(&self) -> Option<StreamId> {
+        self.chunks.last_key_value().map(|(k, _)| *k)
+    }
+
+    /// Appends a chunk read back from a file: `master` is its key, `entries` are `(id,
+    /// deleted, field/value pairs)` in order. The caller has checked that the IDs ascend, that
+    /// every entry holds at least one pair and that the chunk comes after every chunk so far;
+    /// the stream's counters (length, IDs, entries added) are the caller's to set. Returns
+    /// false, adding nothing, for a chunk without entries.
+    pub fn push_node(&mut self, master: StreamId, entries: &[(StreamId, bool, Vec<Bytes>)]) -> bool {
+        if entries.is_empty() {
+            return false;
+        }
+        let mut c = Chunk::default();
+        for (id, deleted, fv) in entries {
+            c.push(*id, master, fv);
+            if *deleted {
+                if let Some(d) = c.deleted.last_mut() {
+                    *d = true;
+                }
+                c.live -= 1;
+            }
+        }
+        if let Some(mut last) = self.chunks.last_entry() {
+            last.get_mut().seal();
+        }
+        self.chunks.insert(master, c);
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
