@@ -117,7 +117,15 @@ fn cases() -> Vec<Case> {
             build: std::iter::once(words(&["XADD", "k", "1-1", "f", &"v".repeat(5000)]))
                 .chain((2..300).map(|i| {
                     let v = format!("{i}-{}", "w".repeat(i % 50));
-                    words(&["XADD", "k", &format!("{i}-0"), "field", &v, "n", &i.to_string()])
+                    words(&[
+                        "XADD",
+                        "k",
+                        &format!("{i}-0"),
+                        "field",
+                        &v,
+                        "n",
+                        &i.to_string(),
+                    ])
                 }))
                 .collect(),
             read: vec!["XRANGE", "k", "-", "+"],
@@ -131,16 +139,52 @@ fn stream_build(groups: bool) -> Vec<Vec<String>> {
     let mut b = vec![words(&["CONFIG", "SET", "stream-node-max-entries", "4"])];
     for i in 1..=25 {
         let f = if i % 5 == 0 { "g" } else { "f" };
-        b.push(words(&["XADD", "k", &format!("{i}-0"), f, &format!("v{i}"), "n", &i.to_string()]));
+        b.push(words(&[
+            "XADD",
+            "k",
+            &format!("{i}-0"),
+            f,
+            &format!("v{i}"),
+            "n",
+            &i.to_string(),
+        ]));
     }
     b.push(words(&["CONFIG", "SET", "stream-node-max-entries", "100"]));
     if groups {
         b.push(words(&["XDEL", "k", "2-0", "3-0", "7-0", "25-0"]));
         b.push(words(&["XTRIM", "k", "MINID", "2"]));
         b.push(words(&["XGROUP", "CREATE", "k", "g", "0"]));
-        b.push(words(&["XGROUP", "CREATE", "k", "h", "10-0", "ENTRIESREAD", "7"]));
-        b.push(words(&["XREADGROUP", "GROUP", "g", "a", "COUNT", "5", "STREAMS", "k", ">"]));
-        b.push(words(&["XREADGROUP", "GROUP", "g", "b", "COUNT", "2", "STREAMS", "k", ">"]));
+        b.push(words(&[
+            "XGROUP",
+            "CREATE",
+            "k",
+            "h",
+            "10-0",
+            "ENTRIESREAD",
+            "7",
+        ]));
+        b.push(words(&[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "a",
+            "COUNT",
+            "5",
+            "STREAMS",
+            "k",
+            ">",
+        ]));
+        b.push(words(&[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "b",
+            "COUNT",
+            "2",
+            "STREAMS",
+            "k",
+            ">",
+        ]));
         b.push(words(&["XACK", "k", "g", "4-0"]));
         b.push(words(&["XDEL", "k", "5-0"]));
     }

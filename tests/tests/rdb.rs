@@ -251,21 +251,70 @@ fn build_streams(c: &mut RespClient) {
     for i in 1..=40u64 {
         let f = if i % 6 == 0 { "other" } else { "f" };
         let v = format!("value-{i}-{}", "x".repeat((i as usize * 13) % 90));
-        c.ok(["XADD", "s", &format!("{i}-{}", i % 3), f, &v, "n", &(i * 7).to_string()]);
+        c.ok([
+            "XADD",
+            "s",
+            &format!("{i}-{}", i % 3),
+            f,
+            &v,
+            "n",
+            &(i * 7).to_string(),
+        ]);
     }
-    c.ok(["XDEL", "s", "3-0", "4-1", "11-2", "12-0", "13-1", "14-2", "15-0", "40-1"]);
+    c.ok([
+        "XDEL", "s", "3-0", "4-1", "11-2", "12-0", "13-1", "14-2", "15-0", "40-1",
+    ]);
     c.ok(["XTRIM", "s", "MAXLEN", "~", "30"]);
     c.ok(["XTRIM", "s", "MINID", "9"]);
     c.ok(["XGROUP", "CREATE", "s", "workers", "0"]);
     c.ok(["XGROUP", "CREATE", "s", "tail", "$"]);
     c.ok(["XGROUP", "CREATE", "s", "777", "20-0", "ENTRIESREAD", "12"]);
-    c.ok(["XREADGROUP", "GROUP", "workers", "alice", "COUNT", "4", "STREAMS", "s", ">"]);
-    c.ok(["XREADGROUP", "GROUP", "workers", "bob", "COUNT", "3", "STREAMS", "s", ">"]);
+    c.ok([
+        "XREADGROUP",
+        "GROUP",
+        "workers",
+        "alice",
+        "COUNT",
+        "4",
+        "STREAMS",
+        "s",
+        ">",
+    ]);
+    c.ok([
+        "XREADGROUP",
+        "GROUP",
+        "workers",
+        "bob",
+        "COUNT",
+        "3",
+        "STREAMS",
+        "s",
+        ">",
+    ]);
     c.ok(["XREADGROUP", "GROUP", "workers", "bob", "STREAMS", "s", "0"]);
     c.ok(["XACK", "s", "workers", "9-0"]);
-    c.ok(["XCLAIM", "s", "workers", "carol", "0", "10-1", "RETRYCOUNT", "9"]);
+    c.ok([
+        "XCLAIM",
+        "s",
+        "workers",
+        "carol",
+        "0",
+        "10-1",
+        "RETRYCOUNT",
+        "9",
+    ]);
     c.ok(["XGROUP", "CREATECONSUMER", "s", "workers", "idle"]);
-    c.ok(["XREADGROUP", "GROUP", "777", "zed", "COUNT", "2", "STREAMS", "s", ">"]);
+    c.ok([
+        "XREADGROUP",
+        "GROUP",
+        "777",
+        "zed",
+        "COUNT",
+        "2",
+        "STREAMS",
+        "s",
+        ">",
+    ]);
     c.ok(["XDEL", "s", "16-1"]);
     c.ok(["XADD", "gone", "1-0", "a", "b"]);
     c.ok(["XDEL", "gone", "1-0"]);
@@ -330,7 +379,11 @@ fn redis_streams_load_in_ferrodis() {
     let (want, want_pending) = (stream_views(&mut s), pending_detail(&mut s));
     // The scenario really has what it is meant to cover.
     assert_eq!(want_pending.len(), 6, "{want_pending:?}");
-    assert!(want[0].contains("carol") && want[0].contains("idle"), "{}", want[0]);
+    assert!(
+        want[0].contains("carol") && want[0].contains("idle"),
+        "{}",
+        want[0]
+    );
     let ours = start_in(Flavor::Ferrodis, &dir, &[]);
     let mut f = ours.client();
     assert_eq!(stream_views(&mut f), want);

@@ -189,7 +189,8 @@ impl Writer {
         let n = backlen_size(len);
         for i in (0..n).rev() {
             let group = ((len >> (7 * i)) & 0x7f) as u8;
-            self.body.push(if i + 1 == n { group } else { group | 0x80 });
+            self.body
+                .push(if i + 1 == n { group } else { group | 0x80 });
         }
         self.count += 1;
     }

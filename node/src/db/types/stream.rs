@@ -873,7 +873,11 @@ impl Stream {
     /// every entry holds at least one pair and that the chunk comes after every chunk so far;
     /// the stream's counters (length, IDs, entries added) are the caller's to set. Returns
     /// false, adding nothing, for a chunk without entries.
-    pub fn push_node(&mut self, master: StreamId, entries: &[(StreamId, bool, Vec<Bytes>)]) -> bool {
+    pub fn push_node(
+        &mut self,
+        master: StreamId,
+        entries: &[(StreamId, bool, Vec<Bytes>)],
+    ) -> bool {
         if entries.is_empty() {
             return false;
         }
