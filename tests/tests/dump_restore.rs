@@ -224,6 +224,12 @@ fn payloads_cross_both_ways() {
         let sort = matches!(case.read[0], "HGETALL" | "SMEMBERS");
         let from_stock = dump(&mut s);
         let from_ours = dump(&mut f);
+        let timed = case.build.iter().any(|c| c[0] == "XREADGROUP");
+        if case.name.contains("stream") && !timed {
+            // Streams are written in Redis's own encoding: the payloads are the same bytes
+            // (unless they hold delivery times, which differ between the two servers).
+            assert_eq!(escape(&from_ours), escape(&from_stock), "{}", case.name);
+        }
         // Each restores the other's payload under a second name, with a TTL.
         let restore = |c: &mut RespClient, payload: &[u8]| {
             let r = c
@@ -305,12 +311,6 @@ fn stream_payloads_keep_groups_and_times() {
             escape(full.raw())
         );
         // And the payload written back is the one read (times, counts and nodes unchanged).
-        for c in [&mut *from, &mut *to] {
-            c.ok(["CONFIG", "SET", "rdbcompression", "no"]);
-        }
         assert_eq!(escape(&dump(to)), escape(&dump(from)));
-        for c in [&mut *from, &mut *to] {
-            c.ok(["CONFIG", "SET", "rdbcompression", "yes"]);
-        }
     }
 }

@@ -3,14 +3,15 @@
 //!
 //! Writing uses the plain encodings every Redis version since 2.x reads (`STRING`, `LIST`,
 //! `SET`, `ZSET_2`, `HASH`) and Redis 7.0's `STREAM_LISTPACKS_2` (see [`stream`]), strings as
-//! Redis writes them (small integers as integers, LZF for strings over 20 bytes when
-//! `rdbcompression` is on). Reading accepts what Redis 7.0 writes (listpacks, intsets,
-//! quicklist 2, streams) and what Redis 6 wrote (ziplists, quicklist, `STREAM_LISTPACKS`), so
-//! a payload or file from stock Redis loads here. Every length is checked against the bytes
+//! Redis writes them (small integers as integers, LZF as Redis emits it ([`lzf`]) for strings
+//! over 20 bytes when `rdbcompression` is on). Reading accepts what Redis 7.0 writes
+//! (listpacks, intsets, quicklist 2, streams) and what Redis 6 wrote (ziplists, quicklist,
+//! `STREAM_LISTPACKS`), so a payload or file from stock Redis loads here. Every length is checked against the bytes
 //! left: hostile input is an error, never a panic or a huge allocation.
 
 pub mod file;
 pub mod listpack;
+mod lzf;
 mod stream;
 mod ziplist;
 
@@ -147,14 +148,13 @@ pub fn write_string(out: &mut Vec<u8>, s: &[u8], compress: bool) {
         }
     }
     if compress && s.len() > 20 {
-        if let Ok(c) = lzf::compress(s) {
-            if c.len() + 4 <= s.len() {
-                out.push(0xC3);
-                write_len(out, c.len() as u64);
-                write_len(out, s.len() as u64);
-                out.extend_from_slice(&c);
-                return;
-            }
+        // Worth it only when it saves at least 4 bytes, as Redis's rdbSaveLzfStringObject.
+        if let Some(c) = lzf::compress(s, s.len() - 4) {
+            out.push(0xC3);
+            write_len(out, c.len() as u64);
+            write_len(out, s.len() as u64);
+            out.extend_from_slice(&c);
+            return;
         }
     }
     write_len(out, s.len() as u64);
@@ -369,7 +369,7 @@ impl<'a> Reader<'a> {
                 if ulen > clen.saturating_mul(128).saturating_add(64) {
                     return Err(RdbError::Corrupt("LZF length out of range".into()));
                 }
-                let out = lzf::decompress(data, ulen)
+                let out = ::lzf::decompress(data, ulen)
                     .map_err(|e| RdbError::Corrupt(format!("LZF: {e:?}")))?;
                 if out.len() != ulen {
                     return Err(RdbError::Corrupt("LZF length mismatch".into()));
