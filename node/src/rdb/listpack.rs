@@ -134,6 +134,14 @@ impl Writer {
         Writer::default()
     }
 
+    /// A writer whose body starts with room for `bytes`.
+    pub fn with_capacity(bytes: usize) -> Writer {
+        Writer {
+            body: Vec::with_capacity(bytes),
+            count: 0,
+        }
+    }
+
     /// Appends an integer element.
     pub fn int(&mut self, v: i64) {
         let start = self.body.len();

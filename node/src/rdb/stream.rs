@@ -24,14 +24,16 @@
 //! belong to exactly one consumer. Tombstones that Redis may leave out of order (after XSETID
 //! lowered the last ID below deleted entries) are dropped, as they hold no data.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use bytes::Bytes;
 
 use super::listpack::{self, Elem};
 use super::{write_len, write_string, RdbError, Reader};
 use crate::db::types::stream::{
-    Consumer, Group, Nack, NodeEntry, Stream, StreamId, INVALID_ENTRIES_READ,
+    Consumer, Group, Nack, Node, Stream, StreamId, INVALID_ENTRIES_READ,
 };
 use crate::db::Value;
 
@@ -67,47 +69,46 @@ fn id_from_raw(b: &[u8]) -> Result<StreamId, RdbError> {
 // ---------------------------------------------------------------------------------------------
 // Writing
 
-/// The listpack Redis keeps for a chunk with master ID `master` and these entries.
-fn node_listpack(master: StreamId, entries: &[NodeEntry<'_>]) -> Vec<u8> {
-    let master_fields: Vec<&[u8]> = entries
-        .first()
-        .map(|e| e.fields.iter().step_by(2).copied().collect())
-        .unwrap_or_default();
-    let deleted = entries.iter().filter(|e| e.deleted).count();
-    let mut lp = listpack::Writer::new();
-    lp.int((entries.len() - deleted) as i64);
+/// The listpack Redis keeps for a chunk.
+fn node_listpack(node: &Node<'_>) -> Vec<u8> {
+    let master = node.master;
+    let master_fields = &node.master_fields;
+    let deleted = node.deleted.iter().filter(|&&d| d).count();
+    let mut lp = listpack::Writer::with_capacity(node.ids.len() * 16 + 64);
+    lp.int((node.ids.len() - deleted) as i64);
     lp.int(deleted as i64);
     lp.int(master_fields.len() as i64);
-    for f in &master_fields {
+    for f in master_fields {
         lp.str(f);
     }
     lp.int(0);
-    for e in entries {
-        let nfields = e.fields.len() / 2;
+    for (i, (&id, &del)) in node.ids.iter().zip(node.deleted).enumerate() {
+        let fields = node.entry(i);
+        let nfields = fields.len() / 2;
         let same = nfields == master_fields.len()
-            && e.fields
+            && fields
                 .iter()
                 .step_by(2)
-                .zip(&master_fields)
+                .zip(master_fields)
                 .all(|(a, b)| a == b);
         let mut flags = 0;
-        if e.deleted {
+        if del {
             flags |= FLAG_DELETED;
         }
         if same {
             flags |= FLAG_SAMEFIELDS;
         }
         lp.int(flags);
-        lp.int(e.id.ms.wrapping_sub(master.ms) as i64);
-        lp.int(e.id.seq.wrapping_sub(master.seq) as i64);
+        lp.int(id.ms.wrapping_sub(master.ms) as i64);
+        lp.int(id.seq.wrapping_sub(master.seq) as i64);
         if same {
-            for v in e.fields.iter().skip(1).step_by(2) {
+            for v in fields.iter().skip(1).step_by(2) {
                 lp.str(v);
             }
             lp.int(3 + nfields as i64);
         } else {
             lp.int(nfields as i64);
-            for x in &e.fields {
+            for x in fields {
                 lp.str(x);
             }
             lp.int(4 + 2 * nfields as i64);
@@ -119,9 +120,9 @@ fn node_listpack(master: StreamId, entries: &[NodeEntry<'_>]) -> Vec<u8> {
 /// Appends the body of a `STREAM_LISTPACKS_2` value.
 pub(super) fn write(out: &mut Vec<u8>, s: &Stream, compress: bool) {
     write_len(out, s.chunk_count() as u64);
-    s.for_each_node(|master, entries| {
-        write_string(out, &raw_id(master), false);
-        write_string(out, &node_listpack(master, entries), compress);
+    s.for_each_node(|node| {
+        write_string(out, &raw_id(node.master), false);
+        write_string(out, &node_listpack(node), compress);
     });
     write_len(out, s.length);
     for id in [s.last_id, s.first_id, s.max_deleted] {
@@ -157,8 +158,13 @@ pub(super) fn write(out: &mut Vec<u8>, s: &Stream, compress: bool) {
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-/// An entry as parsed: ID, deleted flag, field/value pairs.
-type RawEntry = (StreamId, bool, Vec<Bytes>);
+/// An entry as parsed: ID, deleted flag, and where its field/value pairs are in the node's
+/// field list.
+type RawEntry = (StreamId, bool, Range<usize>);
+
+/// A node as parsed: master ID, entries, and every entry's fields and values (borrowed from
+/// the listpack, integers turned into their text).
+type RawNode<'a> = (StreamId, Vec<RawEntry>, Vec<Cow<'a, [u8]>>);
 
 fn elem_int(e: Option<&Elem<'_>>) -> Result<i64, RdbError> {
     match e {
@@ -170,9 +176,14 @@ fn elem_int(e: Option<&Elem<'_>>) -> Result<i64, RdbError> {
     }
 }
 
-fn elem_bytes(e: Option<&Elem<'_>>) -> Result<Bytes, RdbError> {
-    e.map(|e| Bytes::from(e.to_vec()))
-        .ok_or_else(|| corrupt("listpack ends inside an entry"))
+fn elem_bytes<'a>(e: Option<&Elem<'a>>) -> Result<Cow<'a, [u8]>, RdbError> {
+    match e {
+        Some(Elem::Str(s)) => Ok(Cow::Borrowed(s)),
+        Some(Elem::Int(n)) => Ok(Cow::Owned(
+            itoa::Buffer::new().format(*n).as_bytes().to_vec(),
+        )),
+        None => Err(corrupt("listpack ends inside an entry")),
+    }
 }
 
 /// A count read from the listpack: non-negative and no larger than the elements left.
@@ -185,28 +196,26 @@ fn elem_count(e: Option<&Elem<'_>>, left: usize) -> Result<usize, RdbError> {
 }
 
 /// The entries of one node's listpack, checked against its master entry.
-fn parse_node(lp: &[u8], master: StreamId) -> Result<Vec<RawEntry>, RdbError> {
+fn parse_node(lp: &[u8], master: StreamId) -> Result<RawNode<'_>, RdbError> {
     let el = listpack::parse(lp)?;
     if el.is_empty() {
         return Err(corrupt("empty listpack inside stream"));
     }
-    let mut i = 0;
-    let mut next = || {
-        let e = el.get(i);
-        i += 1;
-        e
-    };
-    let live = elem_int(next())?;
-    let deleted = elem_int(next())?;
-    let nmaster = elem_count(next(), el.len())?;
+    let live = elem_int(el.first())?;
+    let deleted = elem_int(el.get(1))?;
+    let nmaster = elem_count(el.get(2), el.len())?;
+    let mut i = 3;
     let mut names = Vec::new();
     for _ in 0..nmaster {
-        names.push(elem_bytes(next())?);
+        names.push(elem_bytes(el.get(i))?);
+        i += 1;
     }
-    if elem_int(next())? != 0 {
+    if elem_int(el.get(i))? != 0 {
         return Err(corrupt("master entry not terminated by 0"));
     }
-    let mut out: Vec<RawEntry> = Vec::new();
+    i += 1;
+    let mut entries: Vec<RawEntry> = Vec::new();
+    let mut fields: Vec<Cow<'_, [u8]>> = Vec::with_capacity(el.len());
     let (mut seen_live, mut seen_deleted) = (0i64, 0i64);
     while i < el.len() {
         let flags = elem_int(el.get(i))?;
@@ -216,11 +225,11 @@ fn parse_node(lp: &[u8], master: StreamId) -> Result<Vec<RawEntry>, RdbError> {
         let ms = elem_int(el.get(i + 1))?;
         let seq = elem_int(el.get(i + 2))?;
         i += 3;
-        let mut fv = Vec::new();
+        let start = fields.len();
         let lp_count = if flags & FLAG_SAMEFIELDS != 0 {
             for name in &names {
-                fv.push(name.clone());
-                fv.push(elem_bytes(el.get(i))?);
+                fields.push(name.clone());
+                fields.push(elem_bytes(el.get(i))?);
                 i += 1;
             }
             3 + names.len()
@@ -228,12 +237,12 @@ fn parse_node(lp: &[u8], master: StreamId) -> Result<Vec<RawEntry>, RdbError> {
             let n = elem_count(el.get(i), el.len())?;
             i += 1;
             for _ in 0..2 * n {
-                fv.push(elem_bytes(el.get(i))?);
+                fields.push(elem_bytes(el.get(i))?);
                 i += 1;
             }
             4 + 2 * n
         };
-        if fv.is_empty() {
+        if fields.len() == start {
             return Err(corrupt("entry without fields"));
         }
         if usize::try_from(elem_int(el.get(i))?).ok() != Some(lp_count) {
@@ -250,12 +259,12 @@ fn parse_node(lp: &[u8], master: StreamId) -> Result<Vec<RawEntry>, RdbError> {
         } else {
             seen_live += 1;
         }
-        out.push((id, del, fv));
+        entries.push((id, del, start..fields.len()));
     }
     if seen_live != live || seen_deleted != deleted {
         return Err(corrupt("master entry counts do not match the entries"));
     }
-    Ok(out)
+    Ok((master, entries, fields))
 }
 
 fn read_id(r: &mut Reader<'_>) -> Result<StreamId, RdbError> {
@@ -273,17 +282,13 @@ fn read_ms_time(r: &mut Reader<'_>) -> Result<u64, RdbError> {
 
 /// Builds the chunks from the nodes as read: checks the order of live entries and drops
 /// tombstones that are out of order or past `last_id`. Returns the number of live entries.
-fn build_chunks(
-    s: &mut Stream,
-    nodes: Vec<(StreamId, Vec<RawEntry>)>,
-    last_id: StreamId,
-) -> Result<u64, RdbError> {
+fn build_chunks(s: &mut Stream, nodes: &[RawNode<'_>], last_id: StreamId) -> Result<u64, RdbError> {
     // The smallest live ID after each position (tombstones must stay below it).
-    let total: usize = nodes.iter().map(|(_, e)| e.len()).sum();
+    let total: usize = nodes.iter().map(|(_, e, _)| e.len()).sum();
     let mut next_live = vec![None; total];
     let mut bound: Option<StreamId> = None;
     let mut k = total;
-    for (_, entries) in nodes.iter().rev() {
+    for (_, entries, _) in nodes.iter().rev() {
         for (id, del, _) in entries.iter().rev() {
             k -= 1;
             next_live[k] = bound;
@@ -295,16 +300,18 @@ fn build_chunks(
     let mut prev: Option<StreamId> = None;
     let mut live = 0u64;
     let mut k = 0;
-    for (master, entries) in nodes {
-        let mut kept: Vec<RawEntry> = Vec::with_capacity(entries.len());
-        for (id, del, fv) in entries {
+    let mut kept: Vec<RawEntry> = Vec::new();
+    for (master, entries, fields) in nodes {
+        kept.clear();
+        for (id, del, range) in entries {
+            let id = *id;
             let after_prev = prev.is_none_or(|p| id > p);
             let upper = next_live[k];
             k += 1;
-            if del {
+            if *del {
                 if after_prev && id <= last_id && upper.is_none_or(|u| id < u) {
                     prev = Some(id);
-                    kept.push((id, true, fv));
+                    kept.push((id, true, range.clone()));
                 }
                 continue;
             }
@@ -313,19 +320,19 @@ fn build_chunks(
             }
             prev = Some(id);
             live += 1;
-            kept.push((id, false, fv));
+            kept.push((id, false, range.clone()));
         }
         let Some(first) = kept.first().map(|e| e.0) else {
             continue;
         };
         // Redis's master ID is the first entry's ID; keep it when it still orders the chunk.
-        let after_last_chunk = s.last_chunk_id().is_none_or(|l| master > l);
-        let key = if master <= first && after_last_chunk {
-            master
+        let after_last_chunk = s.last_chunk_id().is_none_or(|l| *master > l);
+        let key = if *master <= first && after_last_chunk {
+            *master
         } else {
             first
         };
-        s.push_node(key, &kept);
+        s.push_node(key, &kept, fields);
     }
     Ok(live)
 }
@@ -334,16 +341,19 @@ fn build_chunks(
 pub(super) fn read(r: &mut Reader<'_>, t: u8) -> Result<Value, RdbError> {
     let v2 = t == super::kind::STREAM_LISTPACKS_2;
     let n = r.count()?;
-    let mut nodes = Vec::new();
+    let mut blobs = Vec::new();
     let mut masters = std::collections::BTreeSet::new();
     for _ in 0..n {
         let master = id_from_raw(&r.string()?)?;
         if !masters.insert(master) {
             return Err(corrupt("listpack re-added with existing key"));
         }
-        let lp = r.string()?;
-        nodes.push((master, parse_node(&lp, master)?));
+        blobs.push((master, r.string()?));
     }
+    let nodes = blobs
+        .iter()
+        .map(|(master, lp)| parse_node(lp, *master))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut s = Stream::new();
     s.length = r.len()?;
     s.last_id = read_id(r)?;
@@ -353,7 +363,7 @@ pub(super) fn read(r: &mut Reader<'_>, t: u8) -> Result<Value, RdbError> {
         s.entries_added = r.len()?;
     }
     let last_id = s.last_id;
-    let live = build_chunks(&mut s, nodes, last_id)?;
+    let live = build_chunks(&mut s, &nodes, last_id)?;
     if live != s.length {
         return Err(corrupt("length does not match the live entries"));
     }
@@ -620,28 +630,27 @@ mod tests {
     fn stale_tombstones_are_dropped() {
         // XADD 1, 2, 3; XDEL 3, 2; XSETID 1; XADD 2: Redis keeps [1, 2 del, 3 del, 2].
         let master = StreamId::new(1, 0);
-        let mk = |i: u64, del: bool| (StreamId::new(i, 0), del, fv(&[("a", "b")]));
+        let node = |entries: &[(u64, bool)]| -> RawNode<'static> {
+            let mut fields: Vec<Cow<'static, [u8]>> = Vec::new();
+            let mut list = Vec::new();
+            for &(i, del) in entries {
+                let start = fields.len();
+                fields.push(Cow::Borrowed(b"a"));
+                fields.push(Cow::Borrowed(b"b"));
+                list.push((StreamId::new(i, 0), del, start..fields.len()));
+            }
+            (master, list, fields)
+        };
         let mut t = Stream::new();
-        let built = build_chunks(
-            &mut t,
-            vec![(
-                master,
-                vec![mk(1, false), mk(2, true), mk(3, true), mk(2, false)],
-            )],
-            StreamId::new(2, 0),
-        )
-        .unwrap();
+        let nodes = [node(&[(1, false), (2, true), (3, true), (2, false)])];
+        let built = build_chunks(&mut t, &nodes, StreamId::new(2, 0)).unwrap();
         assert_eq!(built, 2);
         let ids: Vec<StreamId> = entries(&t).into_iter().map(|e| e.0).collect();
         assert_eq!(ids, vec![StreamId::new(1, 0), StreamId::new(2, 0)]);
         // Live entries out of order are corrupt.
         let mut u = Stream::new();
-        assert!(build_chunks(
-            &mut u,
-            vec![(master, vec![mk(2, false), mk(1, false)])],
-            StreamId::new(2, 0)
-        )
-        .is_err());
+        let nodes = [node(&[(2, false), (1, false)])];
+        assert!(build_chunks(&mut u, &nodes, StreamId::new(2, 0)).is_err());
     }
 
     /// A stream with several nodes, tombstones, a trim and two groups with pending entries.
