@@ -68,16 +68,7 @@ fn aux(server: &Server) -> file::Aux {
 }
 
 /// Writes `snap` to the RDB file; on success the changes it holds stop counting as unsaved.
-/// Writes `snap` to the RDB file; on success the changes it holds stop counting as unsaved.
-/// Returns how many keys the file lacks because their type cannot be written to RDB yet
-/// (streams): every other key is saved, and the omission is logged loudly each time.
-fn write_snapshot(server: &Server, snap: &Snapshot, dirty_at_start: u64) -> std::io::Result<u64> {
-    if snap.unsupported > 0 {
-        warn!(
-            "{} stream keys are NOT in the RDB file: this ferrodis build cannot write streams to RDB yet (every other key is saved)",
-            snap.unsupported
-        );
-    }
+fn write_snapshot(server: &Server, snap: &Snapshot, dirty_at_start: u64) -> std::io::Result<()> {
     let bytes = file::encode(snap, &aux(server));
     file::write_atomic(&rdb_path(server), &bytes)?;
     // Changes made while saving stay counted (Redis: dirty -= dirty_before_bgsave).
@@ -86,12 +77,7 @@ fn write_snapshot(server: &Server, snap: &Snapshot, dirty_at_start: u64) -> std:
         .fetch_update(SeqCst, SeqCst, |d| Some(d.saturating_sub(dirty_at_start)));
     server.lastsave.store(unix_ms() / 1000, SeqCst);
     server.rdb.saves.fetch_add(1, SeqCst);
-    Ok(snap.unsupported)
-}
-
-/// The error text of a save that left keys out.
-fn omitted_error(n: u64) -> String {
-    format!("{n} stream keys could not be written to the RDB file (not supported by this ferrodis build yet)")
+    Ok(())
 }
 
 /// SAVE: serializes everything through `db` (which holds every shard) and writes the file.
@@ -105,11 +91,10 @@ pub fn save(server: &Server, db: &mut Db<'_>) -> Result<(), String> {
         .snapshot_now(compress)
         .ok_or_else(|| "SAVE needs every shard locked".to_string())?;
     match write_snapshot(server, &snap, dirty) {
-        Ok(0) => {
+        Ok(()) => {
             info!("DB saved on disk");
             Ok(())
         }
-        Ok(n) => Err(omitted_error(n)),
         Err(e) => {
             warn!("Failed opening the temp RDB file temp-{}.rdb (in server root dir {}) for saving: {e}",
                 std::process::id(), server.config.read().dir());
@@ -153,11 +138,7 @@ pub fn bgsave(server: &Server, db: &mut Db<'_>) -> Result<(), &'static str> {
 fn finish_bgsave(server: &Server, dirty_at_start: u64) {
     let started = Instant::now();
     let result = match server.keyspace.finish_snapshot() {
-        Some(snap) => match write_snapshot(server, &snap, dirty_at_start) {
-            Ok(0) => Ok(()),
-            Ok(n) => Err(omitted_error(n)),
-            Err(e) => Err(e.to_string()),
-        },
+        Some(snap) => write_snapshot(server, &snap, dirty_at_start).map_err(|e| e.to_string()),
         None => Err("no snapshot was started".to_string()),
     };
     let st = &server.rdb;
@@ -233,9 +214,7 @@ pub fn shutdown_save(server: &Server) -> bool {
     };
     drop(db);
     match write_snapshot(server, &snap, server.dirty.load(SeqCst)) {
-        // Keys that cannot be written yet must not make SIGTERM unable to stop the server:
-        // everything else is on disk and the omission was logged.
-        Ok(_) => {
+        Ok(()) => {
             info!("DB saved on disk");
             true
         }

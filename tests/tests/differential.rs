@@ -52,6 +52,7 @@ scripts!(
     resp3,
     set,
     stream,
+    stream_dump,
     stream_groups,
     strings,
     tracking,

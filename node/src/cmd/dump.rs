@@ -46,12 +46,7 @@ fn dump(ctx: &mut Ctx) -> CmdResult {
         .map(|e| rdb::dump(&e.value, ctx.settings.rdbcompression));
     ctx.hit(payload.is_some());
     match payload {
-        Some(Ok(p)) => ctx.out.bulk(&p),
-        Some(Err(_)) => {
-            return Err(CmdError::err(
-                "DUMP of stream keys is not supported by this ferrodis build yet",
-            ))
-        }
+        Some(p) => ctx.out.bulk(&p),
         None => ctx.out.null(),
     }
     Ok(())

@@ -24,8 +24,6 @@ pub struct Snapshot {
     pub counts: Vec<(u64, u64)>,
     /// LZF for long strings (`rdbcompression`).
     compress: bool,
-    /// Keys whose type the RDB writer cannot encode yet (streams): the snapshot is unusable.
-    pub unsupported: u64,
 }
 
 impl Snapshot {
@@ -34,7 +32,6 @@ impl Snapshot {
             dbs: vec![Vec::new(); NDBS],
             counts: vec![(0, 0); NDBS],
             compress,
-            unsupported: 0,
         }
     }
 
@@ -50,18 +47,13 @@ impl Snapshot {
             let out = &mut self.dbs[i];
             for map in &db.slots {
                 for (k, e) in map.iter() {
-                    let mark = out.len();
                     if e.expire_at != 0 {
                         out.push(rdb::opcode::EXPIRETIME_MS);
                         out.extend_from_slice(&e.expire_at.to_le_bytes());
                     }
                     out.push(rdb::value_kind(&e.value));
                     rdb::write_string(out, k.as_slice(), false);
-                    if rdb::write_value(out, &e.value, self.compress).is_err() {
-                        out.truncate(mark);
-                        self.unsupported += 1;
-                        continue;
-                    }
+                    rdb::write_value(out, &e.value, self.compress);
                     self.counts[i].0 += 1;
                     if e.expire_at != 0 {
                         self.counts[i].1 += 1;

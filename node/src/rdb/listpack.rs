@@ -120,6 +120,100 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Elem<'_>>, RdbError> {
     Ok(out)
 }
 
+/// Builds a listpack byte for byte as Redis writes one: strings that are the canonical text of
+/// an integer (up to 20 bytes) stored as integers, every integer in its smallest encoding, each
+/// entry followed by its back-length, the element count saturating at 65535.
+#[derive(Debug, Default)]
+pub struct Writer {
+    body: Vec<u8>,
+    count: usize,
+}
+
+impl Writer {
+    pub fn new() -> Writer {
+        Writer::default()
+    }
+
+    /// A writer whose body starts with room for `bytes`.
+    pub fn with_capacity(bytes: usize) -> Writer {
+        Writer {
+            body: Vec::with_capacity(bytes),
+            count: 0,
+        }
+    }
+
+    /// Appends an integer element.
+    pub fn int(&mut self, v: i64) {
+        let start = self.body.len();
+        let b = &mut self.body;
+        if (0..=127).contains(&v) {
+            b.push(v as u8);
+        } else if (-4096..=4095).contains(&v) {
+            let u = (v as u16) & 0x1fff;
+            b.push(0xC0 | (u >> 8) as u8);
+            b.push(u as u8);
+        } else if let Ok(x) = i16::try_from(v) {
+            b.push(0xF1);
+            b.extend_from_slice(&x.to_le_bytes());
+        } else if (-(1 << 23)..(1 << 23)).contains(&v) {
+            b.push(0xF2);
+            b.extend_from_slice(&(v as i32).to_le_bytes()[..3]);
+        } else if let Ok(x) = i32::try_from(v) {
+            b.push(0xF3);
+            b.extend_from_slice(&x.to_le_bytes());
+        } else {
+            b.push(0xF4);
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        self.finish_entry(start);
+    }
+
+    /// Appends a string element (as an integer when it is the canonical text of one).
+    pub fn str(&mut self, s: &[u8]) {
+        if s.len() <= 20 {
+            if let Some(v) = crate::util::num::parse_i64(s) {
+                return self.int(v);
+            }
+        }
+        let start = self.body.len();
+        let b = &mut self.body;
+        if s.len() < 64 {
+            b.push(0x80 | s.len() as u8);
+        } else if s.len() < 4096 {
+            b.push(0xE0 | (s.len() >> 8) as u8);
+            b.push(s.len() as u8);
+        } else {
+            b.push(0xF0);
+            b.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        }
+        b.extend_from_slice(s);
+        self.finish_entry(start);
+    }
+
+    /// Appends the back-length of the entry that started at `start`: its size in 7-bit
+    /// groups, most significant first, every byte but the first with the high bit set.
+    fn finish_entry(&mut self, start: usize) {
+        let len = self.body.len() - start;
+        let n = backlen_size(len);
+        for i in (0..n).rev() {
+            let group = ((len >> (7 * i)) & 0x7f) as u8;
+            self.body
+                .push(if i + 1 == n { group } else { group | 0x80 });
+        }
+        self.count += 1;
+    }
+
+    /// The whole listpack: total bytes, element count, entries, end marker.
+    pub fn finish(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.body.len() + 7);
+        out.extend_from_slice(&((self.body.len() + 7) as u32).to_le_bytes());
+        out.extend_from_slice(&(self.count.min(u16::MAX as usize) as u16).to_le_bytes());
+        out.extend_from_slice(&self.body);
+        out.push(0xFF);
+        out
+    }
+}
+
 /// Parses an intset: `encoding u32 (2, 4 or 8), length u32, sorted little-endian values`.
 pub fn parse_intset(buf: &[u8]) -> Result<Vec<i64>, RdbError> {
     let bad = |what: &str| RdbError::Corrupt(format!("intset: {what}"));

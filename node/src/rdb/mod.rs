@@ -2,14 +2,17 @@
 //! payloads, and (next) whole snapshot files.
 //!
 //! Writing uses the plain encodings every Redis version since 2.x reads (`STRING`, `LIST`,
-//! `SET`, `ZSET_2`, `HASH`), strings as Redis writes them (small integers as integers, LZF for
-//! strings over 20 bytes when `rdbcompression` is on). Reading accepts what Redis 7.0 writes
-//! (listpacks, intsets, quicklist 2) and what Redis 6 wrote (ziplists, quicklist), so a
-//! payload or file from stock Redis loads here. Every length is checked against the bytes
+//! `SET`, `ZSET_2`, `HASH`) and Redis 7.0's `STREAM_LISTPACKS_2` (see [`stream`]), strings as
+//! Redis writes them (small integers as integers, LZF as Redis emits it ([`lzf`]) for strings
+//! over 20 bytes when `rdbcompression` is on). Reading accepts what Redis 7.0 writes
+//! (listpacks, intsets, quicklist 2, streams) and what Redis 6 wrote (ziplists, quicklist,
+//! `STREAM_LISTPACKS`), so a payload or file from stock Redis loads here. Every length is checked against the bytes
 //! left: hostile input is an error, never a panic or a huge allocation.
 
 pub mod file;
 pub mod listpack;
+mod lzf;
+mod stream;
 mod ziplist;
 
 use thiserror::Error;
@@ -69,7 +72,7 @@ pub enum RdbError {
     /// Bytes that do not follow the format.
     #[error("corrupt RDB data: {0}")]
     Corrupt(String),
-    /// A valid type this build cannot load (modules, streams for now).
+    /// A valid type this build cannot load (modules).
     #[error("unsupported RDB object type {0}")]
     Unsupported(u8),
     /// An aggregate with no elements (Redis skips such keys when loading).
@@ -145,14 +148,13 @@ pub fn write_string(out: &mut Vec<u8>, s: &[u8], compress: bool) {
         }
     }
     if compress && s.len() > 20 {
-        if let Ok(c) = lzf::compress(s) {
-            if c.len() + 4 <= s.len() {
-                out.push(0xC3);
-                write_len(out, c.len() as u64);
-                write_len(out, s.len() as u64);
-                out.extend_from_slice(&c);
-                return;
-            }
+        // Worth it only when it saves at least 4 bytes, as Redis's rdbSaveLzfStringObject.
+        if let Some(c) = lzf::compress(s, s.len() - 4) {
+            out.push(0xC3);
+            write_len(out, c.len() as u64);
+            write_len(out, s.len() as u64);
+            out.extend_from_slice(&c);
+            return;
         }
     }
     write_len(out, s.len() as u64);
@@ -171,9 +173,8 @@ pub fn value_kind(v: &Value) -> u8 {
     }
 }
 
-/// Appends the body of `v` (without its type byte). Streams cannot be written yet: the
-/// error says so and nothing is appended.
-pub fn write_value(out: &mut Vec<u8>, v: &Value, compress: bool) -> Result<(), RdbError> {
+/// Appends the body of `v` (without its type byte).
+pub fn write_value(out: &mut Vec<u8>, v: &Value, compress: bool) {
     match v {
         Value::Int(n) => {
             if !write_int_encoded(out, *n) {
@@ -209,9 +210,8 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value, compress: bool) -> Result<(), R
                 write_string(out, val, compress);
             }
         }
-        Value::Stream(_) => return Err(RdbError::Unsupported(kind::STREAM_LISTPACKS_2)),
+        Value::Stream(s) => stream::write(out, s, compress),
     }
-    Ok(())
 }
 
 /// The CRC-64 Redis uses for DUMP payloads and RDB files (Jones polynomial, reflected).
@@ -221,13 +221,13 @@ pub fn crc64(bytes: &[u8]) -> u64 {
 }
 
 /// A `DUMP` payload: type, body, RDB version (2 bytes LE), CRC-64 (8 bytes LE).
-pub fn dump(v: &Value, compress: bool) -> Result<Vec<u8>, RdbError> {
+pub fn dump(v: &Value, compress: bool) -> Vec<u8> {
     let mut out = vec![value_kind(v)];
-    write_value(&mut out, v, compress)?;
+    write_value(&mut out, v, compress);
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = crc64(&out);
     out.extend_from_slice(&crc.to_le_bytes());
-    Ok(out)
+    out
 }
 
 /// Checks a `DUMP` payload's footer (version not newer than ours, CRC-64) and decodes it.
@@ -369,7 +369,7 @@ impl<'a> Reader<'a> {
                 if ulen > clen.saturating_mul(128).saturating_add(64) {
                     return Err(RdbError::Corrupt("LZF length out of range".into()));
                 }
-                let out = lzf::decompress(data, ulen)
+                let out = ::lzf::decompress(data, ulen)
                     .map_err(|e| RdbError::Corrupt(format!("LZF: {e:?}")))?;
                 if out.len() != ulen {
                     return Err(RdbError::Corrupt("LZF length mismatch".into()));
@@ -519,6 +519,7 @@ impl<'a> Reader<'a> {
                 }
                 finish_list(l)
             }
+            kind::STREAM_LISTPACKS | kind::STREAM_LISTPACKS_2 => stream::read(self, t),
             other => Err(RdbError::Unsupported(other)),
         }
     }
@@ -610,7 +611,7 @@ mod tests {
     }
 
     fn round_trip(v: &Value) -> Value {
-        let p = dump(v, true).unwrap();
+        let p = dump(v, true);
         restore(&p, &limits()).unwrap_or_else(|e| panic!("{e:?}"))
     }
 
@@ -685,7 +686,7 @@ mod tests {
 
     #[test]
     fn bad_payloads() {
-        let p = dump(&Value::string(b"hello"), true).unwrap();
+        let p = dump(&Value::string(b"hello"), true);
         assert_eq!(restore(&p[..5], &limits()).err(), Some(None));
         let mut flipped = p.clone();
         flipped[2] ^= 1;

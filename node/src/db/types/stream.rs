@@ -288,37 +288,37 @@ impl Chunk {
             + self.lp_base
     }
 
-    fn push(&mut self, id: StreamId, master: StreamId, fv: &[Bytes]) {
+    fn push<T: AsRef<[u8]>>(&mut self, id: StreamId, master: StreamId, fv: &[T]) {
         let nfields = fv.len() / 2;
         if self.ids.is_empty() {
             // Master entry: field count, field names, terminator.
             self.lp_base += lp_int_size(nfields as i64) + lp_int_size(0);
             for f in fv.iter().step_by(2) {
-                self.lp_base += lp_str_size(f);
+                self.lp_base += lp_str_size(f.as_ref());
             }
         }
         let same = {
             let m = if self.ids.is_empty() {
-                fv.iter().step_by(2).map(|f| &f[..]).collect()
+                fv.iter().step_by(2).map(|f| f.as_ref()).collect()
             } else {
                 self.master_fields()
             };
             m.len() == nfields
                 && m.iter()
                     .zip(fv.iter().step_by(2))
-                    .all(|(a, b)| *a == &b[..])
+                    .all(|(a, b)| *a == b.as_ref())
         };
         let ms_diff = id.ms.wrapping_sub(master.ms) as i64;
         let seq_diff = id.seq.wrapping_sub(master.seq) as i64;
         let mut size = lp_int_size(0) + lp_int_size(ms_diff) + lp_int_size(seq_diff);
         let mut lp_count = 3 + nfields;
         for v in fv.iter().skip(1).step_by(2) {
-            size += lp_str_size(v);
+            size += lp_str_size(v.as_ref());
         }
         if !same {
             size += lp_int_size(nfields as i64);
             for f in fv.iter().step_by(2) {
-                size += lp_str_size(f);
+                size += lp_str_size(f.as_ref());
             }
             lp_count += nfields + 1;
         }
@@ -330,14 +330,14 @@ impl Chunk {
         if packed_same {
             put_varint(&mut self.data, (nfields << 1) | 1);
             for x in fv.iter().skip(1).step_by(2) {
-                put_varint(&mut self.data, x.len());
-                self.data.extend_from_slice(x);
+                put_varint(&mut self.data, x.as_ref().len());
+                self.data.extend_from_slice(x.as_ref());
             }
         } else {
             put_varint(&mut self.data, fv.len() << 1);
             for x in fv {
-                put_varint(&mut self.data, x.len());
-                self.data.extend_from_slice(x);
+                put_varint(&mut self.data, x.as_ref().len());
+                self.data.extend_from_slice(x.as_ref());
             }
         }
         self.ids.push(id);
@@ -832,6 +832,118 @@ impl Stream {
             })
             .sum();
         chunks + groups
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Persistence: the chunks as Redis's listpacks hold them (RDB writer and loader)
+
+/// A chunk as stored, deleted entries included (a Redis listpack keeps them, flagged).
+#[derive(Debug, Default)]
+pub struct Node<'a> {
+    pub master: StreamId,
+    /// Entry IDs in insertion order.
+    pub ids: &'a [StreamId],
+    pub deleted: &'a [bool],
+    /// The field names of the chunk's first entry (Redis's master entry).
+    pub master_fields: Vec<&'a [u8]>,
+    /// Field, value... of every entry one after the other (see [`Node::entry`]).
+    fields: Vec<&'a [u8]>,
+    starts: Vec<usize>,
+}
+
+impl<'a> Node<'a> {
+    /// Field, value, field, value... of entry `i`.
+    pub fn entry(&self, i: usize) -> &[&'a [u8]] {
+        match (self.starts.get(i), self.starts.get(i + 1)) {
+            (Some(&a), Some(&b)) => &self.fields[a..b],
+            _ => &[],
+        }
+    }
+}
+
+impl Chunk {
+    /// Appends entry `i`'s fields and values to `out`, taking the names of `same` entries from
+    /// `names` (the master fields) instead of decoding entry 0 again.
+    fn fields_into<'a>(&'a self, i: usize, names: &[&'a [u8]], out: &mut Vec<&'a [u8]>) {
+        let b = &self.data;
+        let mut pos = self.offs[i] as usize;
+        let h = get_varint(b, &mut pos);
+        let (n, same) = (h >> 1, h & 1 == 1);
+        let read = |pos: &mut usize| {
+            let len = get_varint(b, pos);
+            let end = (*pos + len).min(b.len());
+            let s = &b[*pos..end];
+            *pos = end;
+            s
+        };
+        if !same {
+            out.extend((0..n).map(|_| read(&mut pos)));
+            return;
+        }
+        for name in names.iter().take(n) {
+            out.push(name);
+            out.push(read(&mut pos));
+        }
+    }
+}
+
+impl Stream {
+    /// Calls `f` with every chunk in ID order (RDB writer). The buffers are reused from one
+    /// chunk to the next.
+    pub fn for_each_node(&self, mut f: impl FnMut(&Node<'_>)) {
+        let mut node = Node::default();
+        for (&master, c) in &self.chunks {
+            node.master = master;
+            node.ids = &c.ids;
+            node.deleted = &c.deleted;
+            node.master_fields = c.master_fields();
+            node.fields.clear();
+            node.starts.clear();
+            for i in 0..c.ids.len() {
+                node.starts.push(node.fields.len());
+                c.fields_into(i, &node.master_fields, &mut node.fields);
+            }
+            node.starts.push(node.fields.len());
+            f(&node);
+        }
+    }
+
+    /// The key of the last chunk, if any.
+    pub fn last_chunk_id(&self) -> Option<StreamId> {
+        self.chunks.last_key_value().map(|(k, _)| *k)
+    }
+
+    /// Appends a chunk read back from a file: `master` is its key, `entries` are `(id,
+    /// deleted, range)` in order, the range locating the entry's field/value pairs in
+    /// `fields`. The caller has checked that the IDs ascend, that every entry holds at least
+    /// one pair and that the chunk comes after every chunk so far; the stream's counters
+    /// (length, IDs, entries added) are the caller's to set. Returns false, adding nothing,
+    /// for a chunk without entries.
+    pub fn push_node<T: AsRef<[u8]>>(
+        &mut self,
+        master: StreamId,
+        entries: &[(StreamId, bool, std::ops::Range<usize>)],
+        fields: &[T],
+    ) -> bool {
+        if entries.is_empty() {
+            return false;
+        }
+        let mut c = Chunk::default();
+        for (id, deleted, range) in entries {
+            c.push(*id, master, fields.get(range.clone()).unwrap_or_default());
+            if *deleted {
+                if let Some(d) = c.deleted.last_mut() {
+                    *d = true;
+                }
+                c.live -= 1;
+            }
+        }
+        if let Some(mut last) = self.chunks.last_entry() {
+            last.get_mut().seal();
+        }
+        self.chunks.insert(master, c);
+        true
     }
 }
 
