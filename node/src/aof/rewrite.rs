@@ -80,12 +80,6 @@ pub fn open_at_start(server: &Server, loaded: Option<Manifest>) -> Result<(), St
             .snapshot_now(server.settings().rdbcompression)
             .ok_or("the base needs every shard")?;
         drop(db);
-        if snap.unsupported > 0 {
-            return Err(format!(
-                "Can't create the AOF base file {name}: {} stream keys can't be written to RDB by this ferrodis build yet",
-                snap.unsupported
-            ));
-        }
         write_atomic(&dir, &name, &file::encode(&snap, &aux(server)))
             .map_err(|e| format!("Can't create the AOF base file {name}: {e}"))?;
         info!("Creating AOF base file {name} on server start");
@@ -310,12 +304,6 @@ fn write_base(server: &Server, base_seq: u64) -> Result<String, String> {
         Some(o) => (o.dir.clone(), o.prefix.clone()),
         None => return Err("the AOF was switched off during the rewrite".into()),
     };
-    if snap.unsupported > 0 {
-        return Err(format!(
-            "{} stream keys can't be written to the AOF base by this ferrodis build yet",
-            snap.unsupported
-        ));
-    }
     let name = manifest::base_name(&prefix, base_seq, true);
     let bytes = file::encode(&snap, &aux(server));
     write_atomic(&dir, &name, &bytes).map_err(|e| e.to_string())?;

@@ -403,12 +403,6 @@ async fn full_sync<W: AsyncWrite + Unpin>(
     let me = server.clone();
     let rdb = tokio::task::spawn_blocking(move || {
         let snap = me.keyspace.finish_snapshot()?;
-        if snap.unsupported > 0 {
-            warn!(
-                "{} stream keys are not sent to the replica: this build cannot write streams to RDB yet",
-                snap.unsupported
-            );
-        }
         let aux = crate::rdb::file::Aux {
             ctime: unix_ms() / 1000,
             used_mem: me.used_memory(),
