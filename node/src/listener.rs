@@ -67,26 +67,90 @@ pub async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
     }
 }
 
-async fn admit(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr) {
+async fn admit(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
+    let laddr = stream
+        .local_addr()
+        .map(|a| fmt_addr(&a))
+        .unwrap_or_default();
+    let fd = raw_fd(&stream);
+    admit_stream(server, stream, peer, laddr, fd).await;
+}
+
+/// Accepts TLS connections (`tls-port`) forever: the handshake runs in the client's own task
+/// with the configuration current at accept time, so a reload never touches an established
+/// connection.
+pub async fn tls_accept_loop(server: Arc<Server>, listener: TcpListener) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                warn!("Accepting client connection: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let server = server.clone();
+        tokio::spawn(async move { admit_tls(server, stream, peer).await });
+    }
+}
+
+/// How long a TLS client may take to finish its handshake.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn admit_tls(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let Some(ctx) = server.tls.contexts() else {
+        return;
+    };
+    let laddr = stream
+        .local_addr()
+        .map(|a| fmt_addr(&a))
+        .unwrap_or_default();
+    let fd = raw_fd(&stream);
+    let stream =
+        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, crate::tls::accept(&ctx, stream)).await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                warn!(
+                    "Error accepting a client connection: {e} (conn: fd={fd}, addr={})",
+                    fmt_addr(&peer)
+                );
+                return;
+            }
+            Err(_) => {
+                warn!(
+                    "Error accepting a client connection: TLS handshake timed out (addr={})",
+                    fmt_addr(&peer)
+                );
+                return;
+            }
+        };
+    drop(ctx);
+    admit_stream(server, stream, peer, laddr, fd).await;
+}
+
+/// The checks every new connection goes through (maxclients, protected mode), then its task.
+async fn admit_stream<S>(server: Arc<Server>, mut stream: S, peer: SocketAddr, laddr: String, fd: i32)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let settings = server.settings();
     if server.clients.lock().len() as u64 >= settings.maxclients as u64 {
         server.stats.rejected_connections.fetch_add(1, Relaxed);
         let _ = stream
             .write_all(b"-ERR max number of clients reached\r\n")
             .await;
+        let _ = stream.flush().await;
         return;
     }
     if protected_refuses(&server, &peer) {
         server.stats.rejected_connections.fetch_add(1, Relaxed);
         let _ = stream.write_all(DENIED.as_bytes()).await;
+        let _ = stream.flush().await;
         return;
     }
-    let laddr = stream
-        .local_addr()
-        .map(|a| fmt_addr(&a))
-        .unwrap_or_default();
-    let fd = raw_fd(&stream);
     server.stats.connections_received.fetch_add(1, Relaxed);
     let info = server.register_client(fmt_addr(&peer), laddr, fd);
     crate::conn::serve(server, stream, info).await;

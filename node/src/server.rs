@@ -279,6 +279,10 @@ pub struct Server {
     pub pushers: crate::push::Pushers,
     /// Cluster mode (`cluster-enabled yes`): set once at startup.
     pub cluster: std::sync::OnceLock<crate::cluster::Cluster>,
+    /// TLS configurations (see [`crate::tls`]).
+    pub tls: Arc<crate::tls::Tls>,
+    /// The TLS port actually listened on (0: none).
+    pub tls_port: AtomicU32,
 }
 
 impl Server {
@@ -323,6 +327,8 @@ impl Server {
             tracking: crate::tracking::Tracking::default(),
             pushers: crate::push::Pushers::default(),
             cluster: std::sync::OnceLock::new(),
+            tls: Arc::default(),
+            tls_port: AtomicU32::new(0),
         })
     }
 

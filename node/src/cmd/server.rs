@@ -586,7 +586,27 @@ fn config_set(ctx: &mut Ctx) -> CmdResult {
         .collect();
     let changed = {
         let mut cfg = ctx.server.config.write();
-        cfg.set(&pairs).map_err(|e| CmdError::Msg(e.into()))?
+        let is_tls = |n: &[u8]| n.len() > 4 && n[..4].eq_ignore_ascii_case(b"tls-");
+        // TLS directives are applied together: if the new configuration does not load, the
+        // old values come back (Redis restores them too).
+        let before = pairs.iter().any(|(n, _)| is_tls(n)).then(|| cfg.clone());
+        let changed = cfg.set(&pairs).map_err(|e| CmdError::Msg(e.into()))?;
+        if let Some(before) = before {
+            if changed.iter().any(|n| n.starts_with("tls-")) {
+                if let Err(reason) = ctx.server.tls.configure(&cfg) {
+                    let name = pairs
+                        .iter()
+                        .map(|(n, _)| String::from_utf8_lossy(n).into_owned())
+                        .find(|n| is_tls(n.as_bytes()))
+                        .unwrap_or_default();
+                    tracing::warn!("{reason}");
+                    tracing::warn!("Failed applying new configuration. Possibly related to new {name} setting. Restoring previous settings.");
+                    *cfg = before;
+                    return Err(crate::error::tls_config_set_failed(&name));
+                }
+            }
+        }
+        changed
     };
     ctx.server.config_changed();
     for name in changed {
