@@ -141,6 +141,7 @@ impl TlsOptions {
 }
 
 /// The rustls configurations built from one [`TlsOptions`].
+#[derive(Debug)]
 pub struct Contexts {
     /// Client connections on `tls-port` (client authentication per `tls-auth-clients`).
     pub clients: Arc<ServerConfig>,

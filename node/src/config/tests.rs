@@ -381,6 +381,13 @@ fn statuses() {
         "hash-max-listpack-entries",
         "hash-max-listpack-value",
         "set-max-intset-entries",
+        "tls-port",
+        "tls-cert-file",
+        "tls-key-file",
+        "tls-ca-cert-file",
+        "tls-cluster",
+        "tls-protocols",
+        "tls-cluster-peer-verify",
     ] {
         assert_eq!(status(name), Some(Status::Supported), "{name}");
     }
@@ -393,6 +400,8 @@ fn statuses() {
         "dbfilename",
         "set-proc-title",
         "notify-keyspace-events",
+        "tls-replication",
+        "tls-dh-params-file",
     ] {
         assert_eq!(status(name), Some(Status::Accepted), "{name}");
     }
@@ -400,13 +409,6 @@ fn statuses() {
         "appendonly",
         "aclfile",
         "user",
-        "tls-port",
-        "tls-cert-file",
-        "tls-key-file",
-        "tls-ca-cert-file",
-        "tls-cluster",
-        "tls-replication",
-        "tls-protocols",
         "replicaof",
         "slaveof",
         "masterauth",
@@ -649,14 +651,6 @@ fn not_yet_features_fail_unless_default() {
             "appendonly: AOF persistence is not supported by this ferrodis build yet",
         ),
         (
-            "tls-port 6380",
-            "tls-port: TLS is not supported by this ferrodis build yet",
-        ),
-        (
-            "tls-replication yes",
-            "tls-replication: TLS is not supported by this ferrodis build yet",
-        ),
-        (
             "slaveof 10.0.0.1 6379",
             "slaveof: replication is not supported by this ferrodis build yet",
         ),
@@ -784,8 +778,8 @@ fn deployment_directives() {
         "appendonly: AOF persistence is not supported by this ferrodis build yet"
     );
     assert_eq!(
-        rejected("tls-protocols \"TLSv1.2 TLSv1.3\"").2,
-        "tls-protocols: TLS is not supported by this ferrodis build yet"
+        get1(&loaded("tls-protocols \"TLSv1.2 TLSv1.3\""), "tls-protocols"),
+        "TLSv1.2 TLSv1.3"
     );
     // Redis has no trailing comments: the comment is two more arguments.
     let err = load("aclfile /etc/redis/users.acl  # Correct path").expect_err("aclfile");
@@ -1053,7 +1047,6 @@ fn config_set_errors_match_stock() {
         (&[("save", "0 10")], "ERR CONFIG SET failed (possibly related to argument 'save') - Invalid save parameters"),
         (&[("cluster-announce-hostname", "a_b")], "ERR CONFIG SET failed (possibly related to argument 'cluster-announce-hostname') - Hostnames may only contain alphanumeric characters, hyphens or dots"),
         (&[("appendonly", "yes")], "ERR CONFIG SET failed (possibly related to argument 'appendonly') - AOF persistence is not supported by this ferrodis build yet"),
-        (&[("tls-port", "6380")], "ERR CONFIG SET failed (possibly related to argument 'tls-port') - TLS is not supported by this ferrodis build yet"),
         (&[("slaveof", "1.2.3.4 6379")], "ERR CONFIG SET failed (possibly related to argument 'slaveof') - can't set immutable config"),
     ];
     for (pairs, expected) in cases {
