@@ -275,11 +275,7 @@ fn send(
 
 /// An outbound link: connect, then write frames until an error or a slow write (then the
 /// next send opens a new one).
-async fn outbound(
-    to: Addr,
-    rx: mpsc::Receiver<Vec<u8>>,
-    transport: Option<Arc<dyn Transport>>,
-) {
+async fn outbound(to: Addr, rx: mpsc::Receiver<Vec<u8>>, transport: Option<Arc<dyn Transport>>) {
     let stream = match to.ip.parse::<IpAddr>() {
         Ok(ip) => {
             tokio::time::timeout(

@@ -109,8 +109,7 @@ async fn admit_tls(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
         .unwrap_or_default();
     let fd = raw_fd(&stream);
     let stream =
-        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, crate::tls::accept(&ctx, stream)).await
-        {
+        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, crate::tls::accept(&ctx, stream)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 warn!(
@@ -132,8 +131,13 @@ async fn admit_tls(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
 }
 
 /// The checks every new connection goes through (maxclients, protected mode), then its task.
-async fn admit_stream<S>(server: Arc<Server>, mut stream: S, peer: SocketAddr, laddr: String, fd: i32)
-where
+async fn admit_stream<S>(
+    server: Arc<Server>,
+    mut stream: S,
+    peer: SocketAddr,
+    laddr: String,
+    fd: i32,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let settings = server.settings();

@@ -129,7 +129,13 @@ fn run(config: Config) -> anyhow::Result<()> {
         None => warn!("Warning: no config file specified, using the default config. In order to specify a config file use ferrodis-server /path/to/redis.conf"),
     }
     let port = config.port();
-    let tls_port = u16::try_from(config.get_str("tls-port").and_then(|p| p.parse().ok()).unwrap_or(0u32)).unwrap_or(0);
+    let tls_port = u16::try_from(
+        config
+            .get_str("tls-port")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0u32),
+    )
+    .unwrap_or(0);
     let bind = config.bind();
     let hz = config.hz().max(1);
     let server = Server::new(config);

@@ -198,7 +198,9 @@ pub fn build(o: &TlsOptions) -> Result<Contexts, String> {
         };
         let mut cfg = builder
             .with_single_cert(certs.clone(), key.clone_key())
-            .map_err(|e| format!("Failed to load certificate/key (tls-cert-file, tls-key-file): {e}"))?;
+            .map_err(|e| {
+                format!("Failed to load certificate/key (tls-cert-file, tls-key-file): {e}")
+            })?;
         cfg.ignore_client_order = o.prefer_server_ciphers;
         cfg.session_storage = if o.session_caching {
             let size = if o.session_cache_size == 0 {
@@ -501,13 +503,10 @@ impl ServerCertVerifier for ChainOnly {
     ) -> Result<ServerCertVerified, rustls::Error> {
         // webpki checks the chain first and the name last: a name error means the chain is
         // good.
-        match self.0.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -552,10 +551,13 @@ pub fn cert_names_ip(cert: &CertificateDer<'_>, ip: IpAddr) -> bool {
 pub struct Tls {
     current: RwLock<Option<Arc<Contexts>>>,
     /// Options and file stamps the current contexts were built from.
-    built: Mutex<Option<(TlsOptions, Vec<(PathBuf, Option<SystemTime>)>)>>,
+    built: Mutex<Option<(TlsOptions, Stamps)>>,
 }
 
-fn stamps(files: Vec<PathBuf>) -> Vec<(PathBuf, Option<SystemTime>)> {
+/// Files and their modification times.
+type Stamps = Vec<(PathBuf, Option<SystemTime>)>;
+
+fn stamps(files: Vec<PathBuf>) -> Stamps {
     files
         .into_iter()
         .map(|f| {
@@ -654,7 +656,9 @@ impl ferrodis_gossip::driver::Transport for BusTls {
                         "Refused cluster bus link from {}: its certificate does not name that address",
                         peer.ip()
                     );
-                    return Err(std::io::Error::other("peer certificate does not name the peer"));
+                    return Err(std::io::Error::other(
+                        "peer certificate does not name the peer",
+                    ));
                 }
             }
             Ok(Box::new(s) as ferrodis_gossip::driver::BoxIo)
@@ -711,9 +715,11 @@ mod tests {
         let s = select_suites("ECDHE-RSA-AES256-GCM-SHA384", "TLS_AES_128_GCM_SHA256").unwrap();
         assert_eq!(s.len(), 2);
         let s = select_suites("DEFAULT:!ECDHE-RSA-CHACHA20-POLY1305", "").unwrap();
-        assert!(!s
-            .iter()
-            .any(|x| x.suite() == rustls::CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256));
+        assert!(
+            !s.iter()
+                .any(|x| x.suite()
+                    == rustls::CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256)
+        );
         assert!(select_suites("BOGUS", "").is_err());
         assert!(select_suites("", "BOGUS").is_err());
     }

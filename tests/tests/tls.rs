@@ -38,10 +38,9 @@ fn make_ca(name: &str) -> Ca {
 
 /// A leaf for `names` (IP addresses or DNS names), usable as server and client certificate.
 fn leaf_params(cn: &str, names: &[&str]) -> CertificateParams {
-    let mut p = CertificateParams::new(
-        names.iter().map(|s| s.to_string()).collect::<Vec<String>>(),
-    )
-    .expect("leaf params");
+    let mut p =
+        CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<String>>())
+            .expect("leaf params");
     p.distinguished_name.push(DnType::CommonName, cn);
     p.extended_key_usages = vec![
         ExtendedKeyUsagePurpose::ServerAuth,
@@ -138,7 +137,8 @@ impl Node {
     /// Starts ferrodis with `args` (after `--dir`, `--save ""`) and waits until `ready` holds.
     fn spawn(args: &[String]) -> Result<Node, String> {
         let dir = TempDir::new("tls-node");
-        let log = std::fs::File::create(dir.path().join("server.log")).map_err(|e| e.to_string())?;
+        let log =
+            std::fs::File::create(dir.path().join("server.log")).map_err(|e| e.to_string())?;
         let tls_port = args
             .iter()
             .position(|a| a == "--tls-port")
@@ -173,7 +173,11 @@ impl Node {
             if let Ok(Some(st)) = self.child.try_wait() {
                 return (st.success(), self.log());
             }
-            assert!(Instant::now() < until, "server did not exit; log:\n{}", self.log());
+            assert!(
+                Instant::now() < until,
+                "server did not exit; log:\n{}",
+                self.log()
+            );
             thread::sleep(Duration::from_millis(20));
         }
     }
@@ -375,25 +379,41 @@ fn redis_cli_over_tls_and_refused_clients() {
     assert_eq!(out.stdout.trim(), "hello", "{out:?}");
 
     // Plain text on the TLS port.
-    let out = redis_cli(&s(&["-p", &port.to_string(), "PING"]), "", Duration::from_secs(10));
+    let out = redis_cli(
+        &s(&["-p", &port.to_string(), "PING"]),
+        "",
+        Duration::from_secs(10),
+    );
     assert!(!out.stdout.contains("PONG"), "plain text answered: {out:?}");
 
     // tls-auth-clients yes (default): no certificate, expired, other CA, self-signed.
     let out = tls_cli(port, &pki, None, &["PING"]);
-    assert!(!out.stdout.contains("PONG"), "no client cert accepted: {out:?}");
+    assert!(
+        !out.stdout.contains("PONG"),
+        "no client cert accepted: {out:?}"
+    );
     let expired = pki.save("expired", expired_leaf(&pki.ca, "expired"));
     let out = tls_cli(port, &pki, Some(&expired), &["PING"]);
-    assert!(!out.stdout.contains("PONG"), "expired cert accepted: {out:?}");
+    assert!(
+        !out.stdout.contains("PONG"),
+        "expired cert accepted: {out:?}"
+    );
     let other_ca = make_ca("some other CA");
     let foreign = pki.save(
         "foreign",
         leaf(&other_ca, "foreign", &["127.0.0.1", "localhost"]),
     );
     let out = tls_cli(port, &pki, Some(&foreign), &["PING"]);
-    assert!(!out.stdout.contains("PONG"), "other-CA cert accepted: {out:?}");
+    assert!(
+        !out.stdout.contains("PONG"),
+        "other-CA cert accepted: {out:?}"
+    );
     let selfsigned = pki.save("selfsigned", self_signed_leaf("selfsigned"));
     let out = tls_cli(port, &pki, Some(&selfsigned), &["PING"]);
-    assert!(!out.stdout.contains("PONG"), "self-signed cert accepted: {out:?}");
+    assert!(
+        !out.stdout.contains("PONG"),
+        "self-signed cert accepted: {out:?}"
+    );
     assert!(node.log().contains("Error accepting a client connection"));
 
     // tls-auth-clients optional: no certificate is fine, a bad one still is not.
@@ -407,9 +427,17 @@ fn redis_cli_over_tls_and_refused_clients() {
     let out = tls_cli(port, &pki, None, &["PING"]);
     assert_eq!(out.stdout.trim(), "PONG", "{out:?}");
     let out = tls_cli(port, &pki, Some(&foreign), &["PING"]);
-    assert!(!out.stdout.contains("PONG"), "other-CA cert accepted: {out:?}");
+    assert!(
+        !out.stdout.contains("PONG"),
+        "other-CA cert accepted: {out:?}"
+    );
     // tls-auth-clients no.
-    tls_cli(port, &pki, None, &["CONFIG", "SET", "tls-auth-clients", "no"]);
+    tls_cli(
+        port,
+        &pki,
+        None,
+        &["CONFIG", "SET", "tls-auth-clients", "no"],
+    );
     let out = tls_cli(port, &pki, None, &["CONFIG", "GET", "tls-auth-clients"]);
     assert_eq!(out.stdout, "tls-auth-clients\nno\n");
 }
@@ -437,9 +465,19 @@ fn config_set_errors_keep_the_old_configuration() {
             "{name} {value}"
         );
     }
-    let out = tls_cli(port, &pki, Some(&client), &["CONFIG", "GET", "tls-cert-file"]);
+    let out = tls_cli(
+        port,
+        &pki,
+        Some(&client),
+        &["CONFIG", "GET", "tls-cert-file"],
+    );
     assert_eq!(out.stdout, format!("tls-cert-file\n{}\n", server.cert));
-    let out = tls_cli(port, &pki, Some(&client), &["CONFIG", "GET", "tls-protocols"]);
+    let out = tls_cli(
+        port,
+        &pki,
+        Some(&client),
+        &["CONFIG", "GET", "tls-protocols"],
+    );
     assert_eq!(out.stdout, "tls-protocols\n\n");
     assert!(node.log().contains("Restoring previous settings"));
     // A suite rustls has, by its OpenSSL name.
@@ -447,7 +485,14 @@ fn config_set_errors_keep_the_old_configuration() {
         port,
         &pki,
         Some(&client),
-        &["CONFIG", "SET", "tls-ciphersuites", "TLS_AES_256_GCM_SHA384", "tls-prefer-server-ciphers", "yes"],
+        &[
+            "CONFIG",
+            "SET",
+            "tls-ciphersuites",
+            "TLS_AES_256_GCM_SHA384",
+            "tls-prefer-server-ciphers",
+            "yes",
+        ],
     );
     assert_eq!(out.stdout.trim(), "OK");
     let out = tls_cli(port, &pki, Some(&client), &["PING"]);
@@ -500,7 +545,14 @@ fn encrypted_key_with_pass() {
     let client = pki.leaf("client");
     let enc = pki.path("server-enc.key");
     let st = Command::new(openssl)
-        .args(["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-passout", "pass:s3cret"])
+        .args([
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "aes-256-cbc",
+            "-passout",
+            "pass:s3cret",
+        ])
         .args(["-in", &server.key, "-out", &enc])
         .status()
         .expect("openssl pkcs8");
@@ -511,7 +563,9 @@ fn encrypted_key_with_pass() {
     };
     let node = tls_server(&pki, &enc_pair, &client, &["--tls-key-file-pass", "s3cret"]);
     assert_eq!(
-        tls_cli(node.tls_port, &pki, Some(&client), &["PING"]).stdout.trim(),
+        tls_cli(node.tls_port, &pki, Some(&client), &["PING"])
+            .stdout
+            .trim(),
         "PONG"
     );
     // A wrong pass refuses to start and names the directive.
@@ -551,7 +605,14 @@ fn certificates_reload_without_dropping_connections() {
         port,
         &pki,
         Some(&client),
-        &["CONFIG", "SET", "tls-cert-file", &second.cert, "tls-key-file", &second.key],
+        &[
+            "CONFIG",
+            "SET",
+            "tls-cert-file",
+            &second.cert,
+            "tls-key-file",
+            &second.key,
+        ],
     );
     assert_eq!(out.stdout.trim(), "OK", "{out:?}");
     let (_c, served) = rustls_client(port, &pki, &client);
@@ -562,9 +623,11 @@ fn certificates_reload_without_dropping_connections() {
     let (cert3, key3) = leaf(&pki.ca, "server3", &["127.0.0.1", "localhost"]);
     std::fs::write(&second.key, key3).expect("write key");
     std::fs::write(&second.cert, &cert3).expect("write cert");
-    wait_for(Duration::from_secs(10), "the new certificate to be served", || {
-        rustls_client(port, &pki, &client).1 == der_of(&second.cert)
-    });
+    wait_for(
+        Duration::from_secs(10),
+        "the new certificate to be served",
+        || rustls_client(port, &pki, &client).1 == der_of(&second.cert),
+    );
     assert_eq!(roundtrip(&mut old_conn, b"PING\r\n"), "+PONG\r\n");
     assert!(node.log().contains("TLS certificates reloaded"));
 }
@@ -615,25 +678,45 @@ fn tls_cluster_with_port_zero() {
     args.extend(s(&["--cluster-replicas", "0", "--cluster-yes"]));
     let out = redis_cli(&args, "", Duration::from_secs(60));
     assert!(out.success, "cluster create failed: {out:?}");
-    wait_for(Duration::from_secs(30), "cluster_state:ok everywhere", || {
-        nodes.iter().all(|n| {
-            tls_cli(n.tls_port, &pki, Some(&server), &["CLUSTER", "INFO"])
-                .stdout
-                .contains("cluster_state:ok")
-        })
-    });
+    wait_for(
+        Duration::from_secs(30),
+        "cluster_state:ok everywhere",
+        || {
+            nodes.iter().all(|n| {
+                tls_cli(n.tls_port, &pki, Some(&server), &["CLUSTER", "INFO"])
+                    .stdout
+                    .contains("cluster_state:ok")
+            })
+        },
+    );
     // CLUSTER NODES names the TLS ports (bus = TLS port + 10000).
-    let text = tls_cli(nodes[0].tls_port, &pki, Some(&server), &["CLUSTER", "NODES"]).stdout;
+    let text = tls_cli(
+        nodes[0].tls_port,
+        &pki,
+        Some(&server),
+        &["CLUSTER", "NODES"],
+    )
+    .stdout;
     for n in &nodes {
         let want = format!("127.0.0.1:{}@{}", n.tls_port, n.tls_port + 10000);
         assert!(text.contains(&want), "{want} not in\n{text}");
     }
     // A key of another node's slots, through a redirect: "foo" is slot 12182 (third node).
     let mut a = s(&["-c", "-p", &nodes[0].tls_port.to_string(), "--tls"]);
-    a.extend(s(&["--cert", &server.cert, "--key", &server.key, "--cacert", &pki.ca_file()]));
+    a.extend(s(&[
+        "--cert",
+        &server.cert,
+        "--key",
+        &server.key,
+        "--cacert",
+        &pki.ca_file(),
+    ]));
     let mut set = a.clone();
     set.extend(s(&["SET", "foo", "bar"]));
-    assert_eq!(redis_cli(&set, "", Duration::from_secs(10)).stdout.trim(), "OK");
+    assert_eq!(
+        redis_cli(&set, "", Duration::from_secs(10)).stdout.trim(),
+        "OK"
+    );
     let out = tls_cli(nodes[2].tls_port, &pki, Some(&server), &["GET", "foo"]);
     assert_eq!(out.stdout.trim(), "bar");
     let out = tls_cli(nodes[0].tls_port, &pki, Some(&server), &["GET", "foo"]);
@@ -686,7 +769,12 @@ fn bus_peer_must_name_its_address() {
     // Naming 127.0.0.1: kept.
     assert!(bus_handshake(bus, &pki.ca_file(), Some(&server)));
     thread::sleep(Duration::from_millis(300));
-    assert_eq!(node.log().matches(REFUSED).count(), refusals, "{}", node.log());
+    assert_eq!(
+        node.log().matches(REFUSED).count(),
+        refusals,
+        "{}",
+        node.log()
+    );
     let out = tls_cli(
         node.tls_port,
         &pki,

@@ -680,12 +680,9 @@ pub(crate) const TABLE: &[Directive] = &[
     row("tls-ciphersuites", nullable()).sup(),
     // Beyond Redis: what a cluster bus peer's certificate must name (`tls-cluster yes`).
     // Hidden so that `CONFIG GET *` lists exactly Redis's directives.
-    row(
-        "tls-cluster-peer-verify",
-        enumeration(TLS_PEER_VERIFY, 0),
-    )
-    .flag(flags::HIDDEN)
-    .sup(),
+    row("tls-cluster-peer-verify", enumeration(TLS_PEER_VERIFY, 0))
+        .flag(flags::HIDDEN)
+        .sup(),
     // Special
     row("dir", special(Special::Dir))
         .flag(flags::PROTECTED)

@@ -778,7 +778,10 @@ fn deployment_directives() {
         "appendonly: AOF persistence is not supported by this ferrodis build yet"
     );
     assert_eq!(
-        get1(&loaded("tls-protocols \"TLSv1.2 TLSv1.3\""), "tls-protocols"),
+        get1(
+            &loaded("tls-protocols \"TLSv1.2 TLSv1.3\""),
+            "tls-protocols"
+        ),
         "TLSv1.2 TLSv1.3"
     );
     // Redis has no trailing comments: the comment is two more arguments.
