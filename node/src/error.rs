@@ -125,3 +125,8 @@ pub fn cluster_bus(e: &ferrodis_gossip::CommandError, arg: &str) -> CmdError {
 pub fn tls_config_set_failed(name: &str) -> CmdError {
     CmdError::err(format!("CONFIG SET failed (possibly related to argument '{name}') - Unable to update TLS configuration. Check server logs."))
 }
+
+/// CONFIG SET of a port the server could not listen on.
+pub fn listen_failed(name: &str) -> CmdError {
+    CmdError::err(format!("CONFIG SET failed (possibly related to argument '{name}') - Unable to listen on this port. Check server logs."))
+}

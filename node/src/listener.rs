@@ -48,6 +48,53 @@ pub async fn bind_all(bind: &[String], port: u16) -> anyhow::Result<Vec<TcpListe
     Ok(out)
 }
 
+/// [`bind_all`] for callers outside async code (CONFIG SET of `tls-port`): binds with std
+/// sockets and hands them to tokio. Must run inside the runtime.
+pub fn bind_all_now(bind: &[String], port: u16) -> std::io::Result<Vec<TcpListener>> {
+    let mut out = Vec::new();
+    for spec in bind {
+        let (optional, addr) = match spec.strip_prefix('-') {
+            Some(a) => (true, a),
+            None => (false, spec.as_str()),
+        };
+        let ip: std::net::IpAddr = match addr {
+            "*" => std::net::Ipv4Addr::UNSPECIFIED.into(),
+            "::*" => std::net::Ipv6Addr::UNSPECIFIED.into(),
+            a => match a.parse() {
+                Ok(ip) => ip,
+                Err(_) if optional => continue,
+                Err(_) => {
+                    return Err(std::io::Error::other(format!(
+                        "Invalid bind address '{addr}'"
+                    )))
+                }
+            },
+        };
+        let bound = std::net::TcpListener::bind(SocketAddr::new(ip, port)).and_then(|l| {
+            l.set_nonblocking(true)?;
+            TcpListener::from_std(l)
+        });
+        match bound {
+            Ok(l) => out.push(l),
+            Err(_) if optional => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// Runs the accept loops of `tls-port` on `listeners`, stopping the previous ones (established
+/// connections stay).
+pub fn serve_tls(server: &Arc<Server>, listeners: Vec<TcpListener>) {
+    let mut handles = server.tls_accepts.lock();
+    for h in handles.drain(..) {
+        h.abort();
+    }
+    for l in listeners {
+        handles.push(tokio::spawn(tls_accept_loop(server.clone(), l)).abort_handle());
+    }
+}
+
 /// Text sent to a remote client refused by protected mode.
 const DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers, you may disable protected mode with 'CONFIG SET protected-mode no' from the loopback interface, set a password for the default user, or bind to specific addresses instead of all interfaces.\r\n";
 

@@ -195,9 +195,7 @@ fn run(config: Config) -> anyhow::Result<()> {
         for l in listeners {
             tokio::spawn(listener::accept_loop(server.clone(), l));
         }
-        for l in tls_listeners {
-            tokio::spawn(listener::tls_accept_loop(server.clone(), l));
-        }
+        listener::serve_tls(&server, tls_listeners);
         tokio::spawn(cron(server.clone(), hz));
         info!("Ready to accept connections");
         loop {

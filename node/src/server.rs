@@ -283,6 +283,8 @@ pub struct Server {
     pub tls: Arc<crate::tls::Tls>,
     /// The TLS port actually listened on (0: none).
     pub tls_port: AtomicU32,
+    /// The accept loops of `tls-port`, replaced when CONFIG SET moves it.
+    pub tls_accepts: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 impl Server {
@@ -329,6 +331,7 @@ impl Server {
             cluster: std::sync::OnceLock::new(),
             tls: Arc::default(),
             tls_port: AtomicU32::new(0),
+            tls_accepts: Mutex::new(Vec::new()),
         })
     }
 

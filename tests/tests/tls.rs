@@ -497,6 +497,41 @@ fn config_set_errors_keep_the_old_configuration() {
     assert_eq!(out.stdout.trim(), "OK");
     let out = tls_cli(port, &pki, Some(&client), &["PING"]);
     assert_eq!(out.stdout.trim(), "PONG");
+
+    // CONFIG SET tls-port moves the listener; a connection made before stays.
+    let (mut before, _) = rustls_client(port, &pki, &client);
+    let moved = free_port(false);
+    let out = tls_cli(
+        port,
+        &pki,
+        Some(&client),
+        &["CONFIG", "SET", "tls-port", &moved.to_string()],
+    );
+    assert_eq!(out.stdout.trim(), "OK", "{out:?}");
+    assert_eq!(
+        tls_cli(moved, &pki, Some(&client), &["PING"]).stdout.trim(),
+        "PONG"
+    );
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "old tls-port still open"
+    );
+    assert_eq!(roundtrip(&mut before, b"PING\r\n"), "+PONG\r\n");
+    // A port in use is refused and the old one kept.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let busy_port = busy.local_addr().expect("addr").port().to_string();
+    let out = tls_cli(
+        moved,
+        &pki,
+        Some(&client),
+        &["CONFIG", "SET", "tls-port", &busy_port],
+    );
+    assert_eq!(
+        out.stdout.trim(),
+        "ERR CONFIG SET failed (possibly related to argument 'tls-port') - Unable to listen on this port. Check server logs."
+    );
+    let out = tls_cli(moved, &pki, Some(&client), &["CONFIG", "GET", "tls-port"]);
+    assert_eq!(out.stdout, format!("tls-port\n{moved}\n"));
 }
 
 #[test]

@@ -604,6 +604,14 @@ fn config_set(ctx: &mut Ctx) -> CmdResult {
                     *cfg = before;
                     return Err(crate::error::tls_config_set_failed(&name));
                 }
+                if changed.contains(&"tls-port") {
+                    if let Err(e) = move_tls_port(ctx.server, &cfg) {
+                        tracing::warn!("Failed to listen on the new tls-port: {e}");
+                        *cfg = before;
+                        let _ = ctx.server.tls.configure(&cfg);
+                        return Err(crate::error::listen_failed("tls-port"));
+                    }
+                }
             }
         }
         changed
@@ -613,6 +621,27 @@ fn config_set(ctx: &mut Ctx) -> CmdResult {
         apply_change(ctx.server, name, ctx.db.holds_locks());
     }
     ctx.out.ok();
+    Ok(())
+}
+
+/// CONFIG SET tls-port: listens on the new port (0: none) and stops the old listeners.
+fn move_tls_port(server: &Server, cfg: &crate::config::Config) -> std::io::Result<()> {
+    let port: u16 = cfg
+        .get_str("tls-port")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    let listeners = if port == 0 {
+        Vec::new()
+    } else {
+        crate::listener::bind_all_now(&cfg.bind(), port)?
+    };
+    if port != 0 && listeners.is_empty() {
+        return Err(std::io::Error::other("no address to listen on"));
+    }
+    if let Some(me) = server.arc() {
+        crate::listener::serve_tls(&me, listeners);
+    }
+    server.tls_port.store(port as u32, Relaxed);
     Ok(())
 }
 
