@@ -36,11 +36,20 @@ pub type BoxIo = Box<dyn Link>;
 pub type BoxFuture<T> =
     std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<T>> + Send>>;
 
+/// Decides whether an inbound link may carry messages from this sender (a TLS peer
+/// certificate that must name the sender's node id). A refused sender closes the link.
+pub type SenderCheck = Box<dyn Fn(&crate::NodeId) -> bool + Send>;
+
 /// How bus links are secured (TLS for `tls-cluster yes`); without one they are plain TCP.
 /// The node supplies it so this crate needs no TLS library.
 pub trait Transport: Send + Sync + 'static {
-    /// Sets up an inbound link from `peer` (a failed handshake refuses the link).
-    fn accept(&self, stream: TcpStream, peer: SocketAddr) -> BoxFuture<BoxIo>;
+    /// Sets up an inbound link from `peer` (a failed handshake refuses the link), with an
+    /// optional check of every sender id the link carries.
+    fn accept(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+    ) -> BoxFuture<(BoxIo, Option<SenderCheck>)>;
     /// Sets up an outbound link to `peer`.
     fn connect(&self, stream: TcpStream, peer: SocketAddr) -> BoxFuture<BoxIo>;
 }
@@ -342,7 +351,7 @@ async fn accept_loop(
                 let tx = tx.clone();
                 match transport.clone() {
                     None => {
-                        tokio::spawn(inbound(s, link, tx));
+                        tokio::spawn(inbound(s, link, tx, None));
                     }
                     Some(t) => {
                         tokio::spawn(async move {
@@ -350,7 +359,7 @@ async fn accept_loop(
                             match tokio::time::timeout(Duration::from_secs(5), t.accept(s, peer))
                                 .await
                             {
-                                Ok(Ok(s)) => inbound(s, link, tx).await,
+                                Ok(Ok((s, check))) => inbound(s, link, tx, check).await,
                                 Ok(Err(e)) => {
                                     debug!("bus: TLS from {} refused: {e}", link.peer_ip)
                                 }
@@ -383,7 +392,10 @@ async fn inbound<S: AsyncRead + Unpin>(
     mut s: S,
     link: LinkInfo,
     tx: mpsc::UnboundedSender<(LinkInfo, Message)>,
+    check: Option<SenderCheck>,
 ) {
+    // The last sender `check` accepted (a link carries one node's messages).
+    let mut accepted: Option<crate::NodeId> = None;
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 16 * 1024];
     loop {
@@ -397,6 +409,19 @@ async fn inbound<S: AsyncRead + Unpin>(
             match msg::decode(&buf[used..]) {
                 Ok(Some((m, len))) => {
                     used += len;
+                    if let Some(check) = &check {
+                        if accepted.as_ref() != Some(&m.sender) {
+                            if !check(&m.sender) {
+                                tracing::warn!(
+                                    "Refused cluster bus link from {}: its certificate does not name node {}",
+                                    link.peer_ip,
+                                    m.sender
+                                );
+                                return;
+                            }
+                            accepted = Some(m.sender.clone());
+                        }
+                    }
                     if tx.send((link.clone(), m)).is_err() {
                         return;
                     }

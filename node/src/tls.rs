@@ -50,6 +50,9 @@ pub enum PeerVerify {
     /// The certificate's subject alternative names must include the peer's IP address (inbound:
     /// the address the link comes from; outbound: the address dialled).
     Address,
+    /// The certificate's subject alternative names must include, as a DNS name, the node id
+    /// every message on an inbound link claims as its sender.
+    NodeId,
 }
 
 /// The `tls-*` directives, read from the configuration.
@@ -105,6 +108,7 @@ impl TlsOptions {
             session_cache_size: s("tls-session-cache-size").parse().unwrap_or(20 * 1024),
             peer_verify: match s("tls-cluster-peer-verify").as_str() {
                 "address" => PeerVerify::Address,
+                "node-id" => PeerVerify::NodeId,
                 _ => PeerVerify::None,
             },
         }
@@ -242,7 +246,9 @@ pub fn build(o: &TlsOptions) -> Result<Contexts, String> {
             .map_err(|e| format!("Failed to load CA certificates: {e}"))?;
             let verifier: Arc<dyn ServerCertVerifier> = match o.peer_verify {
                 PeerVerify::Address => inner,
-                PeerVerify::None => Arc::new(ChainOnly(inner)),
+                // The dialling side does not know the peer's id: the peer's inbound check on
+                // the sender id covers the messages it receives.
+                PeerVerify::None | PeerVerify::NodeId => Arc::new(ChainOnly(inner)),
             };
             let client = ClientConfig::builder_with_provider(provider.clone())
                 .with_protocol_versions(&versions)
@@ -537,6 +543,17 @@ impl ServerCertVerifier for ChainOnly {
     }
 }
 
+/// True if the certificate's subject alternative names include the DNS name `name`.
+pub fn cert_names_dns(cert: &CertificateDer<'_>, name: &str) -> bool {
+    let Ok(ee) = webpki::EndEntityCert::try_from(cert) else {
+        return false;
+    };
+    let Ok(dns) = ServerName::try_from(name) else {
+        return false;
+    };
+    ee.verify_is_valid_for_subject_name(&dns).is_ok()
+}
+
 /// True if the certificate's subject alternative names include `ip`.
 pub fn cert_names_ip(cert: &CertificateDer<'_>, ip: IpAddr) -> bool {
     let Ok(ee) = webpki::EndEntityCert::try_from(cert) else {
@@ -635,7 +652,10 @@ impl ferrodis_gossip::driver::Transport for BusTls {
         &self,
         stream: tokio::net::TcpStream,
         peer: std::net::SocketAddr,
-    ) -> ferrodis_gossip::driver::BoxFuture<ferrodis_gossip::driver::BoxIo> {
+    ) -> ferrodis_gossip::driver::BoxFuture<(
+        ferrodis_gossip::driver::BoxIo,
+        Option<ferrodis_gossip::driver::SenderCheck>,
+    )> {
         let ctx = self.tls.contexts();
         Box::pin(async move {
             let ctx = ctx.ok_or_else(|| std::io::Error::other("TLS not configured"))?;
@@ -661,7 +681,18 @@ impl ferrodis_gossip::driver::Transport for BusTls {
                     ));
                 }
             }
-            Ok(Box::new(s) as ferrodis_gossip::driver::BoxIo)
+            let check: Option<ferrodis_gossip::driver::SenderCheck> =
+                match (ctx.peer_verify, s.get_ref().1.peer_certificates()) {
+                    (PeerVerify::NodeId, Some([first, ..])) => {
+                        let cert = first.clone().into_owned();
+                        Some(Box::new(move |id: &ferrodis_gossip::NodeId| {
+                            cert_names_dns(&cert, &id.to_string())
+                        }))
+                    }
+                    (PeerVerify::NodeId, _) => Some(Box::new(|_: &ferrodis_gossip::NodeId| false)),
+                    _ => None,
+                };
+            Ok((Box::new(s) as ferrodis_gossip::driver::BoxIo, check))
         })
     }
 

@@ -820,3 +820,50 @@ fn bus_peer_must_name_its_address() {
     );
     assert_eq!(out.stdout, "tls-cluster-peer-verify\naddress\n");
 }
+
+#[test]
+fn bus_sender_must_be_named_by_its_certificate() {
+    let pki = Pki::new();
+    let plain = pki.leaf("plain");
+    let a = cluster_node(&pki, &plain, &["--tls-cluster-peer-verify", "node-id"]);
+    let b = cluster_node(&pki, &plain, &[]);
+    let b_id = tls_cli(b.tls_port, &pki, Some(&plain), &["CLUSTER", "MYID"])
+        .stdout
+        .trim()
+        .to_string();
+    assert_eq!(b_id.len(), 40, "{b_id}");
+    // B meets A with a certificate of the cluster CA that does not name B's id: A drops it.
+    let meet = ["CLUSTER", "MEET", "127.0.0.1", &a.tls_port.to_string()];
+    let out = tls_cli(b.tls_port, &pki, Some(&plain), &meet);
+    assert_eq!(out.stdout.trim(), "OK");
+    wait_for(Duration::from_secs(10), "A refusing B's messages", || {
+        a.log().contains(&format!("does not name node {b_id}"))
+    });
+    let nodes = tls_cli(a.tls_port, &pki, Some(&plain), &["CLUSTER", "NODES"]).stdout;
+    assert!(!nodes.contains(&b_id), "A knows B:\n{nodes}");
+    // B's new certificate names its id (reloaded by CONFIG SET): A takes it in.
+    let named = pki.save(
+        "named",
+        leaf(&pki.ca, "named", &["127.0.0.1", b_id.as_str()]),
+    );
+    let out = tls_cli(
+        b.tls_port,
+        &pki,
+        Some(&plain),
+        &[
+            "CONFIG",
+            "SET",
+            "tls-cert-file",
+            &named.cert,
+            "tls-key-file",
+            &named.key,
+        ],
+    );
+    assert_eq!(out.stdout.trim(), "OK", "{out:?}");
+    tls_cli(b.tls_port, &pki, Some(&plain), &meet);
+    wait_for(Duration::from_secs(20), "A to know B", || {
+        tls_cli(a.tls_port, &pki, Some(&plain), &["CLUSTER", "NODES"])
+            .stdout
+            .contains(&b_id)
+    });
+}

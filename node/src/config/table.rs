@@ -329,7 +329,7 @@ const SHUTDOWN_ON_SIG: &[(&str, u32)] = &[
 ];
 const REPL_DISKLESS_LOAD: &[(&str, u32)] = &[("disabled", 0), ("on-empty-db", 1), ("swapdb", 2)];
 const TLS_AUTH_CLIENTS: &[(&str, u32)] = &[("no", 0), ("yes", 1), ("optional", 2)];
-const TLS_PEER_VERIFY: &[(&str, u32)] = &[("none", 0), ("address", 1)];
+const TLS_PEER_VERIFY: &[(&str, u32)] = &[("none", 0), ("address", 1), ("node-id", 2)];
 const OOM_SCORE_ADJ: &[(&str, u32)] = &[("no", 0), ("yes", 1), ("relative", 1), ("absolute", 2)];
 const ACL_PUBSUB_DEFAULT: &[(&str, u32)] = &[("allchannels", 1), ("resetchannels", 0)];
 const SANITIZE_DUMP_PAYLOAD: &[(&str, u32)] = &[("no", 0), ("yes", 1), ("clients", 2)];
