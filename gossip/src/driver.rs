@@ -419,7 +419,7 @@ async fn inbound<S: AsyncRead + Unpin>(
                                 );
                                 return;
                             }
-                            accepted = Some(m.sender.clone());
+                            accepted = Some(m.sender);
                         }
                     }
                     if tx.send((link.clone(), m)).is_err() {
