@@ -15,7 +15,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tracing::debug;
@@ -25,6 +25,34 @@ use crate::state::{
     Addr, ClusterState, Command, CommandError, Effect, Event, LinkInfo, Reply, TICK_MS,
 };
 use crate::view::View;
+
+/// A bus link's byte stream once the transport has set it up.
+pub trait Link: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Link for T {}
+
+/// A boxed [`Link`] (links are few and long-lived, so one allocation each is fine).
+pub type BoxIo = Box<dyn Link>;
+/// What a [`Transport`] returns.
+pub type BoxFuture<T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<T>> + Send>>;
+
+/// Decides whether an inbound link may carry messages from this sender (a TLS peer
+/// certificate that must name the sender's node id). A refused sender closes the link.
+pub type SenderCheck = Box<dyn Fn(&crate::NodeId) -> bool + Send>;
+
+/// How bus links are secured (TLS for `tls-cluster yes`); without one they are plain TCP.
+/// The node supplies it so this crate needs no TLS library.
+pub trait Transport: Send + Sync + 'static {
+    /// Sets up an inbound link from `peer` (a failed handshake refuses the link), with an
+    /// optional check of every sender id the link carries.
+    fn accept(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+    ) -> BoxFuture<(BoxIo, Option<SenderCheck>)>;
+    /// Sets up an outbound link to `peer`.
+    fn connect(&self, stream: TcpStream, peer: SocketAddr) -> BoxFuture<BoxIo>;
+}
 
 /// Saves the configuration (nodes.conf), called on the driver thread before the command that
 /// changed it is answered. It must not block for long: the node hands the view to a writer.
@@ -103,10 +131,21 @@ fn bind_addrs(bind: &[String], port: u16) -> Vec<(SocketAddr, bool)> {
 /// Binds the bus port and starts the driver thread. Returns the handle and the node's event
 /// stream.
 pub fn spawn(
+    state: ClusterState,
+    bind: &[String],
+    bus_port: u16,
+    persist: Persist,
+) -> std::io::Result<(Handle, mpsc::UnboundedReceiver<Event>)> {
+    spawn_with(state, bind, bus_port, persist, None)
+}
+
+/// [`spawn`] with links set up by `transport` (TLS) instead of plain TCP.
+pub fn spawn_with(
     mut state: ClusterState,
     bind: &[String],
     bus_port: u16,
     persist: Persist,
+    transport: Option<Arc<dyn Transport>>,
 ) -> std::io::Result<(Handle, mpsc::UnboundedReceiver<Event>)> {
     let mut listeners = Vec::new();
     for (addr, optional) in bind_addrs(bind, bus_port) {
@@ -142,7 +181,9 @@ pub fn spawn(
                     return;
                 }
             };
-            rt.block_on(run(state, listeners, cmd_rx, view_tx, ev_tx, persist));
+            rt.block_on(run(
+                state, listeners, cmd_rx, view_tx, ev_tx, persist, transport,
+            ));
         })?;
     Ok((
         Handle {
@@ -160,12 +201,13 @@ async fn run(
     view_tx: watch::Sender<Arc<View>>,
     events: mpsc::UnboundedSender<Event>,
     mut persist: Persist,
+    transport: Option<Arc<dyn Transport>>,
 ) {
     let (in_tx, mut inbound) = mpsc::unbounded_channel::<(LinkInfo, Message)>();
     for l in listeners {
         match TcpListener::from_std(l) {
             Ok(l) => {
-                tokio::spawn(accept_loop(l, in_tx.clone()));
+                tokio::spawn(accept_loop(l, in_tx.clone(), transport.clone()));
             }
             Err(e) => tracing::warn!("cluster bus listener: {e}"),
         }
@@ -188,7 +230,7 @@ async fn run(
         let mut save = false;
         for e in effects {
             match e {
-                Effect::Send { to, msg } => send(&mut links, to, &msg),
+                Effect::Send { to, msg } => send(&mut links, to, &msg, &transport),
                 Effect::SaveConfig => save = true,
                 Effect::Event(ev) => {
                     let _ = events.send(ev);
@@ -216,7 +258,12 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Queues a frame on the link to `to`, opening it if needed (or replacing a closed or
 /// stuck one).
-fn send(links: &mut HashMap<Addr, mpsc::Sender<Vec<u8>>>, to: Addr, msg: &Message) {
+fn send(
+    links: &mut HashMap<Addr, mpsc::Sender<Vec<u8>>>,
+    to: Addr,
+    msg: &Message,
+    transport: &Option<Arc<dyn Transport>>,
+) {
     let mut frame = Vec::new();
     msg::encode(msg, &mut frame);
     if let Some(tx) = links.get(&to) {
@@ -231,13 +278,13 @@ fn send(links: &mut HashMap<Addr, mpsc::Sender<Vec<u8>>>, to: Addr, msg: &Messag
     }
     let (tx, rx) = mpsc::channel(LINK_QUEUE);
     let _ = tx.try_send(frame);
-    tokio::spawn(outbound(to.clone(), rx));
+    tokio::spawn(outbound(to.clone(), rx, transport.clone()));
     links.insert(to, tx);
 }
 
 /// An outbound link: connect, then write frames until an error or a slow write (then the
 /// next send opens a new one).
-async fn outbound(to: Addr, mut rx: mpsc::Receiver<Vec<u8>>) {
+async fn outbound(to: Addr, rx: mpsc::Receiver<Vec<u8>>, transport: Option<Arc<dyn Transport>>) {
     let stream = match to.ip.parse::<IpAddr>() {
         Ok(ip) => {
             tokio::time::timeout(
@@ -254,11 +301,28 @@ async fn outbound(to: Addr, mut rx: mpsc::Receiver<Vec<u8>>) {
             .await
         }
     };
-    let mut stream = match stream {
+    let stream = match stream {
         Ok(Ok(s)) => s,
         _ => return,
     };
     let _ = stream.set_nodelay(true);
+    match transport {
+        None => write_frames(stream, rx).await,
+        Some(t) => {
+            let Ok(peer) = stream.peer_addr() else {
+                return;
+            };
+            match tokio::time::timeout(Duration::from_secs(2), t.connect(stream, peer)).await {
+                Ok(Ok(s)) => write_frames(s, rx).await,
+                Ok(Err(e)) => debug!("bus: TLS to {}:{} failed: {e}", to.ip, to.cport),
+                Err(_) => debug!("bus: TLS to {}:{} timed out", to.ip, to.cport),
+            }
+        }
+    }
+}
+
+/// Writes queued frames to an outbound link until an error or a slow write.
+async fn write_frames<S: AsyncWrite + Unpin>(mut stream: S, mut rx: mpsc::Receiver<Vec<u8>>) {
     while let Some(frame) = rx.recv().await {
         let mut buf = frame;
         while let Ok(more) = rx.try_recv() {
@@ -271,7 +335,11 @@ async fn outbound(to: Addr, mut rx: mpsc::Receiver<Vec<u8>>) {
     }
 }
 
-async fn accept_loop(l: TcpListener, tx: mpsc::UnboundedSender<(LinkInfo, Message)>) {
+async fn accept_loop(
+    l: TcpListener,
+    tx: mpsc::UnboundedSender<(LinkInfo, Message)>,
+    transport: Option<Arc<dyn Transport>>,
+) {
     loop {
         match l.accept().await {
             Ok((s, peer)) => {
@@ -280,7 +348,26 @@ async fn accept_loop(l: TcpListener, tx: mpsc::UnboundedSender<(LinkInfo, Messag
                     peer_ip: canonical(peer.ip()),
                     local_ip: local,
                 };
-                tokio::spawn(inbound(s, link, tx.clone()));
+                let tx = tx.clone();
+                match transport.clone() {
+                    None => {
+                        tokio::spawn(inbound(s, link, tx, None));
+                    }
+                    Some(t) => {
+                        tokio::spawn(async move {
+                            let _ = s.set_nodelay(true);
+                            match tokio::time::timeout(Duration::from_secs(5), t.accept(s, peer))
+                                .await
+                            {
+                                Ok(Ok((s, check))) => inbound(s, link, tx, check).await,
+                                Ok(Err(e)) => {
+                                    debug!("bus: TLS from {} refused: {e}", link.peer_ip)
+                                }
+                                Err(_) => debug!("bus: TLS from {} timed out", link.peer_ip),
+                            }
+                        });
+                    }
+                }
             }
             Err(e) => {
                 debug!("bus accept: {e}");
@@ -301,7 +388,14 @@ fn canonical(ip: IpAddr) -> String {
 }
 
 /// Reads frames from one inbound link until EOF or a bad frame.
-async fn inbound(mut s: TcpStream, link: LinkInfo, tx: mpsc::UnboundedSender<(LinkInfo, Message)>) {
+async fn inbound<S: AsyncRead + Unpin>(
+    mut s: S,
+    link: LinkInfo,
+    tx: mpsc::UnboundedSender<(LinkInfo, Message)>,
+    check: Option<SenderCheck>,
+) {
+    // The last sender `check` accepted (a link carries one node's messages).
+    let mut accepted: Option<crate::NodeId> = None;
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 16 * 1024];
     loop {
@@ -315,6 +409,19 @@ async fn inbound(mut s: TcpStream, link: LinkInfo, tx: mpsc::UnboundedSender<(Li
             match msg::decode(&buf[used..]) {
                 Ok(Some((m, len))) => {
                     used += len;
+                    if let Some(check) = &check {
+                        if accepted.as_ref() != Some(&m.sender) {
+                            if !check(&m.sender) {
+                                tracing::warn!(
+                                    "Refused cluster bus link from {}: its certificate does not name node {}",
+                                    link.peer_ip,
+                                    m.sender
+                                );
+                                return;
+                            }
+                            accepted = Some(m.sender);
+                        }
+                    }
                     if tx.send((link.clone(), m)).is_err() {
                         return;
                     }

@@ -269,7 +269,11 @@ async fn flush<S: AsyncWrite + Unpin>(
     server.aof.before_reply();
     let n = out.len();
     let ok = tokio::select! {
-        r = stream.write_all(out) => r.is_ok(),
+        // The flush matters for TLS (records buffered in the session); for TCP it is a no-op.
+        r = async {
+            stream.write_all(out).await?;
+            stream.flush().await
+        } => r.is_ok(),
         _ = info.kill.notified() => false,
     };
     out.clear();

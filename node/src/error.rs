@@ -119,3 +119,14 @@ pub fn cluster_bus(e: &ferrodis_gossip::CommandError, arg: &str) -> CmdError {
         E::InvalidAddress => CmdError::err(format!("Invalid node address specified: {arg}")),
     }
 }
+
+/// CONFIG SET of a `tls-*` directive whose new TLS configuration did not load (`name` as the
+/// user spelt it); the reason goes to the log.
+pub fn tls_config_set_failed(name: &str) -> CmdError {
+    CmdError::err(format!("CONFIG SET failed (possibly related to argument '{name}') - Unable to update TLS configuration. Check server logs."))
+}
+
+/// CONFIG SET of a port the server could not listen on.
+pub fn listen_failed(name: &str) -> CmdError {
+    CmdError::err(format!("CONFIG SET failed (possibly related to argument '{name}') - Unable to listen on this port. Check server logs."))
+}

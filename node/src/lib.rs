@@ -20,6 +20,7 @@
 //! [`server`] (shared state), [`config`] (the directive registry),
 //! [`error`] (every error text), [`log`] (Redis's log format), [`alloc`] (memory counter),
 //! [`persist`] (SAVE/BGSAVE, save points, loading at start), [`aof`] (append-only file),
+//! [`tls`] (rustls for the client port and the cluster bus, certificate reload),
 //! [`util`] (number parsing and formatting, glob matching).
 #![deny(unsafe_code)]
 
@@ -46,5 +47,6 @@ pub mod pubsub;
 pub mod push;
 pub mod resp;
 pub mod server;
+pub mod tls;
 pub mod tracking;
 pub mod util;

@@ -129,9 +129,19 @@ fn run(config: Config) -> anyhow::Result<()> {
         None => warn!("Warning: no config file specified, using the default config. In order to specify a config file use ferrodis-server /path/to/redis.conf"),
     }
     let port = config.port();
+    let tls_port = u16::try_from(
+        config
+            .get_str("tls-port")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0u32),
+    )
+    .unwrap_or(0);
     let bind = config.bind();
     let hz = config.hz().max(1);
     let server = Server::new(config);
+    if let Err(e) = server.tls.configure(&server.config.read()) {
+        anyhow::bail!("Failed to configure TLS. Check logs for more info. ({e})");
+    }
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -147,8 +157,26 @@ fn run(config: Config) -> anyhow::Result<()> {
             anyhow::bail!("Failed listening on port {port} (tcp), aborting.");
         }
         server.tcp_port.store(port as u32, Relaxed);
+        let tls_listeners = if tls_port == 0 {
+            Vec::new()
+        } else {
+            listener::bind_all(&bind, tls_port).await?
+        };
+        if tls_port != 0 && tls_listeners.is_empty() {
+            anyhow::bail!("Failed listening on port {tls_port} (tls), aborting.");
+        }
+        server.tls_port.store(tls_port as u32, Relaxed);
         if server.config.read().cluster_enabled() {
-            let cluster = ferrodis_node::cluster::start(&server.config.read(), port)?;
+            let transport: Option<Arc<dyn ferrodis_node::cluster::Transport>> =
+                if server.config.read().get_str("tls-cluster").as_deref() == Some("yes") {
+                    Some(Arc::new(ferrodis_node::tls::BusTls {
+                        tls: server.tls.clone(),
+                    }))
+                } else {
+                    None
+                };
+            let base = ferrodis_node::cluster::port_base(&server.config.read(), port, tls_port);
+            let cluster = ferrodis_node::cluster::start(&server.config.read(), base, transport)?;
             cluster.forward_events(server.clone());
             let _ = server.cluster.set(cluster);
         }
@@ -174,6 +202,7 @@ fn run(config: Config) -> anyhow::Result<()> {
         for l in listeners {
             tokio::spawn(listener::accept_loop(server.clone(), l));
         }
+        listener::serve_tls(&server, tls_listeners);
         tokio::spawn(cron(server.clone(), hz));
         if let Some((host, port)) = server.config.read().replicaof() {
             ferrodis_node::repl::link::replicaof(&server, Some((host, port)));
@@ -307,6 +336,8 @@ async fn cron(server: Arc<Server>, hz: u32) {
         }
         let el = last_at.elapsed();
         if el >= Duration::from_millis(1000) {
+            // Certificates changed on disk are picked up within a second.
+            server.tls.poll_files();
             let cmds = server.stats.commands_processed.load(Relaxed);
             let ops = (cmds - last_cmds) as f64 / el.as_secs_f64();
             server.stats.ops_per_sec.store(ops as u64, Relaxed);

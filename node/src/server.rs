@@ -295,6 +295,12 @@ pub struct Server {
     pub pushers: crate::push::Pushers,
     /// Cluster mode (`cluster-enabled yes`): set once at startup.
     pub cluster: std::sync::OnceLock<crate::cluster::Cluster>,
+    /// TLS configurations (see [`crate::tls`]).
+    pub tls: Arc<crate::tls::Tls>,
+    /// The TLS port actually listened on (0: none).
+    pub tls_port: AtomicU32,
+    /// The accept loops of `tls-port`, replaced when CONFIG SET moves it.
+    pub tls_accepts: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 impl Server {
@@ -341,6 +347,9 @@ impl Server {
             tracking: crate::tracking::Tracking::default(),
             pushers: crate::push::Pushers::default(),
             cluster: std::sync::OnceLock::new(),
+            tls: Arc::default(),
+            tls_port: AtomicU32::new(0),
+            tls_accepts: Mutex::new(Vec::new()),
         })
     }
 

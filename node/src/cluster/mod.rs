@@ -109,6 +109,22 @@ fn bus_error(e: &CommandError, arg: &str) -> CmdError {
     error::cluster_bus(e, arg)
 }
 
+pub use ferrodis_gossip::driver::Transport;
+
+/// The port the cluster announces and derives the bus port from: the TLS port with
+/// `tls-cluster yes` (as Redis does), else the plain one.
+pub fn port_base(config: &Config, port: u16, tls_port: u16) -> u16 {
+    if tls_cluster(config) {
+        tls_port
+    } else {
+        port
+    }
+}
+
+fn tls_cluster(config: &Config) -> bool {
+    config.get_str("tls-cluster").as_deref() == Some("yes")
+}
+
 /// The bus port: `cluster-port`, or the client port + 10000.
 pub fn bus_port(config: &Config, port: u16) -> u16 {
     match config.cluster_port() {
@@ -120,7 +136,16 @@ pub fn bus_port(config: &Config, port: u16) -> u16 {
 /// The state machine's options from the configuration.
 pub fn options(config: &Config, port: u16) -> Options {
     let ip = config.cluster_announce_ip();
-    let announced_port = match config.cluster_announce_port() {
+    // With tls-cluster the announced client port is the TLS one (cluster-announce-tls-port).
+    let announce = if tls_cluster(config) {
+        config
+            .get_str("cluster-announce-tls-port")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0)
+    } else {
+        config.cluster_announce_port()
+    };
+    let announced_port = match announce {
         0 => port,
         p => p,
     };
@@ -139,7 +164,11 @@ pub fn options(config: &Config, port: u16) -> Options {
 }
 
 /// Loads (or creates) nodes.conf and starts the bus. Called once at startup.
-pub fn start(config: &Config, port: u16) -> anyhow::Result<Cluster> {
+pub fn start(
+    config: &Config,
+    port: u16,
+    transport: Option<Arc<dyn Transport>>,
+) -> anyhow::Result<Cluster> {
     use anyhow::Context;
     if config.cluster_port() == 0 && port > 55535 {
         anyhow::bail!("Redis port number too high. Cluster communication port is 10,000 port numbers higher than your Redis port. Your Redis port number must be 55535 or less.");
@@ -174,7 +203,7 @@ pub fn start(config: &Config, port: u16) -> anyhow::Result<Cluster> {
             .map_err(|_| std::io::Error::other("nodes.conf writer stopped"))
     });
     let bind = config.bind();
-    let (handle, events) = driver::spawn(state, &bind, bus, persist)
+    let (handle, events) = driver::spawn_with(state, &bind, bus, persist, transport)
         .with_context(|| format!("Could not bind the cluster bus port {bus}"))?;
     let cluster = Cluster {
         handle,
@@ -242,7 +271,9 @@ fn save(path: &std::path::Path, w: &Write) {
 pub fn config_changed(server: &Server) {
     if let Some(c) = server.cluster.get() {
         let port = server.tcp_port.load(std::sync::atomic::Ordering::Relaxed) as u16;
-        let opts = options(&server.config.read(), port);
+        let tls_port = server.tls_port.load(std::sync::atomic::Ordering::Relaxed) as u16;
+        let cfg = server.config.read();
+        let opts = options(&cfg, port_base(&cfg, port, tls_port));
         c.handle.cast(BusCommand::SetOptions(opts));
     }
 }

@@ -591,13 +591,62 @@ fn config_set(ctx: &mut Ctx) -> CmdResult {
         .collect();
     let changed = {
         let mut cfg = ctx.server.config.write();
-        cfg.set(&pairs).map_err(|e| CmdError::Msg(e.into()))?
+        let is_tls = |n: &[u8]| n.len() > 4 && n[..4].eq_ignore_ascii_case(b"tls-");
+        // TLS directives are applied together: if the new configuration does not load, the
+        // old values come back (Redis restores them too).
+        let before = pairs.iter().any(|(n, _)| is_tls(n)).then(|| cfg.clone());
+        let changed = cfg.set(&pairs).map_err(|e| CmdError::Msg(e.into()))?;
+        if let Some(before) = before {
+            if changed.iter().any(|n| n.starts_with("tls-")) {
+                if let Err(reason) = ctx.server.tls.configure(&cfg) {
+                    let name = pairs
+                        .iter()
+                        .map(|(n, _)| String::from_utf8_lossy(n).into_owned())
+                        .find(|n| is_tls(n.as_bytes()))
+                        .unwrap_or_default();
+                    tracing::warn!("{reason}");
+                    tracing::warn!("Failed applying new configuration. Possibly related to new {name} setting. Restoring previous settings.");
+                    *cfg = before;
+                    return Err(crate::error::tls_config_set_failed(&name));
+                }
+                if changed.contains(&"tls-port") {
+                    if let Err(e) = move_tls_port(ctx.server, &cfg) {
+                        tracing::warn!("Failed to listen on the new tls-port: {e}");
+                        *cfg = before;
+                        let _ = ctx.server.tls.configure(&cfg);
+                        return Err(crate::error::listen_failed("tls-port"));
+                    }
+                }
+            }
+        }
+        changed
     };
     ctx.server.config_changed();
     for name in changed {
         apply_change(ctx.server, name, ctx.db.holds_locks());
     }
     ctx.out.ok();
+    Ok(())
+}
+
+/// CONFIG SET tls-port: listens on the new port (0: none) and stops the old listeners.
+fn move_tls_port(server: &Server, cfg: &crate::config::Config) -> std::io::Result<()> {
+    let port: u16 = cfg
+        .get_str("tls-port")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    let listeners = if port == 0 {
+        Vec::new()
+    } else {
+        crate::listener::bind_all_now(&cfg.bind(), port)?
+    };
+    if port != 0 && listeners.is_empty() {
+        return Err(std::io::Error::other("no address to listen on"));
+    }
+    if let Some(me) = server.arc() {
+        crate::listener::serve_tls(&me, listeners);
+    }
+    server.tls_port.store(port as u32, Relaxed);
     Ok(())
 }
 

@@ -292,7 +292,6 @@ const LONG_MAX: i128 = i64::MAX as i128;
 const ULLONG_MAX: i128 = u64::MAX as i128;
 const MB: i128 = 1024 * 1024;
 
-const TLS: &str = "TLS";
 const REPL: &str = "replication";
 
 pub(crate) const MAXMEMORY_POLICIES: &[(&str, u32)] = &[
@@ -329,6 +328,7 @@ const SHUTDOWN_ON_SIG: &[(&str, u32)] = &[
 ];
 const REPL_DISKLESS_LOAD: &[(&str, u32)] = &[("disabled", 0), ("on-empty-db", 1), ("swapdb", 2)];
 const TLS_AUTH_CLIENTS: &[(&str, u32)] = &[("no", 0), ("yes", 1), ("optional", 2)];
+const TLS_PEER_VERIFY: &[(&str, u32)] = &[("none", 0), ("address", 1), ("node-id", 2)];
 const OOM_SCORE_ADJ: &[(&str, u32)] = &[("no", 0), ("yes", 1), ("relative", 1), ("absolute", 2)];
 const ACL_PUBSUB_DEFAULT: &[(&str, u32)] = &[("allchannels", 1), ("resetchannels", 0)];
 const SANITIZE_DUMP_PAYLOAD: &[(&str, u32)] = &[("no", 0), ("yes", 1), ("clients", 2)];
@@ -653,26 +653,31 @@ pub(crate) const TABLE: &[Directive] = &[
     )
     .flag(flags::HIDDEN),
     // TLS
-    row("tls-port", int(0, 65535, 0)).not_yet(TLS),
-    row("tls-session-cache-size", int(0, INT_MAX, 20 * 1024)).not_yet(TLS),
-    row("tls-session-cache-timeout", int(0, INT_MAX, 300)).not_yet(TLS),
-    row("tls-cluster", yesno(false)).not_yet(TLS),
-    row("tls-replication", yesno(false)).not_yet(TLS),
-    row("tls-auth-clients", enumeration(TLS_AUTH_CLIENTS, 1)).not_yet(TLS),
-    row("tls-prefer-server-ciphers", yesno(false)).not_yet(TLS),
-    row("tls-session-caching", yesno(true)).not_yet(TLS),
-    row("tls-cert-file", nullable()).not_yet(TLS),
-    row("tls-key-file", nullable()).not_yet(TLS),
-    row("tls-key-file-pass", nullable()).not_yet(TLS),
-    row("tls-client-cert-file", nullable()).not_yet(TLS),
-    row("tls-client-key-file", nullable()).not_yet(TLS),
-    row("tls-client-key-file-pass", nullable()).not_yet(TLS),
-    row("tls-dh-params-file", nullable()).not_yet(TLS),
-    row("tls-ca-cert-file", nullable()).not_yet(TLS),
-    row("tls-ca-cert-dir", nullable()).not_yet(TLS),
-    row("tls-protocols", nullable()).not_yet(TLS),
-    row("tls-ciphers", nullable()).not_yet(TLS),
-    row("tls-ciphersuites", nullable()).not_yet(TLS),
+    row("tls-port", int(0, 65535, 0)).sup(),
+    row("tls-session-cache-size", int(0, INT_MAX, 20 * 1024)).sup(),
+    row("tls-session-cache-timeout", int(0, INT_MAX, 300)),
+    row("tls-cluster", yesno(false)).sup(),
+    row("tls-replication", yesno(false)),
+    row("tls-auth-clients", enumeration(TLS_AUTH_CLIENTS, 1)).sup(),
+    row("tls-prefer-server-ciphers", yesno(false)).sup(),
+    row("tls-session-caching", yesno(true)).sup(),
+    row("tls-cert-file", nullable()).sup(),
+    row("tls-key-file", nullable()).sup(),
+    row("tls-key-file-pass", nullable()).sup(),
+    row("tls-client-cert-file", nullable()).sup(),
+    row("tls-client-key-file", nullable()).sup(),
+    row("tls-client-key-file-pass", nullable()).sup(),
+    row("tls-dh-params-file", nullable()),
+    row("tls-ca-cert-file", nullable()).sup(),
+    row("tls-ca-cert-dir", nullable()).sup(),
+    row("tls-protocols", nullable()).sup(),
+    row("tls-ciphers", nullable()).sup(),
+    row("tls-ciphersuites", nullable()).sup(),
+    // Beyond Redis: what a cluster bus peer's certificate must name (`tls-cluster yes`).
+    // Hidden so that `CONFIG GET *` lists exactly Redis's directives.
+    row("tls-cluster-peer-verify", enumeration(TLS_PEER_VERIFY, 0))
+        .flag(flags::HIDDEN)
+        .sup(),
     // Special
     row("dir", special(Special::Dir))
         .flag(flags::PROTECTED)

@@ -381,6 +381,13 @@ fn statuses() {
         "hash-max-listpack-entries",
         "hash-max-listpack-value",
         "set-max-intset-entries",
+        "tls-port",
+        "tls-cert-file",
+        "tls-key-file",
+        "tls-ca-cert-file",
+        "tls-cluster",
+        "tls-protocols",
+        "tls-cluster-peer-verify",
     ] {
         assert_eq!(status(name), Some(Status::Supported), "{name}");
     }
@@ -393,6 +400,8 @@ fn statuses() {
         "dbfilename",
         "set-proc-title",
         "notify-keyspace-events",
+        "tls-replication",
+        "tls-dh-params-file",
     ] {
         assert_eq!(status(name), Some(Status::Accepted), "{name}");
     }
@@ -401,17 +410,7 @@ fn statuses() {
         "aof-use-rdb-preamble",
         "aclfile",
         "user",
-        "tls-port",
-        "tls-cert-file",
-        "tls-key-file",
-        "tls-ca-cert-file",
-        "tls-cluster",
-        "tls-replication",
-        "tls-protocols",
-        "replicaof",
-        "slaveof",
-        "masterauth",
-        "masteruser",
+        "min-replicas-to-write",
         "loadmodule",
         "unixsocket",
     ] {
@@ -650,20 +649,8 @@ fn not_yet_features_fail_unless_default() {
             "aof-use-rdb-preamble: AOF base files without an RDB preamble is not supported by this ferrodis build yet",
         ),
         (
-            "tls-port 6380",
-            "tls-port: TLS is not supported by this ferrodis build yet",
-        ),
-        (
-            "tls-replication yes",
-            "tls-replication: TLS is not supported by this ferrodis build yet",
-        ),
-        (
-            "slaveof 10.0.0.1 6379",
-            "slaveof: replication is not supported by this ferrodis build yet",
-        ),
-        (
-            "masterauth secret",
-            "masterauth: replication is not supported by this ferrodis build yet",
+            "min-replicas-to-write 1",
+            "min-replicas-to-write: replication is not supported by this ferrodis build yet",
         ),
         (
             "unixsocket /tmp/x.sock",
@@ -782,8 +769,11 @@ fn deployment_directives() {
     assert!(loaded("port 6379\ncluster-enabled yes\n").cluster_enabled());
     assert!(loaded("appendonly yes\nappendfsync always\n").appendonly());
     assert_eq!(
-        rejected("tls-protocols \"TLSv1.2 TLSv1.3\"").2,
-        "tls-protocols: TLS is not supported by this ferrodis build yet"
+        get1(
+            &loaded("tls-protocols \"TLSv1.2 TLSv1.3\""),
+            "tls-protocols"
+        ),
+        "TLSv1.2 TLSv1.3"
     );
     // Redis has no trailing comments: the comment is two more arguments.
     let err = load("aclfile /etc/redis/users.acl  # Correct path").expect_err("aclfile");
