@@ -154,6 +154,12 @@ fn run(config: Config) -> anyhow::Result<()> {
         }
         banner(&server.config.read(), port);
         warn!("Server initialized");
+        if let Err(lines) = server.acl.load_at_startup(&server.config.read()) {
+            for l in lines {
+                warn!("{l}");
+            }
+            std::process::exit(1);
+        }
         if let Err(msg) = ferrodis_node::persist::load_at_start(&server) {
             warn!("{msg}");
             std::process::exit(1);

@@ -6,6 +6,7 @@
 //! exists nowhere else. Rows live beside their handlers, one file per command group, and
 //! [`GROUPS`] joins the groups into the one table.
 
+pub mod acl_commands;
 pub mod cluster;
 pub mod command;
 pub mod connection;
@@ -381,6 +382,17 @@ impl Command {
     /// [`Command::key_indices`] restricted to specs having one of the `any` flags.
     fn key_indices_with(&self, args: &[bytes::Bytes], out: &mut Vec<usize>, any: u16) {
         out.clear();
+        self.visit_keys(args, any, |i, _| out.push(i));
+    }
+
+    /// Every key argument with the flags of the key spec that found it (ACL read/write checks).
+    pub fn keys_with_flags(&self, args: &[bytes::Bytes], out: &mut Vec<(usize, u16)>) {
+        out.clear();
+        self.visit_keys(args, u16::MAX, |i, f| out.push((i, f)));
+    }
+
+    /// Calls `f(index, spec flags)` for each key found by the specs having one of the `any` flags.
+    fn visit_keys(&self, args: &[bytes::Bytes], any: u16, mut f: impl FnMut(usize, u16)) {
         let argc = args.len() as i32;
         for spec in self.key_specs {
             if spec.flags & kflags::NOT_KEY != 0 || spec.flags & any == 0 {
@@ -421,7 +433,7 @@ impl Command {
                     };
                     let mut i = start;
                     while i <= last.min(argc - 1) {
-                        out.push(i as usize);
+                        f(i as usize, spec.flags);
                         i += step.max(1);
                     }
                 }
@@ -444,7 +456,7 @@ impl Command {
                     for k in 0..n.min(argc as i64) as i32 {
                         let i = first + k * step.max(1);
                         if i < argc {
-                            out.push(i as usize);
+                            f(i as usize, spec.flags);
                         }
                     }
                 }
@@ -481,6 +493,7 @@ pub static GROUPS: &[&[Command]] = &[
     stream::COMMANDS,
     multi::COMMANDS,
     cluster::COMMANDS,
+    acl_commands::COMMANDS,
 ];
 
 /// Iterates over every top-level command row.

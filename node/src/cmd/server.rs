@@ -602,6 +602,7 @@ fn apply_change(server: &Server, name: &str, locked: bool) {
     let cfg = server.config.read();
     match name {
         "loglevel" => crate::log::set_level(cfg.loglevel()),
+        "requirepass" => server.acl.set_default_password(cfg.requirepass().as_deref()),
         "dir" => {
             if let Err(e) = std::env::set_current_dir(cfg.dir()) {
                 tracing::warn!("Can't chdir to '{}': {e}", cfg.dir());

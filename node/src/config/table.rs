@@ -489,7 +489,7 @@ pub(crate) const TABLE: &[Directive] = &[
     row("aof-disable-auto-gc", yesno(false)),
     row("replica-ignore-disk-write-errors", yesno(false)),
     // String
-    row("aclfile", string("")).imm().not_yet("ACL file loading"),
+    row("aclfile", string("")).imm(),
     row("unixsocket", nullable())
         .imm()
         .not_yet("unix socket listening"),
