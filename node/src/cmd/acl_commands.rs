@@ -93,6 +93,14 @@ static ACL: &[Command] = &[
     },
 ];
 
+/// `addReplySubcommandSyntaxError`.
+fn syntax_error(ctx: &Ctx) -> CmdError {
+    CmdError::err(format!(
+        "unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
+        error::lossy(&ctx.args[1], 128)
+    ))
+}
+
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -217,13 +225,11 @@ fn describe_selector(ctx: &mut Ctx, s: &rules::Selector) {
 
 fn getuser(ctx: &mut Ctx) -> CmdResult {
     let Some(u) = ctx.server.acl.get(&ctx.args[2]) else {
-        return Err(CmdError::err(format!(
-            "Can not find user '{}' in ACL",
-            lossy(&ctx.args[2])
-        )));
+        ctx.out.null();
+        return Ok(());
     };
     let r = u.rules().clone();
-    ctx.out.map(7);
+    ctx.out.map(6);
     ctx.out.bulk(b"flags");
     let names: Vec<&str> = rules::uflags::NAMES
         .iter()
@@ -314,10 +320,7 @@ fn cat(ctx: &mut Ctx) -> CmdResult {
         return Ok(());
     }
     if ctx.args.len() != 3 {
-        return Err(CmdError::UnknownSubcommand(
-            error::lossy(&ctx.args[1], 128),
-            "ACL".into(),
-        ));
+        return Err(syntax_error(ctx));
     }
     let Some(flag) = rules::category(&ctx.args[2]) else {
         return Err(CmdError::err(format!(
@@ -338,10 +341,7 @@ fn genpass(ctx: &mut Ctx) -> CmdResult {
         2 => 256,
         3 => ctx.int_arg(2)?,
         _ => {
-            return Err(CmdError::UnknownSubcommand(
-                error::lossy(&ctx.args[1], 128),
-                "ACL".into(),
-            ))
+            return Err(syntax_error(ctx))
         }
     };
     if !(1..=4096).contains(&bits) {
@@ -364,10 +364,7 @@ fn log(ctx: &mut Ctx) -> CmdResult {
             count = ctx.int_arg(2)?.max(0);
         }
         _ => {
-            return Err(CmdError::UnknownSubcommand(
-                error::lossy(&ctx.args[1], 128),
-                "ACL".into(),
-            ))
+            return Err(syntax_error(ctx))
         }
     }
     let entries = ctx.server.acl.log_entries(count as usize);

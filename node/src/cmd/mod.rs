@@ -386,9 +386,18 @@ impl Command {
     }
 
     /// Every key argument with the flags of the key spec that found it (ACL read/write checks).
+    /// `VARIABLE_FLAGS` specs get the flags of these arguments, as Redis's key callbacks
+    /// (`setGetKeys`, `bitfieldGetKeys`) give them.
     pub fn keys_with_flags(&self, args: &[bytes::Bytes], out: &mut Vec<(usize, u16)>) {
         out.clear();
-        self.visit_keys(args, u16::MAX, |i, f| out.push((i, f)));
+        self.visit_keys(args, u16::MAX, |i, f| {
+            let f = if f & kflags::VARIABLE_FLAGS != 0 {
+                variable_key_flags(self.name, args)
+            } else {
+                f
+            };
+            out.push((i, f))
+        });
     }
 
     /// Calls `f(index, spec flags)` for each key found by the specs having one of the `any` flags.
@@ -472,6 +481,41 @@ impl Command {
         let sub: &'static [Command] = self.subcommands;
         sub.iter()
             .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+    }
+}
+
+/// The key flags of SET (`GET` reads the old value) and BITFIELD (read-only with only GET
+/// operations) for these arguments.
+fn variable_key_flags(name: &str, args: &[bytes::Bytes]) -> u16 {
+    let eq = |a: &bytes::Bytes, w: &[u8]| a.eq_ignore_ascii_case(w);
+    match name {
+        "set" => {
+            if args.iter().skip(3).any(|a| eq(a, b"get")) {
+                kflags::RW | kflags::ACCESS | kflags::UPDATE
+            } else {
+                kflags::OW | kflags::UPDATE
+            }
+        }
+        _ => {
+            let mut readonly = true;
+            let mut i = 2;
+            while i < args.len() {
+                let rem = args.len() - i - 1;
+                if eq(&args[i], b"get") && rem >= 2 {
+                    i += 3;
+                } else if eq(&args[i], b"overflow") && rem >= 1 {
+                    i += 2;
+                } else {
+                    readonly = false;
+                    break;
+                }
+            }
+            if readonly {
+                kflags::RO | kflags::ACCESS
+            } else {
+                kflags::RW | kflags::ACCESS | kflags::UPDATE
+            }
+        }
     }
 }
 
