@@ -407,7 +407,9 @@ fn acl_check_in(
     let (reason, object) = match denied {
         Denied::Command => (
             Reason::Command,
-            Bytes::from(crate::acl::rules::fullname(crate::acl::rules::command_id(cmd))),
+            Bytes::from(crate::acl::rules::fullname(crate::acl::rules::command_id(
+                cmd,
+            ))),
         ),
         Denied::Key(i) => (Reason::Key, args[i].clone()),
         Denied::Channel(i) => (Reason::Channel, args[i].clone()),
@@ -433,10 +435,12 @@ fn acl_check_in(
         (Denied::Command, true) => {
             CmdError::NoPermAtExec("no permission to execute the command or subcommand")
         }
-        (Denied::Key(_), true) => CmdError::NoPermAtExec("no permission to touch the specified keys"),
-        (Denied::Channel(_), true) => CmdError::NoPermAtExec(
-            "no permission to access one of the channels used as arguments",
-        ),
+        (Denied::Key(_), true) => {
+            CmdError::NoPermAtExec("no permission to touch the specified keys")
+        }
+        (Denied::Channel(_), true) => {
+            CmdError::NoPermAtExec("no permission to access one of the channels used as arguments")
+        }
     })
 }
 

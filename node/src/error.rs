@@ -161,6 +161,7 @@ pub mod acl {
     pub const GENPASS_RANGE: &str = "ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096";
     pub const AUTH_NO_PASSWORD: &str = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
     /// ACL LOAD / startup: the suffix after every error of a refused ACL file.
-    pub const FILE_REFUSED: &str = "WARNING: ACL errors detected, no change to the previously active ACL rules was performed";
+    pub const FILE_REFUSED: &str =
+        "WARNING: ACL errors detected, no change to the previously active ACL rules was performed";
     pub const MIXED_CONFIG: &str = "Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.";
 }

@@ -11,7 +11,8 @@ use ferrodis_tests::server::{free_port, Flavor, Server, TempDir};
 const FLAVORS: [Flavor; 2] = [Flavor::Stock, Flavor::Ferrodis];
 
 /// The ACL file of the hardened deployment guide, exactly as the guide prints it.
-const GUIDE_ACL: &str = "user app_user on >AppPassword123! ~session:* ~patient:* +get +set +hget +hset +expire +ttl
+const GUIDE_ACL: &str =
+    "user app_user on >AppPassword123! ~session:* ~patient:* +get +set +hget +hset +expire +ttl
 user dev_user on >DevPassword123! ~* +get +hget +keys +info +cluster
 user admin_user on >AdminPassword123! ~* +@all
 user default off
@@ -73,22 +74,48 @@ fn hardened_guide_acl_file_loads_unchanged() {
         let wrongpass = "-WRONGPASS invalid username-password pair or user is disabled.";
         assert_eq!(text(&mut c, &["AUTH", "anything"]), wrongpass);
         assert_eq!(text(&mut c, &["AUTH", "default", ""]), wrongpass);
-        assert_eq!(text(&mut c, &["HELLO", "3", "AUTH", "default", "x"]), wrongpass);
+        assert_eq!(
+            text(&mut c, &["HELLO", "3", "AUTH", "default", "x"]),
+            wrongpass
+        );
         // The guide's own checks, with the real redis-cli.
         let set = redis_cli(
             port,
-            &["--user", "app_user", "--pass", "AppPassword123!", "SET", "session:test", "data"],
+            &[
+                "--user",
+                "app_user",
+                "--pass",
+                "AppPassword123!",
+                "SET",
+                "session:test",
+                "data",
+            ],
         );
         assert_eq!(set, "OK\n", "{flavor:?}");
         let flush = redis_cli(
             port,
-            &["--user", "app_user", "--pass", "AppPassword123!", "FLUSHALL"],
+            &[
+                "--user",
+                "app_user",
+                "--pass",
+                "AppPassword123!",
+                "FLUSHALL",
+            ],
         );
         assert!(
             flush.contains("NOPERM this user has no permissions to run the 'flushall' command"),
             "{flavor:?}: {flush}"
         );
-        let ping = redis_cli(port, &["--user", "admin_user", "--pass", "AdminPassword123!", "PING"]);
+        let ping = redis_cli(
+            port,
+            &[
+                "--user",
+                "admin_user",
+                "--pass",
+                "AdminPassword123!",
+                "PING",
+            ],
+        );
         assert_eq!(ping, "PONG\n", "{flavor:?}");
         assert_eq!(text(&mut c, &["AUTH", "app_user", "AppPassword123!"]), "OK");
         assert_eq!(text(&mut c, &["GET", "session:test"]), "data");
@@ -101,7 +128,10 @@ fn hardened_guide_acl_file_loads_unchanged() {
             text(&mut c, &["SET", "session:test", "x"]),
             "-NOPERM this user has no permissions to run the 'set' command"
         );
-        assert_eq!(text(&mut c, &["AUTH", "admin_user", "AdminPassword123!"]), "OK");
+        assert_eq!(
+            text(&mut c, &["AUTH", "admin_user", "AdminPassword123!"]),
+            "OK"
+        );
         seen.push(acl_list_words(&mut c));
     }
     assert_eq!(seen[0], seen[1]);
@@ -117,8 +147,18 @@ fn acl_save_then_load() {
             .directive("aclfile", &[file.to_str().unwrap()])
             .start();
         let mut c = server.client();
-        c.ok(["ACL", "SETUSER", "alice", "on", ">pw", "~a*", "&c", "+@hash", "-hdel"]);
-        c.ok(["ACL", "SETUSER", "bob", "on", "nopass", "%R~r*", "(+get ~x*)"]);
+        c.ok([
+            "ACL", "SETUSER", "alice", "on", ">pw", "~a*", "&c", "+@hash", "-hdel",
+        ]);
+        c.ok([
+            "ACL",
+            "SETUSER",
+            "bob",
+            "on",
+            "nopass",
+            "%R~r*",
+            "(+get ~x*)",
+        ]);
         assert_eq!(text(&mut c, &["ACL", "SAVE"]), "OK");
         let saved = std::fs::read_to_string(&file).unwrap();
         assert_eq!(
@@ -140,7 +180,10 @@ fn acl_save_then_load() {
         c.ok(["ACL", "DELUSER", "bob"]);
         assert_eq!(text(&mut c, &["ACL", "LOAD"]), "OK");
         assert_eq!(acl_list_words(&mut c), before, "{flavor:?}");
-        assert!(as_alice.expect_closed(Duration::from_secs(5)).is_ok(), "{flavor:?}");
+        assert!(
+            as_alice.expect_closed(Duration::from_secs(5)).is_ok(),
+            "{flavor:?}"
+        );
         assert_eq!(text(&mut c, &["PING"]), "PONG");
         // A bad file changes nothing and says why.
         std::fs::write(&file, "user alice on\nuser bob badop\n").unwrap();
@@ -180,7 +223,14 @@ fn refuses_to_start(flavor: Flavor, args: &[&str]) -> String {
     let port = free_port(false);
     let mut child = Command::new(flavor.binary())
         .args(args)
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -259,36 +309,63 @@ fn bad_acl_files_and_user_lines_refuse_to_start() {
             "{args:?}"
         );
         if marker == "Error in user declaration" {
-            assert!(ours.contains("Reading the configuration file, at line"), "{ours}");
+            assert!(
+                ours.contains("Reading the configuration file, at line"),
+                "{ours}"
+            );
         }
     }
     let stock = refuses_to_start(Flavor::Stock, &[&unknown]);
     assert!(stock.contains("Critical error while loading ACLs. Exiting."));
     let ours = refuses_to_start(Flavor::Ferrodis, &[&unknown]);
-    assert!(ours.contains("Critical error while loading ACLs. Exiting."), "{ours}");
+    assert!(
+        ours.contains("Critical error while loading ACLs. Exiting."),
+        "{ours}"
+    );
 }
 
 #[test]
-fn user_lines_in_redis_conf() {
-    let tmp = TempDir::new("acl-conf");
-    let conf = tmp.path().join("redis.conf");
-    std::fs::write(
-        &conf,
-        "user default on >pw ~* &* +@all\nuser alice on >a ~a* +get (+set ~s*)\n",
-    )
-    .unwrap();
+fn user_lines_in_redis_conf_and_config_rewrite() {
     let mut seen = Vec::new();
+    let mut rewritten = Vec::new();
     for flavor in FLAVORS {
+        let tmp = TempDir::new(&format!("acl-conf-{}", flavor.name()));
+        let conf = tmp.path().join("redis.conf");
+        std::fs::write(
+            &conf,
+            "# users\nuser default on >pw ~* &* +@all\nuser alice on >a ~a* +get (+set ~s*)\nport 6379\n",
+        )
+        .unwrap();
         let server = Server::builder(flavor).config_file(&conf).start();
         let mut c = server.client();
-        assert_eq!(text(&mut c, &["GET", "a"]), "-NOAUTH Authentication required.");
+        assert_eq!(
+            text(&mut c, &["GET", "a"]),
+            "-NOAUTH Authentication required."
+        );
         assert_eq!(text(&mut c, &["AUTH", "pw"]), "OK");
         seen.push(acl_list_words(&mut c));
-        assert_eq!(text(&mut c, &["AUTH", "alice", "a"]), "OK");
-        assert_eq!(text(&mut c, &["SET", "s1", "v"]), "OK");
-        assert!(text(&mut c, &["SET", "a1", "v"]).starts_with("-NOPERM"));
+        // CONFIG REWRITE writes the live users in place of the file's user lines.
+        c.ok([
+            "ACL", "SETUSER", "bob", "on", "nopass", "-@all", "+@hash", "-hdel",
+        ]);
+        c.ok(["ACL", "DELUSER", "alice"]);
+        assert_eq!(text(&mut c, &["CONFIG", "REWRITE"]), "OK");
+        let file = std::fs::read_to_string(&conf).unwrap();
+        let users: Vec<String> = file
+            .lines()
+            .filter(|l| l.starts_with("user "))
+            .map(str::to_string)
+            .collect();
+        assert!(file.starts_with("# users\nuser "), "{flavor:?}: {file}");
+        rewritten.push(users);
+        let mut a = server.client();
+        assert_eq!(text(&mut a, &["AUTH", "pw"]), "OK");
+        assert_eq!(text(&mut a, &["AUTH", "bob", "x"]), "OK");
+        assert!(text(&mut a, &["HDEL", "h", "f"]).starts_with("-NOPERM"));
     }
     assert_eq!(seen[0], seen[1]);
+    assert_eq!(rewritten[0], rewritten[1]);
+    assert_eq!(rewritten[0].len(), 2, "{:?}", rewritten[0]);
 }
 
 /// One ACL LOG entry as (field, value) pairs.
@@ -317,7 +394,9 @@ fn acl_log_entries() {
     for flavor in FLAVORS {
         let server = Server::builder(flavor).start();
         let mut admin = server.client();
-        admin.ok(["ACL", "SETUSER", "app", "on", ">pw", "~app:*", "&n*", "+get", "+publish", "+multi"]);
+        admin.ok([
+            "ACL", "SETUSER", "app", "on", ">pw", "~app:*", "&n*", "+get", "+publish", "+multi",
+        ]);
         let mut c = server.client();
         assert!(text(&mut c, &["AUTH", "app", "bad"]).starts_with("-WRONGPASS"));
         assert!(text(&mut c, &["auth", "nosuch", "bad"]).starts_with("-WRONGPASS"));
@@ -334,7 +413,15 @@ fn acl_log_entries() {
             let keys: Vec<&str> = e.iter().map(|(k, _)| k.as_str()).collect();
             assert_eq!(
                 keys,
-                ["count", "reason", "context", "object", "username", "age-seconds", "client-info"]
+                [
+                    "count",
+                    "reason",
+                    "context",
+                    "object",
+                    "username",
+                    "age-seconds",
+                    "client-info"
+                ]
             );
             let age: f64 = e[5].1.parse().expect("age-seconds is a number");
             assert!((0.0..30.0).contains(&age), "{flavor:?}: {age}");
@@ -343,7 +430,10 @@ fn acl_log_entries() {
             fixed.push(e[..5].to_vec());
             // The client is named as it was when refused.
             let user = if e[1].1 == "auth" { "default" } else { "app" };
-            assert!(info.contains(&format!(" user={user} ")), "{flavor:?}: {info}");
+            assert!(
+                info.contains(&format!(" user={user} ")),
+                "{flavor:?}: {info}"
+            );
         }
         assert_eq!(fixed.len(), 5, "{flavor:?}: {entries:?}");
         assert_eq!(fixed[2][0].1, "3", "GET refusals are merged: {entries:?}");

@@ -35,8 +35,12 @@ fn trim(mut s: &[u8], set: &[u8]) -> Vec<u8> {
 /// Parses an ACL file. On any error nothing is returned but the text of every error, one
 /// after the other, as `ACLLoadFromFile` builds it; `shown` is the path as configured.
 pub fn load(path: &str, pubsub_all: bool) -> Result<BTreeMap<Bytes, Rules>, String> {
-    let text = std::fs::read(path)
-        .map_err(|e| format!("Error loading ACLs, opening file '{path}': {}", strerror(&e)))?;
+    let text = std::fs::read(path).map_err(|e| {
+        format!(
+            "Error loading ACLs, opening file '{path}': {}",
+            strerror(&e)
+        )
+    })?;
     parse(&text, path, pubsub_all)
 }
 
@@ -109,10 +113,7 @@ pub fn parse(text: &[u8], shown: &str, pubsub_all: bool) -> Result<BTreeMap<Byte
 pub fn render(users: &[std::sync::Arc<super::User>]) -> Vec<u8> {
     let mut out = Vec::new();
     for u in users {
-        out.extend_from_slice(b"user ");
-        out.extend_from_slice(&u.name);
-        out.push(b' ');
-        out.extend_from_slice(&u.rules().describe());
+        out.extend_from_slice(&u.line());
         out.push(b'\n');
     }
     out
@@ -148,10 +149,12 @@ pub fn check_config_user(
             .collect();
         String::from_utf8_lossy(all.get(j).copied().unwrap_or(b"")).into_owned()
     };
-    let fail = |j: usize, e: AclRuleError| {
-        Err(format!("Error in user declaration '{}': {e}", shown(j)))
-    };
-    if seen.iter().any(|u| u.first().map(Vec::as_slice) == Some(args[0])) {
+    let fail =
+        |j: usize, e: AclRuleError| Err(format!("Error in user declaration '{}': {e}", shown(j)));
+    if seen
+        .iter()
+        .any(|u| u.first().map(Vec::as_slice) == Some(args[0]))
+    {
         return fail(1, AclRuleError::Duplicate);
     }
     let ops = match merge_selector_args(&args[1..]) {
@@ -233,7 +236,11 @@ mod tests {
 
     #[test]
     fn config_user_lines() {
-        let l = |s: &str| s.split(' ').map(|p| p.as_bytes().to_vec()).collect::<Vec<_>>();
+        let l = |s: &str| {
+            s.split(' ')
+                .map(|p| p.as_bytes().to_vec())
+                .collect::<Vec<_>>()
+        };
         let refs = |v: &Vec<Vec<u8>>| v.iter().map(|x| x.to_vec()).collect::<Vec<_>>();
         let a = l("alice on badop");
         let args: Vec<&[u8]> = a.iter().map(Vec::as_slice).collect();

@@ -54,6 +54,15 @@ impl User {
         self.open.store(open, Relaxed);
     }
 
+    /// `user <name> <rules>`: an ACL LIST entry, an ACL file line, a redis.conf line.
+    pub fn line(&self) -> Vec<u8> {
+        let mut line = b"user ".to_vec();
+        line.extend_from_slice(&self.name);
+        line.push(b' ');
+        line.extend_from_slice(&self.rules().describe());
+        line
+    }
+
     /// The name as text (CLIENT LIST, logs).
     pub fn name_str(&self) -> String {
         String::from_utf8_lossy(&self.name).into_owned()

@@ -145,10 +145,8 @@ fn setuser(ctx: &mut Ctx) -> CmdResult {
     })?;
     let acl = &ctx.server.acl;
     let pubsub_all = acl.pubsub_all();
-    let mut r = match acl.get(&name) {
-        Some(u) => u.rules().clone(),
-        None => Rules::new(pubsub_all),
-    };
+    let old = acl.get(&name).map(|u| u.rules().clone());
+    let mut r = old.clone().unwrap_or_else(|| Rules::new(pubsub_all));
     for op in &merged {
         r.apply(op, pubsub_all).map_err(|e| {
             CmdError::err(format!(
@@ -158,15 +156,18 @@ fn setuser(ctx: &mut Ctx) -> CmdResult {
         })?;
     }
     let user = acl.set_user(&name, r);
-    kill_pubsub_clients_if_needed(ctx, &user);
+    if let Some(old) = old {
+        kill_pubsub_clients_if_needed(ctx, &user, &old);
+    }
     ctx.out.ok();
     Ok(())
 }
 
 /// Subscribers of `user` whose channels the new rules no longer allow are closed
-/// (`ACLKillPubsubClientsIfNeeded`, simplified: each subscription is checked against the new
-/// channel patterns).
-fn kill_pubsub_clients_if_needed(ctx: &mut Ctx, user: &Arc<User>) {
+/// (`ACLKillPubsubClientsIfNeeded`): nothing to do when a selector allows every channel or
+/// when every old channel pattern is still listed (so, as in Redis, going from `allchannels`
+/// to a list closes nobody); otherwise each subscription is checked against the new list.
+fn kill_pubsub_clients_if_needed(ctx: &mut Ctx, user: &Arc<User>, old: &Rules) {
     let rules = user.rules();
     if rules.selectors.iter().any(|s| s.all_channels) {
         return;
@@ -177,6 +178,14 @@ fn kill_pubsub_clients_if_needed(ctx: &mut Ctx, user: &Arc<User>) {
         .flat_map(|s| s.channels.iter().cloned())
         .collect();
     drop(rules);
+    let kept = old
+        .selectors
+        .iter()
+        .flat_map(|s| s.channels.iter())
+        .all(|c| patterns.contains(c));
+    if kept {
+        return;
+    }
     let clients: Vec<_> = ctx.server.clients.lock().values().cloned().collect();
     for c in clients {
         if !Arc::ptr_eq(&c.user.lock(), user) || !crate::pubsub::is_subscribed(&c) {
@@ -259,11 +268,7 @@ fn list(ctx: &mut Ctx) -> CmdResult {
     let users = ctx.server.acl.users();
     ctx.out.array(users.len());
     for u in users {
-        let mut line = b"user ".to_vec();
-        line.extend_from_slice(&u.name);
-        line.push(b' ');
-        line.extend_from_slice(&u.rules().describe());
-        ctx.out.bulk(&line);
+        ctx.out.bulk(&u.line());
     }
     Ok(())
 }
@@ -293,8 +298,7 @@ fn aclfile(ctx: &Ctx) -> Result<String, CmdError> {
 
 fn load(ctx: &mut Ctx) -> CmdResult {
     let path = aclfile(ctx)?;
-    let users = acl::file::load(&path, ctx.server.acl.pubsub_all())
-        .map_err(|e| CmdError::err(e))?;
+    let users = acl::file::load(&path, ctx.server.acl.pubsub_all()).map_err(CmdError::err)?;
     let gone = ctx.server.acl.replace_all(users);
     disconnect(ctx, &gone);
     ctx.out.ok();
@@ -340,9 +344,7 @@ fn genpass(ctx: &mut Ctx) -> CmdResult {
     let bits = match ctx.args.len() {
         2 => 256,
         3 => ctx.int_arg(2)?,
-        _ => {
-            return Err(syntax_error(ctx))
-        }
+        _ => return Err(syntax_error(ctx)),
     };
     if !(1..=4096).contains(&bits) {
         return Err(CmdError::raw(error::acl::GENPASS_RANGE));
@@ -363,9 +365,7 @@ fn log(ctx: &mut Ctx) -> CmdResult {
             }
             count = ctx.int_arg(2)?.max(0);
         }
-        _ => {
-            return Err(syntax_error(ctx))
-        }
+        _ => return Err(syntax_error(ctx)),
     }
     let entries = ctx.server.acl.log_entries(count as usize);
     let now = crate::server::unix_ms();

@@ -24,8 +24,7 @@
 //! - A bare `sentinel` line (what `--sentinel` becomes) is refused as NotYet;
 //!   Redis ignores it in a file and enters Sentinel mode from argv.
 //! - `rename-command` and `loadmodule` lines are NotYet (Redis checks the
-//!   command name, the module); CONFIG REWRITE never writes `user` lines
-//!   (Redis writes the ACL users, `user default ...`).
+//!   command name, the module).
 //! - `activedefrag yes` is accepted (Debian's build, without the bundled
 //!   jemalloc, refuses it; upstream builds accept it).
 //! - "can't open config file" is the bare message; Redis logs it with the

@@ -713,9 +713,7 @@ pub(crate) const TABLE: &[Directive] = &[
     row("rename-command", Kind::FileOnly(FileOnly::RenameCommand))
         .flag(flags::FILE_ONLY)
         .not_yet("command renaming"),
-    row("user", Kind::FileOnly(FileOnly::User))
-        .flag(flags::FILE_ONLY)
-        .not_yet("ACL user configuration"),
+    row("user", Kind::FileOnly(FileOnly::User)).flag(flags::FILE_ONLY),
     row("loadmodule", Kind::FileOnly(FileOnly::LoadModule))
         .flag(flags::FILE_ONLY)
         .not_yet("module loading"),
