@@ -291,7 +291,12 @@ fn run(
         reply_error(server, out, proto, &e);
         return Outcome::Done;
     }
-    if !client.authenticated && cmd.flags & flags::NO_AUTH == 0 {
+    // Authentication is required while the default user has a password or is off (Redis's
+    // authRequired), checked again on each command of an unauthenticated connection.
+    if !client.authenticated
+        && cmd.flags & flags::NO_AUTH == 0
+        && !server.acl.default_user().auto_auth()
+    {
         client.flag_transaction();
         reply_error(server, out, proto, &CmdError::NoAuth);
         return Outcome::Done;
