@@ -64,7 +64,7 @@ pub struct BlockedCall {
     pub db: usize,
     pub args: Vec<Bytes>,
     pub proto: Protocol,
-    pub user: String,
+    pub user: Arc<crate::acl::User>,
     pub info: Arc<ClientInfo>,
 }
 

@@ -55,7 +55,8 @@ pub struct Client {
     pub authenticated: bool,
     pub reply_mode: ReplyMode,
     pub action: Option<Action>,
-    pub user: String,
+    /// The ACL user (also in `info.user` for CLIENT LIST): change it with [`Client::set_user`].
+    pub user: Arc<crate::acl::User>,
     /// Set by a blocking command that found nothing to serve (see [`crate::blocking`]).
     pub blocked: Option<crate::blocking::Blocked>,
     /// Blocking commands must answer at once (Redis `CLIENT_DENY_BLOCKING`): EXEC and
@@ -81,15 +82,16 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(info: Arc<crate::server::ClientInfo>, settings: &Settings) -> Client {
+    pub fn new(info: Arc<crate::server::ClientInfo>, _settings: &Settings) -> Client {
+        let user = info.user.lock().clone();
         Client {
             info,
             db: 0,
             proto: Protocol::Resp2,
-            authenticated: settings.requirepass.is_none(),
+            authenticated: user.auto_auth(),
             reply_mode: ReplyMode::On,
             action: None,
-            user: "default".to_string(),
+            user,
             blocked: None,
             deny_blocking: false,
             multi: None,
@@ -101,6 +103,18 @@ impl Client {
             obey: false,
             repl_port: 0,
         }
+    }
+
+    /// Switches the connection to `user` (AUTH, HELLO AUTH, RESET, a deleted user).
+    pub fn set_user(&mut self, user: Arc<crate::acl::User>, authenticated: bool) {
+        *self.info.user.lock() = user.clone();
+        self.user = user;
+        self.authenticated = authenticated;
+    }
+
+    /// The connection's CLIENT LIST line (for the ACL log).
+    pub fn describe(&self, server: &Server) -> String {
+        crate::cmd::connection::describe(server, &self.info, &self.user.name_str())
     }
 
     /// Marks the transaction failed after a command was rejected while queueing.
@@ -293,10 +307,23 @@ fn run(
         reply_error(server, out, proto, &e);
         return Outcome::Done;
     }
-    if !client.authenticated && cmd.flags & flags::NO_AUTH == 0 {
+    // Authentication is required while the default user has a password or is off (Redis's
+    // authRequired), checked again on each command of an unauthenticated connection.
+    if !client.authenticated
+        && cmd.flags & flags::NO_AUTH == 0
+        && !server.acl.default_user().auto_auth()
+    {
         client.flag_transaction();
         reply_error(server, out, proto, &CmdError::NoAuth);
         return Outcome::Done;
+    }
+    // ACLs: one flag for users allowed everything, the full check for the others.
+    if !client.user.is_open() {
+        if let Err(e) = acl_check(server, client, parent.is_some(), cmd, args) {
+            client.flag_transaction();
+            reply_error(server, out, proto, &e);
+            return Outcome::Done;
+        }
     }
     // Cluster redirection (MOVED/ASK/CROSSSLOT/TRYAGAIN/CLUSTERDOWN), as in processCommand.
     // Inside MULTI each queued command is checked alone (a redirect fails the transaction);
@@ -394,6 +421,71 @@ fn run(
     Outcome::Done
 }
 
+/// The ACL check of one command for the client's user; a refusal is logged and returned as
+/// its NOPERM error. Inside EXEC (`at_exec`) the error says the rules changed since queueing.
+fn acl_check(
+    server: &Server,
+    client: &Client,
+    is_sub: bool,
+    cmd: &'static Command,
+    args: &[Bytes],
+) -> Result<(), CmdError> {
+    acl_check_in(server, client, is_sub, cmd, args, false)
+}
+
+fn acl_check_in(
+    server: &Server,
+    client: &Client,
+    is_sub: bool,
+    cmd: &'static Command,
+    args: &[Bytes],
+    at_exec: bool,
+) -> Result<(), CmdError> {
+    use crate::acl::{Context, Denied, Reason};
+    let denied = match crate::acl::check(&client.user.rules(), cmd, is_sub, args) {
+        Ok(()) => return Ok(()),
+        Err(d) => d,
+    };
+    let (reason, object) = match denied {
+        Denied::Command => (
+            Reason::Command,
+            Bytes::from(crate::acl::rules::fullname(crate::acl::rules::command_id(
+                cmd,
+            ))),
+        ),
+        Denied::Key(i) => (Reason::Key, args[i].clone()),
+        Denied::Channel(i) => (Reason::Channel, args[i].clone()),
+    };
+    let context = if client.multi.is_some() || at_exec {
+        Context::Multi
+    } else {
+        Context::Toplevel
+    };
+    server.acl.log(
+        reason,
+        context,
+        object.clone(),
+        client.user.name.clone(),
+        client.describe(server),
+    );
+    Err(match (denied, at_exec) {
+        (Denied::Command, false) => {
+            CmdError::NoPermCommand(String::from_utf8_lossy(&object).into_owned())
+        }
+        (Denied::Key(_), false) => CmdError::NoPermKey,
+        (Denied::Channel(_), false) => CmdError::NoPermChannel,
+        (Denied::Command, true) => {
+            CmdError::NoPermAtExec("no permission to execute the command or subcommand")
+        }
+        (Denied::Key(_), true) => {
+            CmdError::NoPermAtExec("no permission to touch the specified keys")
+        }
+        (Denied::Channel(_), true) => {
+            CmdError::NoPermAtExec("no permission to access one of the channels used as arguments")
+        }
+    })
+}
+
 /// Commands that run at once inside MULTI instead of being queued.
 fn runs_in_multi(parent: Option<&Command>, cmd: &Command) -> bool {
     parent.is_none()
@@ -466,8 +558,17 @@ fn exec(
         return Outcome::Done;
     }
     let mut cmds: Vec<(&'static Command, Vec<Bytes>)> = Vec::with_capacity(multi.queued.len());
+    // ACL rules may have changed since queueing: a command no longer allowed answers NOPERM
+    // in its place (the row stays None).
+    let mut refused: Vec<Option<CmdError>> = Vec::with_capacity(multi.queued.len());
     for args in multi.queued {
-        if let Ok((_, c)) = resolve(&args) {
+        if let Ok((parent, c)) = resolve(&args) {
+            let denied = if client.user.is_open() {
+                None
+            } else {
+                acl_check_in(server, client, parent.is_some(), c, &args, true).err()
+            };
+            refused.push(denied);
             cmds.push((c, args));
         }
     }
@@ -506,9 +607,16 @@ fn exec(
     client.deny_blocking = true;
     let mut created = Vec::new();
     let (mut client, mut out) = (client, out);
-    for (c, args) in &cmds {
+    for (i, (c, args)) in cmds.iter().enumerate() {
         db.index = client.db;
         let mark = out.len();
+        if let Some(e) = refused[i].take() {
+            reply_error(server, out, proto, &e);
+            if silenced(client.reply_mode) {
+                out.truncate(mark);
+            }
+            continue;
+        }
         (db, client, out) = invoke(server, settings, client, c, args, out, db, Instant::now());
         created.append(&mut db.created);
         client.blocked = None;

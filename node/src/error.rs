@@ -54,6 +54,16 @@ pub enum CmdError {
     NotInPubSubContext(String),
     #[error("ERR Invalid stream ID specified as stream command argument")]
     InvalidStreamId,
+    /// ACL: the user may not run the command (its full name, `config|get`).
+    #[error("NOPERM this user has no permissions to run the '{0}' command")]
+    NoPermCommand(String),
+    #[error("NOPERM this user has no permissions to access one of the keys used as arguments")]
+    NoPermKey,
+    #[error("NOPERM this user has no permissions to access one of the channels used as arguments")]
+    NoPermChannel,
+    /// ACL: a queued command is no longer allowed at EXEC (the reason's words).
+    #[error("NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {0}")]
+    NoPermAtExec(&'static str),
     /// Any other text, with its error code (`ERR ...`).
     #[error("{0}")]
     Msg(Cow<'static, str>),
@@ -129,4 +139,40 @@ pub fn tls_config_set_failed(name: &str) -> CmdError {
 /// CONFIG SET of a port the server could not listen on.
 pub fn listen_failed(name: &str) -> CmdError {
     CmdError::err(format!("CONFIG SET failed (possibly related to argument '{name}') - Unable to listen on this port. Check server logs."))
+}
+
+/// Why an ACL rule (`ACL SETUSER` modifier, `user` line, ACL file line) was refused, in the words
+/// of Redis 7.0 `ACLSetUserStringError`.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+pub enum AclRuleError {
+    #[error("Unknown command or category name in ACL")]
+    UnknownCommand,
+    #[error("Syntax error")]
+    Syntax,
+    #[error("Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not have any effect. Try 'resetkeys' to start with an empty list of patterns")]
+    KeyAfterAll,
+    #[error("Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid and does not have any effect. Try 'resetchannels' to start with an empty list of channels")]
+    ChannelAfterAll,
+    #[error("The password you are trying to remove from the user does not exist")]
+    NoSuchPassword,
+    #[error("The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters")]
+    BadHash,
+    #[error("Duplicate user found. A user can only be defined once in config files")]
+    Duplicate,
+    #[error("Allowing first-arg of a subcommand is not supported")]
+    FirstArgOfSubcommand,
+}
+
+/// ACL command error texts.
+pub mod acl {
+    pub const BAD_USERNAME: &str = "ERR Usernames can't contain spaces or null characters";
+    pub const DELETE_DEFAULT: &str = "ERR The 'default' user cannot be removed";
+    pub const NO_ACLFILE: &str = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
+    pub const SAVE_FAILED: &str = "ERR There was an error trying to save the ACLs. Please check the server logs for more information";
+    pub const GENPASS_RANGE: &str = "ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096";
+    pub const AUTH_NO_PASSWORD: &str = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
+    /// ACL LOAD / startup: the suffix after every error of a refused ACL file.
+    pub const FILE_REFUSED: &str =
+        "WARNING: ACL errors detected, no change to the previously active ACL rules was performed";
+    pub const MIXED_CONFIG: &str = "Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.";
 }

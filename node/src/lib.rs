@@ -7,6 +7,7 @@
 //! - [`resp`]: RESP2/RESP3 frames; the only module that knows the wire format.
 //! - [`conn`]: one task per client; reads, runs every buffered command, flushes once.
 //! - [`dispatch`]: the checks every command goes through, then its handler.
+//! - [`acl`]: users, their permissions (checked by dispatch), the ACL log and file.
 //! - [`keysig`]: the modified-keys signal and WATCH; MULTI state.
 //! - [`tracking`]: client-side caching (CLIENT TRACKING) and its invalidation messages.
 //! - [`push`]: per-client channels for out-of-band frames (invalidations).
@@ -24,6 +25,7 @@
 //! [`util`] (number parsing and formatting, glob matching).
 #![deny(unsafe_code)]
 
+pub mod acl;
 pub mod alloc;
 pub mod aof;
 pub mod blocking;

@@ -213,7 +213,8 @@ fn protected_refuses(server: &Server, peer: &SocketAddr) -> bool {
         return false;
     }
     let cfg = server.config.read();
-    if !cfg.protected_mode() || cfg.requirepass().is_some() {
+    // Protected mode only guards a default user without a password (Redis 7.0).
+    if !cfg.protected_mode() || !server.acl.default_user().rules().nopass() {
         return false;
     }
     let bind = cfg.bind();

@@ -182,6 +182,12 @@ fn run(config: Config) -> anyhow::Result<()> {
         }
         banner(&server.config.read(), port);
         warn!("Server initialized");
+        if let Err(lines) = server.acl.load_at_startup(&server.config.read()) {
+            for l in lines {
+                warn!("{l}");
+            }
+            std::process::exit(1);
+        }
         // With appendonly the AOF is the dataset (the RDB file is not read), as in Redis.
         let loaded = if server.config.read().appendonly() {
             ferrodis_node::aof::load::load_at_start(&server)

@@ -431,6 +431,14 @@ pub fn unsubscribe_all(server: &Server, info: &ClientInfo) {
     }
 }
 
+/// A client's subscriptions: channels and shard channels, then patterns (ACL SETUSER checks
+/// them against the user's new channel rules).
+pub fn subscriptions_of(_server: &Server, info: &ClientInfo) -> (Vec<Bytes>, Vec<Bytes>) {
+    let subs = info.pushes.subs.lock();
+    let channels = subs[0].iter().chain(subs[2].iter()).cloned().collect();
+    (channels, subs[1].iter().cloned().collect())
+}
+
 /// True if the client holds any subscription (RESP2 subscriber mode).
 pub fn is_subscribed(info: &ClientInfo) -> bool {
     info.flags.load(Relaxed) & cflags::PUBSUB != 0

@@ -185,6 +185,9 @@ pub struct ClientInfo {
     pub multi: AtomicI64,
     /// CLIENT TRACKING redirection (`redir=`), -1 without tracking.
     pub redir: AtomicI64,
+    /// The ACL user the client is authenticated as (`user=`); the connection's own copy is
+    /// `Client::user`.
+    pub user: Mutex<Arc<crate::acl::User>>,
 }
 
 impl ClientInfo {
@@ -301,6 +304,8 @@ pub struct Server {
     pub tls_port: AtomicU32,
     /// The accept loops of `tls-port`, replaced when CONFIG SET moves it.
     pub tls_accepts: Mutex<Vec<tokio::task::AbortHandle>>,
+    /// ACL users and the ACL log (see [`crate::acl`]).
+    pub acl: crate::acl::Acl,
 }
 
 impl Server {
@@ -311,8 +316,10 @@ impl Server {
         let mut rid = [0u8; 20];
         rand::Rng::fill(&mut rand::thread_rng(), &mut rid[..]);
         let run_id = rid.iter().map(|b| format!("{b:02x}")).collect();
+        let acl = crate::acl::Acl::new(&config);
         Arc::new_cyclic(|me| Server {
             me: me.clone(),
+            acl,
             shutdown_mode: std::sync::atomic::AtomicU8::new(SHUTDOWN_DEFAULT),
             rdb: crate::persist::RdbState::default(),
             aof: crate::aof::Aof::default(),
@@ -374,6 +381,12 @@ impl Server {
             .set_limits(&self.config.read().client_output_buffer_limit());
         *self.settings.write() = s;
         self.settings_version.fetch_add(1, Relaxed);
+        {
+            let cfg = self.config.read();
+            let acl = &self.acl;
+            acl.pubsub_all.store(cfg.acl_pubsub_default_all(), Relaxed);
+            acl.log_max.store(cfg.acllog_max_len(), Relaxed);
+        }
         crate::cluster::config_changed(self);
     }
 
@@ -403,6 +416,7 @@ impl Server {
             pushes: crate::pubsub::Pushes::default(),
             multi: AtomicI64::new(-1),
             redir: AtomicI64::new(-1),
+            user: Mutex::new(self.acl.default_user().clone()),
         });
         self.clients.lock().insert(id, info.clone());
         info

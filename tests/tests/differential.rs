@@ -30,6 +30,8 @@ macro_rules! scripts {
 }
 
 scripts!(
+    acl,
+    acl_auth,
     bitfield,
     bitmaps,
     connection,

@@ -302,8 +302,9 @@ fn reset(ctx: &mut Ctx) -> CmdResult {
     c.reply_mode = ReplyMode::On;
     *c.info.name.lock() = None;
     c.info.flags.fetch_and(!cflags::NO_EVICT, Relaxed);
-    c.authenticated = ctx.settings.requirepass.is_none();
-    c.user = "default".into();
+    let default = ctx.server.acl.default_user().clone();
+    let auto = default.auto_auth();
+    c.set_user(default, auto);
     if c.info.flags.fetch_and(!cflags::MONITOR, Relaxed) & cflags::MONITOR != 0 {
         ctx.server.unregister_monitor(c.info.id);
     }
@@ -315,35 +316,44 @@ fn reset(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
-/// Checks a password for `user`. The default user has no password unless `requirepass` is set.
-fn check_password(ctx: &Ctx, user: &[u8], pass: &[u8]) -> bool {
-    if user != b"default" {
-        return false;
-    }
-    match &ctx.settings.requirepass {
-        None => true,
-        Some(p) => p.as_slice() == pass,
+/// Authenticates the connection as `user` (`ACLAuthenticateUser`); a failure is logged in the
+/// ACL log with the command name as typed.
+fn authenticate(ctx: &mut Ctx, user: &[u8], pass: &[u8]) -> CmdResult {
+    match ctx.server.acl.authenticate(user, pass) {
+        Some(u) => {
+            ctx.client.set_user(u, true);
+            Ok(())
+        }
+        None => {
+            let context = if ctx.client.multi.is_some() {
+                crate::acl::Context::Multi
+            } else {
+                crate::acl::Context::Toplevel
+            };
+            ctx.server.acl.log(
+                crate::acl::Reason::Auth,
+                context,
+                ctx.args[0].clone(),
+                bytes::Bytes::copy_from_slice(user),
+                ctx.client.describe(ctx.server),
+            );
+            Err(CmdError::WrongPass)
+        }
     }
 }
 
 fn auth(ctx: &mut Ctx) -> CmdResult {
-    let (user, pass): (&[u8], &[u8]) = match ctx.args.len() {
+    let (user, pass) = match ctx.args.len() {
         2 => {
-            if ctx.settings.requirepass.is_none() {
-                return Err(CmdError::raw(
-                    "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-                ));
+            if ctx.server.acl.default_user().rules().nopass() {
+                return Err(CmdError::raw(crate::error::acl::AUTH_NO_PASSWORD));
             }
-            (b"default", &ctx.args[1])
+            (bytes::Bytes::from_static(b"default"), ctx.args[1].clone())
         }
-        3 => (&ctx.args[1], &ctx.args[2]),
+        3 => (ctx.args[1].clone(), ctx.args[2].clone()),
         _ => return Err(CmdError::Syntax),
     };
-    if !check_password(ctx, user, pass) {
-        return Err(CmdError::WrongPass);
-    }
-    ctx.client.authenticated = true;
-    ctx.client.user = String::from_utf8_lossy(user).into_owned();
+    authenticate(ctx, &user, &pass)?;
     ctx.out.ok();
     Ok(())
 }
@@ -397,14 +407,11 @@ fn hello(ctx: &mut Ctx) -> CmdResult {
         }
     }
     if let Some((u, p)) = creds {
-        if !check_password(ctx, &ctx.args[u], &ctx.args[p]) {
-            return Err(CmdError::WrongPass);
-        }
-        ctx.client.authenticated = true;
-        ctx.client.user = String::from_utf8_lossy(&ctx.args[u]).into_owned();
+        let (user, pass) = (ctx.args[u].clone(), ctx.args[p].clone());
+        authenticate(ctx, &user, &pass)?;
     }
     if !ctx.client.authenticated {
-        return Err(CmdError::raw("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
+        return Err(CmdError::raw("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
     }
     if let Some(v) = proto {
         ctx.client.proto = if v == 3 {
@@ -589,11 +596,7 @@ fn client_list(ctx: &mut Ctx) -> CmdResult {
         if ids.as_ref().is_some_and(|v| !v.contains(&c.id)) {
             continue;
         }
-        let user = if c.id == ctx.client.info.id {
-            ctx.client.user.clone()
-        } else {
-            "default".to_string()
-        };
+        let user = c.user.lock().name_str();
         text.push_str(&describe(ctx.server, &c, &user));
         text.push('\n');
     }
@@ -602,7 +605,7 @@ fn client_list(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn client_info(ctx: &mut Ctx) -> CmdResult {
-    let mut line = describe(ctx.server, &ctx.client.info, &ctx.client.user);
+    let mut line = ctx.client.describe(ctx.server);
     line.push('\n');
     ctx.out.verbatim(line.as_bytes());
     Ok(())
@@ -663,7 +666,13 @@ fn client_kill(ctx: &mut Ctx) -> CmdResult {
             }
             ty = Some(v);
         } else if k.eq_ignore_ascii_case(b"USER") {
-            user = Some(v.clone());
+            let Some(u) = ctx.server.acl.get(v) else {
+                return Err(CmdError::err(format!(
+                    "No such user '{}'",
+                    crate::error::lossy(v, usize::MAX)
+                )));
+            };
+            user = Some(u);
         } else if k.eq_ignore_ascii_case(b"SKIPME") {
             if v.eq_ignore_ascii_case(b"yes") {
                 skipme = true;
@@ -684,7 +693,9 @@ fn client_kill(ctx: &mut Ctx) -> CmdResult {
             || addr.as_ref().is_some_and(|a| a[..] != *c.addr.as_bytes())
             || laddr.as_ref().is_some_and(|a| a[..] != *c.laddr.as_bytes())
             || ty.is_some_and(|t| !is_type(&c, t))
-            || user.as_ref().is_some_and(|u| &u[..] != b"default")
+            || user
+                .as_ref()
+                .is_some_and(|u| !std::sync::Arc::ptr_eq(u, &c.user.lock()))
         {
             continue;
         }

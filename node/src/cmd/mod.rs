@@ -6,6 +6,7 @@
 //! exists nowhere else. Rows live beside their handlers, one file per command group, and
 //! [`GROUPS`] joins the groups into the one table.
 
+pub mod acl_commands;
 pub mod cluster;
 pub mod command;
 pub mod connection;
@@ -382,6 +383,26 @@ impl Command {
     /// [`Command::key_indices`] restricted to specs having one of the `any` flags.
     fn key_indices_with(&self, args: &[bytes::Bytes], out: &mut Vec<usize>, any: u16) {
         out.clear();
+        self.visit_keys(args, any, |i, _| out.push(i));
+    }
+
+    /// Every key argument with the flags of the key spec that found it (ACL read/write checks).
+    /// `VARIABLE_FLAGS` specs get the flags of these arguments, as Redis's key callbacks
+    /// (`setGetKeys`, `bitfieldGetKeys`) give them.
+    pub fn keys_with_flags(&self, args: &[bytes::Bytes], out: &mut Vec<(usize, u16)>) {
+        out.clear();
+        self.visit_keys(args, u16::MAX, |i, f| {
+            let f = if f & kflags::VARIABLE_FLAGS != 0 {
+                variable_key_flags(self.name, args)
+            } else {
+                f
+            };
+            out.push((i, f))
+        });
+    }
+
+    /// Calls `f(index, spec flags)` for each key found by the specs having one of the `any` flags.
+    fn visit_keys(&self, args: &[bytes::Bytes], any: u16, mut f: impl FnMut(usize, u16)) {
         let argc = args.len() as i32;
         for spec in self.key_specs {
             if spec.flags & kflags::NOT_KEY != 0 || spec.flags & any == 0 {
@@ -422,7 +443,7 @@ impl Command {
                     };
                     let mut i = start;
                     while i <= last.min(argc - 1) {
-                        out.push(i as usize);
+                        f(i as usize, spec.flags);
                         i += step.max(1);
                     }
                 }
@@ -445,7 +466,7 @@ impl Command {
                     for k in 0..n.min(argc as i64) as i32 {
                         let i = first + k * step.max(1);
                         if i < argc {
-                            out.push(i as usize);
+                            f(i as usize, spec.flags);
                         }
                     }
                 }
@@ -461,6 +482,41 @@ impl Command {
         let sub: &'static [Command] = self.subcommands;
         sub.iter()
             .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+    }
+}
+
+/// The key flags of SET (`GET` reads the old value) and BITFIELD (read-only with only GET
+/// operations) for these arguments.
+fn variable_key_flags(name: &str, args: &[bytes::Bytes]) -> u16 {
+    let eq = |a: &bytes::Bytes, w: &[u8]| a.eq_ignore_ascii_case(w);
+    match name {
+        "set" => {
+            if args.iter().skip(3).any(|a| eq(a, b"get")) {
+                kflags::RW | kflags::ACCESS | kflags::UPDATE
+            } else {
+                kflags::OW | kflags::UPDATE
+            }
+        }
+        _ => {
+            let mut readonly = true;
+            let mut i = 2;
+            while i < args.len() {
+                let rem = args.len() - i - 1;
+                if eq(&args[i], b"get") && rem >= 2 {
+                    i += 3;
+                } else if eq(&args[i], b"overflow") && rem >= 1 {
+                    i += 2;
+                } else {
+                    readonly = false;
+                    break;
+                }
+            }
+            if readonly {
+                kflags::RO | kflags::ACCESS
+            } else {
+                kflags::RW | kflags::ACCESS | kflags::UPDATE
+            }
+        }
     }
 }
 
@@ -483,6 +539,7 @@ pub static GROUPS: &[&[Command]] = &[
     stream::COMMANDS,
     multi::COMMANDS,
     cluster::COMMANDS,
+    acl_commands::COMMANDS,
 ];
 
 /// Iterates over every top-level command row.

@@ -656,6 +656,9 @@ fn apply_change(server: &Server, name: &str, locked: bool) {
     let cfg = server.config.read();
     match name {
         "loglevel" => crate::log::set_level(cfg.loglevel()),
+        "requirepass" => server
+            .acl
+            .set_default_password(cfg.requirepass().as_deref()),
         "dir" => {
             if let Err(e) = std::env::set_current_dir(cfg.dir()) {
                 tracing::warn!("Can't chdir to '{}': {e}", cfg.dir());
@@ -736,7 +739,8 @@ fn config_resetstat(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn config_rewrite(ctx: &mut Ctx) -> CmdResult {
-    let r = ctx.server.config.read().rewrite();
+    let users: Vec<Vec<u8>> = ctx.server.acl.users().iter().map(|u| u.line()).collect();
+    let r = ctx.server.config.read().rewrite_with_users(Some(&users));
     match r {
         Ok(()) => {
             tracing::info!("CONFIG REWRITE executed with success.");

@@ -23,9 +23,8 @@
 //! - CONFIG GET returns matches in registry order (Redis: hash order).
 //! - A bare `sentinel` line (what `--sentinel` becomes) is refused as NotYet;
 //!   Redis ignores it in a file and enters Sentinel mode from argv.
-//! - `rename-command`, `user` and `loadmodule` lines are NotYet (Redis checks
-//!   the command name, the ACL rules, the module); CONFIG REWRITE never
-//!   writes `user` lines (Redis writes the ACL users, `user default ...`).
+//! - `rename-command` and `loadmodule` lines are NotYet (Redis checks the
+//!   command name, the module).
 //! - `activedefrag yes` is accepted (Debian's build, without the bundled
 //!   jemalloc, refuses it; upstream builds accept it).
 //! - "can't open config file" is the bare message; Redis logs it with the
@@ -186,6 +185,9 @@ mod idx {
     pub const CLIENT_QUERY_BUFFER_LIMIT: usize = index_of("client-query-buffer-limit");
     pub const MAXCLIENTS: usize = index_of("maxclients");
     pub const REQUIREPASS: usize = index_of("requirepass");
+    pub const ACLFILE: usize = index_of("aclfile");
+    pub const ACL_PUBSUB_DEFAULT: usize = index_of("acl-pubsub-default");
+    pub const ACLLOG_MAX_LEN: usize = index_of("acllog-max-len");
     pub const LOGLEVEL: usize = index_of("loglevel");
     pub const LOGFILE: usize = index_of("logfile");
     pub const ALWAYS_SHOW_LOGO: usize = index_of("always-show-logo");
@@ -238,6 +240,8 @@ mod idx {
 pub struct Config {
     values: Vec<Value>,
     config_file: Option<PathBuf>,
+    /// `user` lines: the user name, then its rules (loaded by [`crate::acl`] at startup).
+    users: Vec<Vec<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for Config {
@@ -258,6 +262,7 @@ impl Default for Config {
         Config {
             values: TABLE.iter().map(default_value).collect(),
             config_file: None,
+            users: Vec::new(),
         }
     }
 }
@@ -849,9 +854,13 @@ impl Config {
                 _ => Err(BAD_DIRECTIVE.into()),
             },
             Kind::FileOnly(FileOnly::RenameCommand) if args.len() == 2 => Err(unsupported()),
-            Kind::FileOnly(FileOnly::User | FileOnly::LoadModule) if !args.is_empty() => {
-                Err(unsupported())
+            Kind::FileOnly(FileOnly::User) if !args.is_empty() => {
+                let pubsub_all = self.acl_pubsub_default_all();
+                crate::acl::file::check_config_user(args, &self.users, pubsub_all)?;
+                self.users.push(args.iter().map(|a| a.to_vec()).collect());
+                Ok(())
             }
+            Kind::FileOnly(FileOnly::LoadModule) if !args.is_empty() => Err(unsupported()),
             Kind::FileOnly(FileOnly::Sentinel) if args.is_empty() => Err(unsupported()),
             Kind::FileOnly(FileOnly::Sentinel) => {
                 Err("sentinel directive while not in sentinel mode".into())
@@ -1188,6 +1197,26 @@ impl Config {
     /// The config file given at startup (absolute), if any.
     pub fn config_file(&self) -> Option<&Path> {
         self.config_file.as_deref()
+    }
+
+    /// The `user` lines of the configuration: name, then rules.
+    pub fn users(&self) -> &[Vec<Vec<u8>>] {
+        &self.users
+    }
+
+    /// `aclfile` ("" when unset).
+    pub fn aclfile(&self) -> &str {
+        self.text(idx::ACLFILE)
+    }
+
+    /// `acl-pubsub-default allchannels`.
+    pub fn acl_pubsub_default_all(&self) -> bool {
+        self.enum_str(idx::ACL_PUBSUB_DEFAULT) == "allchannels"
+    }
+
+    /// `acllog-max-len`.
+    pub fn acllog_max_len(&self) -> u64 {
+        u64::try_from(self.num(idx::ACLLOG_MAX_LEN)).unwrap_or(128)
     }
 
     fn num(&self, i: usize) -> i128 {

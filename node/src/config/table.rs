@@ -488,7 +488,7 @@ pub(crate) const TABLE: &[Directive] = &[
     row("aof-disable-auto-gc", yesno(false)),
     row("replica-ignore-disk-write-errors", yesno(false)),
     // String
-    row("aclfile", string("")).imm().not_yet("ACL file loading"),
+    row("aclfile", string("")).imm(),
     row("unixsocket", nullable())
         .imm()
         .not_yet("unix socket listening"),
@@ -712,9 +712,7 @@ pub(crate) const TABLE: &[Directive] = &[
     row("rename-command", Kind::FileOnly(FileOnly::RenameCommand))
         .flag(flags::FILE_ONLY)
         .not_yet("command renaming"),
-    row("user", Kind::FileOnly(FileOnly::User))
-        .flag(flags::FILE_ONLY)
-        .not_yet("ACL user configuration"),
+    row("user", Kind::FileOnly(FileOnly::User)).flag(flags::FILE_ONLY),
     row("loadmodule", Kind::FileOnly(FileOnly::LoadModule))
         .flag(flags::FILE_ONLY)
         .not_yet("module loading"),

@@ -402,14 +402,14 @@ fn statuses() {
         "notify-keyspace-events",
         "tls-replication",
         "tls-dh-params-file",
+        "aclfile",
+        "user",
     ] {
         assert_eq!(status(name), Some(Status::Accepted), "{name}");
     }
     assert_eq!(status("appendonly"), Some(Status::Accepted));
     for name in [
         "aof-use-rdb-preamble",
-        "aclfile",
-        "user",
         "min-replicas-to-write",
         "loadmodule",
         "unixsocket",
@@ -657,10 +657,6 @@ fn not_yet_features_fail_unless_default() {
             "unixsocket: unix socket listening is not supported by this ferrodis build yet",
         ),
         (
-            "user default on",
-            "user: ACL user configuration is not supported by this ferrodis build yet",
-        ),
-        (
             "loadmodule /x.so",
             "loadmodule: module loading is not supported by this ferrodis build yet",
         ),
@@ -787,8 +783,15 @@ fn deployment_directives() {
         )
     );
     assert_eq!(
-        rejected("aclfile /etc/redis/users.acl").2,
-        "aclfile: ACL file loading is not supported by this ferrodis build yet"
+        loaded("aclfile /etc/redis/users.acl").aclfile(),
+        "/etc/redis/users.acl"
+    );
+    // `user` lines are checked as they are read (unknown commands only when loaded).
+    let c = loaded("user default on\nuser alice on +nosuch ~a*\n");
+    assert_eq!(c.users().len(), 2);
+    assert_eq!(
+        rejected("user alice on badop").2,
+        "Error in user declaration 'alice': Syntax error"
     );
 }
 
