@@ -48,24 +48,22 @@ impl Snapshot {
         for (i, db) in shard.dbs.iter().enumerate() {
             let Some(db) = db else { continue };
             let out = &mut self.dbs[i];
-            for map in &db.slots {
-                for (k, e) in map.iter() {
-                    let mark = out.len();
-                    if e.expire_at != 0 {
-                        out.push(rdb::opcode::EXPIRETIME_MS);
-                        out.extend_from_slice(&e.expire_at.to_le_bytes());
-                    }
-                    out.push(rdb::value_kind(&e.value));
-                    rdb::write_string(out, k.as_slice(), false);
-                    if rdb::write_value(out, &e.value, self.compress).is_err() {
-                        out.truncate(mark);
-                        self.unsupported += 1;
-                        continue;
-                    }
-                    self.counts[i].0 += 1;
-                    if e.expire_at != 0 {
-                        self.counts[i].1 += 1;
-                    }
+            for (k, e) in db.keys.iter() {
+                let mark = out.len();
+                if e.expire_at != 0 {
+                    out.push(rdb::opcode::EXPIRETIME_MS);
+                    out.extend_from_slice(&e.expire_at.to_le_bytes());
+                }
+                out.push(rdb::value_kind(&e.value));
+                rdb::write_string(out, k.as_slice(), false);
+                if rdb::write_value(out, &e.value, self.compress).is_err() {
+                    out.truncate(mark);
+                    self.unsupported += 1;
+                    continue;
+                }
+                self.counts[i].0 += 1;
+                if e.expire_at != 0 {
+                    self.counts[i].1 += 1;
                 }
             }
         }
