@@ -179,6 +179,9 @@ impl ClientInfo {
     pub fn kill(&self) {
         self.killed.store(true, Relaxed);
         self.kill.notify_one();
+        // The connection's read loop waits on the push queue's wake-up only, so a kill costs
+        // an idle client one wait instead of two (`conn.rs`).
+        self.pushes.ready.notify_one();
     }
 }
 

@@ -85,7 +85,8 @@ impl DbShard {
 
 /// All databases' keys for one shard's slots.
 pub struct Shard {
-    dbs: Vec<Option<Box<DbShard>>>,
+    /// Inline (not a `Vec`): a lookup goes from the shard lock straight to the database.
+    dbs: [Option<Box<DbShard>>; NDBS],
     /// Not yet copied into the background snapshot (see [`snapshot`]).
     snap_pending: bool,
 }
@@ -93,7 +94,7 @@ pub struct Shard {
 impl Shard {
     fn new() -> Self {
         Shard {
-            dbs: (0..NDBS).map(|_| None).collect(),
+            dbs: std::array::from_fn(|_| None),
             snap_pending: false,
         }
     }
