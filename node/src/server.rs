@@ -179,8 +179,8 @@ impl ClientInfo {
     pub fn kill(&self) {
         self.killed.store(true, Relaxed);
         self.kill.notify_one();
-        // The connection's read loop waits on the push queue's wake-up only, so a kill costs
-        // an idle client one wait instead of two (`conn.rs`).
+        // The connection's read loop has one wake source, the push queue's notify (`conn.rs`);
+        // `kill` above still wakes a connection blocked in a flush or a blocking command.
         self.pushes.ready.notify_one();
     }
 }

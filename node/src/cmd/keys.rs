@@ -888,12 +888,19 @@ fn scan(ctx: &mut Ctx) -> CmdResult {
             slot += 1;
             continue;
         }
-        // One walk of the shard's table collects every slot from `s` to the shard's end;
-        // whole slots are then taken in order until COUNT is reached.
+        // The slots of this shard this call will take (by the stored counts, which include
+        // keys expired but not yet reclaimed: if some are, the next walk takes more slots),
+        // then one walk of the shard's table collects their keys.
         let first = s as usize / SLOTS_PER_SHARD * SLOTS_PER_SHARD;
+        let mut last = s;
+        let mut stored = ctx.db.slot_len(s) as i64;
+        while seen + stored < count && (last as usize) < first + SLOTS_PER_SHARD - 1 {
+            last += 1;
+            stored += ctx.db.slot_len(last) as i64;
+        }
         let mut per_slot = [0u32; SLOTS_PER_SHARD];
         matched.clear();
-        ctx.db.for_each_in_shard_from(s, |ks, key, e| {
+        ctx.db.for_each_in_slots(s, last, |ks, key, e| {
             per_slot[ks as usize - first] += 1;
             if pattern.is_some_and(|p| !glob_match(p, key, false)) {
                 return;
@@ -905,8 +912,7 @@ fn scan(ctx: &mut Ctx) -> CmdResult {
         });
         matched.sort_by_key(|m| m.0);
         let mut next = matched.iter().peekable();
-        let end = (first + SLOTS_PER_SHARD) as u64;
-        while slot < end && seen < count {
+        while slot <= u64::from(last) && seen < count {
             let cur = slot as u16;
             slot += 1;
             seen += i64::from(per_slot[cur as usize - first]);

@@ -642,11 +642,7 @@ impl<'a> Db<'a> {
             return;
         }
         let wakes = matches!(value, Value::List(_) | Value::ZSet(_) | Value::Stream(_));
-        let entry = Entry {
-            value,
-            expire_at: 0,
-            access: initial_access(mode, now),
-        };
+        let entry = Entry::new(value, 0, initial_access(mode, now));
         ds.map(slot).insert(slot, SmallBytes::new(key), entry);
         if wakes {
             self.created.push((self.index, SmallBytes::new(key)));
@@ -744,16 +740,17 @@ impl<'a> Db<'a> {
         }
     }
 
-    /// Calls `f(slot, key, entry)` for every live key of the selected database in the shard
-    /// that holds `slot` whose slot is at least `slot`: one walk of the shard's table, in
-    /// table order (SCAN sorts them by slot).
-    pub fn for_each_in_shard_from(&mut self, slot: u16, mut f: impl FnMut(u16, &[u8], &Entry)) {
+    /// Calls `f(slot, key, entry)` for every live key of the selected database in slots
+    /// `from..=to` (one shard's): one walk of the shard's table, in table order (SCAN sorts
+    /// them by slot).
+    pub fn for_each_in_slots(&mut self, from: u16, to: u16, mut f: impl FnMut(u16, &[u8], &Entry)) {
+        debug_assert_eq!(shard_of_slot(from), shard_of_slot(to));
         let (now, db) = (self.now, self.index);
-        let Some(ds) = self.shard(shard_of_slot(slot)).db_ref(db) else {
+        let Some(ds) = self.shard(shard_of_slot(from)).db_ref(db) else {
             return;
         };
         for (s, k, e) in ds.keys.iter_with_slot() {
-            if s >= slot && (e.expire_at == 0 || now <= e.expire_at) {
+            if (from..=to).contains(&s) && (e.expire_at == 0 || now <= e.expire_at) {
                 f(s, k, e);
             }
         }
@@ -778,10 +775,16 @@ impl<'a> Db<'a> {
     /// True if the selected database holds no key in `slot` (never allocates the database,
     /// unlike the lookups; SCAN walks empty slots with it).
     pub fn slot_is_empty(&mut self, slot: u16) -> bool {
+        self.slot_len(slot) == 0
+    }
+
+    /// Keys stored in `slot` of the selected database, expired but not yet reclaimed included
+    /// (never allocates the database).
+    pub fn slot_len(&mut self, slot: u16) -> usize {
         let db = self.index;
         self.shard(shard_of_slot(slot))
             .db_ref(db)
-            .is_none_or(|d| d.keys.slot_len(slot) == 0)
+            .map_or(0, |d| d.keys.slot_len(slot))
     }
 
     /// Number of keys in the selected database (expired but not yet reclaimed included, as Redis).
