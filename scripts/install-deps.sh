@@ -61,4 +61,16 @@ elif command -v service >/dev/null 2>&1 && [ -x /etc/init.d/redis-server ]; then
     fi
 fi
 
+# valgrind (callgrind) for scripts/perf-check.sh, the per-request cost regression check.
+if ! command -v valgrind >/dev/null 2>&1 || ! command -v callgrind_control >/dev/null 2>&1; then
+    if [ "$(id -u)" -ne 0 ]; then
+        log "valgrind is missing and installing it needs root"
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    log "apt-get install valgrind"
+    apt-get update
+    apt-get install -y --no-install-recommends valgrind
+fi
+
 log "redis: $(redis-server --version)"

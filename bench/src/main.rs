@@ -134,13 +134,15 @@ impl Common {
 
 impl Binaries {
     /// True when B is really stock Redis: the same file as A, or a binary reporting itself
-    /// as "Redis server".
+    /// as "Redis server" without ferrodis's `build=ferrodis-...` tag (ferrodis prints Redis's
+    /// version line, as a drop-in replacement must).
     pub fn self_check(&self) -> bool {
         let same = match (self.redis.canonicalize(), self.ferrodis.canonicalize()) {
             (Ok(a), Ok(b)) => a == b,
             _ => false,
         };
-        same || self.ferrodis_version.starts_with("Redis server")
+        same || (self.ferrodis_version.starts_with("Redis server")
+            && !self.ferrodis_version.contains("ferrodis"))
     }
 
     /// Markdown lines naming both binaries (and the self-check warning if it applies).
@@ -252,6 +254,23 @@ mod tests {
             }
             other => panic!("parsed {other:?}"),
         }
+    }
+
+    #[test]
+    fn self_check_tells_ferrodis_from_redis() {
+        let b = |v: &str| Binaries {
+            redis: "/nonexistent/a".into(),
+            ferrodis: "/nonexistent/b".into(),
+            redis_version: String::new(),
+            ferrodis_version: v.into(),
+            note: None,
+        };
+        let redis =
+            "Redis server v=7.0.15 sha=00000000:0 malloc=jemalloc-5.3.0 bits=64 build=ae4d7c";
+        let ferrodis =
+            "Redis server v=7.0.15 sha=00000000:0 malloc=libc bits=64 build=ferrodis-0.1.0";
+        assert!(b(redis).self_check());
+        assert!(!b(ferrodis).self_check());
     }
 
     #[test]

@@ -42,7 +42,6 @@ where
                     server.stats.net_input_bytes.fetch_add(n as u64, Relaxed);
                 }
             },
-            _ = info.kill.notified() => break 'conn,
             Some(frame) = pushes.recv() => out.extend_from_slice(&frame),
             m = async { match monitor.as_mut() { Some(rx) => rx.recv().await, None => std::future::pending().await } } => {
                 match m {
@@ -50,6 +49,7 @@ where
                     None => monitor = None,
                 }
             }
+            // Pub/sub messages and CLIENT KILL (see `ClientInfo::kill`): one wake source.
             _ = info.pushes.ready.notified() => {}
         }
         // Messages from PUBLISH and keyspace notifications go out with this flush.

@@ -194,6 +194,9 @@ impl ClientInfo {
     pub fn kill(&self) {
         self.killed.store(true, Relaxed);
         self.kill.notify_one();
+        // The connection's read loop has one wake source, the push queue's notify (`conn.rs`);
+        // `kill` above still wakes a connection blocked in a flush or a blocking command.
+        self.pushes.ready.notify_one();
     }
 }
 

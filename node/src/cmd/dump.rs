@@ -140,14 +140,7 @@ fn restore(ctx: &mut Ctx) -> CmdResult {
             }
         }
     }
-    ctx.db.set_entry(
-        key,
-        Entry {
-            value,
-            expire_at,
-            access,
-        },
-    );
+    ctx.db.set_entry(key, Entry::new(value, expire_at, access));
     // set_entry records the access as "now"; put back what RESTORE asked for.
     if let Some(e) = ctx.db.peek(key) {
         e.access = access;

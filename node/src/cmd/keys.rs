@@ -12,7 +12,9 @@ use bytes::{Bytes, BytesMut};
 
 use super::{acl, flags as f, kflags as k, CmdResult, Command, KeySpec};
 use crate::config::notify;
-use crate::db::{lfu_decayed, AccessMode, Db, Entry, EvictPolicy, Value, NDBS, SLOTS};
+use crate::db::{
+    lfu_decayed, AccessMode, Db, Entry, EvictPolicy, Value, NDBS, SLOTS, SLOTS_PER_SHARD,
+};
 use crate::dispatch::Ctx;
 use crate::error::CmdError;
 use crate::resp::ReplyWriter;
@@ -886,22 +888,46 @@ fn scan(ctx: &mut Ctx) -> CmdResult {
     let mut batch = Batch::new();
     let mut seen: i64 = 0;
     let mut slot = cursor;
+    // Keys of one shard's slots (from the cursor on) that pass the filters, by slot.
+    let mut matched: Vec<(u16, Vec<u8>)> = Vec::new();
     while slot < SLOTS as u64 && seen < count {
         let s = slot as u16;
-        slot += 1;
         if ctx.db.slot_is_empty(s) {
+            slot += 1;
             continue;
         }
-        ctx.db.for_each_in_slot(s, |key, e| {
-            seen += 1;
+        // The slots of this shard this call will take (by the stored counts, which include
+        // keys expired but not yet reclaimed: if some are, the next walk takes more slots),
+        // then one walk of the shard's table collects their keys.
+        let first = s as usize / SLOTS_PER_SHARD * SLOTS_PER_SHARD;
+        let mut last = s;
+        let mut stored = ctx.db.slot_len(s) as i64;
+        while seen + stored < count && (last as usize) < first + SLOTS_PER_SHARD - 1 {
+            last += 1;
+            stored += ctx.db.slot_len(last) as i64;
+        }
+        let mut per_slot = [0u32; SLOTS_PER_SHARD];
+        matched.clear();
+        ctx.db.for_each_in_slots(s, last, |ks, key, e| {
+            per_slot[ks as usize - first] += 1;
             if pattern.is_some_and(|p| !glob_match(p, key, false)) {
                 return;
             }
             if type_name.is_some_and(|t| !t.eq_ignore_ascii_case(e.value.type_name().as_bytes())) {
                 return;
             }
-            batch.push(proto, key);
+            matched.push((ks, key.to_vec()));
         });
+        matched.sort_by_key(|m| m.0);
+        let mut next = matched.iter().peekable();
+        while slot <= u64::from(last) && seen < count {
+            let cur = slot as u16;
+            slot += 1;
+            seen += i64::from(per_slot[cur as usize - first]);
+            while let Some((_, key)) = next.next_if(|m| m.0 == cur) {
+                batch.push(proto, key);
+            }
+        }
     }
     let next = if slot >= SLOTS as u64 { 0 } else { slot };
     ctx.out.array(2);

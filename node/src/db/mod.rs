@@ -2,8 +2,9 @@
 //! wait on each other.
 //!
 //! The 16384 slots are grouped into [`NSHARDS`] shards, each behind its own mutex and
-//! holding every database's keys for its slots. Inside a shard each slot has its own map,
-//! so keys can be counted and iterated per slot (the cluster needs that), and a key's
+//! holding every database's keys for its slots. Inside a shard each database's keys are one
+//! hash table that also records each key's slot and counts keys per slot, so keys can be
+//! counted and iterated per slot (the cluster needs that), and a key's
 //! expiry is indexed in an ordered set per shard so the active cycle reclaims expired keys
 //! without scanning. A command locks the shards of its keys in ascending order (no
 //! deadlock), or all shards for whole-keyspace commands, and sees a [`Db`] view.
@@ -42,7 +43,7 @@ pub fn shard_of_slot(slot: u16) -> usize {
 /// One database's keys within one shard.
 #[derive(Default)]
 pub struct DbShard {
-    slots: Vec<Map>,
+    keys: Map,
     /// `(expire_at, key)` for every key with a TTL in this shard.
     expires: BTreeSet<(u64, SmallBytes)>,
 }
@@ -50,21 +51,22 @@ pub struct DbShard {
 impl DbShard {
     fn new() -> Self {
         DbShard {
-            slots: (0..SLOTS_PER_SHARD).map(|_| Map::default()).collect(),
+            keys: Map::default(),
             expires: BTreeSet::new(),
         }
     }
 
-    fn map(&mut self, slot: u16) -> &mut Map {
-        &mut self.slots[slot as usize % SLOTS_PER_SHARD]
+    /// The shard's key table (every slot of the shard).
+    fn map(&mut self, _slot: u16) -> &mut Map {
+        &mut self.keys
     }
 
     pub fn len(&self) -> usize {
-        self.slots.iter().map(|m| m.len()).sum()
+        self.keys.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.slots.iter().all(|m| m.is_empty())
+        self.keys.is_empty()
     }
 
     pub fn volatile(&self) -> usize {
@@ -73,7 +75,7 @@ impl DbShard {
 
     /// Removes a key and its TTL index entry.
     fn remove(&mut self, slot: u16, key: &[u8]) -> Option<Entry> {
-        let e = self.map(slot).remove(key)?;
+        let e = self.map(slot).remove(slot, key)?;
         if e.expire_at != 0 {
             self.expires.remove(&(e.expire_at, SmallBytes::new(key)));
         }
@@ -83,7 +85,8 @@ impl DbShard {
 
 /// All databases' keys for one shard's slots.
 pub struct Shard {
-    dbs: Vec<Option<Box<DbShard>>>,
+    /// Inline (not a `Vec`): a lookup goes from the shard lock straight to the database.
+    dbs: [Option<Box<DbShard>>; NDBS],
     /// Not yet copied into the background snapshot (see [`snapshot`]).
     snap_pending: bool,
 }
@@ -91,7 +94,7 @@ pub struct Shard {
 impl Shard {
     fn new() -> Self {
         Shard {
-            dbs: (0..NDBS).map(|_| None).collect(),
+            dbs: std::array::from_fn(|_| None),
             snap_pending: false,
         }
     }
@@ -306,7 +309,8 @@ impl Keyspace {
                         break;
                     }
                     db.expires.pop_first();
-                    if let Some(e) = db.map(key_slot(&key)).remove(key.as_slice()) {
+                    let slot = key_slot(&key);
+                    if let Some(e) = db.map(slot).remove(slot, key.as_slice()) {
                         deleted(dbi, &key, &e);
                     }
                     n += 1;
@@ -376,16 +380,12 @@ impl Keyspace {
                     } else {
                         db.expires.iter().nth(rng.gen_range(0..db.expires.len()))
                     };
-                    pick.and_then(|(_, k)| {
-                        db.slots[key_slot(k) as usize % SLOTS_PER_SHARD].get_key_value(k.as_slice())
-                    })
+                    pick.and_then(|(_, k)| db.keys.get_key_value(k.as_slice()))
                 } else {
-                    let nonempty: Vec<&Map> = db.slots.iter().filter(|m| !m.is_empty()).collect();
-                    if nonempty.is_empty() {
+                    if db.keys.is_empty() {
                         continue;
                     }
-                    let m = nonempty[rng.gen_range(0..nonempty.len())];
-                    m.iter().nth(rng.gen_range(0..m.len()))
+                    db.keys.iter().nth(rng.gen_range(0..db.keys.len()))
                 };
                 let Some((k, e)) = cand else { continue };
                 taken += 1;
@@ -532,12 +532,7 @@ impl<'a> Db<'a> {
         let slot = self.slot_of(key);
         let db = self.index;
         let now = self.now;
-        let e = self
-            .shard(shard_of_slot(slot))
-            .db_ref(db)?
-            .slots
-            .get(slot as usize % SLOTS_PER_SHARD)?
-            .get(key)?;
+        let e = self.shard(shard_of_slot(slot)).db_ref(db)?.keys.get(key)?;
         Some(e.expire_at != 0 && now > e.expire_at)
     }
 
@@ -682,12 +677,8 @@ impl<'a> Db<'a> {
             return;
         }
         let wakes = matches!(value, Value::List(_) | Value::ZSet(_) | Value::Stream(_));
-        let entry = Entry {
-            value,
-            expire_at: 0,
-            access: initial_access(mode, now),
-        };
-        ds.map(slot).insert(SmallBytes::new(key), entry);
+        let entry = Entry::new(value, 0, initial_access(mode, now));
+        ds.map(slot).insert(slot, SmallBytes::new(key), entry);
         if wakes {
             self.created.push((self.index, SmallBytes::new(key)));
         }
@@ -764,28 +755,54 @@ impl<'a> Db<'a> {
     /// Keys in a slot of the selected database (live keys only).
     pub fn count_in_slot(&mut self, slot: u16) -> usize {
         let now = self.now;
-        self.dbshard(slot)
-            .map(slot)
-            .values()
-            .filter(|e| e.expire_at == 0 || now <= e.expire_at)
+        let ds = self.dbshard(slot);
+        if ds.expires.is_empty() {
+            return ds.keys.slot_len(slot);
+        }
+        ds.keys
+            .iter_slot(slot)
+            .filter(|(_, e)| e.expire_at == 0 || now <= e.expire_at)
             .count()
     }
 
     /// Calls `f` for every live key of a slot of the selected database.
     pub fn for_each_in_slot(&mut self, slot: u16, mut f: impl FnMut(&[u8], &Entry)) {
         let now = self.now;
-        for (k, e) in self.dbshard(slot).map(slot).iter() {
+        for (k, e) in self.dbshard(slot).keys.iter_slot(slot) {
             if e.expire_at == 0 || now <= e.expire_at {
                 f(k, e);
             }
         }
     }
 
-    /// Calls `f` for every live key of the selected database (needs all shards locked).
+    /// Calls `f(slot, key, entry)` for every live key of the selected database in slots
+    /// `from..=to` (one shard's): one walk of the shard's table, in table order (SCAN sorts
+    /// them by slot).
+    pub fn for_each_in_slots(&mut self, from: u16, to: u16, mut f: impl FnMut(u16, &[u8], &Entry)) {
+        debug_assert_eq!(shard_of_slot(from), shard_of_slot(to));
+        let (now, db) = (self.now, self.index);
+        let Some(ds) = self.shard(shard_of_slot(from)).db_ref(db) else {
+            return;
+        };
+        for (s, k, e) in ds.keys.iter_with_slot() {
+            if (from..=to).contains(&s) && (e.expire_at == 0 || now <= e.expire_at) {
+                f(s, k, e);
+            }
+        }
+    }
+
+    /// Calls `f` for every live key of the selected database (needs all shards locked),
+    /// shard by shard.
     pub fn for_each(&mut self, mut f: impl FnMut(&[u8], &Entry)) {
-        for slot in 0..SLOTS as u16 {
-            if self.shard_has_db(slot) {
-                self.for_each_in_slot(slot, &mut f);
+        let (now, db) = (self.now, self.index);
+        for i in 0..NSHARDS {
+            let Some(ds) = self.shard(i).db_ref(db) else {
+                continue;
+            };
+            for (k, e) in ds.keys.iter() {
+                if e.expire_at == 0 || now <= e.expire_at {
+                    f(k, e);
+                }
             }
         }
     }
@@ -793,15 +810,16 @@ impl<'a> Db<'a> {
     /// True if the selected database holds no key in `slot` (never allocates the database,
     /// unlike the lookups; SCAN walks empty slots with it).
     pub fn slot_is_empty(&mut self, slot: u16) -> bool {
+        self.slot_len(slot) == 0
+    }
+
+    /// Keys stored in `slot` of the selected database, expired but not yet reclaimed included
+    /// (never allocates the database).
+    pub fn slot_len(&mut self, slot: u16) -> usize {
         let db = self.index;
         self.shard(shard_of_slot(slot))
             .db_ref(db)
-            .is_none_or(|d| d.slots[slot as usize % SLOTS_PER_SHARD].is_empty())
-    }
-
-    fn shard_has_db(&mut self, slot: u16) -> bool {
-        let db = self.index;
-        self.shard(shard_of_slot(slot)).dbs[db].is_some()
+            .map_or(0, |d| d.keys.slot_len(slot))
     }
 
     /// Number of keys in the selected database (expired but not yet reclaimed included, as Redis).
@@ -860,15 +878,9 @@ impl<'a> Db<'a> {
                 }
             })?;
             let ds = self.shard(si).dbs[db].as_ref()?;
-            for m in &ds.slots {
-                if r < m.len() {
-                    let (k, e) = m.iter().nth(r)?;
-                    if e.expire_at == 0 || now <= e.expire_at {
-                        return Some(k.clone());
-                    }
-                    break;
-                }
-                r -= m.len();
+            let (k, e) = ds.keys.iter().nth(r)?;
+            if e.expire_at == 0 || now <= e.expire_at {
+                return Some(k.clone());
             }
         }
         None

@@ -45,19 +45,17 @@ impl Snapshot {
         for (i, db) in shard.dbs.iter().enumerate() {
             let Some(db) = db else { continue };
             let out = &mut self.dbs[i];
-            for map in &db.slots {
-                for (k, e) in map.iter() {
-                    if e.expire_at != 0 {
-                        out.push(rdb::opcode::EXPIRETIME_MS);
-                        out.extend_from_slice(&e.expire_at.to_le_bytes());
-                    }
-                    out.push(rdb::value_kind(&e.value));
-                    rdb::write_string(out, k.as_slice(), false);
-                    rdb::write_value(out, &e.value, self.compress);
-                    self.counts[i].0 += 1;
-                    if e.expire_at != 0 {
-                        self.counts[i].1 += 1;
-                    }
+            for (k, e) in db.keys.iter() {
+                if e.expire_at != 0 {
+                    out.push(rdb::opcode::EXPIRETIME_MS);
+                    out.extend_from_slice(&e.expire_at.to_le_bytes());
+                }
+                out.push(rdb::value_kind(&e.value));
+                rdb::write_string(out, k.as_slice(), false);
+                rdb::write_value(out, &e.value, self.compress);
+                self.counts[i].0 += 1;
+                if e.expire_at != 0 {
+                    self.counts[i].1 += 1;
                 }
             }
         }

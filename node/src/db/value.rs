@@ -115,4 +115,18 @@ pub struct Entry {
     pub expire_at: u64,
     /// LRU clock (seconds) or LFU counter and decrement time, per `maxmemory-policy`.
     pub access: u32,
+    /// The key's hash slot, set by the key table when the entry is stored (it lives in what
+    /// would be padding, so per-slot iteration needs no CRC16 per key).
+    pub(super) slot: u16,
+}
+
+impl Entry {
+    pub fn new(value: Value, expire_at: u64, access: u32) -> Entry {
+        Entry {
+            value,
+            expire_at,
+            access,
+            slot: 0,
+        }
+    }
 }

@@ -193,15 +193,7 @@ pub fn load(
                             loaded.expired += 1;
                         } else {
                             loaded.keys += 1;
-                            put(
-                                db,
-                                &key,
-                                Entry {
-                                    value,
-                                    expire_at: at,
-                                    access: 0,
-                                },
-                            );
+                            put(db, &key, Entry::new(value, at, 0));
                         }
                     }
                     Err(RdbError::EmptyKey) => loaded.empty += 1,
