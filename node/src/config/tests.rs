@@ -1044,7 +1044,6 @@ fn config_set_errors_match_stock() {
         (&[("save", "0 10")], "ERR CONFIG SET failed (possibly related to argument 'save') - Invalid save parameters"),
         (&[("cluster-announce-hostname", "a_b")], "ERR CONFIG SET failed (possibly related to argument 'cluster-announce-hostname') - Hostnames may only contain alphanumeric characters, hyphens or dots"),
         (&[("aof-use-rdb-preamble", "no")], "ERR CONFIG SET failed (possibly related to argument 'aof-use-rdb-preamble') - AOF base files without an RDB preamble is not supported by this ferrodis build yet"),
-        (&[("tls-port", "6380")], "ERR CONFIG SET failed (possibly related to argument 'tls-port') - TLS is not supported by this ferrodis build yet"),
         (&[("slaveof", "1.2.3.4 6379")], "ERR CONFIG SET failed (possibly related to argument 'slaveof') - can't set immutable config"),
     ];
     for (pairs, expected) in cases {
