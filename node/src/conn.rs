@@ -266,7 +266,7 @@ async fn flush<S: AsyncWrite + Unpin>(
         return true;
     }
     // Writes these replies acknowledge reach the AOF first (fsynced under `always`).
-    server.aof.before_reply();
+    server.aof.before_reply().await;
     let n = out.len();
     let ok = tokio::select! {
         // The flush matters for TLS (records buffered in the session); for TCP it is a no-op.

@@ -642,6 +642,30 @@ where
         .await
 }
 
+/// A replica's link to its primary over TLS (`tls-replication yes`): the outbound
+/// configuration the bus uses (`tls-client-cert-file` or else `tls-cert-file`, verified
+/// against the CA), the primary's certificate checked against `host`.
+pub async fn connect_replication(
+    tls: &Tls,
+    host: &str,
+    stream: tokio::net::TcpStream,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let cfg = tls
+        .contexts()
+        .and_then(|c| c.bus_client.clone())
+        .ok_or_else(|| {
+            std::io::Error::other("tls-replication needs tls-cert-file, tls-key-file and a CA")
+        })?;
+    let name = match host.parse::<IpAddr>() {
+        Ok(ip) => ServerName::IpAddress(canonical_ip(ip).into()),
+        Err(_) => ServerName::try_from(host.to_string())
+            .map_err(|e| std::io::Error::other(format!("bad primary host name: {e}")))?,
+    };
+    tokio_rustls::TlsConnector::from(cfg)
+        .connect(name, stream)
+        .await
+}
+
 /// The cluster bus over TLS: plugs into the gossip driver's transport.
 pub struct BusTls {
     pub tls: Arc<Tls>,

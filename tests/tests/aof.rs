@@ -100,7 +100,12 @@ fn replay_script(name: &str) -> Result<(), String> {
 
 #[test]
 fn every_script_survives_a_crash_and_reloads_in_both_servers() {
-    let names = script_names();
+    // AOF_SCRIPT=name runs one script.
+    let only = std::env::var("AOF_SCRIPT").ok();
+    let names: Vec<String> = script_names()
+        .into_iter()
+        .filter(|n| only.as_ref().is_none_or(|o| o == n))
+        .collect();
     let failures = std::sync::Mutex::new(Vec::new());
     let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|sc| {

@@ -877,3 +877,223 @@ fn bus_sender_must_be_named_by_its_certificate() {
             .contains(&b_id)
     });
 }
+
+/// The hardened deployment guide, end to end on loopback: its ACL file and its node config
+/// (`port 0`, `tls-port`, `tls-cluster yes`, `tls-replication yes`, `tls-protocols`,
+/// `protected-mode yes`, `aclfile`, `appendonly yes`) unchanged but for paths and ports, its
+/// `redis-cli --cluster create --tls` (with `--user admin_user`: with `default off` the
+/// guide's bare `-a` authenticates as `default`, which stock Redis refuses just the same),
+/// then its checks: `cluster_state:ok`, `SET patient:12345` through redirects, app_user may
+/// `SET session:test` and gets NOPERM on FLUSHALL, `default` cannot authenticate, and a
+/// plain-text connection gets nothing.
+#[test]
+fn hardened_guide_cluster_runs_its_own_commands() {
+    let pki = Pki::new();
+    let server = pki.save("guide", leaf(&pki.ca, "guide", &["127.0.0.1"]));
+    let acl = TempDir::new("guide-acl");
+    let aclfile = acl.path().join("users.acl");
+    std::fs::write(
+        &aclfile,
+        "user app_user on >AppPassword123! ~session:* ~patient:* +get +set +hget +hset +expire +ttl\n\
+         user dev_user on >DevPassword123! ~* +get +hget +keys +info +cluster\n\
+         user admin_user on >AdminPassword123! ~* +@all\n\
+         user default off\n",
+    )
+    .unwrap();
+    let admin = ["--user", "admin_user", "--pass", "AdminPassword123!"];
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        let port = free_port(true);
+        let dir = TempDir::new("guide-node");
+        let conf = dir.path().join("redis-cluster.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "# Network - TLS only\nport 0\ntls-port {port}\nbind 127.0.0.1\n\n# Cluster\n\
+                 cluster-enabled yes\ncluster-config-file nodes-{port}.conf\ncluster-node-timeout 5000\n\n\
+                 # TLS/SSL\ntls-cert-file {}\ntls-key-file {}\ntls-ca-cert-file {}\ntls-cluster yes\n\
+                 tls-replication yes\ntls-protocols \"TLSv1.2 TLSv1.3\"\n\n# Access Control\n\
+                 protected-mode yes\naclfile {}\n\n# Persistence\nappendonly yes\ndir {}\n\n\
+                 # Logging\nloglevel notice\nlogfile {}\n",
+                server.cert,
+                server.key,
+                pki.ca_file(),
+                aclfile.display(),
+                dir.as_str(),
+                dir.path().join("redis-cluster.log").display(),
+            ),
+        )
+        .unwrap();
+        let child = Command::new(ferrodis_binary())
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn ferrodis");
+        let node = Node {
+            child,
+            dir,
+            tls_port: port,
+        };
+        let log = || {
+            std::fs::read_to_string(node.dir.path().join("redis-cluster.log")).unwrap_or_default()
+        };
+        wait_for(Duration::from_secs(20), "PONG as admin_user", || {
+            let mut a: Vec<&str> = admin.to_vec();
+            a.push("PING");
+            tls_cli(port, &pki, Some(&server), &a).stdout.trim() == "PONG"
+        });
+        assert!(log().contains("Ready to accept connections"), "{}", log());
+        nodes.push(node);
+    }
+    let mut args = s(&["--cluster", "create"]);
+    args.extend(nodes.iter().map(|n| format!("127.0.0.1:{}", n.tls_port)));
+    args.extend(s(&[
+        "--cluster-replicas",
+        "0",
+        "--cluster-yes",
+        "--user",
+        "admin_user",
+        "-a",
+        "AdminPassword123!",
+        "--tls",
+        "--cert",
+        &server.cert,
+        "--key",
+        &server.key,
+        "--cacert",
+        &pki.ca_file(),
+    ]));
+    let out = redis_cli(&args, "", Duration::from_secs(60));
+    assert!(out.success, "cluster create failed: {out:?}");
+    assert!(
+        out.stdout.contains("[OK] All 16384 slots covered."),
+        "{out:?}"
+    );
+    let cli = |port: u16, auth: &[&str], cmd: &[&str]| {
+        let mut a = vec!["-c"];
+        a.extend_from_slice(auth);
+        a.extend_from_slice(cmd);
+        tls_cli(port, &pki, Some(&server), &a)
+    };
+    wait_for(
+        Duration::from_secs(30),
+        "cluster_state:ok everywhere",
+        || {
+            nodes.iter().all(|n| {
+                let info = cli(n.tls_port, &admin, &["CLUSTER", "INFO"]).stdout;
+                info.contains("cluster_state:ok")
+                    && info.contains("cluster_slots_assigned:16384")
+                    && info.contains("cluster_known_nodes:3")
+            })
+        },
+    );
+    let p0 = nodes[0].tls_port;
+    // patient:12345 is slot 1969... whichever node owns it, -c follows the redirect.
+    assert_eq!(
+        cli(p0, &admin, &["SET", "patient:12345", "encrypted_data"])
+            .stdout
+            .trim(),
+        "OK"
+    );
+    assert_eq!(
+        cli(p0, &admin, &["GET", "patient:12345"]).stdout.trim(),
+        "encrypted_data"
+    );
+    let app = ["--user", "app_user", "--pass", "AppPassword123!"];
+    assert_eq!(
+        cli(p0, &app, &["SET", "session:test", "data"])
+            .stdout
+            .trim(),
+        "OK"
+    );
+    let out = cli(p0, &app, &["FLUSHALL"]);
+    assert!(
+        out.stdout
+            .contains("NOPERM this user has no permissions to run the 'flushall' command"),
+        "{out:?}"
+    );
+    let out = cli(p0, &app, &["SET", "other:key", "x"]);
+    assert!(out.stdout.contains("NOPERM"), "{out:?}");
+    // `default off`: neither its old password nor none gets in.
+    let out = cli(p0, &["-a", "AdminPassword123!"], &["PING"]);
+    assert!(!out.stdout.contains("PONG"), "{out:?}");
+    let out = cli(p0, &[], &["PING"]);
+    assert!(out.stdout.contains("NOAUTH"), "{out:?}");
+    // Plain text on the TLS port gets no Redis reply.
+    let plain = redis_cli(
+        &s(&["-p", &p0.to_string(), "PING"]),
+        "",
+        Duration::from_secs(10),
+    );
+    assert!(!plain.stdout.contains("PONG"), "{plain:?}");
+    // appendonly yes: every node writes its AOF.
+    for n in &nodes {
+        assert!(n.dir.path().join("appendonlydir").is_dir());
+    }
+}
+
+/// `tls-replication yes`: a replica follows a TLS-only primary (`port 0`) over TLS, presenting
+/// its certificate and checking the primary's against the CA and the address dialled.
+#[test]
+fn replication_over_tls() {
+    let pki = Pki::new();
+    let server = pki.leaf("server");
+    let primary = tls_server(&pki, &server, &server, &["--tls-replication", "yes"]);
+    let replica = tls_server(&pki, &server, &server, &["--tls-replication", "yes"]);
+    let p = primary.tls_port.to_string();
+    tls_cli(
+        primary.tls_port,
+        &pki,
+        Some(&server),
+        &["SET", "before", "1"],
+    );
+    let out = tls_cli(
+        replica.tls_port,
+        &pki,
+        Some(&server),
+        &["REPLICAOF", "127.0.0.1", &p],
+    );
+    assert_eq!(out.stdout.trim(), "OK", "{out:?}");
+    tls_cli(
+        primary.tls_port,
+        &pki,
+        Some(&server),
+        &["SET", "after", "2"],
+    );
+    wait_for(Duration::from_secs(20), "replica has both keys", || {
+        let a = tls_cli(
+            replica.tls_port,
+            &pki,
+            Some(&server),
+            &["MGET", "before", "after"],
+        );
+        a.stdout.split_whitespace().collect::<Vec<_>>() == ["1", "2"]
+    });
+    let info = tls_cli(
+        replica.tls_port,
+        &pki,
+        Some(&server),
+        &["INFO", "replication"],
+    )
+    .stdout;
+    assert!(info.contains("master_link_status:up"), "{info}");
+    // Without tls-replication the replica speaks plain text to a TLS port: no link.
+    let plain = tls_server(&pki, &server, &server, &[]);
+    tls_cli(
+        plain.tls_port,
+        &pki,
+        Some(&server),
+        &["REPLICAOF", "127.0.0.1", &p],
+    );
+    thread::sleep(Duration::from_millis(1500));
+    let info = tls_cli(
+        plain.tls_port,
+        &pki,
+        Some(&server),
+        &["INFO", "replication"],
+    )
+    .stdout;
+    assert!(info.contains("master_link_status:down"), "{info}");
+}

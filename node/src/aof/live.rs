@@ -142,6 +142,11 @@ pub struct Aof {
     last_error: Mutex<String>,
     /// An fsync is running on the `everysec` thread.
     fsync_running: AtomicBool,
+    /// `always`: the highest offset a connection waits to see fsynced, the condition the
+    /// fsync thread sleeps on, and how it wakes the connections.
+    sync_wanted: Mutex<u64>,
+    sync_wake: parking_lot::Condvar,
+    synced_notify: tokio::sync::Notify,
     pub stats: AofStats,
 }
 
@@ -159,6 +164,9 @@ impl Default for Aof {
             write_failed: AtomicBool::new(false),
             last_error: Mutex::new(String::new()),
             fsync_running: AtomicBool::new(false),
+            sync_wanted: Mutex::new(0),
+            sync_wake: parking_lot::Condvar::new(),
+            synced_notify: tokio::sync::Notify::new(),
             stats: AofStats::default(),
         }
     }
@@ -204,6 +212,7 @@ impl Aof {
     /// Stops feeding: writes and fsyncs what is pending, then closes the file.
     pub fn stop(&self) {
         self.on.store(false, SeqCst);
+        self.synced_notify.notify_waiters();
         let _ = self.write_out(true);
         *self.file.lock() = None;
         let mut p = self.pending.lock();
@@ -261,23 +270,91 @@ impl Aof {
     /// `appendfsync always`), so no client sees an acknowledgement of a write the file lacks.
     /// One atomic load when there is nothing to do.
     #[inline]
-    pub fn before_reply(&self) {
+    pub async fn before_reply(&self) {
         let fed = self.fed.load(Acquire);
-        let done = if self.policy.load(Relaxed) == Fsync::Always as u8 {
-            self.synced.load(Acquire)
-        } else {
-            self.written.load(Acquire)
-        };
-        if done < fed {
-            self.flush_or_die();
+        let always = self.policy() == Fsync::Always;
+        if self.done(always) >= fed {
+            return;
+        }
+        if !always {
+            // A write(2) is quick: done here.
+            self.flush_or_die(fed);
+            return;
+        }
+        // `always`: the fsync thread writes and fsyncs everything fed so far while this
+        // worker goes on serving other connections, whose writes the next fsync takes too.
+        loop {
+            let synced = self.synced_notify.notified();
+            tokio::pin!(synced);
+            synced.as_mut().enable();
+            if self.done(true) >= fed || !self.on() || self.policy() != Fsync::Always {
+                return;
+            }
+            {
+                let mut want = self.sync_wanted.lock();
+                *want = (*want).max(fed);
+            }
+            self.sync_wake.notify_one();
+            synced.await;
         }
     }
 
-    /// Writes out (fsyncing under `always`); a failure under `always` stops the server, as
-    /// Redis does, since acknowledged writes could otherwise be lost.
-    pub fn flush_or_die(&self) {
+    /// The `always` fsync thread: waits for a connection to want bytes synced, then writes and
+    /// fsyncs everything fed so far (a group commit) and wakes the waiting connections.
+    pub fn sync_loop(&self) {
+        loop {
+            {
+                let mut want = self.sync_wanted.lock();
+                while *want <= self.synced.load(Acquire) {
+                    self.sync_wake
+                        .wait_for(&mut want, std::time::Duration::from_secs(1));
+                }
+            }
+            let before = self.synced.load(Acquire);
+            if let Err(e) = self.write_out(true) {
+                if self.policy() == Fsync::Always {
+                    warn!("Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting...: {e}");
+                    std::process::exit(1);
+                }
+            }
+            self.synced_notify.notify_waiters();
+            if !self.on() {
+                // Switched off: nobody waits any more (waiters return when the AOF is off).
+                let mut want = self.sync_wanted.lock();
+                *want = (*want).min(self.synced.load(Acquire));
+            } else if self.synced.load(Acquire) == before {
+                // No progress (a write error under `everysec`): retry, without spinning.
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+    }
+
+    /// Bytes fsynced (`always`) or written so far.
+    fn done(&self, always: bool) -> u64 {
+        if always {
+            self.synced.load(Acquire)
+        } else {
+            self.written.load(Acquire)
+        }
+    }
+
+    /// Writes out up to at least `target` (fsyncing under `always`). Whoever holds the file
+    /// writes and fsyncs everything fed so far, so the connections that waited for it find
+    /// their bytes done and return: one fsync serves them all (a group commit). A failure
+    /// under `always` stops the server, as Redis does, since acknowledged writes could
+    /// otherwise be lost.
+    pub fn flush_or_die(&self, target: u64) {
         let always = self.policy() == Fsync::Always;
-        if let Err(e) = self.write_out(always) {
+        let mut guard = self.file.lock();
+        if self.done(always) >= target {
+            return;
+        }
+        let result = match guard.as_mut() {
+            Some(open) => self.write_locked(open, always),
+            None => Ok(()),
+        };
+        drop(guard);
+        if let Err(e) = result {
             if always {
                 warn!("Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting...: {e}");
                 std::process::exit(1);
@@ -490,7 +567,7 @@ mod tests {
         aof.feed(&[(0, cmd(&["SET", "a", "1"]))]);
         aof.feed(&[(2, cmd(&["DEL", "x"])), (2, cmd(&["SET", "x", "2"]))]);
         assert!(aof.buffered() > 0);
-        aof.before_reply();
+        aof.flush_or_die(u64::MAX);
         assert_eq!(aof.buffered(), 0);
         let path = dir.join("appendonly.aof.1.incr.aof");
         assert_eq!(
@@ -504,7 +581,7 @@ mod tests {
         drop(guard);
         assert_eq!(next.name, "appendonly.aof.2.incr.aof");
         aof.feed(&[(2, cmd(&["INCR", "n"]))]);
-        aof.before_reply();
+        aof.flush_or_die(u64::MAX);
         assert_eq!(read_cmds(&dir.join(&next.name)), ["SELECT 2", "INCR n"]);
         let text = std::fs::read_to_string(dir.join("appendonly.aof.manifest")).unwrap();
         assert!(

@@ -144,6 +144,11 @@ fn start_fsync_thread(server: &Server) {
     let weak = Arc::downgrade(&me);
     drop(me);
     STARTED.call_once(|| {
+        if let Some(s) = weak.upgrade() {
+            let _ = std::thread::Builder::new()
+                .name("aof-always".into())
+                .spawn(move || s.aof.sync_loop());
+        }
         let _ = std::thread::Builder::new()
             .name("aof-fsync".into())
             .spawn(move || loop {

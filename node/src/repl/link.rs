@@ -114,9 +114,13 @@ async fn run(server: Arc<Server>, host: String, port: u16, gen: u64) {
     }
 }
 
+/// The link's transport: plain TCP, or TLS with `tls-replication yes`.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
 /// A connection to the primary with a read buffer.
 struct Conn {
-    stream: TcpStream,
+    stream: Box<dyn Io>,
     buf: BytesMut,
 }
 
@@ -173,6 +177,15 @@ async fn session(server: &Arc<Server>, host: &str, port: u16, gen: u64) -> Resul
         .map_err(|_| "timeout connecting".to_string())?
         .map_err(|e| format!("Error condition on socket for SYNC: {e}"))?;
     let _ = stream.set_nodelay(true);
+    let tls = server.config.read().get_str("tls-replication").as_deref() == Some("yes");
+    let stream: Box<dyn Io> = if tls {
+        let s = crate::tls::connect_replication(&server.tls, host, stream)
+            .await
+            .map_err(|e| format!("TLS handshake with the primary failed: {e}"))?;
+        Box::new(s)
+    } else {
+        Box::new(stream)
+    };
     info!("MASTER <-> REPLICA sync started");
     let mut c = Conn {
         stream,
