@@ -59,17 +59,18 @@ pub fn rdb_path(server: &Server) -> PathBuf {
     PathBuf::from(c.dir()).join(c.dbfilename())
 }
 
-fn aux(server: &Server) -> file::Aux {
+/// The RDB aux fields of a file written now (`aof_base`: the base of an AOF).
+pub fn aux(server: &Server, aof_base: bool) -> file::Aux {
     file::Aux {
         ctime: unix_ms() / 1000,
         used_mem: server.used_memory(),
-        aof_base: false,
+        aof_base,
     }
 }
 
 /// Writes `snap` to the RDB file; on success the changes it holds stop counting as unsaved.
 fn write_snapshot(server: &Server, snap: &Snapshot, dirty_at_start: u64) -> std::io::Result<()> {
-    let bytes = file::encode(snap, &aux(server));
+    let bytes = file::encode(snap, &aux(server, false));
     file::write_atomic(&rdb_path(server), &bytes)?;
     // Changes made while saving stay counted (Redis: dirty -= dirty_before_bgsave).
     let _ = server
@@ -159,7 +160,7 @@ fn finish_bgsave(server: &Server, dirty_at_start: u64) {
 }
 
 /// A view of database 0 holding every shard, at time `now`.
-fn lock_everything(server: &Server, now: u64) -> Db<'_> {
+pub fn lock_everything(server: &Server, now: u64) -> Db<'_> {
     server.keyspace.lock_all(ViewCtx {
         db: 0,
         now,
@@ -225,21 +226,33 @@ pub fn shutdown_save(server: &Server) -> bool {
     }
 }
 
-/// Loads `dir/dbfilename` at start. Err: the message to log before exiting.
-pub fn load_at_start(server: &Server) -> Result<(), String> {
-    let path = rdb_path(server);
+/// Loads RDB `bytes` into the keyspace, holding every shard (the file at start, an AOF's
+/// base or preamble, a primary's snapshot): keys already expired are counted and dropped.
+pub fn load_rdb(server: &Server, bytes: &[u8]) -> Result<file::Loaded, file::LoadError> {
     let s = server.settings();
     let limits = rdb::Limits::from_settings(&s);
     let now = unix_ms();
-    let started = Instant::now();
     let mut db = lock_everything(server, now);
     let access = initial_access(s.access, now);
-    let loaded = file::load_file(&path, &limits, now, |index, key, mut entry| {
+    file::load(bytes, &limits, now, |index, key, mut entry| {
         db.index = index;
         entry.access = access;
         db.set_entry(key, entry);
-    });
-    drop(db);
+    })
+}
+
+/// Loads `dir/dbfilename` at start. Err: the message to log before exiting.
+pub fn load_at_start(server: &Server) -> Result<(), String> {
+    let path = rdb_path(server);
+    let started = Instant::now();
+    let loaded = match std::fs::read(&path) {
+        Ok(bytes) => load_rdb(server, &bytes).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(file::LoadError {
+            offset: 0,
+            error: rdb::RdbError::Corrupt(format!("Fatal error loading the DB: {e}. Exiting.")),
+        }),
+    };
     match loaded {
         Ok(None) => Ok(()),
         Ok(Some(l)) => {

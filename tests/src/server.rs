@@ -158,6 +158,45 @@ fn unique_dir(tag: &str) -> PathBuf {
     dir
 }
 
+/// Runs `flavor` with `args` (followed by `--port <free> --bind 127.0.0.1 --save ""`),
+/// expecting it to refuse to start: exit status 1 within 10 s, without a panic. Returns what
+/// it printed.
+pub fn refuses_to_start(flavor: Flavor, args: &[&str]) -> String {
+    let port = free_port(false);
+    let mut child = Command::new(flavor.binary())
+        .args(args)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the server");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            let out = child.wait_with_output().expect("output");
+            let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            assert_eq!(status.code(), Some(1), "{flavor:?}: {text}");
+            assert!(!text.contains("panicked"), "{text}");
+            return text;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{flavor:?} started with {args:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A directory of a test's own (data files shared by several servers), removed on drop.
 #[derive(Debug)]
 pub struct TempDir(PathBuf);

@@ -3,10 +3,10 @@
 //! and `user` lines refusing to start with Redis's messages, ACL LOG entry fields.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ferrodis_tests::resp_client::RespClient;
-use ferrodis_tests::server::{free_port, Flavor, Server, TempDir};
+use ferrodis_tests::server::{refuses_to_start, Flavor, Server, TempDir};
 
 const FLAVORS: [Flavor; 2] = [Flavor::Stock, Flavor::Ferrodis];
 
@@ -216,42 +216,6 @@ fn sha256_hex(s: &str) -> String {
         .next()
         .unwrap_or_default()
         .to_string()
-}
-
-/// Runs `flavor` with these arguments, expecting it to exit with status 1; returns its output.
-fn refuses_to_start(flavor: Flavor, args: &[&str]) -> String {
-    let port = free_port(false);
-    let mut child = Command::new(flavor.binary())
-        .args(args)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the server");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            let out = child.wait_with_output().expect("output");
-            let text = String::from_utf8_lossy(&out.stdout).into_owned()
-                + &String::from_utf8_lossy(&out.stderr);
-            assert_eq!(status.code(), Some(1), "{flavor:?}: {text}");
-            return text;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{flavor:?} started with {args:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The text after `marker` on the line holding it.

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use ferrodis_tests::diff::{script_names, scripts_dir, Side};
 use ferrodis_tests::script::parse_script;
-use ferrodis_tests::server::{ferrodis_binary, free_port, TempDir as Dir};
+use ferrodis_tests::server::{ferrodis_binary, free_port, refuses_to_start, TempDir as Dir};
 use ferrodis_tests::state::{diff, differing, state};
 use ferrodis_tests::{Flavor, RespClient, Server};
 
@@ -381,41 +381,11 @@ fn config_set_appendonly_switches_the_aof_on_and_off() {
     assert_eq!(state(&mut s.client()), want);
 }
 
-/// Runs ferrodis with the AOF on `dir` expecting it to refuse to start; returns its output.
-fn refuses_to_start(dir: &Dir, extra: &[&str]) -> String {
-    let port = free_port(false);
-    let mut child = Command::new(ferrodis_binary())
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .args(["--appendonly", "yes", "--dir", dir.as_str()])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run ferrodis-server");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            let out = child.wait_with_output().expect("output");
-            let text = String::from_utf8_lossy(&out.stdout).into_owned()
-                + &String::from_utf8_lossy(&out.stderr);
-            assert_eq!(status.code(), Some(1), "{text}");
-            assert!(!text.contains("panicked"), "{text}");
-            return text;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ferrodis started on a corrupt AOF");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// `--appendonly yes --dir <dir>` and `extra`.
+fn aof_args<'a>(dir: &'a Dir, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec!["--appendonly", "yes", "--dir", dir.as_str()];
+    a.extend_from_slice(extra);
+    a
 }
 
 /// An AOF directory holding `n` SETs, written by ferrodis; returns the incr file's path.
@@ -442,7 +412,10 @@ fn truncated_last_command_is_dropped_or_refused_as_configured() {
     let incr = written_aof(&dir, 10);
     let good_len = std::fs::metadata(&incr).unwrap().len();
     append(&incr, b"*3\r\n$3\r\nSET\r\n$4\r\nhalf\r\n$5\r\nab");
-    let out = refuses_to_start(&dir, &["--aof-load-truncated", "no"]);
+    let out = refuses_to_start(
+        Flavor::Ferrodis,
+        &aof_args(&dir, &["--aof-load-truncated", "no"]),
+    );
     assert!(out.contains("appendonly.aof.1.incr.aof"), "{out}");
     assert!(out.contains("aof-load-truncated"), "{out}");
     let s = start_aof(Flavor::Ferrodis, &dir, &[]);
@@ -470,7 +443,7 @@ fn corrupt_files_stop_the_server_naming_file_and_offset() {
     let incr = written_aof(&dir, 5);
     let at = std::fs::metadata(&incr).unwrap().len();
     append(&incr, b"this is not RESP\r\n*1\r\n$4\r\nPING\r\n");
-    let out = refuses_to_start(&dir, &[]);
+    let out = refuses_to_start(Flavor::Ferrodis, &aof_args(&dir, &[]));
     assert!(out.contains("Bad file format"), "{out}");
     assert!(out.contains(&format!("offset {at}")), "{out}");
     assert!(out.contains("redis-check-aof"), "{out}");
@@ -496,14 +469,14 @@ fn corrupt_files_stop_the_server_naming_file_and_offset() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x20;
     std::fs::write(&path, &bytes).unwrap();
-    let out = refuses_to_start(&dir, &[]);
+    let out = refuses_to_start(Flavor::Ferrodis, &aof_args(&dir, &[]));
     assert!(out.contains(&base), "{out}");
 
     // An unknown command, a bad manifest, a missing file.
     let dir = Dir::new("aof-unknown");
     let incr = written_aof(&dir, 1);
     append(&incr, b"*1\r\n$7\r\nNOTACMD\r\n");
-    let out = refuses_to_start(&dir, &[]);
+    let out = refuses_to_start(Flavor::Ferrodis, &aof_args(&dir, &[]));
     assert!(out.contains("Unknown command 'NOTACMD'"), "{out}");
     let dir = Dir::new("aof-manifest");
     let _ = written_aof(&dir, 1);
@@ -512,12 +485,12 @@ fn corrupt_files_stop_the_server_naming_file_and_offset() {
         "file x seq\n",
     )
     .unwrap();
-    let out = refuses_to_start(&dir, &[]);
+    let out = refuses_to_start(Flavor::Ferrodis, &aof_args(&dir, &[]));
     assert!(out.contains("Invalid AOF manifest file format"), "{out}");
     let dir = Dir::new("aof-missing");
     let incr = written_aof(&dir, 1);
     std::fs::remove_file(&incr).unwrap();
-    let out = refuses_to_start(&dir, &[]);
+    let out = refuses_to_start(Flavor::Ferrodis, &aof_args(&dir, &[]));
     assert!(out.contains("doesn't exist"), "{out}");
 }
 

@@ -4,12 +4,11 @@
 //! message (never a panic). Streams (nodes, tombstones, consumer groups, PELs) cross in both
 //! directions with every reply unchanged.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ferrodis_tests::resp_client::{escape, Reply};
-use ferrodis_tests::server::{ferrodis_binary, free_port, TempDir as Dir};
+use ferrodis_tests::server::{refuses_to_start, TempDir as Dir};
 use ferrodis_tests::{Flavor, RespClient, Server};
 
 /// Every type, small and large encodings, binary keys, TTLs, two databases.
@@ -175,43 +174,6 @@ fn bgsave_under_writes_is_a_point_in_time_and_sigterm_saves() {
     assert_eq!(g.ok(["GET", "k0"]).as_bytes(), Some(&b"after"[..]));
 }
 
-/// Runs ferrodis on `dir` expecting it to refuse to start; returns its output.
-fn refuses_to_start(dir: &Path) -> String {
-    let port = free_port(false);
-    let mut child = Command::new(ferrodis_binary())
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .arg("--dir")
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run ferrodis-server");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            let out = child.wait_with_output().expect("output");
-            let text = String::from_utf8_lossy(&out.stdout).into_owned()
-                + &String::from_utf8_lossy(&out.stderr);
-            assert_eq!(status.code(), Some(1), "{text}");
-            assert!(!text.contains("panicked"), "{text}");
-            return text;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ferrodis started on a corrupt dump.rdb");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn corrupt_files_stop_the_server_with_a_message() {
     let dir = Dir::new("good");
@@ -234,7 +196,7 @@ fn corrupt_files_stop_the_server_with_a_message() {
     for (what, bytes) in variants {
         let d = Dir::new("bad");
         std::fs::write(d.path().join("dump.rdb"), &bytes).expect("write");
-        let text = refuses_to_start(d.path());
+        let text = refuses_to_start(Flavor::Ferrodis, &["--dir", d.as_str()]);
         assert!(
             text.contains("RDB") || text.contains("DB"),
             "{what}: no message naming the problem:\n{text}"

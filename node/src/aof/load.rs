@@ -13,10 +13,8 @@ use tracing::{info, warn};
 
 use super::manifest::{self, FileType, Manifest};
 use super::{parse_commands, End};
-use crate::db::initial_access;
 use crate::dispatch::{self, Client};
-use crate::rdb::{self, file};
-use crate::server::{unix_ms, Server};
+use crate::server::Server;
 
 /// Loads the AOF the configuration names. `Ok(None)`: there is none yet (no manifest).
 /// Err: the message to log before exiting.
@@ -138,23 +136,7 @@ fn load_file(
     })?;
     let mut at = 0;
     if bytes.starts_with(b"REDIS") {
-        let server = r.server;
-        let s = server.settings();
-        let limits = rdb::Limits::from_settings(&s);
-        let now = unix_ms();
-        let mut db = server.keyspace.lock_all(crate::db::ViewCtx {
-            db: 0,
-            now,
-            mode: s.access,
-        });
-        let access = initial_access(s.access, now);
-        let loaded = file::load(&bytes, &limits, now, |index, key, mut entry| {
-            db.index = index;
-            entry.access = access;
-            db.set_entry(key, entry);
-        });
-        drop(db);
-        let l = loaded.map_err(|e| {
+        let l = crate::persist::load_rdb(r.server, &bytes).map_err(|e| {
             format!(
                 "Bad file format reading the RDB part of the append only file {name} at offset {} ({}): make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>",
                 e.offset, e.error

@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use super::live::{open_append, write_atomic, Open};
 use super::manifest::{self, AofFile, FileType, Manifest};
 use super::Fsync;
-use crate::db::{Db, ViewCtx};
+use crate::db::Db;
 use crate::rdb::file;
 use crate::server::{unix_ms, Server};
 
@@ -35,14 +35,6 @@ pub fn configure(server: &Server) {
     server
         .aof
         .configure(Fsync::parse(c.appendfsync()), c.aof_timestamp_enabled());
-}
-
-fn aux(server: &Server) -> file::Aux {
-    file::Aux {
-        ctime: unix_ms() / 1000,
-        used_mem: server.used_memory(),
-        aof_base: true,
-    }
 }
 
 /// The sizes of the files `m` lists, by name, in `dir`.
@@ -71,17 +63,17 @@ pub fn open_at_start(server: &Server, loaded: Option<Manifest>) -> Result<(), St
         // No AOF yet: a base holding the current dataset (empty, or loaded from the RDB file).
         let seq = m.next_base_seq();
         let name = manifest::base_name(&prefix, seq, true);
-        let mut db = server.keyspace.lock_all(ViewCtx {
-            db: 0,
-            now: unix_ms(),
-            mode: server.settings().access,
-        });
+        let mut db = crate::persist::lock_everything(server, unix_ms());
         let snap = db
             .snapshot_now(server.settings().rdbcompression)
             .ok_or("the base needs every shard")?;
         drop(db);
-        write_atomic(&dir, &name, &file::encode(&snap, &aux(server)))
-            .map_err(|e| format!("Can't create the AOF base file {name}: {e}"))?;
+        write_atomic(
+            &dir,
+            &name,
+            &file::encode(&snap, &crate::persist::aux(server, true)),
+        )
+        .map_err(|e| format!("Can't create the AOF base file {name}: {e}"))?;
         info!("Creating AOF base file {name} on server start");
         m.base = Some(AofFile {
             name,
@@ -267,11 +259,7 @@ pub fn start(server: &Server, db: &mut Db<'_>) -> Result<Started, String> {
 
 /// Starts a rewrite through a fresh view holding every shard (cron, CONFIG SET).
 pub fn start_now(server: &Server) -> Result<Started, String> {
-    let mut db = server.keyspace.lock_all(ViewCtx {
-        db: 0,
-        now: unix_ms(),
-        mode: server.settings().access,
-    });
+    let mut db = crate::persist::lock_everything(server, unix_ms());
     start(server, &mut db)
 }
 
@@ -310,7 +298,7 @@ fn write_base(server: &Server, base_seq: u64) -> Result<String, String> {
         None => return Err("the AOF was switched off during the rewrite".into()),
     };
     let name = manifest::base_name(&prefix, base_seq, true);
-    let bytes = file::encode(&snap, &aux(server));
+    let bytes = file::encode(&snap, &crate::persist::aux(server, true));
     write_atomic(&dir, &name, &bytes).map_err(|e| e.to_string())?;
     let mut guard = server.aof.file.lock();
     let Some(open) = guard.as_mut().filter(|o| o.dir == dir) else {

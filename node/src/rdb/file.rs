@@ -204,26 +204,6 @@ pub fn load(
     }
 }
 
-/// Reads and loads the file at `path`; `Ok(None)` if there is none.
-pub fn load_file(
-    path: &Path,
-    limits: &Limits,
-    now: u64,
-    put: impl FnMut(usize, &[u8], Entry),
-) -> Result<Option<Loaded>, LoadError> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(LoadError {
-                offset: 0,
-                error: RdbError::Corrupt(format!("Fatal error loading the DB: {e}. Exiting.")),
-            })
-        }
-    };
-    load(&bytes, limits, now, put).map(Some)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -303,25 +303,13 @@ async fn session(server: &Arc<Server>, host: &str, port: u16, gen: u64) -> Resul
 
 /// Replaces the dataset with the primary's snapshot.
 fn load_snapshot(server: &Server, rdb: &[u8]) -> Result<(), String> {
-    let s = server.settings();
-    let limits = crate::rdb::Limits::from_settings(&s);
-    let now = unix_ms();
-    let mut db = server.keyspace.lock_all(crate::db::ViewCtx {
-        db: 0,
-        now,
-        mode: s.access,
-    });
-    for i in 0..crate::db::NDBS {
-        db.flush_db(i);
+    {
+        let mut db = crate::persist::lock_everything(server, unix_ms());
+        for i in 0..crate::db::NDBS {
+            db.flush_db(i);
+        }
     }
-    let access = crate::db::initial_access(s.access, now);
-    let loaded = crate::rdb::file::load(rdb, &limits, now, |index, key, mut entry| {
-        db.index = index;
-        entry.access = access;
-        db.set_entry(key, entry);
-    });
-    drop(db);
-    let l = loaded.map_err(|e| {
+    let l = crate::persist::load_rdb(server, rdb).map_err(|e| {
         format!(
             "Failed trying to load the MASTER synchronization DB from socket: {} at offset {}",
             e.error, e.offset

@@ -372,11 +372,7 @@ async fn full_sync<W: AsyncWrite + Unpin>(
     // alive with newlines as Redis does.
     let (offset, replid) = loop {
         let started = {
-            let mut db = server.keyspace.lock_all(crate::db::ViewCtx {
-                db: 0,
-                now: unix_ms(),
-                mode: server.settings().access,
-            });
+            let mut db = crate::persist::lock_everything(server, unix_ms());
             if db.start_snapshot(&server.keyspace, server.settings().rdbcompression) {
                 server.repl.reset_selected();
                 Some((server.repl.offset(), server.repl.ids.lock().replid.clone()))
@@ -403,12 +399,10 @@ async fn full_sync<W: AsyncWrite + Unpin>(
     let me = server.clone();
     let rdb = tokio::task::spawn_blocking(move || {
         let snap = me.keyspace.finish_snapshot()?;
-        let aux = crate::rdb::file::Aux {
-            ctime: unix_ms() / 1000,
-            used_mem: me.used_memory(),
-            aof_base: false,
-        };
-        Some(crate::rdb::file::encode(&snap, &aux))
+        Some(crate::rdb::file::encode(
+            &snap,
+            &crate::persist::aux(&me, false),
+        ))
     })
     .await
     .ok()
