@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::types::NodeId;
 
 pub const MAGIC: &[u8; 4] = b"FRDB";
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Header bytes before the body.
 pub const HEADER_LEN: usize = 10;
 /// The largest body accepted.
@@ -31,7 +31,24 @@ pub struct Message {
     pub port: u16,
     pub cport: u16,
     pub hostname: String,
+    /// The sender's replication offset (a primary's `master_repl_offset`, a replica's
+    /// applied offset): how replicas rank themselves in an election.
+    pub repl_offset: u64,
+    /// [`mflags`] bits.
+    pub mflags: u8,
     pub body: Body,
+}
+
+/// Message flags (Redis's `mflags[0]`).
+pub mod mflags {
+    /// The sender is a primary paused for a manual failover; `repl_offset` is final.
+    pub const PAUSED: u8 = 1 << 0;
+    /// An auth request a primary must answer even if the requester's primary is not FAIL
+    /// (`CLUSTER FAILOVER FORCE` and the manual failover).
+    pub const FORCEACK: u8 = 1 << 1;
+    /// The sender is a primary that restarted without its data and does not serve its
+    /// slots: its replicas that hold data take over instead of syncing an empty dataset.
+    pub const EMPTY: u8 = 1 << 2;
 }
 
 /// A gossip section entry: what the sender knows of another node.
@@ -61,6 +78,13 @@ pub enum Body {
         config_epoch: u64,
         slots: Vec<(u16, u16)>,
     },
+    /// A replica asks the primaries for their vote (`FAILOVER_AUTH_REQUEST`); the header's
+    /// current epoch is the election's, its config epoch and slots are its primary's.
+    AuthRequest,
+    /// A primary's vote (`FAILOVER_AUTH_ACK`) for the election of the header's epoch.
+    AuthAck,
+    /// A replica asks its primary to pause writes for a manual failover (`MFSTART`).
+    MfStart,
     /// Pub/sub propagation.
     Publish {
         channel: Vec<u8>,
@@ -77,7 +101,10 @@ impl Body {
             Body::Meet(_) => 2,
             Body::Fail(_) => 3,
             Body::Publish { .. } => 4,
+            Body::AuthRequest => 5,
+            Body::AuthAck => 6,
             Body::Update { .. } => 7,
+            Body::MfStart => 8,
         }
     }
 }
@@ -172,6 +199,8 @@ mod tests {
             port: 7000,
             cport: 17000,
             hostname: String::new(),
+            repl_offset: 12345,
+            mflags: mflags::PAUSED,
             body: Body::Ping(vec![GossipEntry {
                 id: NodeId([9; 20]),
                 ip: "127.0.0.1".into(),
@@ -200,15 +229,15 @@ mod tests {
     fn refused_frames() {
         assert_eq!(decode(b"XRDB"), Err(FrameError::BadMagic));
         assert_eq!(
-            decode(b"FRDB\x00\x02\x00\x00\x00\x00"),
-            Err(FrameError::BadVersion(2))
+            decode(b"FRDB\x00\x01\x00\x00\x00\x00"),
+            Err(FrameError::BadVersion(1))
         );
         assert_eq!(
-            decode(b"FRDB\x00\x01\x7f\x00\x00\x00"),
+            decode(b"FRDB\x00\x02\x7f\x00\x00\x00"),
             Err(FrameError::TooLarge(0x7f00_0000))
         );
         assert!(matches!(
-            decode(b"FRDB\x00\x01\x00\x00\x00\x02\xff\xff"),
+            decode(b"FRDB\x00\x02\x00\x00\x00\x02\xff\xff"),
             Err(FrameError::Body(_))
         ));
     }

@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::msg::Message;
 use crate::state::{
-    Addr, ClusterState, Command, CommandError, Effect, LinkInfo, Options, Reply, TICK_MS,
+    Addr, ClusterState, Command, CommandError, Effect, Event, LinkInfo, Options, Reply, TICK_MS,
 };
 use crate::types::NodeId;
 
@@ -49,6 +49,13 @@ pub struct Sim {
     next_tick: Vec<u64>,
     /// Messages delivered, for the curious.
     pub delivered: u64,
+    /// Each node's replication offset, reported to it before every tick (the test moves
+    /// them as writes would).
+    pub offsets: Vec<u64>,
+    /// When each node went down (0: up); a replica's link to a down primary is down since.
+    pub down_since: Vec<u64>,
+    /// Every `Follow` event: (node, whether it follows someone).
+    pub follows: Vec<(usize, bool)>,
 }
 
 impl Sim {
@@ -58,14 +65,7 @@ impl Sim {
         let now = 1_700_000_000_000;
         let nodes = (0..n)
             .map(|i| {
-                let opts = Options {
-                    node_timeout,
-                    require_full_coverage: true,
-                    announce_ip: None,
-                    port: PORT,
-                    cport: CPORT,
-                    hostname: String::new(),
-                };
+                let opts = Options::new(node_timeout, PORT, CPORT);
                 let id = NodeId::random(&mut rng);
                 ClusterState::new(opts, id, rng.gen(), now + i as u64)
             })
@@ -84,6 +84,9 @@ impl Sim {
             down: vec![false; n],
             next_tick,
             delivered: 0,
+            offsets: vec![0; n],
+            down_since: vec![0; n],
+            follows: Vec::new(),
         }
     }
 
@@ -94,12 +97,44 @@ impl Sim {
         r
     }
 
+    /// Takes node `i` down (crash) or brings it back with its state as it was.
+    pub fn set_down(&mut self, i: usize, down: bool) {
+        self.down[i] = down;
+        self.down_since[i] = if down { self.now } else { 0 };
+    }
+
     fn route(&mut self, from: usize, effects: Vec<Effect>) {
         for e in effects {
-            if let Effect::Send { to, msg } = e {
-                self.post(from, &to, msg);
+            match e {
+                Effect::Send { to, msg } => self.post(from, &to, msg),
+                // The node pauses writes at once: its offset is final.
+                Effect::Event(Event::PauseForFailover { .. }) => {
+                    let offset = self.offsets[from];
+                    let (_, more) =
+                        self.nodes[from].on_command(self.now, Command::PausedOffset(offset));
+                    self.route(from, more);
+                }
+                Effect::Event(Event::Follow(target)) => {
+                    self.follows.push((from, target.is_some()));
+                }
+                _ => {}
             }
         }
+    }
+
+    /// Reports node `i`'s offset and link state, as the node's status task does.
+    fn report(&mut self, i: usize) {
+        let st = &self.nodes[i];
+        let link_down_since = st.nodes[&st.myself]
+            .primary
+            .and_then(|p| self.nodes.iter().position(|n| n.myself == p))
+            .map_or(0, |p| self.down_since[p]);
+        let cmd = Command::ReplStatus {
+            offset: self.offsets[i],
+            link_down_since,
+        };
+        let (_, effects) = self.nodes[i].on_command(self.now, cmd);
+        self.route(i, effects);
     }
 
     fn post(&mut self, from: usize, to: &Addr, msg: Message) {
@@ -153,6 +188,7 @@ impl Sim {
             } else {
                 self.next_tick[ti] = t + TICK_MS;
                 if !self.down[ti] {
+                    self.report(ti);
                     let effects = self.nodes[ti].on_tick(t);
                     self.route(ti, effects);
                 }

@@ -25,6 +25,8 @@ pub struct NodeView {
     /// Served slots as inclusive ranges.
     pub slots: Vec<(u16, u16)>,
     pub fail_reports: usize,
+    /// The replication offset it last announced (ours: the node's current one).
+    pub repl_offset: u64,
 }
 
 impl NodeView {
@@ -128,6 +130,9 @@ pub struct View {
     pub slots_fail: usize,
     /// Primaries serving at least one slot.
     pub size: usize,
+    /// This primary restarted without its data and does not serve its slots (nor full syncs)
+    /// until a replica that holds the data takes over, or `CLUSTER FAILOVER TAKEOVER` here.
+    pub empty_guard: bool,
 }
 
 impl View {

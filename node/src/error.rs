@@ -127,6 +127,20 @@ pub fn cluster_bus(e: &ferrodis_gossip::CommandError, arg: &str) -> CmdError {
             "ERR The user can assign a config epoch only when the node does not know any other node.",
         ),
         E::InvalidAddress => CmdError::err(format!("Invalid node address specified: {arg}")),
+        E::ReplicateMyself => CmdError::raw("ERR Can't replicate myself"),
+        E::ReplicateReplica => {
+            CmdError::raw("ERR I can only replicate a master, not a replica.")
+        }
+        E::ReplicateNotEmpty => CmdError::raw(
+            "ERR To set a master the node must be empty and without assigned slots.",
+        ),
+        E::FailoverOnPrimary => {
+            CmdError::raw("ERR You should send CLUSTER FAILOVER to a replica")
+        }
+        E::PrimaryUnknown => CmdError::raw("ERR I'm a replica but my master is unknown to me"),
+        E::PrimaryDown => CmdError::raw(
+            "ERR Master is down or failed, please use CLUSTER FAILOVER FORCE",
+        ),
     }
 }
 

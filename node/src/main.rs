@@ -177,7 +177,6 @@ fn run(config: Config) -> anyhow::Result<()> {
                 };
             let base = ferrodis_node::cluster::port_base(&server.config.read(), port, tls_port);
             let cluster = ferrodis_node::cluster::start(&server.config.read(), base, transport)?;
-            cluster.forward_events(server.clone());
             let _ = server.cluster.set(cluster);
         }
         banner(&server.config.read(), port);
@@ -210,6 +209,9 @@ fn run(config: Config) -> anyhow::Result<()> {
         }
         listener::serve_tls(&server, tls_listeners);
         tokio::spawn(cron(server.clone(), hz));
+        if let Some(c) = server.cluster.get() {
+            c.forward_events(server.clone());
+        }
         if let Some((host, port)) = server.config.read().replicaof() {
             ferrodis_node::repl::link::replicaof(&server, Some((host, port)));
         }

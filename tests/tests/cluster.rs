@@ -290,9 +290,9 @@ fn garbage_on_the_bus_closes_the_link_and_changes_nothing() {
         // Right magic, wrong version.
         b"FRDB\x00\x09\x00\x00\x00\x01x".to_vec(),
         // Right magic and version, a body above the size limit.
-        b"FRDB\x00\x01\x7f\xff\xff\xff".to_vec(),
+        b"FRDB\x00\x02\x7f\xff\xff\xff".to_vec(),
         // A small body that is not a message.
-        b"FRDB\x00\x01\x00\x00\x00\x04\xff\xff\xff\xff".to_vec(),
+        b"FRDB\x00\x02\x00\x00\x00\x04\xff\xff\xff\xff".to_vec(),
     ];
     for input in inputs {
         let mut t = TcpStream::connect(("127.0.0.1", bus)).expect("connect to the bus");

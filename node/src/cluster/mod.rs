@@ -18,6 +18,7 @@ use ferrodis_gossip::driver::{self, Handle};
 use ferrodis_gossip::{
     ClusterState, Command as BusCommand, CommandError, NodeId, Options, Reply, View,
 };
+use std::sync::atomic::Ordering::Relaxed;
 use tracing::info;
 
 use crate::cmd::{flags, Command};
@@ -69,20 +70,43 @@ impl Cluster {
         });
     }
 
-    /// Delivers bus events for the life of the server: a PUBLISH from another node reaches the
-    /// local subscribers (state changes are already logged by the bus).
+    /// Delivers bus events for the life of the server (called once the dataset is loaded):
+    /// a PUBLISH from another node reaches the local subscribers, the replication link
+    /// follows the primary the bus names, a manual failover pauses writes. Also reports the
+    /// replication offset to the bus every tick. A node that restarted without data as a
+    /// primary with replicas is guarded first (see [`View::empty_guard`]).
     pub fn forward_events(&self, server: std::sync::Arc<crate::server::Server>) {
+        use ferrodis_gossip::Event;
         let Some(mut events) = self.events.lock().take() else {
             return;
         };
+        if server.keyspace.counts().iter().all(|c| c.0 == 0) {
+            self.handle.cast(BusCommand::GuardEmpty);
+        }
+        let s = server.clone();
         tokio::spawn(async move {
             while let Some(ev) = events.recv().await {
                 match ev {
-                    ferrodis_gossip::Event::Publish { channel, message } => {
-                        crate::pubsub::publish(&server, &channel, &message);
+                    Event::Publish { channel, message } => {
+                        crate::pubsub::publish(&s, &channel, &message);
+                    }
+                    Event::Follow(target) => follow(&s, target),
+                    Event::PauseForFailover { until } => pause_for_failover(&s, until),
+                    Event::EndPause => {
+                        s.pause.until.store(0, Relaxed);
+                        s.pause.resumed.notify_waiters();
                     }
                     other => tracing::debug!("cluster event: {other:?}"),
                 }
+            }
+        });
+        let handle = self.handle.clone();
+        tokio::spawn(async move {
+            let mut tick =
+                tokio::time::interval(Duration::from_millis(ferrodis_gossip::state::TICK_MS));
+            while !server.shutting_down.load(Relaxed) {
+                tick.tick().await;
+                handle.cast(repl_status(&server));
             }
         });
     }
@@ -102,6 +126,52 @@ impl Cluster {
             None => Err(CmdError::raw("ERR cluster bus not responding")),
         }
     }
+}
+
+/// The replication offset and link state the bus ranks replicas with.
+fn repl_status(server: &Server) -> BusCommand {
+    let link_down_since = match server.repl.link.snapshot() {
+        Some(l) if !l.up => l.down_since_ms.max(1),
+        _ => 0,
+    };
+    BusCommand::ReplStatus {
+        offset: server.repl.offset(),
+        link_down_since,
+    }
+}
+
+/// Points the replication link at the primary the bus names (None: serve as a primary).
+fn follow(server: &Arc<Server>, target: Option<(String, u16)>) {
+    let link = server.repl.link.snapshot();
+    match target {
+        Some((ip, port)) => {
+            let same = link.is_some_and(|l| l.host == ip && l.port == port);
+            if !same {
+                crate::repl::link::replicaof(server, Some((ip, port)));
+            }
+        }
+        None => {
+            if server.repl.link.is_replica() {
+                crate::repl::link::replicaof(server, None);
+            }
+        }
+    }
+}
+
+/// Manual failover, primary side: writes wait (CLIENT PAUSE WRITE) until `until`; once the
+/// writes already running are done (every shard locked once), the offset is final and the
+/// bus tells the replica.
+fn pause_for_failover(server: &Arc<Server>, until: u64) {
+    server.pause.until.store(until, Relaxed);
+    server.pause.write_only.store(true, Relaxed);
+    let s = server.clone();
+    tokio::task::spawn_blocking(move || {
+        drop(crate::persist::lock_everything(&s, unix_ms()));
+        let offset = s.repl.offset();
+        if let Some(c) = s.cluster.get() {
+            c.handle.cast(BusCommand::PausedOffset(offset));
+        }
+    });
 }
 
 /// Redis's text for a refused bus command.
@@ -160,7 +230,21 @@ pub fn options(config: &Config, port: u16) -> Options {
         port: announced_port,
         cport: announced_cport,
         hostname: config.cluster_announce_hostname().to_string(),
+        replica_validity_factor: int(config, "cluster-replica-validity-factor", 10),
+        replica_no_failover: config.get_str("cluster-replica-no-failover").as_deref()
+            == Some("yes"),
+        migration_barrier: int(config, "cluster-migration-barrier", 1),
+        allow_replica_migration: config.get_str("cluster-allow-replica-migration").as_deref()
+            != Some("no"),
+        repl_ping_period_ms: int(config, "repl-ping-replica-period", 10) * 1000,
     }
+}
+
+fn int(config: &Config, name: &str, default: u64) -> u64 {
+    config
+        .get_str(name)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Loads (or creates) nodes.conf and starts the bus. Called once at startup.
@@ -415,6 +499,9 @@ fn route_keys(
             ));
         }
         return None;
+    }
+    if owner.myself && view.empty_guard {
+        return Some(CmdError::raw("CLUSTERDOWN The cluster is down"));
     }
     if !owner.myself {
         let me = view.me();

@@ -237,14 +237,7 @@ vars currentEpoch 3 lastVoteEpoch 0\n";
     #[test]
     fn round_trips_through_the_state_machine() {
         let saved = parse(REDIS_FILE).unwrap();
-        let opts = ferrodis_gossip::Options {
-            node_timeout: 15000,
-            require_full_coverage: true,
-            announce_ip: None,
-            port: 30001,
-            cport: 40001,
-            hostname: String::new(),
-        };
+        let opts = ferrodis_gossip::Options::new(15000, 30001, 40001);
         let mut st = ferrodis_gossip::ClusterState::restore(opts, saved, 1, 1000).unwrap();
         let view = st.view(1000);
         let text = render_file(&view);

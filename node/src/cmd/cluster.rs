@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use ferrodis_gossip::msg::MSG_TYPES;
+use ferrodis_gossip::state::FailoverKind;
 use ferrodis_gossip::{nflags, Command as BusCommand, NodeId, NodeView, Reply, SetSlot, View};
 
 use super::{acl, flags as f, CmdResult, Command};
@@ -99,6 +100,13 @@ pub static COMMANDS: &[Command] = &[
                 "Deletes all slots information from a node."
             ),
             sub!(
+                "failover",
+                -2,
+                ADMIN_SUB,
+                failover,
+                "Forces a replica to perform a manual failover of its master."
+            ),
+            sub!(
                 "forget",
                 3,
                 ADMIN_SUB,
@@ -168,6 +176,13 @@ pub static COMMANDS: &[Command] = &[
                 f::ADMIN | SUB,
                 replicas,
                 "Lists the replica nodes of a master node."
+            ),
+            sub!(
+                "replicate",
+                3,
+                ADMIN_SUB,
+                replicate,
+                "Configure a node as replica of a master node."
             ),
             sub!(
                 "reset",
@@ -560,7 +575,7 @@ fn shard_node(ctx: &mut Ctx, n: &NodeView) {
         b"replica"
     });
     ctx.out.bulk(b"replication-offset");
-    ctx.out.int(0);
+    ctx.out.int(n.repl_offset as i64);
     ctx.out.bulk(b"health");
     ctx.out
         .bulk(if n.is_failed() { b"fail" } else { b"online" });
@@ -770,6 +785,40 @@ fn meet(ctx: &mut Ctx) -> CmdResult {
 
 fn unknown_node(arg: &[u8]) -> CmdError {
     CmdError::err(format!("Unknown node {}", lossy(arg)))
+}
+
+fn replicate(ctx: &mut Ctx) -> CmdResult {
+    let c = cluster(ctx)?;
+    let arg = ctx.arg(2);
+    let id = node_arg(arg).ok_or_else(|| unknown_node(arg))?;
+    let view = c.view();
+    let me = view.me();
+    // The node must be empty to follow a primary (the bus checks the rest).
+    if me.is_primary() && view.node(&id).is_some_and(|n| n.is_primary()) && id != me.id {
+        let has_keys = ctx.server.keyspace.counts().iter().any(|c| c.0 != 0);
+        if me.slot_count() != 0 || has_keys {
+            return Err(CmdError::raw(
+                "ERR To set a master the node must be empty and without assigned slots.",
+            ));
+        }
+    }
+    c.call_about(BusCommand::Replicate(id), &lossy(arg))?;
+    ctx.out.ok();
+    Ok(())
+}
+
+fn failover(ctx: &mut Ctx) -> CmdResult {
+    let c = cluster(ctx)?;
+    let kind = match ctx.args.len() {
+        2 => FailoverKind::Default,
+        3 if ctx.arg(2).eq_ignore_ascii_case(b"force") => FailoverKind::Force,
+        3 if ctx.arg(2).eq_ignore_ascii_case(b"takeover") => FailoverKind::Takeover,
+        3 => return Err(CmdError::raw("ERR syntax error")),
+        _ => return Err(CmdError::raw("ERR syntax error")),
+    };
+    c.call(BusCommand::Failover(kind))?;
+    ctx.out.ok();
+    Ok(())
 }
 
 fn forget(ctx: &mut Ctx) -> CmdResult {

@@ -166,12 +166,29 @@ fn sync_request(ctx: &Ctx, replid: String, offset: i64, legacy: bool) -> SyncReq
 }
 
 /// `PSYNC replid offset`: the connection becomes the replica's stream.
+/// A cluster primary that restarted without data must not wipe its replicas with an empty
+/// full sync: one of them takes over instead (see `View::empty_guard`).
+fn refuse_if_guarded(ctx: &Ctx) -> CmdResult {
+    if ctx
+        .server
+        .cluster
+        .get()
+        .is_some_and(|c| c.view().empty_guard)
+    {
+        return Err(CmdError::raw(
+            "NOMASTERLINK Can't SYNC: this primary restarted without its data, a replica takes over",
+        ));
+    }
+    Ok(())
+}
+
 fn psync(ctx: &mut Ctx) -> CmdResult {
     if ctx.server.repl.link.is_replica() && ctx.server.repl.link.snapshot().is_some_and(|l| !l.up) {
         return Err(CmdError::raw(
             "NOMASTERLINK Can't SYNC while not connected with my master",
         ));
     }
+    refuse_if_guarded(ctx)?;
     let replid = String::from_utf8_lossy(ctx.arg(1)).into_owned();
     let offset = crate::util::num::parse_i64(ctx.arg(2)).ok_or(CmdError::NotInteger)?;
     let req = sync_request(ctx, replid, offset, false);
@@ -180,6 +197,7 @@ fn psync(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn sync(ctx: &mut Ctx) -> CmdResult {
+    refuse_if_guarded(ctx)?;
     let req = sync_request(ctx, "?".into(), -1, true);
     ctx.client.action = Some(Action::Replica(Box::new(req)));
     Ok(())

@@ -207,7 +207,10 @@ impl Repl {
 /// alive and offsets advance. PING is not tied to a database: the stream's SELECT stays.
 pub fn ping_replicas(server: &Server) {
     let r = &server.repl;
-    if r.on() && !r.replicas.lock().is_empty() && !r.link.is_replica() {
+    // Not while writes are paused for a manual failover: the replica waits for the offset
+    // to match the paused primary's.
+    let paused = server.pause.write_only.load(Relaxed) && server.paused_for(true).is_some();
+    if r.on() && !r.replicas.lock().is_empty() && !r.link.is_replica() && !paused {
         let mut out = BytesMut::new();
         crate::resp::encode_command(&mut out, &["PING"]);
         r.feed_raw(&out);

@@ -10,7 +10,11 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use tracing::{info, warn};
 
-use crate::msg::{Body, GossipEntry, Message};
+mod failover;
+
+pub use failover::FailoverKind;
+
+use crate::msg::{mflags, Body, GossipEntry, Message};
 use crate::types::{nflags, NodeId, SlotSet, SLOTS};
 use crate::view::{NodeView, Routing, Target, View};
 
@@ -35,6 +39,35 @@ pub struct Options {
     /// Bus port announced (`cluster-announce-bus-port` or the bus port).
     pub cport: u16,
     pub hostname: String,
+    /// `cluster-replica-validity-factor` (0: a replica may always fail over).
+    pub replica_validity_factor: u64,
+    /// `cluster-replica-no-failover`.
+    pub replica_no_failover: bool,
+    /// `cluster-migration-barrier`.
+    pub migration_barrier: u64,
+    /// `cluster-allow-replica-migration`.
+    pub allow_replica_migration: bool,
+    /// `repl-ping-replica-period` in ms (part of the validity window).
+    pub repl_ping_period_ms: u64,
+}
+
+impl Options {
+    /// Redis's defaults for everything but the addresses.
+    pub fn new(node_timeout: u64, port: u16, cport: u16) -> Options {
+        Options {
+            node_timeout,
+            require_full_coverage: true,
+            announce_ip: None,
+            port,
+            cport,
+            hostname: String::new(),
+            replica_validity_factor: 10,
+            replica_no_failover: false,
+            migration_barrier: 1,
+            allow_replica_migration: true,
+            repl_ping_period_ms: 10_000,
+        }
+    }
 }
 
 /// Where to send a message: a node's bus address.
@@ -68,9 +101,24 @@ pub enum Effect {
 /// Things the node may react to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    StateChanged { ok: bool },
+    StateChanged {
+        ok: bool,
+    },
     NodeFailed(NodeId),
-    Publish { channel: Vec<u8>, message: Vec<u8> },
+    Publish {
+        channel: Vec<u8>,
+        message: Vec<u8>,
+    },
+    /// Replicate from this primary's client address (`Some((ip, port))`), or serve as a
+    /// primary (`None`): CLUSTER REPLICATE, a failover won or lost, a restart as a replica.
+    Follow(Option<(String, u16)>),
+    /// Manual failover, primary side: pause writes until this unix ms, then report the
+    /// replication offset with [`Command::PausedOffset`].
+    PauseForFailover {
+        until: u64,
+    },
+    /// The manual failover ended (done or timed out): writes may go on.
+    EndPause,
 }
 
 /// `CLUSTER SETSLOT <slot> ...` actions.
@@ -85,19 +133,46 @@ pub enum SetSlot {
 /// Commands from the node (CLUSTER subcommands that change the bus state).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    Meet { ip: String, port: u16, cport: u16 },
+    Meet {
+        ip: String,
+        port: u16,
+        cport: u16,
+    },
     Forget(NodeId),
     AddSlots(Vec<u16>),
     DelSlots(Vec<u16>),
     FlushSlots,
-    SetSlot { slot: u16, action: SetSlot },
+    SetSlot {
+        slot: u16,
+        action: SetSlot,
+    },
     SetConfigEpoch(u64),
     BumpEpoch,
-    Reset { hard: bool },
+    Reset {
+        hard: bool,
+    },
     CountFailureReports(NodeId),
-    Publish { channel: Vec<u8>, message: Vec<u8> },
+    Publish {
+        channel: Vec<u8>,
+        message: Vec<u8>,
+    },
     SaveConfig,
     SetOptions(Options),
+    /// CLUSTER REPLICATE: follow this primary (the node checked that it holds no keys).
+    Replicate(NodeId),
+    /// CLUSTER FAILOVER [FORCE|TAKEOVER].
+    Failover(FailoverKind),
+    /// The node's replication offset and since when (unix ms) its link to its primary has
+    /// been down (0: up, or a primary); sent every tick.
+    ReplStatus {
+        offset: u64,
+        link_down_since: u64,
+    },
+    /// Manual failover, primary side: writes are paused and this is the final offset.
+    PausedOffset(u64),
+    /// The node loaded no data: a primary with replicas holds back its slots (see
+    /// [`ClusterState::guard_empty`]).
+    GuardEmpty,
 }
 
 /// Successful command answers.
@@ -136,6 +211,18 @@ pub enum CommandError {
     EpochKnowsOthers,
     #[error("invalid node address")]
     InvalidAddress,
+    #[error("can't replicate myself")]
+    ReplicateMyself,
+    #[error("can only replicate a primary")]
+    ReplicateReplica,
+    #[error("a primary with slots can't become a replica")]
+    ReplicateNotEmpty,
+    #[error("CLUSTER FAILOVER on a primary")]
+    FailoverOnPrimary,
+    #[error("my primary is unknown")]
+    PrimaryUnknown,
+    #[error("my primary is down")]
+    PrimaryDown,
 }
 
 /// A node as we know it (Redis's `clusterNode`).
@@ -162,6 +249,14 @@ pub struct Node {
     pub ctime: u64,
     /// Primaries that reported this node PFAIL or FAIL, and when.
     pub fail_reports: Vec<(NodeId, u64)>,
+    /// The replication offset its last message carried.
+    pub repl_offset: u64,
+    /// When we last voted for one of its replicas (it is a primary).
+    pub voted_time: u64,
+    /// It announced that it restarted without data and does not serve (mflags EMPTY).
+    pub empty: bool,
+    /// Since when it is a primary with slots and no working replica (0: it has one).
+    pub orphaned_time: u64,
 }
 
 impl Node {
@@ -184,6 +279,10 @@ impl Node {
             fail_time: 0,
             ctime: now,
             fail_reports: Vec::new(),
+            repl_offset: 0,
+            voted_time: 0,
+            empty: false,
+            orphaned_time: 0,
         }
     }
 
@@ -249,6 +348,19 @@ pub struct ClusterState {
     save_needed: bool,
     ranges_dirty: bool,
     routing: Option<Arc<Routing>>,
+    /// This node's replication offset (see [`Command::ReplStatus`]).
+    repl_offset: u64,
+    /// Since when the link to our primary is down (0: up).
+    link_down_since: u64,
+    /// The automatic election in progress, if any (replica side).
+    election: failover::Election,
+    /// A manual failover in progress (both sides).
+    manual: failover::Manual,
+    /// Restarted empty as a primary with slots (since when): not serving until a replica
+    /// with the data takes over or the operator says so (see [`ClusterState::guard_empty`]).
+    empty_guard: Option<u64>,
+    /// What keeps this replica from failing over, logged once per reason.
+    cant_failover: Option<&'static str>,
 }
 
 impl ClusterState {
@@ -285,6 +397,12 @@ impl ClusterState {
             save_needed: false,
             ranges_dirty: false,
             routing: None,
+            repl_offset: 0,
+            link_down_since: 0,
+            election: failover::Election::default(),
+            manual: failover::Manual::default(),
+            empty_guard: None,
+            cant_failover: None,
         }
     }
 
@@ -324,6 +442,9 @@ impl ClusterState {
         st.migrating = saved.migrating.into_iter().collect();
         st.importing = saved.importing.into_iter().collect();
         st.update_state(now);
+        if let Some(p) = st.me().primary {
+            st.emit_follow(Some(p));
+        }
         Some(st)
     }
 
@@ -409,6 +530,8 @@ impl ClusterState {
             port: self.opts.port,
             cport: self.opts.cport,
             hostname: self.opts.hostname.clone(),
+            repl_offset: self.header_offset(),
+            mflags: self.header_mflags(),
             body,
         }
     }
@@ -591,6 +714,7 @@ impl ClusterState {
                 self.send_ping(now, id, b'P');
             }
         }
+        self.failover_cron(now);
         self.update_state(now);
         self.take_effects()
     }
@@ -787,10 +911,15 @@ impl ClusterState {
         {
             let n = self.nodes.get_mut(&sender).expect("known");
             n.data_received = now;
+            n.repl_offset = msg.repl_offset;
+            n.empty = msg.primary.is_none() && msg.mflags & mflags::EMPTY != 0;
             if msg.primary.is_none() && msg.config_epoch > n.config_epoch {
                 n.config_epoch = msg.config_epoch;
                 self.save_needed = true;
             }
+        }
+        if msg.mflags & mflags::PAUSED != 0 && self.me().primary == Some(sender) {
+            self.primary_paused(now, msg.repl_offset);
         }
         if msg.current_epoch > self.current_epoch {
             self.current_epoch = msg.current_epoch;
@@ -851,6 +980,9 @@ impl ClusterState {
                     message: message.clone(),
                 }));
             }
+            Body::AuthRequest => self.vote_if_needed(now, &msg),
+            Body::AuthAck => self.count_vote(now, &msg),
+            Body::MfStart => self.manual_failover_requested(now, sender),
         }
         self.update_state(now);
         self.take_effects()
@@ -861,6 +993,7 @@ impl ClusterState {
         let Some(n) = self.nodes.get_mut(&msg.sender) else {
             return;
         };
+        let moved = n.ip != ip || n.port != msg.port;
         if n.ip != ip || n.port != msg.port || n.cport != msg.cport {
             n.ip = ip.to_string();
             n.port = msg.port;
@@ -872,6 +1005,10 @@ impl ClusterState {
         if n.hostname != msg.hostname {
             n.hostname = msg.hostname.clone();
             self.save_needed = true;
+        }
+        if moved && self.me().primary == Some(msg.sender) {
+            // Our primary moved: the replication link follows it.
+            self.emit_follow(Some(msg.sender));
         }
     }
 
@@ -944,12 +1081,16 @@ impl ClusterState {
     }
 
     /// Takes the claimed slots whose current owner has an older config epoch
-    /// (Redis `clusterUpdateSlotsConfigWith`).
+    /// (Redis `clusterUpdateSlotsConfigWith`). When that empties the shard this node belongs
+    /// to (its own slots, or its primary's), the node follows the sender: a primary that was
+    /// replaced (failover) becomes a replica of its successor, and so do the other replicas.
     fn update_slots_config_with(&mut self, sender: NodeId, epoch: u64, claimed: &SlotSet) {
         if sender == self.myself {
             return;
         }
+        let shard = self.me().primary.unwrap_or(self.myself);
         let mut changed = false;
+        let mut taken_from_shard = 0;
         for s in claimed.iter() {
             let cur = self.slots[s as usize];
             if cur == Some(sender) || self.importing.contains_key(&s) {
@@ -963,12 +1104,29 @@ impl ClusterState {
                 if cur == Some(self.myself) {
                     self.migrating.remove(&s);
                 }
+                if cur == Some(shard) {
+                    taken_from_shard += 1;
+                }
                 self.assign(s, Some(sender));
                 changed = true;
             }
         }
         if changed {
             self.refresh_ranges();
+        }
+        let shard_empty = self.nodes.get(&shard).is_some_and(|n| n.slots.is_empty());
+        if taken_from_shard > 0
+            && shard_empty
+            && (self.opts.allow_replica_migration || claimed.len() == taken_from_shard)
+        {
+            if shard == self.myself {
+                warn!(
+                    "Configuration change detected. Reconfiguring myself as a replica of {sender}"
+                );
+            } else {
+                warn!("Configuration change detected. Following {sender} as the new primary of my shard");
+            }
+            self.set_primary(sender);
         }
     }
 
@@ -1194,6 +1352,24 @@ impl ClusterState {
                 }
                 Ok(Reply::Ok)
             }
+            Command::Replicate(id) => self.replicate(now, id),
+            Command::Failover(kind) => self.manual_failover(now, kind),
+            Command::ReplStatus {
+                offset,
+                link_down_since,
+            } => {
+                self.repl_offset = offset;
+                self.link_down_since = link_down_since;
+                Ok(Reply::Ok)
+            }
+            Command::PausedOffset(offset) => {
+                self.paused_offset(now, offset);
+                Ok(Reply::Ok)
+            }
+            Command::GuardEmpty => {
+                self.guard_empty(now);
+                Ok(Reply::Ok)
+            }
         }
     }
 
@@ -1353,6 +1529,11 @@ impl ClusterState {
                         && now.saturating_sub(n.data_received) > timeout / 2),
             slots: n.slot_ranges.clone(),
             fail_reports: n.fail_reports.len(),
+            repl_offset: if n.id == self.myself {
+                self.repl_offset
+            } else {
+                n.repl_offset
+            },
         };
         let mut nodes = vec![node_view(self.me())];
         nodes.extend(
@@ -1389,6 +1570,7 @@ impl ClusterState {
             slots_pfail: pfail,
             slots_fail: fail,
             size: self.cluster_size(),
+            empty_guard: self.empty_guard.is_some() && self.me().is_primary(),
         }
     }
 }
