@@ -150,3 +150,177 @@ pub fn all_joined(nodes: &[Server], n: usize) -> bool {
             && cluster_text(s, "INFO").contains("cluster_state:ok")
     })
 }
+
+/// `redis-cli --cluster create <nodes> --cluster-replicas <r> --cluster-yes`.
+pub fn create_with_replicas(nodes: &[Server], replicas: usize) -> CliOutput {
+    let mut args = vec!["--cluster".to_string(), "create".to_string()];
+    args.extend(nodes.iter().map(addr));
+    args.extend(["--cluster-replicas".to_string(), replicas.to_string()]);
+    args.push("--cluster-yes".to_string());
+    redis_cli(&args, "", Duration::from_secs(60))
+}
+
+/// The hash slot of a key: CRC16/XMODEM of the key or its `{hashtag}`, mod 16384.
+pub fn key_slot(key: &[u8]) -> u16 {
+    let tagged = key.iter().position(|&b| b == b'{').and_then(|open| {
+        let rest = &key[open + 1..];
+        rest.iter()
+            .position(|&b| b == b'}')
+            .filter(|&close| close > 0)
+            .map(|close| &rest[..close])
+    });
+    let mut crc: u16 = 0;
+    for &b in tagged.unwrap_or(key) {
+        crc ^= (b as u16) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc & 16383
+}
+
+/// A minimal cluster-aware client for tests: a slot table from `CLUSTER SLOTS`, one
+/// connection per node, MOVED followed, and CLUSTERDOWN or a dead node retried (with a
+/// fresh slot table) until a deadline.
+pub struct ClusterClient {
+    /// Ports that may answer CLUSTER SLOTS.
+    seeds: Vec<u16>,
+    /// The port serving each slot (0: unknown).
+    owner: Vec<u16>,
+    conns: std::collections::HashMap<u16, crate::RespClient>,
+}
+
+impl ClusterClient {
+    pub fn new(seeds: Vec<u16>) -> ClusterClient {
+        let mut c = ClusterClient {
+            seeds,
+            owner: vec![0; 16384],
+            conns: Default::default(),
+        };
+        c.refresh();
+        c
+    }
+
+    fn conn(&mut self, port: u16) -> Option<&mut crate::RespClient> {
+        if !self.conns.contains_key(&port) {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            let mut c = crate::RespClient::connect(addr).ok()?;
+            c.set_timeout(Duration::from_secs(3));
+            self.conns.insert(port, c);
+        }
+        self.conns.get_mut(&port)
+    }
+
+    /// Reloads the slot table from the first seed that answers.
+    pub fn refresh(&mut self) {
+        for port in self.seeds.clone() {
+            let Some(c) = self.conn(port) else {
+                continue;
+            };
+            let Ok(r) = c.command(["CLUSTER", "SLOTS"]) else {
+                self.conns.remove(&port);
+                continue;
+            };
+            if r.is_error() {
+                continue;
+            }
+            for range in r.children() {
+                let f = range.children();
+                let (Some(lo), Some(hi)) = (
+                    f.first().and_then(|x| x.as_int()),
+                    f.get(1).and_then(|x| x.as_int()),
+                ) else {
+                    continue;
+                };
+                let Some(p) = f
+                    .get(2)
+                    .and_then(|n| n.children().get(1))
+                    .and_then(|p| p.as_int())
+                else {
+                    continue;
+                };
+                for s in lo..=hi {
+                    self.owner[s as usize] = p as u16;
+                }
+            }
+            return;
+        }
+    }
+
+    /// Runs `args` (whose key is `args[key]`) on the node serving it, then `then` (for
+    /// example WAIT) on the same connection; retries until `deadline`. Returns both replies.
+    pub fn run(
+        &mut self,
+        key: usize,
+        args: &[&str],
+        then: Option<&[&str]>,
+        deadline: Duration,
+    ) -> Result<(crate::Reply, Option<crate::Reply>), String> {
+        let slot = key_slot(args[key].as_bytes()) as usize;
+        let until = Instant::now() + deadline;
+        let mut last = String::new();
+        while Instant::now() < until {
+            let port = self.owner[slot];
+            if port == 0 {
+                thread::sleep(Duration::from_millis(50));
+                self.refresh();
+                continue;
+            }
+            let Some(c) = self.conn(port) else {
+                last = format!("cannot connect to {port}");
+                thread::sleep(Duration::from_millis(50));
+                self.refresh();
+                continue;
+            };
+            let r = match c.command(args) {
+                Ok(r) => r,
+                Err(e) => {
+                    last = format!("{port}: {e:?}");
+                    self.conns.remove(&port);
+                    thread::sleep(Duration::from_millis(50));
+                    self.refresh();
+                    continue;
+                }
+            };
+            let text = String::from_utf8_lossy(r.raw()).into_owned();
+            if let Some(rest) = text.strip_prefix("-MOVED ") {
+                let to = rest
+                    .trim()
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0);
+                self.owner[slot] = to;
+                continue;
+            }
+            if text.starts_with("-CLUSTERDOWN") || text.starts_with("-TRYAGAIN") {
+                last = text;
+                thread::sleep(Duration::from_millis(50));
+                self.refresh();
+                continue;
+            }
+            let second = match then {
+                None => None,
+                Some(t) => match c.command(t) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        self.conns.remove(&port);
+                        return Ok((
+                            r,
+                            Some(
+                                crate::Reply::from_bytes(format!("-ERR {e:?}\r\n").as_bytes())
+                                    .map_err(|e| format!("{e:?}"))?,
+                            ),
+                        ));
+                    }
+                },
+            };
+            return Ok((r, second));
+        }
+        Err(format!("gave up on {args:?}: {last}"))
+    }
+}

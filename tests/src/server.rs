@@ -303,6 +303,24 @@ impl ServerBuilder {
     }
 
     fn spawn(&self, binary: &Path, port: u16, dir: &Path) -> std::io::Result<Server> {
+        let (child, log_path) = self.spawn_child(binary, port, dir)?;
+        Ok(Server {
+            flavor: self.flavor,
+            binary: binary.to_path_buf(),
+            child: Some(child),
+            port,
+            dir: dir.to_path_buf(),
+            log_path,
+            launch: self.clone(),
+        })
+    }
+
+    fn spawn_child(
+        &self,
+        binary: &Path,
+        port: u16,
+        dir: &Path,
+    ) -> std::io::Result<(Child, PathBuf)> {
         let log_path = dir.join("server.log");
         let log = fs::File::create(&log_path)?;
         let mut cmd = Command::new(binary);
@@ -326,14 +344,7 @@ impl ServerBuilder {
             .stdout(log.try_clone()?)
             .stderr(log);
         let child = cmd.spawn()?;
-        Ok(Server {
-            flavor: self.flavor,
-            binary: binary.to_path_buf(),
-            child: Some(child),
-            port,
-            dir: dir.to_path_buf(),
-            log_path,
-        })
+        Ok((child, log_path))
     }
 }
 
@@ -352,6 +363,8 @@ pub struct Server {
     port: u16,
     dir: PathBuf,
     log_path: PathBuf,
+    /// How it was started, for [`Server::restart`].
+    launch: ServerBuilder,
 }
 
 impl Server {
@@ -443,6 +456,22 @@ impl Server {
     /// Stops the server now (same as dropping it).
     pub fn stop(mut self) {
         self.shutdown();
+    }
+
+    /// Starts a crashed server again: same binary, arguments, port and directory (what it
+    /// left there: nodes.conf, data files), waiting until it answers. Its log starts over.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "restart of a running server");
+        let (child, _) = self
+            .launch
+            .spawn_child(&self.binary, self.port, &self.dir)
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.binary.display()));
+        self.child = Some(child);
+        if let Err(StartFailure::Exited(log) | StartFailure::Deadline(log)) =
+            self.wait_ready(START_DEADLINE)
+        {
+            panic!("restart on port {} failed; log:\n{log}", self.port);
+        }
     }
 
     /// Crashes the server: SIGKILL to its pid, then waits for it. Its log stays readable.

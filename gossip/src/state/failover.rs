@@ -345,7 +345,9 @@ impl ClusterState {
         let Some(p) = me.primary.and_then(|p| self.nodes.get(&p)) else {
             return;
         };
-        if !(p.has(nflags::FAIL) || p.empty || manual) || p.slots.is_empty() {
+        // A primary back without its data is replaced only by a replica that holds some.
+        let empty = p.empty && self.repl_offset > 0;
+        if !(p.has(nflags::FAIL) || empty || manual) || p.slots.is_empty() {
             self.cant_failover = None;
             return;
         }
