@@ -206,13 +206,15 @@ impl ClusterClient {
     }
 
     fn conn(&mut self, port: u16) -> Option<&mut crate::RespClient> {
-        if !self.conns.contains_key(&port) {
-            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-            let mut c = crate::RespClient::connect(addr).ok()?;
-            c.set_timeout(Duration::from_secs(3));
-            self.conns.insert(port, c);
+        match self.conns.entry(port) {
+            std::collections::hash_map::Entry::Occupied(e) => Some(e.into_mut()),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+                let mut c = crate::RespClient::connect(addr).ok()?;
+                c.set_timeout(Duration::from_secs(3));
+                Some(v.insert(c))
+            }
         }
-        self.conns.get_mut(&port)
     }
 
     /// Reloads the slot table from the first seed that answers.
