@@ -64,19 +64,49 @@ impl Open {
 
 /// Writes `dir/name` atomically through `dir/temp-name`.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_with(dir, name, |f| f.write_all(bytes))
+}
+
+/// Writes `dir/name` atomically with what `write` produces (buffered) through `dir/temp-name`.
+pub fn write_atomic_with<T>(
+    dir: &Path,
+    name: &str,
+    write: impl FnOnce(&mut std::io::BufWriter<File>) -> std::io::Result<T>,
+) -> std::io::Result<T> {
     let tmp = dir.join(format!("temp-{name}"));
     let result = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
+        let mut f = std::io::BufWriter::with_capacity(
+            crate::rdb::file::WRITE_BUFFER,
+            File::create(&tmp)?,
+        );
+        let t = write(&mut f)?;
+        let f = f.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         drop(f);
         std::fs::rename(&tmp, dir.join(name))?;
-        File::open(dir)?.sync_all()
+        File::open(dir)?.sync_all()?;
+        Ok(t)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Writes `dir/name` atomically as an RDB file (an AOF base) holding what `feed` hands out;
+/// returns its size.
+pub fn save_rdb(
+    dir: &Path,
+    name: &str,
+    aux: &crate::rdb::file::Aux,
+    feed: impl crate::rdb::file::Feed,
+) -> std::io::Result<u64> {
+    let mut feed = Some(feed);
+    let r = write_atomic_with(dir, name, |w| {
+        crate::rdb::file::stream(w, aux, &mut feed).map(|(_, n)| n)
+    });
+    crate::rdb::file::release(feed);
+    r
 }
 
 /// Opens (creating) an incremental file for appending; returns it and its size.

@@ -4,7 +4,7 @@
 //! A rewrite never stops clients: holding every shard for a moment, it closes the current
 //! incremental file, opens the next one (listed in the manifest at once, so a crash meanwhile
 //! loads old base + old increments + new increment) and marks a point-in-time snapshot
-//! ([`crate::db::Snapshot`]); a thread then writes the snapshot as the new base (RDB format,
+//! ([`crate::db::Snapshot`]); a thread then streams the snapshot into the new base (RDB format,
 //! `aof-use-rdb-preamble`) and installs it in the manifest, the older files becoming history
 //! that is deleted.
 
@@ -14,11 +14,10 @@ use std::time::Instant;
 
 use tracing::{info, warn};
 
-use super::live::{open_append, write_atomic, Open};
+use super::live::{open_append, save_rdb, Open};
 use super::manifest::{self, AofFile, FileType, Manifest};
 use super::Fsync;
 use crate::db::Db;
-use crate::rdb::file;
 use crate::server::{unix_ms, Server};
 
 /// What a rewrite request did.
@@ -64,16 +63,15 @@ pub fn open_at_start(server: &Server, loaded: Option<Manifest>) -> Result<(), St
         let seq = m.next_base_seq();
         let name = manifest::base_name(&prefix, seq, true);
         let mut db = crate::persist::lock_everything(server, unix_ms());
-        let snap = db
-            .snapshot_now(server.settings().rdbcompression)
-            .ok_or("the base needs every shard")?;
-        drop(db);
-        write_atomic(
+        let compress = server.settings().rdbcompression;
+        save_rdb(
             &dir,
             &name,
-            &file::encode(&snap, &crate::persist::aux(server, true)),
+            &crate::persist::aux(server, true),
+            |sink| db.snapshot_now(compress, sink),
         )
         .map_err(|e| format!("Can't create the AOF base file {name}: {e}"))?;
+        drop(db);
         info!("Creating AOF base file {name} on server start");
         m.base = Some(AofFile {
             name,
@@ -249,7 +247,7 @@ pub fn start(server: &Server, db: &mut Db<'_>) -> Result<Started, String> {
         .name("aof-rewrite".into())
         .spawn(move || finish(&me, base_seq));
     if spawned.is_err() {
-        let _ = server.keyspace.finish_snapshot();
+        server.keyspace.abandon_snapshot();
         st.rewrite_in_progress.store(false, SeqCst);
         st.last_rewrite_ok.store(false, SeqCst);
         return Err("Can't start the background rewrite thread".into());
@@ -289,17 +287,25 @@ fn finish(server: &Server, base_seq: u64) {
 }
 
 fn write_base(server: &Server, base_seq: u64) -> Result<String, String> {
-    let snap = server
-        .keyspace
-        .finish_snapshot()
-        .ok_or("no snapshot was started")?;
-    let (dir, prefix) = match server.aof.file.lock().as_ref() {
-        Some(o) => (o.dir.clone(), o.prefix.clone()),
-        None => return Err("the AOF was switched off during the rewrite".into()),
+    let ks = &server.keyspace;
+    let Some((dir, prefix)) = server
+        .aof
+        .file
+        .lock()
+        .as_ref()
+        .map(|o| (o.dir.clone(), o.prefix.clone()))
+    else {
+        ks.abandon_snapshot();
+        return Err("the AOF was switched off during the rewrite".into());
     };
     let name = manifest::base_name(&prefix, base_seq, true);
-    let bytes = file::encode(&snap, &crate::persist::aux(server, true));
-    write_atomic(&dir, &name, &bytes).map_err(|e| e.to_string())?;
+    let base_size = save_rdb(
+        &dir,
+        &name,
+        &crate::persist::aux(server, true),
+        |sink| ks.finish_snapshot(sink),
+    )
+    .map_err(|e| e.to_string())?;
     let mut guard = server.aof.file.lock();
     let Some(open) = guard.as_mut().filter(|o| o.dir == dir) else {
         let _ = std::fs::remove_file(dir.join(&name));
@@ -341,7 +347,7 @@ fn write_base(server: &Server, base_seq: u64) -> Result<String, String> {
             .map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
     }
     open.next_base_seq = base_seq + 1;
-    open.base_size = bytes.len() as u64;
+    open.base_size = base_size;
     let size = open.base_size + open.incr_size;
     server.aof.stats.current_size.store(size, SeqCst);
     server.aof.stats.rewrite_base_size.store(size, SeqCst);
