@@ -71,7 +71,11 @@ pub fn aux(server: &Server, aof_base: bool) -> file::Aux {
 
 /// Writes the RDB file from the snapshot `feed` hands out; on success the changes it holds
 /// stop counting as unsaved.
-fn write_snapshot(server: &Server, feed: impl file::Feed, dirty_at_start: u64) -> std::io::Result<()> {
+fn write_snapshot(
+    server: &Server,
+    feed: impl file::Feed,
+    dirty_at_start: u64,
+) -> std::io::Result<()> {
     file::save(&rdb_path(server), &aux(server, false), feed)?;
     // Changes made while saving stay counted (Redis: dirty -= dirty_before_bgsave).
     let _ = server

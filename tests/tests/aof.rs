@@ -546,3 +546,100 @@ fn random_garbage_never_panics() {
         std::fs::write(&incr, &good).unwrap();
     }
 }
+
+/// The files of `dir/appendonlydir` and the manifest's text.
+fn aof_dir_listing(dir: &Dir) -> (Vec<String>, String) {
+    let mut names: Vec<String> = std::fs::read_dir(dir.path().join("appendonlydir"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    (names, manifest(dir))
+}
+
+#[test]
+fn old_style_single_aof_is_upgraded_as_redis_does() {
+    // A plain command file as Redis 6 wrote it with `aof-use-rdb-preamble no`.
+    let plain: Vec<u8> = [
+        &["SELECT", "0"][..],
+        &["SET", "s", "hello"],
+        &["RPUSH", "l", "a", "b", "c"],
+        &["SADD", "set", "x", "y"],
+        &["HSET", "h", "f", "v", "g", "w"],
+        &["ZADD", "z", "1", "one", "2.5", "two"],
+        &["SET", "ttl", "v"],
+        &["PEXPIREAT", "ttl", "4102444800000"],
+        &["XADD", "st", "1-1", "field", "value"],
+        &["SELECT", "3"],
+        &["SET", "other-db", "1"],
+    ]
+    .iter()
+    .flat_map(|c| ferrodis_tests::resp_client::encode_command(c.iter().copied()))
+    .collect();
+    // An RDB preamble followed by commands, as Redis 4-6 wrote it by default: stock Redis
+    // 7.0's base and incremental file of the same data, concatenated.
+    let preamble = {
+        let dir = Dir::new("aof-upgrade-src");
+        let s = start_aof(Flavor::Stock, &dir, &[]);
+        let mut c = s.client();
+        c.ok(["RPUSH", "in-base", "1", "2"]);
+        c.ok(["BGREWRITEAOF"]);
+        wait_rewrite_done(&mut c);
+        c.ok(["SET", "after-base", "x"]);
+        drop(c);
+        s.stop();
+        let m = manifest(&dir);
+        let mut bytes = Vec::new();
+        for line in m.lines().filter(|l| !l.ends_with("type h")) {
+            let name = line.split_whitespace().nth(1).unwrap_or_default();
+            bytes.extend(std::fs::read(dir.path().join("appendonlydir").join(name)).unwrap());
+        }
+        assert!(bytes.starts_with(b"REDIS"), "{m}");
+        bytes
+    };
+    for (what, content) in [("plain", plain), ("preamble", preamble)] {
+        let mut seen = Vec::new();
+        for flavor in [Flavor::Stock, Flavor::Ferrodis] {
+            let dir = Dir::new(&format!("aof-upgrade-{what}"));
+            std::fs::write(dir.path().join("appendonly.aof"), &content).unwrap();
+            let s = start_aof(flavor, &dir, &[]);
+            let mut c = s.client();
+            let loaded = state(&mut c);
+            c.ok(["SET", "written-after", "1"]);
+            let want = state(&mut c);
+            drop(c);
+            s.stop();
+            assert!(
+                !dir.path().join("appendonly.aof").exists(),
+                "{what}: {} left the old file",
+                flavor.name()
+            );
+            seen.push((loaded, aof_dir_listing(&dir)));
+            // Whatever either server made of it loads in the other, with the later write.
+            for reader in [Flavor::Stock, Flavor::Ferrodis] {
+                let s = start_aof(reader, &dir, &[]);
+                let got = state(&mut s.client());
+                assert!(
+                    got == want,
+                    "{what}: upgraded by {}, read by {}: {}",
+                    flavor.name(),
+                    reader.name(),
+                    diff(&want, &got)
+                );
+                s.stop();
+            }
+        }
+        let (stock, ours) = (&seen[0], &seen[1]);
+        assert!(!stock.0.is_empty());
+        assert!(stock.0 == ours.0, "{what}: {}", diff(&stock.0, &ours.0));
+        assert_eq!(stock.1, ours.1, "{what}: the AOF directories differ");
+        assert!(
+            ours.1 .1.starts_with("file appendonly.aof seq 1 type b\n"),
+            "{}",
+            ours.1 .1
+        );
+    }
+}

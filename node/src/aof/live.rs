@@ -75,10 +75,8 @@ pub fn write_atomic_with<T>(
 ) -> std::io::Result<T> {
     let tmp = dir.join(format!("temp-{name}"));
     let result = (|| {
-        let mut f = std::io::BufWriter::with_capacity(
-            crate::rdb::file::WRITE_BUFFER,
-            File::create(&tmp)?,
-        );
+        let mut f =
+            std::io::BufWriter::with_capacity(crate::rdb::file::WRITE_BUFFER, File::create(&tmp)?);
         let t = write(&mut f)?;
         let f = f.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;

@@ -64,12 +64,9 @@ pub fn open_at_start(server: &Server, loaded: Option<Manifest>) -> Result<(), St
         let name = manifest::base_name(&prefix, seq, true);
         let mut db = crate::persist::lock_everything(server, unix_ms());
         let compress = server.settings().rdbcompression;
-        save_rdb(
-            &dir,
-            &name,
-            &crate::persist::aux(server, true),
-            |sink| db.snapshot_now(compress, sink),
-        )
+        save_rdb(&dir, &name, &crate::persist::aux(server, true), |sink| {
+            db.snapshot_now(compress, sink)
+        })
         .map_err(|e| format!("Can't create the AOF base file {name}: {e}"))?;
         drop(db);
         info!("Creating AOF base file {name} on server start");
@@ -299,12 +296,9 @@ fn write_base(server: &Server, base_seq: u64) -> Result<String, String> {
         return Err("the AOF was switched off during the rewrite".into());
     };
     let name = manifest::base_name(&prefix, base_seq, true);
-    let base_size = save_rdb(
-        &dir,
-        &name,
-        &crate::persist::aux(server, true),
-        |sink| ks.finish_snapshot(sink),
-    )
+    let base_size = save_rdb(&dir, &name, &crate::persist::aux(server, true), |sink| {
+        ks.finish_snapshot(sink)
+    })
     .map_err(|e| e.to_string())?;
     let mut guard = server.aof.file.lock();
     let Some(open) = guard.as_mut().filter(|o| o.dir == dir) else {

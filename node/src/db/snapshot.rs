@@ -98,7 +98,10 @@ impl Keyspace {
     pub(super) fn lock_shard(&self, i: usize) -> MutexGuard<'_, Shard> {
         let mut g = self.shards[i].lock();
         if g.snap.pending != 0 && self.snap.active.load(std::sync::atomic::Ordering::Acquire) {
-            let compress = self.snap.compress.load(std::sync::atomic::Ordering::Relaxed);
+            let compress = self
+                .snap
+                .compress
+                .load(std::sync::atomic::Ordering::Relaxed);
             let sh = &mut *g;
             for db in 0..NDBS {
                 if sh.snap.pending & (1 << db) != 0 {
@@ -131,7 +134,10 @@ impl Keyspace {
             return None;
         }
         let counts = self.snap.counts.lock().take()?;
-        let compress = self.snap.compress.load(std::sync::atomic::Ordering::Relaxed);
+        let compress = self
+            .snap
+            .compress
+            .load(std::sync::atomic::Ordering::Relaxed);
         let mut feed = Feed {
             sink,
             result: Ok(()),

@@ -99,7 +99,10 @@ impl<W: Write> Encoder<W> {
 
 /// What hands a snapshot to a sink part by part: [`crate::db::Keyspace::finish_snapshot`] or
 /// [`crate::db::Db::snapshot_now`] wrapped in a closure. None: there was no snapshot to hand.
-pub trait Feed: FnOnce(&mut dyn FnMut(Part<'_>) -> std::io::Result<()>) -> Option<std::io::Result<()>> {}
+pub trait Feed:
+    FnOnce(&mut dyn FnMut(Part<'_>) -> std::io::Result<()>) -> Option<std::io::Result<()>>
+{
+}
 impl<F> Feed for F where
     F: FnOnce(&mut dyn FnMut(Part<'_>) -> std::io::Result<()>) -> Option<std::io::Result<()>>
 {
@@ -452,7 +455,11 @@ mod tests {
                 d.index = db;
                 for i in 0..500 {
                     let k = format!("k{i}");
-                    d.set(k.as_bytes(), Value::string(format!("{db}-{i}").as_bytes()), false);
+                    d.set(
+                        k.as_bytes(),
+                        Value::string(format!("{db}-{i}").as_bytes()),
+                        false,
+                    );
                     if i % 5 == 0 {
                         d.set_expire(k.as_bytes(), 1_000_000 + i);
                     }
@@ -477,7 +484,10 @@ mod tests {
         assert!(parts > 4 * 2, "{parts} parts");
         assert!(!ks.snapshot_in_progress());
         assert_eq!(got.len(), expected.len());
-        assert!(got == expected, "the background snapshot differs from SAVE's");
+        assert!(
+            got == expected,
+            "the background snapshot differs from SAVE's"
+        );
         // A failing sink still ends the snapshot and releases every shard.
         let mut d = ks.lock_all(view(0));
         assert!(d.start_snapshot(&ks, true));
