@@ -91,17 +91,48 @@ pub fn write_atomic_with<T>(
     result
 }
 
-/// Writes `dir/name` atomically as an RDB file (an AOF base) holding what `feed` hands out;
-/// returns its size.
-pub fn save_rdb(
+/// How a base file is written: as an RDB file (`aof-use-rdb-preamble yes`) or as commands
+/// (values read back with these limits).
+pub enum BaseFormat {
+    Rdb(crate::rdb::file::Aux),
+    Commands(crate::rdb::Limits),
+}
+
+impl BaseFormat {
+    /// From the configuration now.
+    pub fn of(server: &crate::server::Server) -> BaseFormat {
+        if server.config.read().aof_use_rdb_preamble() {
+            BaseFormat::Rdb(crate::persist::aux(server, true))
+        } else {
+            BaseFormat::Commands(crate::rdb::Limits::from_settings(&server.settings()))
+        }
+    }
+
+    pub fn is_rdb(&self) -> bool {
+        matches!(self, BaseFormat::Rdb(_))
+    }
+}
+
+/// Writes `dir/name` atomically as a base file holding what `feed` hands out; returns its
+/// size. `feed` always runs, so a background snapshot always ends.
+pub fn save_base(
     dir: &Path,
     name: &str,
-    aux: &crate::rdb::file::Aux,
+    format: &BaseFormat,
     feed: impl crate::rdb::file::Feed,
 ) -> std::io::Result<u64> {
     let mut feed = Some(feed);
-    let r = write_atomic_with(dir, name, |w| {
-        crate::rdb::file::stream(w, aux, &mut feed).map(|(_, n)| n)
+    let r = write_atomic_with(dir, name, |w| match format {
+        BaseFormat::Rdb(aux) => crate::rdb::file::stream(w, aux, &mut feed).map(|(_, n)| n),
+        BaseFormat::Commands(limits) => {
+            let mut cw = super::plain::CommandWriter::new(w, *limits);
+            let run = feed
+                .take()
+                .ok_or_else(|| std::io::Error::other("the snapshot was already written"))?;
+            run(&mut |p| cw.part(p))
+                .unwrap_or_else(|| Err(std::io::Error::other("no snapshot was started")))?;
+            cw.finish().map(|(_, n)| n)
+        }
     });
     crate::rdb::file::release(feed);
     r

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use tracing::{info, warn};
 
-use super::live::{open_append, save_rdb, Open};
+use super::live::{open_append, save_base, BaseFormat, Open};
 use super::manifest::{self, AofFile, FileType, Manifest};
 use super::Fsync;
 use crate::db::Db;
@@ -61,13 +61,12 @@ pub fn open_at_start(server: &Server, loaded: Option<Manifest>) -> Result<(), St
     if m.base.is_none() && m.incrs.is_empty() {
         // No AOF yet: a base holding the current dataset (empty, or loaded from the RDB file).
         let seq = m.next_base_seq();
-        let name = manifest::base_name(&prefix, seq, true);
+        let format = BaseFormat::of(server);
+        let name = manifest::base_name(&prefix, seq, format.is_rdb());
         let mut db = crate::persist::lock_everything(server, unix_ms());
-        let compress = server.settings().rdbcompression;
-        save_rdb(&dir, &name, &crate::persist::aux(server, true), |sink| {
-            db.snapshot_now(compress, sink)
-        })
-        .map_err(|e| format!("Can't create the AOF base file {name}: {e}"))?;
+        let compress = server.settings().rdbcompression && format.is_rdb();
+        save_base(&dir, &name, &format, |sink| db.snapshot_now(compress, sink))
+            .map_err(|e| format!("Can't create the AOF base file {name}: {e}"))?;
         drop(db);
         info!("Creating AOF base file {name} on server start");
         m.base = Some(AofFile {
@@ -232,7 +231,10 @@ pub fn start(server: &Server, db: &mut Db<'_>) -> Result<Started, String> {
         }
         open.next_base_seq
     };
-    if !db.start_snapshot(&server.keyspace, server.settings().rdbcompression) {
+    // The format is chosen now: a base as commands is written from an uncompressed snapshot.
+    let format = BaseFormat::of(server);
+    let compress = server.settings().rdbcompression && format.is_rdb();
+    if !db.start_snapshot(&server.keyspace, compress) {
         st.rewrite_scheduled.store(true, SeqCst);
         return Ok(Started::Scheduled);
     }
@@ -242,7 +244,7 @@ pub fn start(server: &Server, db: &mut Db<'_>) -> Result<Started, String> {
     info!("Background append only file rewriting started");
     let spawned = std::thread::Builder::new()
         .name("aof-rewrite".into())
-        .spawn(move || finish(&me, base_seq));
+        .spawn(move || finish(&me, base_seq, &format));
     if spawned.is_err() {
         server.keyspace.abandon_snapshot();
         st.rewrite_in_progress.store(false, SeqCst);
@@ -259,10 +261,10 @@ pub fn start_now(server: &Server) -> Result<Started, String> {
 }
 
 /// The rewrite thread: writes the snapshot as base `base_seq`, then installs it.
-fn finish(server: &Server, base_seq: u64) {
+fn finish(server: &Server, base_seq: u64, format: &BaseFormat) {
     let started = Instant::now();
     let st = &server.aof.stats;
-    let result = write_base(server, base_seq);
+    let result = write_base(server, base_seq, format);
     st.last_rewrite_secs
         .store(started.elapsed().as_secs() as i64, SeqCst);
     match result {
@@ -283,7 +285,7 @@ fn finish(server: &Server, base_seq: u64) {
     st.rewrite_in_progress.store(false, SeqCst);
 }
 
-fn write_base(server: &Server, base_seq: u64) -> Result<String, String> {
+fn write_base(server: &Server, base_seq: u64, format: &BaseFormat) -> Result<String, String> {
     let ks = &server.keyspace;
     let Some((dir, prefix)) = server
         .aof
@@ -295,11 +297,9 @@ fn write_base(server: &Server, base_seq: u64) -> Result<String, String> {
         ks.abandon_snapshot();
         return Err("the AOF was switched off during the rewrite".into());
     };
-    let name = manifest::base_name(&prefix, base_seq, true);
-    let base_size = save_rdb(&dir, &name, &crate::persist::aux(server, true), |sink| {
-        ks.finish_snapshot(sink)
-    })
-    .map_err(|e| e.to_string())?;
+    let name = manifest::base_name(&prefix, base_seq, format.is_rdb());
+    let base_size = save_base(&dir, &name, format, |sink| ks.finish_snapshot(sink))
+        .map_err(|e| e.to_string())?;
     let mut guard = server.aof.file.lock();
     let Some(open) = guard.as_mut().filter(|o| o.dir == dir) else {
         let _ = std::fs::remove_file(dir.join(&name));
