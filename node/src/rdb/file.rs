@@ -507,4 +507,30 @@ mod tests {
         ks.abandon_snapshot();
         assert!(!ks.snapshot_in_progress());
     }
+
+    #[test]
+    fn a_file_that_cannot_be_created_still_ends_the_snapshot() {
+        let ks = Keyspace::new();
+        let mut d = ks.lock_all(view(0));
+        d.set(b"k", Value::string(b"v"), false);
+        assert!(d.start_snapshot(&ks, true));
+        drop(d);
+        let aux = Aux {
+            ctime: 0,
+            used_mem: 0,
+            aof_base: false,
+        };
+        let missing = std::env::temp_dir()
+            .join(format!("ferrodis-no-such-dir-{}", std::process::id()))
+            .join("dump.rdb");
+        assert!(save(&missing, &aux, |sink| ks.finish_snapshot(sink)).is_err());
+        assert!(!ks.snapshot_in_progress());
+        // The next one starts and is written whole.
+        let mut d = ks.lock_all(view(0));
+        assert!(d.start_snapshot(&ks, true));
+        drop(d);
+        let bytes = encode(&aux, |sink| ks.finish_snapshot(sink)).unwrap();
+        let loaded = load(&bytes, &limits(), 0, |_, _, _| {}).unwrap();
+        assert_eq!(loaded.keys, 1);
+    }
 }
