@@ -1,9 +1,10 @@
 //! RDB persistence around the format in [`crate::rdb`]: SAVE, BGSAVE, save points, loading
 //! `dbfilename` at start and saving at shutdown, with the state `INFO persistence` shows.
 //!
-//! BGSAVE takes a point-in-time snapshot without a fork (see [`crate::db::Snapshot`]): the
-//! command marks every shard while holding them all, and a background thread serializes the
-//! shards clients have not touched since, then writes the file atomically.
+//! BGSAVE takes a point-in-time snapshot without a fork (see `db/snapshot.rs`): the command
+//! marks every shard while holding them all, and a background thread streams the shards to
+//! a temp file chunk by chunk (those clients touched first give the copy they made), then
+//! renames it into place.
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -14,7 +15,7 @@ use std::time::Instant;
 
 use tracing::{info, warn};
 
-use crate::db::{initial_access, Db, Snapshot, ViewCtx};
+use crate::db::{initial_access, Db, ViewCtx};
 use crate::rdb::{self, file};
 use crate::server::{unix_ms, Server};
 
@@ -68,10 +69,14 @@ pub fn aux(server: &Server, aof_base: bool) -> file::Aux {
     }
 }
 
-/// Writes `snap` to the RDB file; on success the changes it holds stop counting as unsaved.
-fn write_snapshot(server: &Server, snap: &Snapshot, dirty_at_start: u64) -> std::io::Result<()> {
-    let bytes = file::encode(snap, &aux(server, false));
-    file::write_atomic(&rdb_path(server), &bytes)?;
+/// Writes the RDB file from the snapshot `feed` hands out; on success the changes it holds
+/// stop counting as unsaved.
+fn write_snapshot(
+    server: &Server,
+    feed: impl file::Feed,
+    dirty_at_start: u64,
+) -> std::io::Result<()> {
+    file::save(&rdb_path(server), &aux(server, false), feed)?;
     // Changes made while saving stay counted (Redis: dirty -= dirty_before_bgsave).
     let _ = server
         .dirty
@@ -86,12 +91,12 @@ pub fn save(server: &Server, db: &mut Db<'_>) -> Result<(), String> {
     if server.rdb.bgsave_in_progress.load(SeqCst) {
         return Err("Background save already in progress".into());
     }
+    if !db.holds_everything() {
+        return Err("SAVE needs every shard locked".into());
+    }
     let compress = server.settings().rdbcompression;
     let dirty = server.dirty.load(SeqCst);
-    let snap = db
-        .snapshot_now(compress)
-        .ok_or_else(|| "SAVE needs every shard locked".to_string())?;
-    match write_snapshot(server, &snap, dirty) {
+    match write_snapshot(server, |sink| db.snapshot_now(compress, sink), dirty) {
         Ok(()) => {
             info!("DB saved on disk");
             Ok(())
@@ -127,8 +132,8 @@ pub fn bgsave(server: &Server, db: &mut Db<'_>) -> Result<(), &'static str> {
         .name("bgsave".into())
         .spawn(move || finish_bgsave(&me, dirty));
     if spawned.is_err() {
-        // Serialize in place rather than leave the shards pending forever.
-        let _ = server.keyspace.finish_snapshot();
+        // Release the shards rather than leave them pending forever.
+        server.keyspace.abandon_snapshot();
         server.rdb.bgsave_in_progress.store(false, SeqCst);
         server.rdb.last_bgsave_ok.store(false, SeqCst);
         return Err("Can't start the background save thread");
@@ -138,10 +143,9 @@ pub fn bgsave(server: &Server, db: &mut Db<'_>) -> Result<(), &'static str> {
 
 fn finish_bgsave(server: &Server, dirty_at_start: u64) {
     let started = Instant::now();
-    let result = match server.keyspace.finish_snapshot() {
-        Some(snap) => write_snapshot(server, &snap, dirty_at_start).map_err(|e| e.to_string()),
-        None => Err("no snapshot was started".to_string()),
-    };
+    let ks = &server.keyspace;
+    let result = write_snapshot(server, |sink| ks.finish_snapshot(sink), dirty_at_start)
+        .map_err(|e| e.to_string());
     let st = &server.rdb;
     st.last_bgsave_secs
         .store(started.elapsed().as_secs() as i64, SeqCst);
@@ -206,15 +210,12 @@ pub fn cron(server: &Server) {
 /// The synchronous save at shutdown (when save points are configured or SHUTDOWN SAVE asked).
 pub fn shutdown_save(server: &Server) -> bool {
     info!("Saving the final RDB snapshot before exiting.");
-    // A background snapshot still running is finished first (its shards are needed unlocked).
-    let _ = server.keyspace.finish_snapshot();
+    // A background snapshot still running is dropped first (its shards are needed unlocked).
+    server.keyspace.abandon_snapshot();
     let mut db = lock_everything(server, unix_ms());
-    let snap = match db.snapshot_now(server.settings().rdbcompression) {
-        Some(snap) => snap,
-        None => return false,
-    };
-    drop(db);
-    match write_snapshot(server, &snap, server.dirty.load(SeqCst)) {
+    let compress = server.settings().rdbcompression;
+    let dirty = server.dirty.load(SeqCst);
+    match write_snapshot(server, |sink| db.snapshot_now(compress, sink), dirty) {
         Ok(()) => {
             info!("DB saved on disk");
             true

@@ -546,3 +546,284 @@ fn random_garbage_never_panics() {
         std::fs::write(&incr, &good).unwrap();
     }
 }
+
+/// The files of `dir/appendonlydir` and the manifest's text.
+fn aof_dir_listing(dir: &Dir) -> (Vec<String>, String) {
+    let mut names: Vec<String> = std::fs::read_dir(dir.path().join("appendonlydir"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    (names, manifest(dir))
+}
+
+#[test]
+fn old_style_single_aof_is_upgraded_as_redis_does() {
+    // A plain command file as Redis 6 wrote it with `aof-use-rdb-preamble no`.
+    let plain: Vec<u8> = [
+        &["SELECT", "0"][..],
+        &["SET", "s", "hello"],
+        &["RPUSH", "l", "a", "b", "c"],
+        &["SADD", "set", "x", "y"],
+        &["HSET", "h", "f", "v", "g", "w"],
+        &["ZADD", "z", "1", "one", "2.5", "two"],
+        &["SET", "ttl", "v"],
+        &["PEXPIREAT", "ttl", "4102444800000"],
+        &["XADD", "st", "1-1", "field", "value"],
+        &["SELECT", "3"],
+        &["SET", "other-db", "1"],
+    ]
+    .iter()
+    .flat_map(|c| ferrodis_tests::resp_client::encode_command(c.iter().copied()))
+    .collect();
+    // An RDB preamble followed by commands, as Redis 4-6 wrote it by default: stock Redis
+    // 7.0's base and incremental file of the same data, concatenated.
+    let preamble = {
+        let dir = Dir::new("aof-upgrade-src");
+        let s = start_aof(Flavor::Stock, &dir, &[]);
+        let mut c = s.client();
+        c.ok(["RPUSH", "in-base", "1", "2"]);
+        c.ok(["BGREWRITEAOF"]);
+        wait_rewrite_done(&mut c);
+        c.ok(["SET", "after-base", "x"]);
+        drop(c);
+        s.stop();
+        let m = manifest(&dir);
+        let mut bytes = Vec::new();
+        for line in m.lines().filter(|l| !l.ends_with("type h")) {
+            let name = line.split_whitespace().nth(1).unwrap_or_default();
+            bytes.extend(std::fs::read(dir.path().join("appendonlydir").join(name)).unwrap());
+        }
+        assert!(bytes.starts_with(b"REDIS"), "{m}");
+        bytes
+    };
+    for (what, content) in [("plain", plain), ("preamble", preamble)] {
+        let mut seen = Vec::new();
+        for flavor in [Flavor::Stock, Flavor::Ferrodis] {
+            let dir = Dir::new(&format!("aof-upgrade-{what}"));
+            std::fs::write(dir.path().join("appendonly.aof"), &content).unwrap();
+            let s = start_aof(flavor, &dir, &[]);
+            let mut c = s.client();
+            let loaded = state(&mut c);
+            c.ok(["SET", "written-after", "1"]);
+            let want = state(&mut c);
+            drop(c);
+            s.stop();
+            assert!(
+                !dir.path().join("appendonly.aof").exists(),
+                "{what}: {} left the old file",
+                flavor.name()
+            );
+            seen.push((loaded, aof_dir_listing(&dir)));
+            // Whatever either server made of it loads in the other, with the later write.
+            for reader in [Flavor::Stock, Flavor::Ferrodis] {
+                let s = start_aof(reader, &dir, &[]);
+                let got = state(&mut s.client());
+                assert!(
+                    got == want,
+                    "{what}: upgraded by {}, read by {}: {}",
+                    flavor.name(),
+                    reader.name(),
+                    diff(&want, &got)
+                );
+                s.stop();
+            }
+        }
+        let (stock, ours) = (&seen[0], &seen[1]);
+        assert!(!stock.0.is_empty());
+        assert!(stock.0 == ours.0, "{what}: {}", diff(&stock.0, &ours.0));
+        assert_eq!(stock.1, ours.1, "{what}: the AOF directories differ");
+        assert!(
+            ours.1 .1.starts_with("file appendonly.aof seq 1 type b\n"),
+            "{}",
+            ours.1 .1
+        );
+    }
+}
+
+/// Keys of every type, with more elements than one command of a rewrite holds, TTLs, a
+/// second database, and streams with deletions, groups, pending entries and an idle consumer.
+fn fill_every_type(c: &mut RespClient) {
+    let many: Vec<String> = (0..150).map(|i| format!("m{i}")).collect();
+    let mut cmd = |args: Vec<String>| {
+        let r = c.command(args.iter().map(String::as_str)).expect("reply");
+        assert!(!r.is_error(), "{args:?}: {r}");
+    };
+    let with = |head: &[&str], tail: Vec<String>| -> Vec<String> {
+        head.iter().map(|s| s.to_string()).chain(tail).collect()
+    };
+    cmd(with(&["SET", "s", "hello"], vec![]));
+    cmd(with(&["SET", "n", "-12"], vec![]));
+    cmd(with(&["SET", "ttl", "v", "PX", "3600000"], vec![]));
+    cmd(with(&["RPUSH", "list"], many.clone()));
+    cmd(with(&["SADD", "set"], many.clone()));
+    cmd(with(&["SADD", "intset", "1", "2", "-3"], vec![]));
+    let zpairs = many
+        .iter()
+        .enumerate()
+        .flat_map(|(i, m)| [format!("{}", i as f64 / 10.0), m.clone()])
+        .collect();
+    cmd(with(&["ZADD", "zset"], zpairs));
+    cmd(with(
+        &["ZADD", "zinf", "inf", "a", "-inf", "b", "0.1", "c"],
+        vec![],
+    ));
+    let hpairs = many
+        .iter()
+        .flat_map(|m| [m.clone(), format!("v-{m}")])
+        .collect();
+    cmd(with(&["HSET", "hash"], hpairs));
+    cmd(with(&["HSET", "small-hash", "f", "v"], vec![]));
+    cmd(with(&["EXPIRE", "small-hash", "7200"], vec![]));
+    for i in 1..=5 {
+        cmd(with(
+            &["XADD", "st", &format!("{i}-1"), "f", &i.to_string()],
+            vec![],
+        ));
+    }
+    cmd(with(&["XDEL", "st", "5-1"], vec![]));
+    cmd(with(&["XGROUP", "CREATE", "st", "g", "0"], vec![]));
+    cmd(with(
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "alice",
+            "COUNT",
+            "2",
+            "STREAMS",
+            "st",
+            ">",
+        ],
+        vec![],
+    ));
+    cmd(with(
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "bob",
+            "COUNT",
+            "1",
+            "STREAMS",
+            "st",
+            ">",
+        ],
+        vec![],
+    ));
+    cmd(with(&["XACK", "st", "g", "2-1"], vec![]));
+    cmd(with(
+        &["XGROUP", "CREATECONSUMER", "st", "g", "idle"],
+        vec![],
+    ));
+    cmd(with(&["XGROUP", "CREATE", "st", "late", "$"], vec![]));
+    cmd(with(&["XADD", "emptied", "9-9", "x", "y"], vec![]));
+    cmd(with(&["XDEL", "emptied", "9-9"], vec![]));
+    cmd(with(
+        &["XGROUP", "CREATE", "fresh", "g", "$", "MKSTREAM"],
+        vec![],
+    ));
+    cmd(with(&["SELECT", "5"], vec![]));
+    cmd(with(&["SET", "in-db-5", "x"], vec![]));
+    cmd(with(&["SELECT", "0"], vec![]));
+}
+
+/// What the state comparison leaves out of streams: IDs and counters a rewrite must keep,
+/// and who holds which pending entry.
+fn stream_details(c: &mut RespClient) -> Vec<String> {
+    let mut out = Vec::new();
+    for key in ["st", "emptied", "fresh"] {
+        let info = c.ok(["XINFO", "STREAM", key]);
+        let f = info.children();
+        for pair in f.chunks(2) {
+            let name = pair[0].as_str().unwrap_or_default();
+            if [
+                "length",
+                "last-generated-id",
+                "max-deleted-entry-id",
+                "entries-added",
+                "groups",
+            ]
+            .contains(&name.as_str())
+            {
+                out.push(format!("{key} {name}={}", pair[1]));
+            }
+        }
+    }
+    // ID, consumer and delivery count of each pending entry (the idle time moves on).
+    for p in c.ok(["XPENDING", "st", "g", "-", "+", "10"]).children() {
+        let f = p.children();
+        out.push(format!("pending {} {} {}", f[0], f[1], f[3]));
+    }
+    out.push(format!(
+        "{}",
+        c.ok(["XINFO", "CONSUMERS", "st", "g"]).children().len()
+    ));
+    out
+}
+
+#[test]
+fn base_without_rdb_preamble_is_commands_both_servers_load() {
+    let preamble_off = [("aof-use-rdb-preamble", "no")];
+    for writer in [Flavor::Ferrodis, Flavor::Stock] {
+        let dir = Dir::new("aof-plain-base");
+        let s = start_aof(writer, &dir, &preamble_off);
+        let mut c = s.client();
+        fill_every_type(&mut c);
+        c.ok(["BGREWRITEAOF"]);
+        wait_rewrite_done(&mut c);
+        c.ok(["SET", "after-rewrite", "1"]);
+        let want = state(&mut c);
+        let details = stream_details(&mut c);
+        assert_eq!(want.len(), 15, "{:?}", want.keys());
+        drop(c);
+        s.stop();
+        let m = manifest(&dir);
+        let base = m
+            .lines()
+            .find(|l| l.ends_with("type b"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or_default()
+            .to_string();
+        assert_eq!(base, "appendonly.aof.2.base.aof", "{}: {m}", writer.name());
+        let bytes = std::fs::read(dir.path().join("appendonlydir").join(&base)).unwrap();
+        assert!(
+            bytes.starts_with(b"*2\r\n$6\r\nSELECT\r\n"),
+            "{}",
+            writer.name()
+        );
+        let check = Command::new("redis-check-aof")
+            .arg(dir.path().join("appendonlydir/appendonly.aof.manifest"))
+            .output()
+            .expect("redis-check-aof");
+        let out = String::from_utf8_lossy(&check.stdout).into_owned();
+        assert!(
+            out.contains("All AOF files and manifest are valid"),
+            "{out}"
+        );
+        for reader in [Flavor::Stock, Flavor::Ferrodis] {
+            let s = start_aof(reader, &dir, &preamble_off);
+            let mut c = s.client();
+            let got = state(&mut c);
+            assert!(
+                got == want,
+                "written by {}, read by {}: {}",
+                writer.name(),
+                reader.name(),
+                diff(&want, &got)
+            );
+            assert_eq!(
+                stream_details(&mut c),
+                details,
+                "written by {}, read by {}",
+                writer.name(),
+                reader.name()
+            );
+            drop(c);
+            s.stop();
+        }
+    }
+}

@@ -64,19 +64,78 @@ impl Open {
 
 /// Writes `dir/name` atomically through `dir/temp-name`.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_with(dir, name, |f| f.write_all(bytes))
+}
+
+/// Writes `dir/name` atomically with what `write` produces (buffered) through `dir/temp-name`.
+pub fn write_atomic_with<T>(
+    dir: &Path,
+    name: &str,
+    write: impl FnOnce(&mut std::io::BufWriter<File>) -> std::io::Result<T>,
+) -> std::io::Result<T> {
     let tmp = dir.join(format!("temp-{name}"));
     let result = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
+        let mut f =
+            std::io::BufWriter::with_capacity(crate::rdb::file::WRITE_BUFFER, File::create(&tmp)?);
+        let t = write(&mut f)?;
+        let f = f.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         drop(f);
         std::fs::rename(&tmp, dir.join(name))?;
-        File::open(dir)?.sync_all()
+        File::open(dir)?.sync_all()?;
+        Ok(t)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// How a base file is written: as an RDB file (`aof-use-rdb-preamble yes`) or as commands
+/// (values read back with these limits).
+pub enum BaseFormat {
+    Rdb(crate::rdb::file::Aux),
+    Commands(crate::rdb::Limits),
+}
+
+impl BaseFormat {
+    /// From the configuration now.
+    pub fn of(server: &crate::server::Server) -> BaseFormat {
+        if server.config.read().aof_use_rdb_preamble() {
+            BaseFormat::Rdb(crate::persist::aux(server, true))
+        } else {
+            BaseFormat::Commands(crate::rdb::Limits::from_settings(&server.settings()))
+        }
+    }
+
+    pub fn is_rdb(&self) -> bool {
+        matches!(self, BaseFormat::Rdb(_))
+    }
+}
+
+/// Writes `dir/name` atomically as a base file holding what `feed` hands out; returns its
+/// size. `feed` always runs, so a background snapshot always ends.
+pub fn save_base(
+    dir: &Path,
+    name: &str,
+    format: &BaseFormat,
+    feed: impl crate::rdb::file::Feed,
+) -> std::io::Result<u64> {
+    let mut feed = Some(feed);
+    let r = write_atomic_with(dir, name, |w| match format {
+        BaseFormat::Rdb(aux) => crate::rdb::file::stream(w, aux, &mut feed).map(|(_, n)| n),
+        BaseFormat::Commands(limits) => {
+            let mut cw = super::plain::CommandWriter::new(w, *limits);
+            let run = feed
+                .take()
+                .ok_or_else(|| std::io::Error::other("the snapshot was already written"))?;
+            run(&mut |p| cw.part(p))
+                .unwrap_or_else(|| Err(std::io::Error::other("no snapshot was started")))?;
+            cw.finish().map(|(_, n)| n)
+        }
+    });
+    crate::rdb::file::release(feed);
+    r
 }
 
 /// Opens (creating) an incremental file for appending; returns it and its size.

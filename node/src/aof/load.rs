@@ -4,14 +4,14 @@
 //! whole commands) when `aof-load-truncated` allows it; anything else unreadable stops the
 //! server with the file, the offset and how to repair it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use tracing::{info, warn};
 
-use super::manifest::{self, FileType, Manifest};
+use super::manifest::{self, AofFile, FileType, Manifest};
 use super::{parse_commands, End};
 use crate::dispatch::{self, Client};
 use crate::server::Server;
@@ -24,9 +24,13 @@ pub fn load_at_start(server: &Server) -> Result<Option<Manifest>, String> {
         (c.aof_dir(), c.appendfilename(), c.aof_load_truncated())
     };
     let mpath = dir.join(manifest::manifest_name(&prefix));
-    let text = match std::fs::read(&mpath) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+    let found = match std::fs::read(&mpath) {
+        Ok(text) => {
+            let text = String::from_utf8(text)
+                .map_err(|_| format!("Invalid AOF manifest file format ({})", mpath.display()))?;
+            Some(Manifest::parse(&text).map_err(|e| format!("{e} ({})", mpath.display()))?)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {
             return Err(format!(
                 "Fatal error: can't open the AOF manifest {} for reading: {e}",
@@ -34,9 +38,11 @@ pub fn load_at_start(server: &Server) -> Result<Option<Manifest>, String> {
             ))
         }
     };
-    let text = String::from_utf8(text)
-        .map_err(|_| format!("Invalid AOF manifest file format ({})", mpath.display()))?;
-    let m = Manifest::parse(&text).map_err(|e| format!("{e} ({})", mpath.display()))?;
+    let old_style = PathBuf::from(server.config.read().dir()).join(&prefix);
+    let found = upgrade_old_style(&old_style, &dir, &prefix, found)?;
+    let Some(m) = found else {
+        return Ok(None);
+    };
     let started = Instant::now();
     let mut replayer = Replayer::new(server);
     let files: Vec<_> = m.load_order().cloned().collect();
@@ -69,6 +75,59 @@ pub fn load_at_start(server: &Server) -> Result<Option<Manifest>, String> {
     info!(
         "DB loaded from append only file: {:.3} seconds",
         started.elapsed().as_secs_f64()
+    );
+    Ok(Some(m))
+}
+
+/// A single `appendonly.aof` in `dir`, as Redis before 7.0 wrote it (`old_style`), becomes
+/// the base of the AOF directory, as Redis 7.0 does at start: when the directory has no
+/// manifest, or one listing just that file as base with the file not in the directory (an
+/// upgrade cut short). The file keeps its name (`file appendonly.aof seq 1 type b`); the
+/// manifest is written first, then the file is moved in. Returns the manifest to load.
+fn upgrade_old_style(
+    old_style: &Path,
+    dir: &Path,
+    prefix: &str,
+    found: Option<Manifest>,
+) -> Result<Option<Manifest>, String> {
+    if !old_style.is_file() {
+        return Ok(found);
+    }
+    let interrupted = |m: &Manifest| {
+        m.incrs.is_empty()
+            && m.base.as_ref().is_some_and(|b| b.name == prefix)
+            && !dir.join(prefix).exists()
+    };
+    let mut m = match found {
+        None => Manifest::default(),
+        Some(m) if interrupted(&m) => m,
+        Some(m) => return Ok(Some(m)),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| {
+        format!(
+            "Can't open or create append-only dir {}: {e}",
+            dir.display()
+        )
+    })?;
+    m.base = Some(AofFile {
+        name: prefix.to_string(),
+        seq: 1,
+        kind: FileType::Base,
+    });
+    super::live::write_atomic(dir, &manifest::manifest_name(prefix), m.render().as_bytes())
+        .map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
+    std::fs::rename(old_style, dir.join(prefix)).map_err(|e| {
+        format!(
+            "Error trying to rename the existing AOF to the new AOF directory {}: {e}",
+            dir.display()
+        )
+    })?;
+    info!(
+        "Successfully migrated an old-style AOF file ({prefix}) into the AOF directory ({}).",
+        dir.file_name().map_or_else(
+            || dir.display().to_string(),
+            |n| n.to_string_lossy().into_owned()
+        )
     );
     Ok(Some(m))
 }
@@ -195,5 +254,52 @@ fn load_file(
             "Bad file format reading the append only file {name} (at offset {}): make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>",
             at + bad.offset
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_style_file_moves_in_only_when_redis_would() {
+        let root =
+            std::env::temp_dir().join(format!("ferrodis-aof-upgrade-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let (old, dir) = (root.join("appendonly.aof"), root.join("appendonlydir"));
+        let upgraded = "file appendonly.aof seq 1 type b\n";
+        // No old file: nothing happens.
+        assert_eq!(
+            upgrade_old_style(&old, &dir, "appendonly.aof", None),
+            Ok(None)
+        );
+        assert!(!dir.exists());
+        // No directory yet: the file moves in as the base.
+        std::fs::write(&old, b"*1\r\n$4\r\nPING\r\n").unwrap();
+        let m = upgrade_old_style(&old, &dir, "appendonly.aof", None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.render(), upgraded);
+        assert!(!old.exists() && dir.join("appendonly.aof").exists());
+        let on_disk = std::fs::read_to_string(dir.join("appendonly.aof.manifest")).unwrap();
+        assert_eq!(on_disk, upgraded);
+        // An upgrade cut short after the manifest was written: the move is done again.
+        std::fs::rename(dir.join("appendonly.aof"), &old).unwrap();
+        let m = upgrade_old_style(&old, &dir, "appendonly.aof", Some(m))
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.render(), upgraded);
+        assert!(!old.exists());
+        // A directory already in use keeps its manifest; the stray file stays where it is.
+        std::fs::write(&old, b"*1\r\n$4\r\nPING\r\n").unwrap();
+        let used = Manifest::parse(
+            "file appendonly.aof.2.base.rdb seq 2 type b\nfile appendonly.aof.3.incr.aof seq 3 type i\n",
+        )
+        .unwrap();
+        let m = upgrade_old_style(&old, &dir, "appendonly.aof", Some(used.clone())).unwrap();
+        assert_eq!(m, Some(used));
+        assert!(old.exists());
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

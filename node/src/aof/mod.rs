@@ -12,6 +12,7 @@
 pub mod live;
 pub mod load;
 pub mod manifest;
+pub mod plain;
 pub mod rewrite;
 
 use bytes::Bytes;

@@ -4,7 +4,7 @@
 //! A rewrite never stops clients: holding every shard for a moment, it closes the current
 //! incremental file, opens the next one (listed in the manifest at once, so a crash meanwhile
 //! loads old base + old increments + new increment) and marks a point-in-time snapshot
-//! ([`crate::db::Snapshot`]); a thread then writes the snapshot as the new base (RDB format,
+//! ([`crate::db::Snapshot`]); a thread then streams the snapshot into the new base (RDB format,
 //! `aof-use-rdb-preamble`) and installs it in the manifest, the older files becoming history
 //! that is deleted.
 
@@ -14,11 +14,10 @@ use std::time::Instant;
 
 use tracing::{info, warn};
 
-use super::live::{open_append, write_atomic, Open};
+use super::live::{open_append, save_base, BaseFormat, Open};
 use super::manifest::{self, AofFile, FileType, Manifest};
 use super::Fsync;
 use crate::db::Db;
-use crate::rdb::file;
 use crate::server::{unix_ms, Server};
 
 /// What a rewrite request did.
@@ -62,18 +61,13 @@ pub fn open_at_start(server: &Server, loaded: Option<Manifest>) -> Result<(), St
     if m.base.is_none() && m.incrs.is_empty() {
         // No AOF yet: a base holding the current dataset (empty, or loaded from the RDB file).
         let seq = m.next_base_seq();
-        let name = manifest::base_name(&prefix, seq, true);
+        let format = BaseFormat::of(server);
+        let name = manifest::base_name(&prefix, seq, format.is_rdb());
         let mut db = crate::persist::lock_everything(server, unix_ms());
-        let snap = db
-            .snapshot_now(server.settings().rdbcompression)
-            .ok_or("the base needs every shard")?;
+        let compress = server.settings().rdbcompression && format.is_rdb();
+        save_base(&dir, &name, &format, |sink| db.snapshot_now(compress, sink))
+            .map_err(|e| format!("Can't create the AOF base file {name}: {e}"))?;
         drop(db);
-        write_atomic(
-            &dir,
-            &name,
-            &file::encode(&snap, &crate::persist::aux(server, true)),
-        )
-        .map_err(|e| format!("Can't create the AOF base file {name}: {e}"))?;
         info!("Creating AOF base file {name} on server start");
         m.base = Some(AofFile {
             name,
@@ -237,7 +231,10 @@ pub fn start(server: &Server, db: &mut Db<'_>) -> Result<Started, String> {
         }
         open.next_base_seq
     };
-    if !db.start_snapshot(&server.keyspace, server.settings().rdbcompression) {
+    // The format is chosen now: a base as commands is written from an uncompressed snapshot.
+    let format = BaseFormat::of(server);
+    let compress = server.settings().rdbcompression && format.is_rdb();
+    if !db.start_snapshot(&server.keyspace, compress) {
         st.rewrite_scheduled.store(true, SeqCst);
         return Ok(Started::Scheduled);
     }
@@ -247,9 +244,9 @@ pub fn start(server: &Server, db: &mut Db<'_>) -> Result<Started, String> {
     info!("Background append only file rewriting started");
     let spawned = std::thread::Builder::new()
         .name("aof-rewrite".into())
-        .spawn(move || finish(&me, base_seq));
+        .spawn(move || finish(&me, base_seq, &format));
     if spawned.is_err() {
-        let _ = server.keyspace.finish_snapshot();
+        server.keyspace.abandon_snapshot();
         st.rewrite_in_progress.store(false, SeqCst);
         st.last_rewrite_ok.store(false, SeqCst);
         return Err("Can't start the background rewrite thread".into());
@@ -264,10 +261,10 @@ pub fn start_now(server: &Server) -> Result<Started, String> {
 }
 
 /// The rewrite thread: writes the snapshot as base `base_seq`, then installs it.
-fn finish(server: &Server, base_seq: u64) {
+fn finish(server: &Server, base_seq: u64, format: &BaseFormat) {
     let started = Instant::now();
     let st = &server.aof.stats;
-    let result = write_base(server, base_seq);
+    let result = write_base(server, base_seq, format);
     st.last_rewrite_secs
         .store(started.elapsed().as_secs() as i64, SeqCst);
     match result {
@@ -288,18 +285,21 @@ fn finish(server: &Server, base_seq: u64) {
     st.rewrite_in_progress.store(false, SeqCst);
 }
 
-fn write_base(server: &Server, base_seq: u64) -> Result<String, String> {
-    let snap = server
-        .keyspace
-        .finish_snapshot()
-        .ok_or("no snapshot was started")?;
-    let (dir, prefix) = match server.aof.file.lock().as_ref() {
-        Some(o) => (o.dir.clone(), o.prefix.clone()),
-        None => return Err("the AOF was switched off during the rewrite".into()),
+fn write_base(server: &Server, base_seq: u64, format: &BaseFormat) -> Result<String, String> {
+    let ks = &server.keyspace;
+    let Some((dir, prefix)) = server
+        .aof
+        .file
+        .lock()
+        .as_ref()
+        .map(|o| (o.dir.clone(), o.prefix.clone()))
+    else {
+        ks.abandon_snapshot();
+        return Err("the AOF was switched off during the rewrite".into());
     };
-    let name = manifest::base_name(&prefix, base_seq, true);
-    let bytes = file::encode(&snap, &crate::persist::aux(server, true));
-    write_atomic(&dir, &name, &bytes).map_err(|e| e.to_string())?;
+    let name = manifest::base_name(&prefix, base_seq, format.is_rdb());
+    let base_size = save_base(&dir, &name, format, |sink| ks.finish_snapshot(sink))
+        .map_err(|e| e.to_string())?;
     let mut guard = server.aof.file.lock();
     let Some(open) = guard.as_mut().filter(|o| o.dir == dir) else {
         let _ = std::fs::remove_file(dir.join(&name));
@@ -341,7 +341,7 @@ fn write_base(server: &Server, base_seq: u64) -> Result<String, String> {
             .map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
     }
     open.next_base_seq = base_seq + 1;
-    open.base_size = bytes.len() as u64;
+    open.base_size = base_size;
     let size = open.base_size + open.incr_size;
     server.aof.stats.current_size.store(size, SeqCst);
     server.aof.stats.rewrite_base_size.store(size, SeqCst);

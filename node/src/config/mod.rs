@@ -205,6 +205,7 @@ mod idx {
     pub const APPENDDIRNAME: usize = index_of("appenddirname");
     pub const AOF_LOAD_TRUNCATED: usize = index_of("aof-load-truncated");
     pub const AOF_TIMESTAMP_ENABLED: usize = index_of("aof-timestamp-enabled");
+    pub const AOF_USE_RDB_PREAMBLE: usize = index_of("aof-use-rdb-preamble");
     pub const AUTO_AOF_REWRITE_PERCENTAGE: usize = index_of("auto-aof-rewrite-percentage");
     pub const AUTO_AOF_REWRITE_MIN_SIZE: usize = index_of("auto-aof-rewrite-min-size");
     pub const PIDFILE: usize = index_of("pidfile");
@@ -1346,6 +1347,11 @@ impl Config {
     /// `aof-load-truncated`: a cut-short last command is dropped instead of stopping.
     pub fn aof_load_truncated(&self) -> bool {
         self.boolean(idx::AOF_LOAD_TRUNCATED)
+    }
+
+    /// `aof-use-rdb-preamble`: AOF base files in RDB format (else as commands).
+    pub fn aof_use_rdb_preamble(&self) -> bool {
+        self.boolean(idx::AOF_USE_RDB_PREAMBLE)
     }
 
     /// `aof-timestamp-enabled`: `#TS:<unix secs>` annotations between commands.

@@ -462,7 +462,7 @@ pub(crate) const TABLE: &[Directive] = &[
     row("cluster-require-full-coverage", yesno(true)).sup(),
     row("rdb-save-incremental-fsync", yesno(true)),
     row("aof-load-truncated", yesno(true)),
-    row("aof-use-rdb-preamble", yesno(true)).not_yet("AOF base files without an RDB preamble"),
+    row("aof-use-rdb-preamble", yesno(true)),
     row("aof-timestamp-enabled", yesno(false)),
     row("cluster-replica-no-failover", yesno(false)).alias("cluster-slave-no-failover"),
     row("replica-lazy-flush", yesno(false)).alias("slave-lazy-flush"),

@@ -404,16 +404,12 @@ fn statuses() {
         "tls-dh-params-file",
         "aclfile",
         "user",
+        "aof-use-rdb-preamble",
     ] {
         assert_eq!(status(name), Some(Status::Accepted), "{name}");
     }
     assert_eq!(status("appendonly"), Some(Status::Accepted));
-    for name in [
-        "aof-use-rdb-preamble",
-        "min-replicas-to-write",
-        "loadmodule",
-        "unixsocket",
-    ] {
+    for name in ["min-replicas-to-write", "loadmodule", "unixsocket"] {
         assert!(matches!(status(name), Some(Status::NotYet(_))), "{name}");
     }
 }
@@ -644,10 +640,6 @@ fn accepted_lines() {
 #[test]
 fn not_yet_features_fail_unless_default() {
     let cases = [
-        (
-            "aof-use-rdb-preamble no",
-            "aof-use-rdb-preamble: AOF base files without an RDB preamble is not supported by this ferrodis build yet",
-        ),
         (
             "min-replicas-to-write 1",
             "min-replicas-to-write: replication is not supported by this ferrodis build yet",
@@ -1043,7 +1035,6 @@ fn config_set_errors_match_stock() {
         (&[("latency-tracking-info-percentiles", "101")], "ERR CONFIG SET failed (possibly related to argument 'latency-tracking-info-percentiles') - latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"),
         (&[("save", "0 10")], "ERR CONFIG SET failed (possibly related to argument 'save') - Invalid save parameters"),
         (&[("cluster-announce-hostname", "a_b")], "ERR CONFIG SET failed (possibly related to argument 'cluster-announce-hostname') - Hostnames may only contain alphanumeric characters, hyphens or dots"),
-        (&[("aof-use-rdb-preamble", "no")], "ERR CONFIG SET failed (possibly related to argument 'aof-use-rdb-preamble') - AOF base files without an RDB preamble is not supported by this ferrodis build yet"),
         (&[("slaveof", "1.2.3.4 6379")], "ERR CONFIG SET failed (possibly related to argument 'slaveof') - can't set immutable config"),
     ];
     for (pairs, expected) in cases {

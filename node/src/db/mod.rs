@@ -23,7 +23,7 @@ use rand::Rng;
 
 pub use slot::{key_slot, SLOTS};
 pub use small::SmallBytes;
-pub use snapshot::Snapshot;
+pub use snapshot::Part;
 pub use value::{Entry, Value};
 
 /// Databases in standalone mode.
@@ -87,15 +87,15 @@ impl DbShard {
 pub struct Shard {
     /// Inline (not a `Vec`): a lookup goes from the shard lock straight to the database.
     dbs: [Option<Box<DbShard>>; NDBS],
-    /// Not yet copied into the background snapshot (see [`snapshot`]).
-    snap_pending: bool,
+    /// What the background snapshot still needs of this shard (see [`snapshot`]).
+    snap: snapshot::ShardSnap,
 }
 
 impl Shard {
     fn new() -> Self {
         Shard {
             dbs: std::array::from_fn(|_| None),
-            snap_pending: false,
+            snap: snapshot::ShardSnap::default(),
         }
     }
 

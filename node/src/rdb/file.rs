@@ -1,11 +1,12 @@
 //! Whole RDB files: `REDIS0010`, auxiliary fields, one section per non-empty database
 //! (`SELECTDB`, `RESIZEDB`, entries), `EOF` and the CRC-64 of everything before it.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use super::{opcode, write_len, write_string, Limits, RdbError, Reader, RDB_VERSION};
-use crate::db::{Entry, Snapshot, Value, NDBS};
+use crate::db::{Entry, Part, Value, NDBS};
 
 /// Fields written as `AUX` records.
 pub struct Aux {
@@ -15,60 +16,167 @@ pub struct Aux {
     pub aof_base: bool,
 }
 
-/// The bytes of an RDB file holding `snap`.
-pub fn encode(snap: &Snapshot, aux: &Aux) -> Vec<u8> {
-    let size: usize = snap.dbs.iter().map(Vec::len).sum();
-    let mut out = Vec::with_capacity(size + 256);
-    out.extend_from_slice(format!("REDIS{RDB_VERSION:04}").as_bytes());
-    let field = |out: &mut Vec<u8>, k: &str, v: &str| {
-        out.push(opcode::AUX);
-        write_string(out, k.as_bytes(), false);
-        write_string(out, v.as_bytes(), false);
-    };
-    field(&mut out, "redis-ver", crate::REDIS_VERSION);
-    field(&mut out, "redis-bits", "64");
-    field(&mut out, "ctime", &aux.ctime.to_string());
-    field(&mut out, "used-mem", &aux.used_mem.to_string());
-    field(&mut out, "aof-base", if aux.aof_base { "1" } else { "0" });
-    for (db, entries) in snap.dbs.iter().enumerate() {
-        let (keys, expires) = snap.counts[db];
-        if keys == 0 {
-            continue;
-        }
-        out.push(opcode::SELECTDB);
-        write_len(&mut out, db as u64);
-        out.push(opcode::RESIZEDB);
-        write_len(&mut out, keys);
-        write_len(&mut out, expires);
-        out.extend_from_slice(entries);
-    }
-    out.push(opcode::EOF);
-    let crc = super::crc64(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out
+/// Writes an RDB file as its parts come: the header and aux fields at once, then each part
+/// of a snapshot ([`crate::db::Part`]), then `EOF` and the CRC-64 computed along the way, so
+/// a snapshot is never held whole in memory.
+pub struct Encoder<W: Write> {
+    w: W,
+    crc: crc::Digest<'static, u64>,
+    /// Bytes written so far.
+    len: u64,
+    /// Scratch for opcodes and lengths.
+    head: Vec<u8>,
 }
 
-/// Writes `bytes` to `path` atomically: a temp file in the same directory, fsync, rename,
-/// fsync of the directory.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+impl<W: Write> Encoder<W> {
+    /// Starts a file on `w` with `REDIS0010` and the aux fields.
+    pub fn new(w: W, aux: &Aux) -> std::io::Result<Encoder<W>> {
+        let mut e = Encoder {
+            w,
+            crc: super::CRC64.digest(),
+            len: 0,
+            head: Vec::with_capacity(256),
+        };
+        let out = &mut e.head;
+        out.extend_from_slice(format!("REDIS{RDB_VERSION:04}").as_bytes());
+        let field = |out: &mut Vec<u8>, k: &str, v: &str| {
+            out.push(opcode::AUX);
+            write_string(out, k.as_bytes(), false);
+            write_string(out, v.as_bytes(), false);
+        };
+        field(out, "redis-ver", crate::REDIS_VERSION);
+        field(out, "redis-bits", "64");
+        field(out, "ctime", &aux.ctime.to_string());
+        field(out, "used-mem", &aux.used_mem.to_string());
+        field(out, "aof-base", if aux.aof_base { "1" } else { "0" });
+        e.flush_head()?;
+        Ok(e)
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.crc.update(bytes);
+        self.len += bytes.len() as u64;
+        self.w.write_all(bytes)
+    }
+
+    fn flush_head(&mut self) -> std::io::Result<()> {
+        let head = std::mem::take(&mut self.head);
+        let r = self.put(&head);
+        self.head = head;
+        self.head.clear();
+        r
+    }
+
+    /// Appends one part of a snapshot.
+    pub fn part(&mut self, part: Part<'_>) -> std::io::Result<()> {
+        match part {
+            Part::Db {
+                index,
+                keys,
+                expires,
+            } => {
+                self.head.push(opcode::SELECTDB);
+                write_len(&mut self.head, index as u64);
+                self.head.push(opcode::RESIZEDB);
+                write_len(&mut self.head, keys);
+                write_len(&mut self.head, expires);
+                self.flush_head()
+            }
+            Part::Entries(bytes) => self.put(bytes),
+        }
+    }
+
+    /// Ends the file (`EOF`, CRC-64) and flushes it; returns the writer and the file's size.
+    pub fn finish(mut self) -> std::io::Result<(W, u64)> {
+        self.put(&[opcode::EOF])?;
+        let crc = self.crc.finalize();
+        self.len += 8;
+        self.w.write_all(&crc.to_le_bytes())?;
+        self.w.flush()?;
+        Ok((self.w, self.len))
+    }
+}
+
+/// What hands a snapshot to a sink part by part: [`crate::db::Keyspace::finish_snapshot`] or
+/// [`crate::db::Db::snapshot_now`] wrapped in a closure. None: there was no snapshot to hand.
+pub trait Feed:
+    FnOnce(&mut dyn FnMut(Part<'_>) -> std::io::Result<()>) -> Option<std::io::Result<()>>
+{
+}
+impl<F> Feed for F where
+    F: FnOnce(&mut dyn FnMut(Part<'_>) -> std::io::Result<()>) -> Option<std::io::Result<()>>
+{
+}
+
+/// Streams the snapshot `feed` hands out to `w` as a whole RDB file; returns the writer and
+/// the file's size. Takes `feed` out of its option: whatever is left there after a failure
+/// must go through [`release`], so a background snapshot always ends.
+pub fn stream<W: Write, F: Feed>(
+    w: W,
+    aux: &Aux,
+    feed: &mut Option<F>,
+) -> std::io::Result<(W, u64)> {
+    let mut enc = Encoder::new(w, aux)?;
+    let run = feed
+        .take()
+        .ok_or_else(|| std::io::Error::other("the snapshot was already written"))?;
+    run(&mut |p| enc.part(p))
+        .unwrap_or_else(|| Err(std::io::Error::other("no snapshot was started")))?;
+    enc.finish()
+}
+
+/// Ends a snapshot [`stream`] did not get to (its file could not be created).
+pub fn release<F: Feed>(feed: Option<F>) {
+    if let Some(run) = feed {
+        let _ = run(&mut |_| Err(std::io::Error::other("not written")));
+    }
+}
+
+/// Writes `path` atomically as an RDB file holding what `feed` hands out; returns its size.
+pub fn save<F: Feed>(path: &Path, aux: &Aux, feed: F) -> std::io::Result<u64> {
+    let mut feed = Some(feed);
+    let r = write_atomic_with(path, |w| stream(w, aux, &mut feed).map(|(_, n)| n));
+    release(feed);
+    r
+}
+
+/// The bytes of an RDB file holding what `feed` hands out.
+pub fn encode<F: Feed>(aux: &Aux, feed: F) -> std::io::Result<Vec<u8>> {
+    let mut feed = Some(feed);
+    let r = stream(Vec::new(), aux, &mut feed).map(|(v, _)| v);
+    release(feed);
+    r
+}
+
+/// Writes `path` atomically with what `write` produces: a temp file in the same directory
+/// (buffered), fsync, rename, fsync of the directory.
+pub fn write_atomic_with<T>(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<T>,
+) -> std::io::Result<T> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let tmp = dir.join(format!("temp-{}.rdb", std::process::id()));
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
+        let mut f = BufWriter::with_capacity(WRITE_BUFFER, File::create(&tmp)?);
+        let t = write(&mut f)?;
+        let f = f.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         drop(f);
         std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
+        File::open(dir)?.sync_all()?;
+        Ok(t)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
 }
+
+/// The buffer between snapshot chunks and a file.
+pub const WRITE_BUFFER: usize = 64 * 1024;
 
 /// What loading a file found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -239,16 +347,14 @@ mod tests {
             d.index = 3;
             d.set(b"c", Value::string(&[b'z'; 100]), false);
         }
-        let snap = ks.lock_all(view(0)).snapshot_now(true).unwrap();
-        assert_eq!(snap.keys(), 3);
-        let bytes = encode(
-            &snap,
-            &Aux {
-                ctime: 1,
-                used_mem: 2,
-                aof_base: false,
-            },
-        );
+        let aux = Aux {
+            ctime: 1,
+            used_mem: 2,
+            aof_base: false,
+        };
+        let mut d = ks.lock_all(view(0));
+        let bytes = encode(&aux, |sink| d.snapshot_now(true, sink)).unwrap();
+        drop(d);
         assert!(bytes.starts_with(b"REDIS0010"));
         let mut got = Vec::new();
         let loaded = load(&bytes, &limits(), 1000, |db, k, e| {
@@ -299,17 +405,13 @@ mod tests {
             d.set(key.as_bytes(), Value::string(b"new"), false);
             d.set(extra.as_bytes(), Value::Int(1), false);
         }
-        let snap = ks.finish_snapshot().unwrap();
+        let aux = Aux {
+            ctime: 0,
+            used_mem: 0,
+            aof_base: false,
+        };
+        let bytes = encode(&aux, |sink| ks.finish_snapshot(sink)).unwrap();
         assert!(!ks.snapshot_in_progress());
-        assert_eq!(snap.keys(), 1000);
-        let bytes = encode(
-            &snap,
-            &Aux {
-                ctime: 0,
-                used_mem: 0,
-                aof_base: false,
-            },
-        );
         let mut n = 0;
         load(&bytes, &limits(), 0, |_, k, e| {
             assert!(k.starts_with(b"k"));
@@ -318,5 +420,117 @@ mod tests {
         })
         .unwrap();
         assert_eq!(n, 1000);
+    }
+
+    /// Writes through ordinary views: `i` picks keys across databases 0..3.
+    fn scribble(ks: &Keyspace, i: usize) {
+        for db in 0..3 {
+            let key = match i % 3 {
+                2 => format!("new{i}"),
+                _ => format!("k{}", (i * 7 + db * 13) % 500),
+            };
+            let slots = [crate::db::key_slot(key.as_bytes())];
+            let mut d = ks.lock_slots(&slots, view(db));
+            match i % 3 {
+                0 => d.set(key.as_bytes(), Value::string(b"changed"), false),
+                1 => {
+                    d.remove(key.as_bytes());
+                }
+                _ => d.set(key.as_bytes(), Value::Int(i as i64), false),
+            }
+        }
+    }
+
+    #[test]
+    fn streamed_background_snapshot_is_the_bytes_of_a_save_then() {
+        let ks = Keyspace::new();
+        let aux = Aux {
+            ctime: 7,
+            used_mem: 8,
+            aof_base: true,
+        };
+        let expected = {
+            let mut d = ks.lock_all(view(0));
+            for db in [0, 1, 2, 9] {
+                d.index = db;
+                for i in 0..500 {
+                    let k = format!("k{i}");
+                    d.set(
+                        k.as_bytes(),
+                        Value::string(format!("{db}-{i}").as_bytes()),
+                        false,
+                    );
+                    if i % 5 == 0 {
+                        d.set_expire(k.as_bytes(), 1_000_000 + i);
+                    }
+                }
+            }
+            let bytes = encode(&aux, |sink| d.snapshot_now(false, sink)).unwrap();
+            assert!(d.start_snapshot(&ks, false));
+            bytes
+        };
+        // Clients keep writing while the snapshot is being written, between its chunks.
+        let mut n = 0;
+        let mut parts = 0;
+        let got = encode(&aux, |sink| {
+            ks.finish_snapshot(|p| {
+                parts += 1;
+                scribble(&ks, n);
+                n += 1;
+                sink(p)
+            })
+        })
+        .unwrap();
+        assert!(parts > 4 * 2, "{parts} parts");
+        assert!(!ks.snapshot_in_progress());
+        assert_eq!(got.len(), expected.len());
+        assert!(
+            got == expected,
+            "the background snapshot differs from SAVE's"
+        );
+        // A failing sink still ends the snapshot and releases every shard.
+        let mut d = ks.lock_all(view(0));
+        assert!(d.start_snapshot(&ks, true));
+        drop(d);
+        let mut calls = 0;
+        let r = ks.finish_snapshot(|_| {
+            calls += 1;
+            Err(std::io::Error::other("disk full"))
+        });
+        assert!(matches!(r, Some(Err(_))));
+        assert_eq!(calls, 1);
+        assert!(!ks.snapshot_in_progress());
+        assert!(ks.finish_snapshot(|_| Ok(())).is_none());
+        let mut d = ks.lock_all(view(0));
+        assert!(d.start_snapshot(&ks, true));
+        drop(d);
+        ks.abandon_snapshot();
+        assert!(!ks.snapshot_in_progress());
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_created_still_ends_the_snapshot() {
+        let ks = Keyspace::new();
+        let mut d = ks.lock_all(view(0));
+        d.set(b"k", Value::string(b"v"), false);
+        assert!(d.start_snapshot(&ks, true));
+        drop(d);
+        let aux = Aux {
+            ctime: 0,
+            used_mem: 0,
+            aof_base: false,
+        };
+        let missing = std::env::temp_dir()
+            .join(format!("ferrodis-no-such-dir-{}", std::process::id()))
+            .join("dump.rdb");
+        assert!(save(&missing, &aux, |sink| ks.finish_snapshot(sink)).is_err());
+        assert!(!ks.snapshot_in_progress());
+        // The next one starts and is written whole.
+        let mut d = ks.lock_all(view(0));
+        assert!(d.start_snapshot(&ks, true));
+        drop(d);
+        let bytes = encode(&aux, |sink| ks.finish_snapshot(sink)).unwrap();
+        let loaded = load(&bytes, &limits(), 0, |_, _, _| {}).unwrap();
+        assert_eq!(loaded.keys, 1);
     }
 }

@@ -216,9 +216,11 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value, compress: bool) {
 
 /// The CRC-64 Redis uses for DUMP payloads and RDB files (Jones polynomial, reflected).
 pub fn crc64(bytes: &[u8]) -> u64 {
-    const CRC: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
-    CRC.checksum(bytes)
+    CRC64.checksum(bytes)
 }
+
+/// [`crc64`] as a table, also for computing it piece by piece.
+pub static CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
 
 /// A `DUMP` payload: type, body, RDB version (2 bytes LE), CRC-64 (8 bytes LE).
 pub fn dump(v: &Value, compress: bool) -> Vec<u8> {

@@ -395,17 +395,17 @@ async fn full_sync<W: AsyncWrite + Unpin>(
     if !req.legacy {
         let line = format!("+FULLRESYNC {replid} {offset}\r\n");
         if wr.write_all(line.as_bytes()).await.is_err() {
-            let _ = server.keyspace.finish_snapshot();
+            server.keyspace.abandon_snapshot();
             return None;
         }
     }
     let me = server.clone();
     let rdb = tokio::task::spawn_blocking(move || {
-        let snap = me.keyspace.finish_snapshot()?;
-        Some(crate::rdb::file::encode(
-            &snap,
-            &crate::persist::aux(&me, false),
-        ))
+        let ks = &me.keyspace;
+        crate::rdb::file::encode(&crate::persist::aux(&me, false), |sink| {
+            ks.finish_snapshot(sink)
+        })
+        .ok()
     })
     .await
     .ok()
