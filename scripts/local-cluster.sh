@@ -6,9 +6,8 @@
 #   scripts/local-cluster.sh status  # redis-cli --cluster check
 #   scripts/local-cluster.sh stop    # stop the nodes started here (by their pid files)
 #
-# Replication is not built yet, so `--cluster-replicas 1` cannot work: the cluster is three
-# primaries with all the slots (`redis-cli --cluster create`) plus three empty primaries joined
-# with `redis-cli --cluster add-node`.
+# Three primaries with all the slots and one replica each (`redis-cli --cluster create
+# --cluster-replicas 1`), as in the deployment guides.
 # Environment: FERRODIS_CLUSTER_DIR (default: target/local-cluster), NODE_TIMEOUT (ms, 5000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,12 +64,7 @@ start() {
         wait_for 10 "node $p" redis-cli -p "$p" ping
     done
     redis-cli --cluster create 127.0.0.1:7000 127.0.0.1:7001 127.0.0.1:7002 \
-        --cluster-replicas 0 --cluster-yes
-    local i
-    for i in 3 4 5; do
-        wait_for 30 "the first $i nodes to agree" agreed "$i"
-        redis-cli --cluster add-node "127.0.0.1:${PORTS[$i]}" 127.0.0.1:7000
-    done
+        127.0.0.1:7003 127.0.0.1:7004 127.0.0.1:7005 --cluster-replicas 1 --cluster-yes
     wait_for 30 "all six nodes to join" joined
     redis-cli --cluster check 127.0.0.1:7000
     echo "cluster ready: redis-cli -c -p 7000"
