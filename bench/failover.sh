@@ -100,8 +100,7 @@ sync_round() { # binary -> prints ms
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)] " (" a[1] "-" a[NR] ")"}'; }
 
-printf '| node timeout | redis ms, median (min-max) | ferrodis ms, median (min-max) | 
-|\n|---|---|---|---|\n'
+printf '| node timeout | redis ms, median (min-max) | ferrodis ms, median (min-max) | ferrodis/redis time (lower is better) |\n|---|---|---|---|\n'
 for t in 5000 1000; do
   r=(); f=()
   for _ in $(seq "$ROUNDS"); do
