@@ -295,6 +295,14 @@ impl ClusterState {
 
     /// Every tick: manual failover timeouts, the election, replica migration, the guard.
     pub(super) fn failover_cron(&mut self, now: u64) {
+        // `cluster-replica-no-failover` shows as the `nofailover` flag (and travels in our
+        // messages, so the other replicas leave us out of their ranks).
+        let no_failover = self.opts.replica_no_failover;
+        let me = self.me_mut();
+        if (me.flags & nflags::NOFAILOVER != 0) != no_failover {
+            me.flags ^= nflags::NOFAILOVER;
+            self.save_needed = true;
+        }
         if self.manual.end != 0 && self.manual.end < now {
             warn!("Manual failover timed out.");
             self.reset_manual();
@@ -351,7 +359,7 @@ impl ClusterState {
             self.cant_failover = None;
             return;
         }
-        if (self.opts.replica_no_failover || me.has(nflags::NOFAILOVER)) && !manual {
+        if self.opts.replica_no_failover && !manual {
             self.cant_failover("cluster-replica-no-failover is set");
             return;
         }

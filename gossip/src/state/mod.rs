@@ -912,6 +912,7 @@ impl ClusterState {
             let n = self.nodes.get_mut(&sender).expect("known");
             n.data_received = now;
             n.repl_offset = msg.repl_offset;
+            n.flags = (n.flags & !nflags::NOFAILOVER) | (msg.flags & nflags::NOFAILOVER);
             n.empty = msg.primary.is_none() && msg.mflags & mflags::EMPTY != 0;
             if msg.primary.is_none() && msg.config_epoch > n.config_epoch {
                 n.config_epoch = msg.config_epoch;
