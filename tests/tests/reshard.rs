@@ -115,14 +115,21 @@ impl ClusterClient {
                     addr = to.to_string();
                     asking = true;
                 }
-                (Some("TRYAGAIN" | "CLUSTERDOWN"), _, _) => {
+                (Some("TRYAGAIN"), _, _) => {
+                    thread::sleep(Duration::from_millis(20));
+                }
+                (Some("CLUSTERDOWN"), _, _) => {
+                    // A node removed from the cluster (del-node resets it) serves no slot:
+                    // ask the seed again, as clients refresh their slot map.
+                    self.slots[slot] = None;
+                    addr = self.seed.clone();
                     thread::sleep(Duration::from_millis(20));
                 }
                 _ => return Err(text),
             }
             last = text;
         }
-        Err(format!("gave up: {last}"))
+        Err(format!("gave up at {addr}: {last}"))
     }
 }
 
@@ -144,6 +151,18 @@ struct Load {
     writes: AtomicU64,
     reads: AtomicU64,
     worst_us: AtomicU64,
+    start: Instant,
+}
+
+impl Load {
+    fn error(&self, e: String) {
+        let t = self.start.elapsed().as_millis();
+        self.errors.lock().expect("errors").push(format!("t={t}ms {e}"));
+    }
+
+    fn phase(&self, what: &str) {
+        eprintln!("t={}ms {what}", self.start.elapsed().as_millis());
+    }
 }
 
 const KEYS: usize = 3000;
@@ -162,11 +181,7 @@ fn writer(load: Arc<Load>, seed: String) {
                 load.acked[i].store(version, Relaxed);
                 load.writes.fetch_add(1, Relaxed);
             }
-            Err(e) => load
-                .errors
-                .lock()
-                .expect("errors")
-                .push(format!("SET {key}: {e}")),
+            Err(e) => load.error(format!("SET {key}: {e}")),
         }
         load.worst_us
             .fetch_max(t0.elapsed().as_micros() as u64, Relaxed);
@@ -191,18 +206,14 @@ fn reader(load: Arc<Load>, seed: String) {
             Ok(r) => {
                 let got = version_of(&r);
                 if got.is_none_or(|v| v < before) {
-                    load.errors.lock().expect("errors").push(format!(
+                    load.error(format!(
                         "GET {key}: {} but version {before} was acknowledged",
                         escape(r.raw())
                     ));
                 }
                 load.reads.fetch_add(1, Relaxed);
             }
-            Err(e) => load
-                .errors
-                .lock()
-                .expect("errors")
-                .push(format!("GET {key}: {e}")),
+            Err(e) => load.error(format!("GET {key}: {e}")),
         }
     }
 }
@@ -262,6 +273,7 @@ fn live_reshard_under_load_loses_no_key() {
         writes: AtomicU64::new(0),
         reads: AtomicU64::new(0),
         worst_us: AtomicU64::new(0),
+        start: Instant::now(),
     });
     let seed = addr(&nodes[0]);
     let w = {
@@ -276,6 +288,7 @@ fn live_reshard_under_load_loses_no_key() {
         load.writes.load(Relaxed) >= KEYS as u64
     });
 
+    load.phase("add-node");
     // Two empty primaries join, then rebalance gives them their share.
     for (i, n) in nodes[3..].iter().enumerate() {
         let out = cluster::add_node(n, &nodes[0]);
@@ -284,6 +297,7 @@ fn live_reshard_under_load_loses_no_key() {
             all_joined(&nodes[..4 + i], 4 + i)
         });
     }
+    load.phase("rebalance");
     cli_ok(
         &[
             "--cluster",
@@ -298,6 +312,7 @@ fn live_reshard_under_load_loses_no_key() {
         assert!((3000..=3600).contains(&c), "after rebalance: {c} slots");
     }
 
+    load.phase("drain");
     // Drain the third node with reshard, then remove it.
     let id2 = cluster_text(&nodes[2], "MYID");
     let id0 = cluster_text(&nodes[0], "MYID");
@@ -318,6 +333,7 @@ fn live_reshard_under_load_loses_no_key() {
         Duration::from_secs(300),
     );
     assert_eq!(slot_count(&nodes[2]), 0);
+    load.phase("del-node");
     cli_ok(
         &["--cluster", "del-node", &seed, &id2],
         Duration::from_secs(60),
@@ -335,6 +351,7 @@ fn live_reshard_under_load_loses_no_key() {
         })
     });
 
+    load.phase("stop");
     load.stop.store(true, Relaxed);
     w.join().expect("writer");
     r.join().expect("reader");
