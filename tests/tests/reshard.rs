@@ -531,7 +531,18 @@ fn owners_of(nodes: &[Server], keys: &[String]) -> Vec<usize> {
 
 #[test]
 fn interrupted_migrations_are_repaired_by_fix() {
-    let nodes = cluster::start_nodes(Flavor::Ferrodis, 3, NODE_TIMEOUT);
+    // fix compares the two copies of a key with DEBUG DIGEST-VALUE (as with stock Redis,
+    // the DEBUG command has to be enabled for that).
+    let nodes: Vec<Server> = (0..3)
+        .map(|_| {
+            Server::builder(Flavor::Ferrodis)
+                .cluster_bus()
+                .directive("cluster-enabled", &["yes"])
+                .directive("cluster-node-timeout", &[NODE_TIMEOUT.to_string()])
+                .directive("enable-debug-command", &["yes"])
+                .start()
+        })
+        .collect();
     let out = cluster::create(&nodes);
     assert!(out.success, "create:\n{}\n{}", out.stdout, out.stderr);
     wait_for(Duration::from_secs(30), "3 nodes joined", || {
@@ -643,6 +654,23 @@ fn interrupted_migrations_are_repaired_by_fix() {
         "{}",
         escape(r.raw())
     );
+    // Once resumed, the target restores what it had received: those keys are on both.
+    let dups = {
+        let mut n = 0;
+        let until = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < until {
+            n = owners_of(&nodes, &keys[..100]).iter().filter(|&&c| c == 2).count();
+            if n > 0 {
+                break;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        n
+    };
+    eprintln!("MIGRATE -> {}; keys on two nodes before fix: {dups}", escape(r.raw()));
+    if r.is_error() {
+        assert_eq!(dups, 100, "the stopped target got the batch, the source kept it");
+    }
     cli_ok(&["--cluster", "fix", &seed], Duration::from_secs(120));
     wait_for(Duration::from_secs(30), "a clean check after fix", || {
         check_clean(&nodes[0])
