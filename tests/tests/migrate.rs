@@ -87,41 +87,96 @@ fn scenario(src: Flavor, dst: Flavor) -> Vec<String> {
     let port = t.port().to_string();
     let mut out = Vec::new();
     let mut step = |c: &mut RespClient, args: &[&str]| out.push(show(c, args));
-    step(&mut sc, &["MIGRATE", "127.0.0.1", &port, "str", "0", "5000"]);
+    step(
+        &mut sc,
+        &["MIGRATE", "127.0.0.1", &port, "str", "0", "5000"],
+    );
     step(
         &mut sc,
         &[
-            "MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS", "list", "hash", "nokey",
-            "set", "zset", "stream",
+            "MIGRATE",
+            "127.0.0.1",
+            &port,
+            "",
+            "0",
+            "5000",
+            "KEYS",
+            "list",
+            "hash",
+            "nokey",
+            "set",
+            "zset",
+            "stream",
         ],
     );
-    assert_eq!(contents(&mut tc), before, "{src:?} -> {dst:?}: target content");
+    assert_eq!(
+        contents(&mut tc),
+        before,
+        "{src:?} -> {dst:?}: target content"
+    );
     let ttl = tc.ok(["PTTL", "str"]).as_int().unwrap_or(-3);
     assert!((90_000..=100_000).contains(&ttl), "TTL kept: {ttl}");
     step(&mut sc, &["DBSIZE"]);
-    step(&mut sc, &["MIGRATE", "127.0.0.1", &port, "str", "0", "5000"]);
+    step(
+        &mut sc,
+        &["MIGRATE", "127.0.0.1", &port, "str", "0", "5000"],
+    );
     // BUSYKEY is forwarded; the key stays.
     tc.ok(["SET", "busy", "theirs"]);
     sc.ok(["SET", "busy", "mine"]);
-    step(&mut sc, &["MIGRATE", "127.0.0.1", &port, "busy", "0", "5000"]);
+    step(
+        &mut sc,
+        &["MIGRATE", "127.0.0.1", &port, "busy", "0", "5000"],
+    );
     step(&mut sc, &["GET", "busy"]);
     step(
         &mut sc,
-        &["MIGRATE", "127.0.0.1", &port, "busy", "0", "5000", "COPY", "REPLACE"],
+        &[
+            "MIGRATE",
+            "127.0.0.1",
+            &port,
+            "busy",
+            "0",
+            "5000",
+            "COPY",
+            "REPLACE",
+        ],
     );
     step(&mut sc, &["GET", "busy"]);
     assert_eq!(show(&mut tc, &["GET", "busy"]), "$4\\r\\nmine\\r\\n");
     // Errors of AUTH / AUTH2 forwarded.
     step(
         &mut sc,
-        &["MIGRATE", "127.0.0.1", &port, "busy", "0", "5000", "AUTH", "pw"],
+        &[
+            "MIGRATE",
+            "127.0.0.1",
+            &port,
+            "busy",
+            "0",
+            "5000",
+            "AUTH",
+            "pw",
+        ],
     );
     step(
         &mut sc,
-        &["MIGRATE", "127.0.0.1", &port, "busy", "0", "5000", "AUTH2", "u", "pw"],
+        &[
+            "MIGRATE",
+            "127.0.0.1",
+            &port,
+            "busy",
+            "0",
+            "5000",
+            "AUTH2",
+            "u",
+            "pw",
+        ],
     );
     // Another database.
-    step(&mut sc, &["MIGRATE", "127.0.0.1", &port, "busy", "3", "5000"]);
+    step(
+        &mut sc,
+        &["MIGRATE", "127.0.0.1", &port, "busy", "3", "5000"],
+    );
     step(&mut sc, &["EXISTS", "busy"]);
     tc.ok(["SELECT", "3"]);
     assert_eq!(show(&mut tc, &["GET", "busy"]), "$4\\r\\nmine\\r\\n");
@@ -129,7 +184,10 @@ fn scenario(src: Flavor, dst: Flavor) -> Vec<String> {
     sc.ok(["SET", "k", "v"]);
     let dead = ferrodis_tests::server::free_port(false).to_string();
     step(&mut sc, &["MIGRATE", "127.0.0.1", &dead, "k", "0", "1000"]);
-    step(&mut sc, &["MIGRATE", "nosuchhost.invalid", "1", "k", "0", "1000"]);
+    step(
+        &mut sc,
+        &["MIGRATE", "nosuchhost.invalid", "1", "k", "0", "1000"],
+    );
     // A target that never answers: IOERR after the timeout, the key stays.
     let (silent, h) = silent_listener();
     let started = Instant::now();
@@ -238,7 +296,14 @@ fn slow_target_does_not_stall_the_source() {
         c.set_timeout(Duration::from_secs(10));
         let started = Instant::now();
         let r = c
-            .command(["MIGRATE", "127.0.0.1", &port.to_string(), "moving", "0", "5000"])
+            .command([
+                "MIGRATE",
+                "127.0.0.1",
+                &port.to_string(),
+                "moving",
+                "0",
+                "5000",
+            ])
             .map(|r| escape(r.raw()));
         (r, started.elapsed())
     });
@@ -253,15 +318,24 @@ fn slow_target_does_not_stall_the_source() {
         worst = worst.max(t0.elapsed());
         thread::sleep(Duration::from_millis(10));
     }
-    assert!(worst < Duration::from_millis(200), "worst latency {worst:?}");
+    assert!(
+        worst < Duration::from_millis(200),
+        "worst latency {worst:?}"
+    );
     // A write to the key in flight waits for the migration, then applies after the deletion.
     let t0 = Instant::now();
     sc.ok(["SET", "moving", "new"]);
     let waited = t0.elapsed();
     let (r, took) = mig.join().expect("migrate thread");
     assert_eq!(r.expect("migrate reply"), "+OK\\r\\n");
-    assert!(took >= Duration::from_millis(900), "migration took {took:?}");
-    assert!(waited >= Duration::from_millis(300), "the write waited {waited:?}");
+    assert!(
+        took >= Duration::from_millis(900),
+        "migration took {took:?}"
+    );
+    assert!(
+        waited >= Duration::from_millis(300),
+        "the write waited {waited:?}"
+    );
     assert_eq!(show(&mut sc, &["GET", "moving"]), "$3\\r\\nnew\\r\\n");
     drop(h);
 }
@@ -287,8 +361,8 @@ fn debug_digest_value_matches_stock() {
         }
         c.ok(["XADD", "stream", "2-0", "a", "b"]);
         let keys = [
-            "str", "list", "hash", "set", "zset", "stream", "int", "big", "raw", "intset",
-            "bigz", "bigs", "bigl", "nokey",
+            "str", "list", "hash", "set", "zset", "stream", "int", "big", "raw", "intset", "bigz",
+            "bigs", "bigl", "nokey",
         ];
         let mut a = vec!["DEBUG", "DIGEST-VALUE"];
         a.extend(keys);

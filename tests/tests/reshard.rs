@@ -74,7 +74,9 @@ impl ClusterClient {
     /// or no answer within the retries.
     fn call(&mut self, cmd: &[&[u8]]) -> Result<Reply, String> {
         let slot = key_slot(cmd[1]) as usize;
-        let mut addr = self.slots[slot].clone().unwrap_or_else(|| self.seed.clone());
+        let mut addr = self.slots[slot]
+            .clone()
+            .unwrap_or_else(|| self.seed.clone());
         let mut asking = false;
         let mut last = String::new();
         for _ in 0..200 {
@@ -157,7 +159,10 @@ struct Load {
 impl Load {
     fn error(&self, e: String) {
         let t = self.start.elapsed().as_millis();
-        self.errors.lock().expect("errors").push(format!("t={t}ms {e}"));
+        self.errors
+            .lock()
+            .expect("errors")
+            .push(format!("t={t}ms {e}"));
     }
 
     fn phase(&self, what: &str) {
@@ -228,9 +233,7 @@ fn slot_count(node: &Server) -> usize {
         .skip(8)
         .filter(|r| !r.starts_with('['))
         .map(|r| match r.split_once('-') {
-            Some((a, b)) => {
-                b.parse::<usize>().unwrap_or(0) + 1 - a.parse::<usize>().unwrap_or(0)
-            }
+            Some((a, b)) => b.parse::<usize>().unwrap_or(0) + 1 - a.parse::<usize>().unwrap_or(0),
             None => 1,
         })
         .sum()
@@ -356,7 +359,12 @@ fn live_reshard_under_load_loses_no_key() {
     w.join().expect("writer");
     r.join().expect("reader");
     let errors = load.errors.lock().expect("errors").clone();
-    assert!(errors.is_empty(), "{} errors: {:?}", errors.len(), &errors[..errors.len().min(20)]);
+    assert!(
+        errors.is_empty(),
+        "{} errors: {:?}",
+        errors.len(),
+        &errors[..errors.len().min(20)]
+    );
     assert!(load.reads.load(Relaxed) > 1000, "the reader ran");
 
     // Every acknowledged key reads back with its last value.
@@ -374,11 +382,20 @@ fn live_reshard_under_load_loses_no_key() {
         check_clean(&nodes[0])
     });
     let info = cli_ok(&["--cluster", "info", &seed], Duration::from_secs(30));
-    assert!(info.contains(&format!("[OK] {KEYS} keys in 4 masters.")), "{info}");
-    let call = cli_ok(&["--cluster", "call", &seed, "DBSIZE"], Duration::from_secs(30));
+    assert!(
+        info.contains(&format!("[OK] {KEYS} keys in 4 masters.")),
+        "{info}"
+    );
+    let call = cli_ok(
+        &["--cluster", "call", &seed, "DBSIZE"],
+        Duration::from_secs(30),
+    );
     let total: i64 = call
         .lines()
-        .filter_map(|l| l.rsplit_once(": ").and_then(|(_, n)| n.trim().parse::<i64>().ok()))
+        .filter_map(|l| {
+            l.rsplit_once(": ")
+                .and_then(|(_, n)| n.trim().parse::<i64>().ok())
+        })
         .sum();
     assert_eq!(total, KEYS as i64, "{call}");
     eprintln!(
@@ -396,7 +413,10 @@ fn fill_stock(s: &Server, n: usize, tag: &str) -> Vec<String> {
     let mut names = Vec::with_capacity(n);
     let mut sent = 0;
     for i in 0..n {
-        let k = format!("{}:{i}", ["str", "list", "hash", "set", "zset", "stream"][i % 6]);
+        let k = format!(
+            "{}:{i}",
+            ["str", "list", "hash", "set", "zset", "stream"][i % 6]
+        );
         let cmd: Vec<String> = match i % 6 {
             0 => args(&["SET", &k, &format!("{tag}{i}")]),
             1 => args(&["RPUSH", &k, "a", &format!("{tag}{i}"), "c"]),
@@ -435,7 +455,9 @@ fn read_back(call: &mut dyn FnMut(&[&[u8]]) -> Reply, key: &str) -> String {
         "list" => call(&[b"LRANGE", k, b"0", b"-1"]).raw().to_vec(),
         "hash" => call(&[b"HGETALL", k]).sorted_raw(2),
         "set" => call(&[b"SMEMBERS", k]).sorted_raw(1),
-        "zset" => call(&[b"ZRANGE", k, b"0", b"-1", b"WITHSCORES"]).raw().to_vec(),
+        "zset" => call(&[b"ZRANGE", k, b"0", b"-1", b"WITHSCORES"])
+            .raw()
+            .to_vec(),
         "stream" => call(&[b"XRANGE", k, b"-", b"+"]).raw().to_vec(),
         _ => call(&[b"EXISTS", k]).raw().to_vec(),
     };
@@ -466,7 +488,14 @@ fn import_from_stock_redis_every_type() {
 
     // --cluster-copy keeps the source; every key arrives.
     cli_ok(
-        &["--cluster", "import", &seed, "--cluster-from", &from, "--cluster-copy"],
+        &[
+            "--cluster",
+            "import",
+            &seed,
+            "--cluster-from",
+            &from,
+            "--cluster-copy",
+        ],
         Duration::from_secs(300),
     );
     assert_eq!(sc.ok(["DBSIZE"]).as_int(), Some(N as i64));
@@ -486,17 +515,32 @@ fn import_from_stock_redis_every_type() {
         expected.insert(k.clone(), read_back(&mut call, k));
     }
     let out = redis_cli(
-        &args(&["--cluster", "import", &seed, "--cluster-from", &from, "--cluster-copy"]),
+        &args(&[
+            "--cluster",
+            "import",
+            &seed,
+            "--cluster-from",
+            &from,
+            "--cluster-copy",
+        ]),
         "",
         Duration::from_secs(300),
     );
     assert!(
-        out.stdout.contains("BUSYKEY Target key name already exists."),
+        out.stdout
+            .contains("BUSYKEY Target key name already exists."),
         "{}",
         out.stdout
     );
     cli_ok(
-        &["--cluster", "import", &seed, "--cluster-from", &from, "--cluster-replace"],
+        &[
+            "--cluster",
+            "import",
+            &seed,
+            "--cluster-from",
+            &from,
+            "--cluster-replace",
+        ],
         Duration::from_secs(300),
     );
     assert_eq!(sc.ok(["DBSIZE"]).as_int(), Some(0));
@@ -575,9 +619,21 @@ fn interrupted_migrations_are_repaired_by_fix() {
 
     // 1. Half moved by hand, then the mover stops: both sides left open.
     let mut d = dst.client();
-    d.ok(["CLUSTER", "SETSLOT", &slot.to_string(), "IMPORTING", &src_id]);
+    d.ok([
+        "CLUSTER",
+        "SETSLOT",
+        &slot.to_string(),
+        "IMPORTING",
+        &src_id,
+    ]);
     let mut s = src.client();
-    s.ok(["CLUSTER", "SETSLOT", &slot.to_string(), "MIGRATING", &dst_id]);
+    s.ok([
+        "CLUSTER",
+        "SETSLOT",
+        &slot.to_string(),
+        "MIGRATING",
+        &dst_id,
+    ]);
     let mut mig = vec![
         "MIGRATE".to_string(),
         "127.0.0.1".into(),
@@ -603,7 +659,10 @@ fn interrupted_migrations_are_repaired_by_fix() {
     wait_for(Duration::from_secs(30), "a clean check after fix", || {
         check_clean(&nodes[0])
     });
-    assert!(owners_of(&nodes, &keys).iter().all(|&n| n == 1), "every key on one node");
+    assert!(
+        owners_of(&nodes, &keys).iter().all(|&n| n == 1),
+        "every key on one node"
+    );
 
     // 2. A migration whose target stops answering (stopped longer than the MIGRATE timeout)
     //    after receiving the keys: the source keeps them, the target restores them when it
@@ -622,9 +681,21 @@ fn interrupted_migrations_are_repaired_by_fix() {
     let dst = &nodes[(owner_idx + 1) % 3];
     let (src_id, dst_id) = (cluster_text(src, "MYID"), cluster_text(dst, "MYID"));
     let mut s = src.client();
-    s.ok(["CLUSTER", "SETSLOT", &slot.to_string(), "MIGRATING", &dst_id]);
+    s.ok([
+        "CLUSTER",
+        "SETSLOT",
+        &slot.to_string(),
+        "MIGRATING",
+        &dst_id,
+    ]);
     let mut d = dst.client();
-    d.ok(["CLUSTER", "SETSLOT", &slot.to_string(), "IMPORTING", &src_id]);
+    d.ok([
+        "CLUSTER",
+        "SETSLOT",
+        &slot.to_string(),
+        "IMPORTING",
+        &src_id,
+    ]);
     // The target stops (SIGSTOP) through the next MIGRATE's timeout, then resumes.
     let pid = dst.pid().expect("target pid").to_string();
     let signal = |sig: &str| {
@@ -659,7 +730,10 @@ fn interrupted_migrations_are_repaired_by_fix() {
         let mut n = 0;
         let until = Instant::now() + Duration::from_secs(5);
         while Instant::now() < until {
-            n = owners_of(&nodes, &keys[..100]).iter().filter(|&&c| c == 2).count();
+            n = owners_of(&nodes, &keys[..100])
+                .iter()
+                .filter(|&&c| c == 2)
+                .count();
             if n > 0 {
                 break;
             }
@@ -667,16 +741,25 @@ fn interrupted_migrations_are_repaired_by_fix() {
         }
         n
     };
-    eprintln!("MIGRATE -> {}; keys on two nodes before fix: {dups}", escape(r.raw()));
+    eprintln!(
+        "MIGRATE -> {}; keys on two nodes before fix: {dups}",
+        escape(r.raw())
+    );
     if r.is_error() {
-        assert_eq!(dups, 100, "the stopped target got the batch, the source kept it");
+        assert_eq!(
+            dups, 100,
+            "the stopped target got the batch, the source kept it"
+        );
     }
     cli_ok(&["--cluster", "fix", &seed], Duration::from_secs(120));
     wait_for(Duration::from_secs(30), "a clean check after fix", || {
         check_clean(&nodes[0])
     });
     let owners = owners_of(&nodes, &keys);
-    assert!(owners.iter().all(|&n| n == 1), "every key on one node: {owners:?}");
+    assert!(
+        owners.iter().all(|&n| n == 1),
+        "every key on one node: {owners:?}"
+    );
     for k in &keys {
         let r = cc.call(&[b"GET", k.as_bytes()]).expect("GET");
         assert_eq!(r.as_str().as_deref(), Some(k.as_str()));

@@ -77,9 +77,7 @@ impl Conn {
                         last_use: Instant::now(),
                     });
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                    last = ConnectError::Timeout
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => last = ConnectError::Timeout,
                 Err(_) => last = ConnectError::Refused,
             }
         }
@@ -89,7 +87,8 @@ impl Conn {
     /// Writes `buf` in 64 KiB pieces, each within `timeout`.
     pub fn send(&mut self, buf: &[u8], timeout: Duration) -> Result<(), IoFailure> {
         let s = self.reader.get_mut();
-        s.set_write_timeout(Some(timeout)).map_err(|e| failure(&e))?;
+        s.set_write_timeout(Some(timeout))
+            .map_err(|e| failure(&e))?;
         for piece in buf.chunks(64 * 1024) {
             s.write_all(piece).map_err(|e| failure(&e))?;
         }
@@ -297,7 +296,7 @@ mod tests {
         let b = Bytes::from_static(b"b");
         {
             let _f1 = m.fence(0, &[a.clone(), b.clone()]);
-            let f2 = m.fence(0, &[a.clone()]);
+            let f2 = m.fence(0, std::slice::from_ref(&a));
             assert!(m.any_fenced(0, [&a].into_iter()));
             assert!(!m.any_fenced(1, [&a].into_iter()));
             drop(f2);

@@ -74,7 +74,10 @@ struct Item {
 /// How the exchange with the target ended.
 enum Exchange {
     /// Every RESTORE answered; `acked[i]` = key i was accepted.
-    Done { acked: Vec<bool>, error: Option<String> },
+    Done {
+        acked: Vec<bool>,
+        error: Option<String>,
+    },
     /// The connection failed after `acked` keys were accepted.
     Failed {
         acked: Vec<bool>,
@@ -264,7 +267,9 @@ fn atoi(s: &[u8]) -> Option<u16> {
     let n = digits
         .iter()
         .take_while(|c| c.is_ascii_digit())
-        .try_fold(0u32, |n, &c| n.checked_mul(10)?.checked_add((c - b'0') as u32))?;
+        .try_fold(0u32, |n, &c| {
+            n.checked_mul(10)?.checked_add((c - b'0') as u32)
+        })?;
     if neg && n != 0 {
         return None;
     }
@@ -380,9 +385,8 @@ fn exchange(
                 Ok(None)
             }
         };
-        let head_replies = read_head(&mut conn, req.password.is_some()).and_then(|auth| {
-            read_head(&mut conn, select).map(|sel| (auth, sel))
-        });
+        let head_replies = read_head(&mut conn, req.password.is_some())
+            .and_then(|auth| read_head(&mut conn, select).map(|sel| (auth, sel)));
         let (auth, sel) = match head_replies {
             Ok(r) => r,
             Err(e) => {
@@ -415,7 +419,9 @@ fn exchange(
                 }
             };
             read += 1;
-            let bad = failed_head.as_ref().or((line.first() == Some(&b'-')).then_some(&line));
+            let bad = failed_head
+                .as_ref()
+                .or((line.first() == Some(&b'-')).then_some(&line));
             match bad {
                 Some(l) => {
                     if error.is_none() {
@@ -448,7 +454,9 @@ mod tests {
     use super::*;
 
     fn args(v: &[&str]) -> Vec<Bytes> {
-        v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
+        v.iter()
+            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+            .collect()
     }
 
     #[test]
@@ -468,7 +476,9 @@ mod tests {
         assert!(!uses_keys_option(&args(&[
             "migrate", "h", "1", "k", "0", "5", "KEYS", "a"
         ])));
-        assert!(!uses_keys_option(&args(&["migrate", "h", "1", "", "0", "5"])));
+        assert!(!uses_keys_option(&args(&[
+            "migrate", "h", "1", "", "0", "5"
+        ])));
     }
 
     #[test]

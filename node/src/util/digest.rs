@@ -89,7 +89,7 @@ pub fn value_digest(v: &Value, has_ttl: bool) -> [u8; 20] {
         Value::Raw(s) => mix(&mut d, s),
         Value::List(l) => {
             for e in l.iter() {
-                mix(&mut d, &e);
+                mix(&mut d, e);
             }
         }
         Value::Set(s) => s.for_each(|m| xor(&mut d, m)),
