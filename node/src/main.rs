@@ -329,6 +329,7 @@ async fn cron(server: Arc<Server>, hz: u32) {
         }
         ferrodis_node::persist::cron(&server);
         server.migrate.close_idle();
+        ferrodis_node::cluster::migrate_pool::redirect_blocked(&server);
         ferrodis_node::aof::rewrite::cron(&server);
         let period = server
             .config

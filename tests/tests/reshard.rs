@@ -765,3 +765,53 @@ fn interrupted_migrations_are_repaired_by_fix() {
         assert_eq!(r.as_str().as_deref(), Some(k.as_str()));
     }
 }
+
+/// A client blocked on a key whose slot moves to another node is answered -MOVED (Redis's
+/// clusterRedirectBlockedClientIfNeeded), stock and ferrodis alike.
+#[test]
+fn blocked_client_is_redirected_when_its_slot_moves() {
+    for flavor in [Flavor::Stock, Flavor::Ferrodis] {
+        let nodes = cluster::start_nodes(flavor, 3, NODE_TIMEOUT);
+        let out = cluster::create(&nodes);
+        assert!(out.success, "create:\n{}\n{}", out.stdout, out.stderr);
+        wait_for(Duration::from_secs(30), "3 nodes joined", || {
+            all_joined(&nodes, 3)
+        });
+        let slot = key_slot(b"blocked-list");
+        let owner = nodes
+            .iter()
+            .position(|n| {
+                let mut c = n.client();
+                c.command(["GET", "blocked-list"])
+                    .map(|r| !r.is_error())
+                    .unwrap_or(false)
+            })
+            .expect("owner");
+        let src = &nodes[owner];
+        let dst = &nodes[(owner + 1) % 3];
+        let mut blocked = src.client();
+        blocked.set_timeout(Duration::from_secs(10));
+        blocked
+            .send_command(["BLPOP", "blocked-list", "0"])
+            .expect("send");
+        thread::sleep(Duration::from_millis(100));
+        let dst_id = cluster_text(dst, "MYID");
+        let src_id = cluster_text(src, "MYID");
+        let s = slot.to_string();
+        dst.client()
+            .ok(["CLUSTER", "SETSLOT", &s, "IMPORTING", &src_id]);
+        src.client()
+            .ok(["CLUSTER", "SETSLOT", &s, "MIGRATING", &dst_id]);
+        for n in [dst, src] {
+            n.client().ok(["CLUSTER", "SETSLOT", &s, "NODE", &dst_id]);
+        }
+        let t0 = Instant::now();
+        let r = blocked.read_reply().expect("reply to the blocked client");
+        assert_eq!(
+            r.as_str().unwrap_or_default(),
+            format!("MOVED {slot} 127.0.0.1:{}", dst.port()),
+            "{flavor:?}"
+        );
+        assert!(t0.elapsed() < Duration::from_secs(3));
+    }
+}

@@ -262,6 +262,36 @@ impl Migrations {
     }
 }
 
+/// Cluster mode, from the cron: a client blocked (BLPOP, BZPOPMIN, XREAD...) on a key whose
+/// slot is now served elsewhere and not imported here is answered `-MOVED` (`-CLUSTERDOWN`
+/// when the slot is unassigned, or the whole cluster is down), as Redis's
+/// `clusterRedirectBlockedClientIfNeeded`: otherwise it would wait on a key that can no
+/// longer change here.
+pub fn redirect_blocked(server: &crate::server::Server) -> usize {
+    let Some(cluster) = server.cluster.get() else {
+        return 0;
+    };
+    if server.blocking.blocked_clients() == 0 {
+        return 0;
+    }
+    let view = cluster.view();
+    crate::blocking::unblock_with_error(server, |_, key| {
+        if !view.state_ok {
+            return Some("CLUSTERDOWN The cluster is down".to_string());
+        }
+        let slot = crate::db::key_slot(key);
+        let routing = &view.routing;
+        match routing.owner(slot) {
+            Some(o) if o.myself => None,
+            _ if routing.importing.contains_key(&slot) => None,
+            // A replica of the owner keeps serving its READONLY readers.
+            Some(o) if view.me().primary == Some(o.id) => None,
+            Some(o) => Some(format!("MOVED {slot} {}:{}", o.ip, o.port)),
+            None => Some("CLUSTERDOWN Hash slot not served".to_string()),
+        }
+    })
+}
+
 /// Keys fenced by one MIGRATE; dropping it lifts the fence.
 pub struct Fence<'a> {
     owner: &'a Migrations,
