@@ -136,27 +136,40 @@ fn migrate(ctx: &mut Ctx) -> CmdResult {
     req.db = ctx.int_arg(4)?;
     req.timeout = Duration::from_millis(if timeout <= 0 { 1000 } else { timeout as u64 });
 
-    // Serialize the keys that are here, under their locks.
+    // Serialize the keys that are here, under their locks (for big values, off the
+    // runtime's worker so the other connections it runs are not held up meanwhile).
     let now = ctx.db.now;
     let compress = ctx.settings.rdbcompression;
-    let mut items: Vec<Item> = Vec::new();
-    for key in &args[first..first + count] {
-        let snap = ctx.db.get(key).map(|e| {
-            let ttl = match e.expire_at {
-                0 => 0,
-                at => at.saturating_sub(now).max(1),
-            };
-            (ttl, crate::rdb::dump(&e.value, compress))
-        });
-        ctx.hit(snap.is_some());
-        if let Some((ttl, payload)) = snap {
-            items.push(Item {
-                key: key.clone(),
-                ttl,
-                payload,
+    let keys = &args[first..first + count];
+    let big = keys
+        .iter()
+        .any(|k| ctx.db.peek(k).is_some_and(|e| heavy(&e.value)));
+    let snapshot = |ctx: &mut Ctx| {
+        let mut items: Vec<Item> = Vec::new();
+        for key in keys {
+            let snap = ctx.db.get(key).map(|e| {
+                let ttl = match e.expire_at {
+                    0 => 0,
+                    at => at.saturating_sub(now).max(1),
+                };
+                (ttl, crate::rdb::dump(&e.value, compress))
             });
+            ctx.hit(snap.is_some());
+            if let Some((ttl, payload)) = snap {
+                items.push(Item {
+                    key: key.clone(),
+                    ttl,
+                    payload,
+                });
+            }
         }
-    }
+        items
+    };
+    let items = if big {
+        blocking(|| snapshot(ctx))
+    } else {
+        snapshot(ctx)
+    };
     if items.is_empty() {
         ctx.out.simple("NOKEY");
         return Ok(());
@@ -226,6 +239,22 @@ fn migrate(ctx: &mut Ctx) -> CmdResult {
     }
     ctx.out.ok();
     Ok(())
+}
+
+/// True for values whose serialization takes long enough to matter (large collections,
+/// strings over 1 MiB).
+fn heavy(v: &crate::db::Value) -> bool {
+    use crate::db::Value;
+    match v {
+        Value::Int(_) => false,
+        Value::Str(s) => s.len() > 1 << 20,
+        Value::Raw(s) => s.len() > 1 << 20,
+        Value::List(l) => l.len() > 4096,
+        Value::Set(s) => s.len() > 4096,
+        Value::ZSet(z) => z.len() > 4096,
+        Value::Hash(h) => h.len() > 4096,
+        Value::Stream(s) => s.len() > 4096,
+    }
 }
 
 /// Puts `new` in place of the handler's view, carrying over what the command recorded so
