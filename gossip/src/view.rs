@@ -78,14 +78,20 @@ impl Routing {
             .enumerate()
             .map(|(i, t)| (t.id, i as u16))
             .collect();
+        // Owners come in long runs: hash a node id once per run, not once per slot (this
+        // runs after every slot change, e.g. each CLUSTER SETSLOT of a reshard).
+        let mut last: Option<(NodeId, u16)> = None;
         let owner = (0..SLOTS)
-            .map(|s| {
-                owners
-                    .get(s)
-                    .copied()
-                    .flatten()
-                    .and_then(|id| idx.get(&id).copied())
-                    .unwrap_or(NONE)
+            .map(|s| match owners.get(s).copied().flatten() {
+                None => NONE,
+                Some(id) => match last {
+                    Some((l, i)) if l == id => i,
+                    _ => {
+                        let i = idx.get(&id).copied().unwrap_or(NONE);
+                        last = Some((id, i));
+                        i
+                    }
+                },
             })
             .collect();
         Routing {

@@ -311,6 +311,44 @@ pub fn unblock(server: &Server, id: u64, error: bool) -> bool {
     true
 }
 
+/// Unblocks every blocked client for which `error(call, first key)` gives an error text,
+/// answering it that error (cluster mode: the slot it waits on moved away, see
+/// `crate::cluster::migrate_pool::redirect_blocked`). Returns how many were unblocked.
+pub fn unblock_with_error(
+    server: &Server,
+    error: impl Fn(&BlockedCall, &[u8]) -> Option<String>,
+) -> usize {
+    if server.blocking.blocked_clients() == 0 {
+        return 0;
+    }
+    let _serving = server.blocking.serve.lock();
+    let doomed: Vec<(u64, String)> = {
+        let reg = server.blocking.registry.lock();
+        reg.waiters
+            .iter()
+            .filter_map(|(id, w)| {
+                let key = w.keys.first()?;
+                error(&w.call, key.as_slice()).map(|e| (*id, e))
+            })
+            .collect()
+    };
+    let mut n = 0;
+    for (id, e) in doomed {
+        let Some(w) = server.blocking.remove(id) else {
+            continue;
+        };
+        let mut out = bytes::BytesMut::new();
+        ReplyWriter::new(&mut out, w.call.proto).error(&e);
+        server
+            .stats
+            .error_replies
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let _ = w.tx.send(out.freeze());
+        n += 1;
+    }
+    n
+}
+
 /// The reply of a blocked command that timed out: a null array, as Redis answers for lists,
 /// sorted sets and streams.
 pub fn timeout_reply(out: &mut bytes::BytesMut, proto: Protocol) {

@@ -325,6 +325,9 @@ fn run(
             return Outcome::Done;
         }
     }
+    // A migration deleting keys after this point makes the routing below stale (see
+    // crate::cluster::migrate_pool): checked again once the keys are locked.
+    let migrate_seq = server.migrate.seq();
     // Cluster redirection (MOVED/ASK/CROSSSLOT/TRYAGAIN/CLUSTERDOWN), as in processCommand.
     // Inside MULTI each queued command is checked alone (a redirect fails the transaction);
     // EXEC checks the slots of the whole transaction and a redirected EXEC discards it.
@@ -407,6 +410,14 @@ fn run(
         }
     }
     let db = lock_keys(server, cmd, args, view);
+    if let Some(wait) =
+        server
+            .migrate
+            .must_retry(migrate_seq, settings.cluster_enabled, cmd, args, &db)
+    {
+        // A MIGRATE holds one of its keys, or just moved keys away: run it again.
+        return Outcome::Paused(wait);
+    }
     let (mut db, client, _) = invoke(server, settings, client, cmd, args, out, db, started);
     let created = std::mem::take(&mut db.created);
     propagate(server, &mut db);
@@ -575,17 +586,31 @@ fn exec(
     let whole = cmds.iter().any(|(c, _)| {
         c.flags & flags::ALL_SHARDS != 0 || (c.key_specs.is_empty() && c.group == "server")
     });
-    let mut db = if whole {
-        server.keyspace.lock_all(view)
-    } else {
-        let mut slots: Vec<u16> = watcher.as_ref().map(|w| w.slots()).unwrap_or_default();
-        let mut idx = Vec::new();
-        for (c, args) in &cmds {
-            c.key_indices(args, &mut idx);
-            slots.extend(idx.iter().map(|&i| key_slot(&args[i])));
+    let lock = || {
+        if whole {
+            server.keyspace.lock_all(view)
+        } else {
+            let mut slots: Vec<u16> = watcher.as_ref().map(|w| w.slots()).unwrap_or_default();
+            let mut idx = Vec::new();
+            for (c, args) in &cmds {
+                c.key_indices(args, &mut idx);
+                slots.extend(idx.iter().map(|&i| key_slot(&args[i])));
+            }
+            server.keyspace.lock_slots(&slots, view)
         }
-        server.keyspace.lock_slots(&slots, view)
     };
+    let mut db = lock();
+    // A queued write to a key a MIGRATE is moving waits for the migration to end.
+    while cmds.iter().any(|(c, a)| {
+        server
+            .migrate
+            .must_retry(server.migrate.seq(), false, c, a, &db)
+            .is_some()
+    }) {
+        drop(db);
+        std::thread::sleep(Duration::from_millis(1));
+        db = lock();
+    }
     if let Some(w) = &watcher {
         let aborted = w.is_dirty() || w.any_expired(&mut db);
         server.watches.unwatch_all(w);

@@ -190,3 +190,18 @@ pub mod acl {
         "WARNING: ACL errors detected, no change to the previously active ACL rules was performed";
     pub const MIXED_CONFIG: &str = "Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.";
 }
+
+/// MIGRATE error texts (Redis `migrateCommand`).
+pub mod migrate {
+    pub const KEYS_NEED_EMPTY_KEY: &str =
+        "ERR When using MIGRATE KEYS option, the key argument must be set to the empty string";
+    /// No connection could be made (Redis's own words, "client" included).
+    pub const IOERR_CONNECT: &str = "IOERR error or timeout connecting to the client";
+    pub const IOERR_WRITING: &str = "IOERR error or timeout writing to target instance";
+    pub const IOERR_READING: &str = "IOERR error or timeout reading to target instance";
+
+    /// The target answered an error (its text without the leading `-`).
+    pub fn target_error(e: &str) -> String {
+        format!("ERR Target instance replied with error: {e}")
+    }
+}

@@ -22,7 +22,8 @@
 //! [`error`] (every error text), [`log`] (Redis's log format), [`alloc`] (memory counter),
 //! [`persist`] (SAVE/BGSAVE, save points, loading at start), [`aof`] (append-only file),
 //! [`tls`] (rustls for the client port and the cluster bus, certificate reload),
-//! [`util`] (number parsing and formatting, glob matching).
+//! [`util`] (number parsing and formatting, glob matching, the value digest of DEBUG
+//! DIGEST-VALUE).
 #![deny(unsafe_code)]
 
 pub mod acl;

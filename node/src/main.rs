@@ -330,6 +330,8 @@ async fn cron(server: Arc<Server>, hz: u32) {
             server.free_memory_if_needed(&s, now);
         }
         ferrodis_node::persist::cron(&server);
+        server.migrate.close_idle();
+        ferrodis_node::cluster::migrate_pool::redirect_blocked(&server);
         ferrodis_node::aof::rewrite::cron(&server);
         let period = server
             .config

@@ -309,6 +309,8 @@ pub struct Server {
     pub tls_accepts: Mutex<Vec<tokio::task::AbortHandle>>,
     /// ACL users and the ACL log (see [`crate::acl`]).
     pub acl: crate::acl::Acl,
+    /// MIGRATE's cached connections and fenced keys (see [`crate::cluster::migrate_pool`]).
+    pub migrate: crate::cluster::migrate_pool::Migrations,
 }
 
 impl Server {
@@ -323,6 +325,7 @@ impl Server {
         Arc::new_cyclic(|me| Server {
             me: me.clone(),
             acl,
+            migrate: Default::default(),
             shutdown_mode: std::sync::atomic::AtomicU8::new(SHUTDOWN_DEFAULT),
             rdb: crate::persist::RdbState::default(),
             aof: crate::aof::Aof::default(),

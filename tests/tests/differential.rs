@@ -44,6 +44,7 @@ scripts!(
     hll,
     keys,
     lcs,
+    migrate,
     list,
     multi,
     nocluster,

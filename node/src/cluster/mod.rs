@@ -7,6 +7,7 @@
 //! through a channel and reads an immutable [`View`] from a `watch` (one pointer clone per
 //! routed command). No lock is shared between them.
 
+pub mod migrate_pool;
 pub mod nodes_conf;
 
 use std::path::PathBuf;

@@ -36,6 +36,20 @@ pub static COMMANDS: &[Command] = &[
         summary: "Creates a key from a DUMP payload.",
         ..Command::DEFAULT
     },
+    // What MIGRATE sends in cluster mode: RESTORE that may write an importing slot.
+    Command {
+        name: "restore-asking",
+        arity: -4,
+        flags: f::WRITE | f::DENYOOM | f::ASKING,
+        acl: acl::KEYSPACE | acl::DANGEROUS,
+        key_specs: &[KeySpec::one(1, k::OW | k::UPDATE)],
+        handler: Some(restore),
+        group: "server",
+        since: "3.0.0",
+        complexity: "O(1) to create the key and O(N*M) to rebuild the value",
+        summary: "An internal command for migrating keys in a cluster.",
+        ..Command::DEFAULT
+    },
 ];
 
 fn dump(ctx: &mut Ctx) -> CmdResult {

@@ -16,6 +16,7 @@ pub mod hash;
 pub mod hll;
 pub mod keys;
 pub mod list;
+pub mod migrate;
 pub mod multi;
 pub mod pubsub;
 pub mod repl;
@@ -404,8 +405,12 @@ impl Command {
     /// Calls `f(index, spec flags)` for each key found by the specs having one of the `any` flags.
     fn visit_keys(&self, args: &[bytes::Bytes], any: u16, mut f: impl FnMut(usize, u16)) {
         let argc = args.len() as i32;
-        for spec in self.key_specs {
-            if spec.flags & kflags::NOT_KEY != 0 || spec.flags & any == 0 {
+        // MIGRATE ... "" ... KEYS k...: the key argument is an empty placeholder, not a key
+        // (Redis's `migrateGetKeys`).
+        let skip_first = self.name == "migrate" && migrate::uses_keys_option(args);
+        for (n, spec) in self.key_specs.iter().enumerate() {
+            if spec.flags & kflags::NOT_KEY != 0 || spec.flags & any == 0 || (skip_first && n == 0)
+            {
                 continue;
             }
             let start = match spec.begin {
@@ -529,6 +534,7 @@ pub static GROUPS: &[&[Command]] = &[
     string::COMMANDS,
     keys::COMMANDS,
     dump::COMMANDS,
+    migrate::COMMANDS,
     hash::COMMANDS,
     list::COMMANDS,
     set::COMMANDS,

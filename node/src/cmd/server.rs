@@ -1073,12 +1073,40 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
             ctx.server.active_expire.store(on != 0, Relaxed);
             ctx.out.ok();
         }
+        (b"digest-value", _) => {
+            // Logically expired keys are digested too in Redis; here they are reclaimed first.
+            let keys = &ctx.args[2..];
+            let slots: Vec<u16> = keys.iter().map(|k| crate::db::key_slot(k)).collect();
+            let view = crate::db::ViewCtx {
+                db: ctx.client.db,
+                now: ctx.db.now,
+                mode: ctx.db.access_mode(),
+            };
+            let mut db = ctx.server.keyspace.lock_slots(&slots, view);
+            let digests: Vec<String> = keys
+                .iter()
+                .map(|k| match db.peek(k) {
+                    Some(e) => crate::util::digest::hex(&crate::util::digest::value_digest(
+                        &e.value,
+                        e.expire_at != 0,
+                    )),
+                    None => "0".repeat(40),
+                })
+                .collect();
+            drop(db);
+            ctx.out.array(digests.len());
+            for d in &digests {
+                ctx.out.simple(d);
+            }
+        }
         (b"help", 2) => help(
             ctx,
             "DEBUG",
             &[
                 "SLEEP <seconds>",
                 "    Wait <seconds> (may be fractional) before running this connection's next command.",
+                "DIGEST-VALUE <key> [<key> ...]",
+                "    Output a hash for every given key's value (what redis-cli --cluster fix compares).",
                 "SET-ACTIVE-EXPIRE <0|1>",
                 "    Turn the active expiry cycle off or on.",
             ],

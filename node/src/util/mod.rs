@@ -1,4 +1,5 @@
 //! Small pure helpers shared by command handlers.
 
+pub mod digest;
 pub mod glob;
 pub mod num;
