@@ -44,6 +44,9 @@ impl Secrets {
             app: password(),
         };
         let text = toml::to_string(&s).map_err(|e| e.to_string())?;
+        if let Some(parent) = path.parent() {
+            crate::files::private_dir(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
         write_private(path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(s)
     }

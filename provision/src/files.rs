@@ -29,6 +29,13 @@ fn write_mode(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
     fs::rename(&tmp, path)
 }
 
+/// Creates `dir` (and parents) and makes it 0700: for the CA key and the passwords.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::create_dir_all(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+}
+
 /// Writes a secret (key, password): mode 0600.
 pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     write_mode(path, data, 0o600)

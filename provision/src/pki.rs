@@ -58,7 +58,7 @@ impl Ca {
             let p = p.to_path_buf();
             move |e| PkiError::Io(p, e)
         };
-        fs::create_dir_all(dir).map_err(io(dir))?;
+        crate::files::private_dir(dir).map_err(io(dir))?;
         let key_path = dir.join("ca.key");
         let cert_path = dir.join("ca.crt");
         let params = ca_params(deployment)?;
