@@ -40,7 +40,11 @@ pub enum ClusterError {
     #[error("{0}")]
     Settling(String),
     #[error("timed out after {secs}s waiting for {what}; last seen: {last}")]
-    Timeout { what: String, secs: u64, last: String },
+    Timeout {
+        what: String,
+        secs: u64,
+        last: String,
+    },
     #[error("{0} is not reachable")]
     Unreachable(String),
 }
@@ -160,12 +164,18 @@ pub fn info_field(text: &str, field: &str) -> Option<String> {
 /// Every node. One that does not answer is described as the others know it (its id,
 /// role and slots, `reachable: false`), or `None` if none knows it.
 pub fn observe(conn: &Connector, eps: &[Endpoint]) -> Vec<Option<NodeState>> {
-    let obs: Vec<Option<NodeState>> = eps.iter().map(|e| observe_node(conn, e.addr).ok()).collect();
+    let obs: Vec<Option<NodeState>> = eps
+        .iter()
+        .map(|e| observe_node(conn, e.addr).ok())
+        .collect();
     fill_unreachable(eps, obs)
 }
 
 /// See [`observe`].
-pub fn fill_unreachable(eps: &[Endpoint], mut obs: Vec<Option<NodeState>>) -> Vec<Option<NodeState>> {
+pub fn fill_unreachable(
+    eps: &[Endpoint],
+    mut obs: Vec<Option<NodeState>>,
+) -> Vec<Option<NodeState>> {
     let views: Vec<NodeState> = obs.iter().flatten().cloned().collect();
     for (i, o) in obs.iter_mut().enumerate() {
         if o.is_some() {
@@ -307,13 +317,13 @@ pub fn shard_owners(
     Ok(out)
 }
 
-/// The steps still needed, in order (meet, then slots, then replicas). Unreachable nodes
-/// are taken as fresh ones (what `plan` shows before anything runs).
+/// The steps still needed, in order (meet, then slots, then replicas). A node nobody
+/// knows (`None`) is taken as a fresh one (what `plan` shows before anything runs).
 pub fn plan(nodes: &[NodeSpec], obs: &[Option<NodeState>]) -> Result<Vec<Step>, ClusterError> {
     let mut steps = Vec::new();
     let anchor_id = obs.first().and_then(|o| o.as_ref()).map(|s| s.id.clone());
-    for i in 1..nodes.len() {
-        let joined = match (&anchor_id, &obs[i]) {
+    for (i, o) in obs.iter().enumerate().take(nodes.len()).skip(1) {
+        let joined = match (&anchor_id, o) {
             (Some(a), Some(s)) => s.peer(a).is_some_and(|p| !p.pending()),
             _ => false,
         };
@@ -393,7 +403,10 @@ pub fn check_slots(obs: &[Option<NodeState>], names: &[String]) -> Result<(), St
             .collect();
         let total: u32 = map.keys().map(|&(a, b)| u32::from(b - a) + 1).sum();
         if total != u32::from(SLOTS) {
-            return Err(format!("{} sees {total} of {SLOTS} slots assigned", names[i]));
+            return Err(format!(
+                "{} sees {total} of {SLOTS} slots assigned",
+                names[i]
+            ));
         }
         match &reference {
             None => reference = Some(map),
@@ -403,7 +416,10 @@ pub fn check_slots(obs: &[Option<NodeState>], names: &[String]) -> Result<(), St
             Some(_) => {}
         }
         if s.cluster_state != "ok" {
-            return Err(format!("{} says cluster_state:{}", names[i], s.cluster_state));
+            return Err(format!(
+                "{} says cluster_state:{}",
+                names[i], s.cluster_state
+            ));
         }
     }
     Ok(())
@@ -411,10 +427,7 @@ pub fn check_slots(obs: &[Option<NodeState>], names: &[String]) -> Result<(), St
 
 /// Every replica of the plan replicates its shard's owner in every node's view, and its
 /// replication link is up.
-pub fn check_replicas(
-    nodes: &[NodeSpec],
-    obs: &[Option<NodeState>],
-) -> Result<(), String> {
+pub fn check_replicas(nodes: &[NodeSpec], obs: &[Option<NodeState>]) -> Result<(), String> {
     let owners = shard_owners(nodes, obs).map_err(|e| e.to_string())?;
     for n in nodes {
         let (owner, _) = owners[n.shard];
@@ -439,7 +452,10 @@ pub fn check_replicas(
             }
         }
         if me.link_up != Some(true) {
-            return Err(format!("{}: replication link to its primary not up", n.name));
+            return Err(format!(
+                "{}: replication link to its primary not up",
+                n.name
+            ));
         }
     }
     Ok(())
@@ -473,11 +489,21 @@ fn run_step(conn: &Connector, eps: &[Endpoint], step: &Step) -> Result<(), Clust
         Step::Meet { node, with } => {
             let mut c = conn.connect(eps[node].addr)?;
             let a = eps[with].addr;
-            c.ok(&["CLUSTER", "MEET", &a.ip().to_string(), &a.port().to_string()])?;
+            c.ok(&[
+                "CLUSTER",
+                "MEET",
+                &a.ip().to_string(),
+                &a.port().to_string(),
+            ])?;
         }
         Step::AddSlots { node, first, last } => {
             let mut c = conn.connect(eps[node].addr)?;
-            c.ok(&["CLUSTER", "ADDSLOTSRANGE", &first.to_string(), &last.to_string()])?;
+            c.ok(&[
+                "CLUSTER",
+                "ADDSLOTSRANGE",
+                &first.to_string(),
+                &last.to_string(),
+            ])?;
         }
         Step::Replicate { node, primary } => {
             let id = observe_node(conn, eps[primary].addr)?.id;
@@ -523,11 +549,12 @@ pub fn converge(
         Ok(obs)
     };
     // After a failover a restarted old primary claims its slots until it hears otherwise.
-    wait_for("the slot owners to settle", timeout, || {
-        match shard_owners(&nodes, &observe(conn, eps)) {
-            Err(ClusterError::Settling(m)) => Err(m),
-            _ => Ok(()),
-        }
+    wait_for("the slot owners to settle", timeout, || match shard_owners(
+        &nodes,
+        &observe(conn, eps),
+    ) {
+        Err(ClusterError::Settling(m)) => Err(m),
+        _ => Ok(()),
     })?;
     // Phase 1: meet.
     let obs = observe_all(conn)?;
@@ -565,11 +592,15 @@ pub fn converge(
         run_step(conn, eps, step)?;
         ran += 1;
     }
-    wait_for("every replica to be seen by all and in sync", timeout, || {
-        let obs = observe(conn, eps);
-        check_replicas(&nodes, &obs)?;
-        check_slots(&obs, &names)
-    })?;
+    wait_for(
+        "every replica to be seen by all and in sync",
+        timeout,
+        || {
+            let obs = observe(conn, eps);
+            check_replicas(&nodes, &obs)?;
+            check_slots(&obs, &names)
+        },
+    )?;
     Ok(ran)
 }
 
@@ -601,10 +632,7 @@ impl fmt::Display for StatusRow {
 
 /// Role, zone, slots and cluster_state of each node, and the problems found: replicas in
 /// their primary's zone, disagreement, failing nodes.
-pub fn status(
-    eps: &[Endpoint],
-    obs: &[Option<NodeState>],
-) -> (Vec<StatusRow>, Vec<String>) {
+pub fn status(eps: &[Endpoint], obs: &[Option<NodeState>]) -> (Vec<StatusRow>, Vec<String>) {
     let mut problems = Vec::new();
     let by_id: BTreeMap<String, usize> = obs
         .iter()
@@ -648,7 +676,10 @@ pub fn status(
                 }
             }
             if s.cluster_state != "ok" {
-                problems.push(format!("{}: cluster_state:{}", e.spec.name, s.cluster_state));
+                problems.push(format!(
+                    "{}: cluster_state:{}",
+                    e.spec.name, s.cluster_state
+                ));
             }
             for p in s.peers.iter().filter(|p| p.failing()) {
                 *failing.entry(p.id.clone()).or_insert(0usize) += 1;
@@ -731,7 +762,11 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
             if n.index == me {
                 flags = format!("myself,{flags}");
             }
-            let master = if n.index == owner { "-".into() } else { id(owner) };
+            let master = if n.index == owner {
+                "-".into()
+            } else {
+                id(owner)
+            };
             let slots = if n.index == owner {
                 format!("{}-{}", n.slots.0, n.slots.1)
             } else {
@@ -785,12 +820,33 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
                     Step::Meet { node: 3, with: 0 },
                     Step::Meet { node: 4, with: 0 },
                     Step::Meet { node: 5, with: 0 },
-                    Step::AddSlots { node: 0, first: 0, last: 5460 },
-                    Step::Replicate { node: 3, primary: 0 },
-                    Step::AddSlots { node: 1, first: 5461, last: 10922 },
-                    Step::Replicate { node: 4, primary: 1 },
-                    Step::AddSlots { node: 2, first: 10923, last: 16383 },
-                    Step::Replicate { node: 5, primary: 2 },
+                    Step::AddSlots {
+                        node: 0,
+                        first: 0,
+                        last: 5460
+                    },
+                    Step::Replicate {
+                        node: 3,
+                        primary: 0
+                    },
+                    Step::AddSlots {
+                        node: 1,
+                        first: 5461,
+                        last: 10922
+                    },
+                    Step::Replicate {
+                        node: 4,
+                        primary: 1
+                    },
+                    Step::AddSlots {
+                        node: 2,
+                        first: 10923,
+                        last: 16383
+                    },
+                    Step::Replicate {
+                        node: 5,
+                        primary: 2
+                    },
                 ]
             );
         }
@@ -819,7 +875,11 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
             assert!(problems.is_empty(), "{problems:?}");
             assert_eq!(rows[0].role, "primary");
             assert_eq!(rows[0].slots, "0-5460");
-            let want = if owners[1] == 4 { "primary" } else { "replica of ferrodis-2" };
+            let want = if owners[1] == 4 {
+                "primary"
+            } else {
+                "replica of ferrodis-2"
+            };
             assert_eq!(rows[4].role, want);
         }
     }
@@ -840,7 +900,10 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
         }
         assert_eq!(
             plan(&nodes, &obs).expect("plan"),
-            vec![Step::Replicate { node: 5, primary: 2 }]
+            vec![Step::Replicate {
+                node: 5,
+                primary: 2
+            }]
         );
         assert!(check_replicas(&nodes, &obs).is_err());
         // Node 2 lost: the plan still stands, the checks fail.

@@ -151,7 +151,9 @@ impl Ctx {
         if !create && !p.exists() {
             return Ok(None);
         }
-        Secrets::load_or_create(&p).map(Some).map_err(anyhow::Error::msg)
+        Secrets::load_or_create(&p)
+            .map(Some)
+            .map_err(anyhow::Error::msg)
     }
 
     /// Every node's endpoint.
@@ -261,11 +263,7 @@ impl Ctx {
         let mut s = String::from(
             "#!/bin/sh\n# redis-cli for this deployment (written by ferrodis-provision).\n",
         );
-        let mut args = format!(
-            "-c -h {} -p {}",
-            first.addr.ip(),
-            first.addr.port()
-        );
+        let mut args = format!("-c -h {} -p {}", first.addr.ip(), first.addr.port());
         if self.d().tls {
             let pki = self.pki_dir();
             args.push_str(&format!(
@@ -315,8 +313,7 @@ pub fn plan(ctx: &Ctx, t: &dyn Target) -> Result<Vec<String>> {
 
 /// `up`: everything, in order, idempotent. `log` gets a line per action.
 pub fn up(ctx: &Ctx, t: &dyn Target, log: &mut dyn FnMut(&str)) -> Result<()> {
-    fs::create_dir_all(&ctx.dir)
-        .with_context(|| format!("creating {}", ctx.dir.display()))?;
+    fs::create_dir_all(&ctx.dir).with_context(|| format!("creating {}", ctx.dir.display()))?;
     if let Some(old) = State::load(&ctx.dir)? {
         if old.target != ctx.state.target {
             bail!(
@@ -326,7 +323,11 @@ pub fn up(ctx: &Ctx, t: &dyn Target, log: &mut dyn FnMut(&str)) -> Result<()> {
             );
         }
         let (a, b) = (place(&old.deployment), &ctx.nodes);
-        let shape = |v: &[NodeSpec]| v.iter().map(|n| (n.name.clone(), n.shard)).collect::<Vec<_>>();
+        let shape = |v: &[NodeSpec]| {
+            v.iter()
+                .map(|n| (n.name.clone(), n.shard))
+                .collect::<Vec<_>>()
+        };
         if shape(&a) != shape(b) {
             bail!(
                 "{} holds a deployment of another shape ({} nodes): `down` it first \
@@ -355,7 +356,11 @@ pub fn up(ctx: &Ctx, t: &dyn Target, log: &mut dyn FnMut(&str)) -> Result<()> {
         log("cluster: nothing to change");
     }
     let cli = ctx.write_cli_wrapper(&eps)?;
-    log(&format!("cluster ready: {} (e.g. `{} set greeting hello`)", eps[0].addr, cli.display()));
+    log(&format!(
+        "cluster ready: {} (e.g. `{} set greeting hello`)",
+        eps[0].addr,
+        cli.display()
+    ));
     if ctx.d().acl {
         log(&format!(
             "ACL passwords (users admin, replication, app): {}",

@@ -67,6 +67,9 @@ struct Opts {
     /// First client port of the local target (overrides local.base_port).
     #[arg(long)]
     base_port: Option<u16>,
+    /// Replicas per primary (overrides replicas_per_primary).
+    #[arg(long)]
+    replicas: Option<usize>,
     /// Server binary (default: the data directory's, else ferrodis-server next to this
     /// program, else target/release/ferrodis-server, else from PATH).
     #[arg(long)]
@@ -130,6 +133,9 @@ fn context(opts: &Opts) -> Result<Ctx> {
     if let Some(p) = opts.base_port {
         d.local.base_port = p;
     }
+    if let Some(r) = opts.replicas {
+        d.replicas_per_primary = r;
+    }
     d.validate()?;
     let kind = opts
         .target
@@ -175,10 +181,13 @@ fn run(cli: Cli) -> Result<bool> {
                     l.addr
                 );
                 if show_config {
-                    let auth = ctx.d().acl.then(|| ferrodis_provision::render::ReplicationAuth {
-                        user: ferrodis_provision::acl::REPLICATION_USER.into(),
-                        password: "<generated>".into(),
-                    });
+                    let auth = ctx
+                        .d()
+                        .acl
+                        .then(|| ferrodis_provision::render::ReplicationAuth {
+                            user: ferrodis_provision::acl::REPLICATION_USER.into(),
+                            password: "<generated>".into(),
+                        });
                     let conf =
                         ferrodis_provision::render::render(ctx.d(), n, &l.env, auth.as_ref());
                     for line in conf.lines() {
@@ -227,8 +236,7 @@ fn main() -> ExitCode {
         Ok(false) => ExitCode::from(1),
         Err(e) => {
             eprintln!("ferrodis-provision: {e:#}");
-            if e
-                .downcast_ref::<ClusterError>()
+            if e.downcast_ref::<ClusterError>()
                 .is_some_and(|c| matches!(c, ClusterError::ReplicateUnsupported { .. }))
             {
                 return ExitCode::from(3);

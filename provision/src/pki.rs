@@ -38,8 +38,10 @@ pub struct Issued {
 
 fn ca_params(deployment: &str) -> Result<CertificateParams, rcgen::Error> {
     let mut p = CertificateParams::new(Vec::<String>::new())?;
-    p.distinguished_name
-        .push(DnType::CommonName, format!("ferrodis-provision CA ({deployment})"));
+    p.distinguished_name.push(
+        DnType::CommonName,
+        format!("ferrodis-provision CA ({deployment})"),
+    );
     p.distinguished_name
         .push(DnType::OrganizationName, "ferrodis-provision");
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);

@@ -85,7 +85,13 @@ pub fn place(d: &Deployment) -> Vec<NodeSpec> {
 pub fn format_ranges(ranges: &[(u16, u16)]) -> String {
     let parts: Vec<String> = ranges
         .iter()
-        .map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
         .collect();
     parts.join(" ")
 }
@@ -159,12 +165,8 @@ mod tests {
                     let nodes = place(&d);
                     assert_eq!(nodes.len(), primaries * (1 + replicas));
                     for s in 0..primaries {
-                        let shard: Vec<&NodeSpec> =
-                            nodes.iter().filter(|n| n.shard == s).collect();
-                        assert_eq!(
-                            shard.iter().filter(|n| n.role == Role::Primary).count(),
-                            1
-                        );
+                        let shard: Vec<&NodeSpec> = nodes.iter().filter(|n| n.shard == s).collect();
+                        assert_eq!(shard.iter().filter(|n| n.role == Role::Primary).count(), 1);
                         let mut zs: Vec<usize> = shard.iter().map(|n| n.zone_index).collect();
                         zs.sort();
                         zs.dedup();

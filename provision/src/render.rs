@@ -35,8 +35,7 @@ pub struct ReplicationAuth {
 /// `\\` and `\"` escaped.
 pub fn quote(v: &str) -> String {
     let plain = !v.is_empty()
-        && v
-            .bytes()
+        && v.bytes()
             .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\'' && b != b'\\');
     if plain {
         return v.to_string();
@@ -86,7 +85,10 @@ pub fn render(
         line("port", &env.port.to_string());
     }
     line("protected-mode", if d.acl { "yes" } else { "no" });
-    line("daemonize", if env.pidfile.is_some() { "yes" } else { "no" });
+    line(
+        "daemonize",
+        if env.pidfile.is_some() { "yes" } else { "no" },
+    );
     if let Some(p) = &env.pidfile {
         line("pidfile", &quote(p));
     }

@@ -274,7 +274,9 @@ fn read_value(r: &mut impl BufRead) -> Result<Value, ReadError> {
             let items: Result<Vec<Value>, ReadError> = (0..n).map(|_| read_value(r)).collect();
             Ok(Value::Array(Some(items?)))
         }
-        _ => Err(ReadError::Protocol(format!("unexpected reply line `{line}`"))),
+        _ => Err(ReadError::Protocol(format!(
+            "unexpected reply line `{line}`"
+        ))),
     }
 }
 
@@ -296,9 +298,15 @@ mod tests {
     fn decodes_replies() {
         let mut r: &[u8] = b"+OK\r\n-ERR x y\r\n:42\r\n$3\r\na\r\n\r\n$-1\r\n*2\r\n:1\r\n*-1\r\n";
         assert_eq!(read_value(&mut r).ok(), Some(Value::Simple("OK".into())));
-        assert_eq!(read_value(&mut r).ok(), Some(Value::Error("ERR x y".into())));
+        assert_eq!(
+            read_value(&mut r).ok(),
+            Some(Value::Error("ERR x y".into()))
+        );
         assert_eq!(read_value(&mut r).ok(), Some(Value::Int(42)));
-        assert_eq!(read_value(&mut r).ok(), Some(Value::Bulk(Some(b"a\r\n".to_vec()))));
+        assert_eq!(
+            read_value(&mut r).ok(),
+            Some(Value::Bulk(Some(b"a\r\n".to_vec())))
+        );
         assert_eq!(read_value(&mut r).ok(), Some(Value::Bulk(None)));
         assert_eq!(
             read_value(&mut r).ok(),

@@ -174,7 +174,11 @@ impl Deployment {
             toml::from_str(text).map_err(|e| SpecError::Parse(e.to_string()))?;
         let preset = match table.remove("preset") {
             Some(toml::Value::String(s)) => Preset::from_name(&s)?,
-            Some(other) => return Err(SpecError::Parse(format!("preset must be a string, got {other}"))),
+            Some(other) => {
+                return Err(SpecError::Parse(format!(
+                    "preset must be a string, got {other}"
+                )))
+            }
             None => default_preset.unwrap_or(Preset::Ha),
         };
         let base = toml::Table::try_from(preset.deployment())
@@ -252,9 +256,7 @@ impl Deployment {
         }
         let p = &self.netns.prefix;
         if p.is_empty() || p.len() > 8 || !p.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return invalid(format!(
-                "netns.prefix `{p}` must be 1-8 letters or digits"
-            ));
+            return invalid(format!("netns.prefix `{p}` must be 1-8 letters or digits"));
         }
         self.netns.octets()?;
         if n + 10 > 255 {
@@ -291,11 +293,17 @@ mod tests {
     #[test]
     fn presets_are_the_guides_topologies() {
         let ha = Preset::Ha.deployment();
-        assert_eq!((ha.primaries, ha.replicas_per_primary, ha.zones.len()), (3, 1, 2));
+        assert_eq!(
+            (ha.primaries, ha.replicas_per_primary, ha.zones.len()),
+            (3, 1, 2)
+        );
         assert!(!ha.tls && !ha.acl);
         assert_eq!(ha.node_count(), 6);
         let s = Preset::Secure.deployment();
-        assert_eq!((s.primaries, s.replicas_per_primary, s.zones.len()), (3, 0, 3));
+        assert_eq!(
+            (s.primaries, s.replicas_per_primary, s.zones.len()),
+            (3, 0, 3)
+        );
         assert!(s.tls && s.acl);
         ha.validate().expect("ha");
         s.validate().expect("secure");
@@ -339,7 +347,9 @@ mod tests {
             ("[netns]\nprefix = \"muchtoolong\"", "1-8"),
             ("port = \"x\"", "invalid type"),
         ] {
-            let err = Deployment::from_toml(text, None).expect_err(text).to_string();
+            let err = Deployment::from_toml(text, None)
+                .expect_err(text)
+                .to_string();
             assert!(err.contains(needle), "{text}: {err}");
         }
     }

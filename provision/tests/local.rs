@@ -33,10 +33,17 @@ fn local_ferrodis_primaries_up_status_down() {
     ];
     let plan = d.must("plan", &[]);
     assert!(plan.stdout.contains("start prim-1 (zone a)"), "{plan}");
-    assert!(plan.stdout.contains("CLUSTER ADDSLOTSRANGE 0 5460"), "{plan}");
+    assert!(
+        plan.stdout.contains("CLUSTER ADDSLOTSRANGE 0 5460"),
+        "{plan}"
+    );
     let up = d.must("up", &[]);
     assert_eq!(up.stdout.matches("CLUSTER MEET").count(), 2, "{up}");
-    assert_eq!(up.stdout.matches("CLUSTER ADDSLOTSRANGE").count(), 3, "{up}");
+    assert_eq!(
+        up.stdout.matches("CLUSTER ADDSLOTSRANGE").count(),
+        3,
+        "{up}"
+    );
 
     let status = d.must("status", &[]).stdout;
     for (node, zone, slots) in [
@@ -70,9 +77,17 @@ fn local_ferrodis_primaries_up_status_down() {
     // Idempotent: nothing to do, nothing restarted.
     let pids: Vec<Option<i32>> = (1..=3).map(|i| d.pid(&format!("prim-{i}"))).collect();
     let again = d.must("up", &[]);
-    assert!(again.stdout.contains("cluster: nothing to change"), "{again}");
+    assert!(
+        again.stdout.contains("cluster: nothing to change"),
+        "{again}"
+    );
     assert!(!again.stdout.contains("started"), "{again}");
-    assert_eq!(pids, (1..=3).map(|i| d.pid(&format!("prim-{i}"))).collect::<Vec<_>>());
+    assert_eq!(
+        pids,
+        (1..=3)
+            .map(|i| d.pid(&format!("prim-{i}")))
+            .collect::<Vec<_>>()
+    );
     let plan = d.must("plan", &[]);
     assert!(plan.stdout.contains("nothing to do"), "{plan}");
 
@@ -109,8 +124,11 @@ fn local_replicas_and_failover_on_stock_redis() {
     let up = d.must("up", &[]);
     assert_eq!(up.stdout.matches("CLUSTER REPLICATE").count(), 3, "{up}");
     let status = d.must("status", &[]).stdout;
-    for (replica, zone, primary) in [("ha-4", "b", "ha-1"), ("ha-5", "a", "ha-2"), ("ha-6", "b", "ha-3")]
-    {
+    for (replica, zone, primary) in [
+        ("ha-4", "b", "ha-1"),
+        ("ha-5", "a", "ha-2"),
+        ("ha-6", "b", "ha-3"),
+    ] {
         let r = row(&status, replica);
         assert!(r.contains(&format!("replica of {primary}")), "{status}");
         assert_eq!(r.split_whitespace().nth(2), Some(zone), "{status}");
@@ -119,7 +137,10 @@ fn local_replicas_and_failover_on_stock_redis() {
 
     // Stop ha-2 (zone b): its replica ha-5 (zone a) takes over.
     let pid = d.pid("ha-2").expect("pid of ha-2");
-    Command::new("kill").arg(pid.to_string()).status().expect("kill");
+    Command::new("kill")
+        .arg(pid.to_string())
+        .status()
+        .expect("kill");
     wait_until("ha-5 to be promoted", Duration::from_secs(60), || {
         let s = d.run("status", &[]).stdout;
         row(&s, "ha-5").contains("primary") && row(&s, "ha-5").contains("5461-10922")
@@ -176,7 +197,10 @@ fn local_up_interrupted_halfway_resumes() {
         assert!(start.elapsed() < Duration::from_secs(120), "{seen:?}");
     }
     let _ = child.wait();
-    assert!(seen.iter().any(|l| l.starts_with("CLUSTER ADDSLOTSRANGE")), "{seen:?}");
+    assert!(
+        seen.iter().any(|l| l.starts_with("CLUSTER ADDSLOTSRANGE")),
+        "{seen:?}"
+    );
 
     let plan = d.must("plan", &[]);
     assert!(!plan.stdout.contains("CLUSTER MEET"), "{plan}");
@@ -217,8 +241,15 @@ fn local_ferrodis_replicas_or_skip() {
     }
     assert!(up.ok(), "{up}");
     let status = d.must("status", &[]).stdout;
-    for (replica, primary) in [("fdha-4", "fdha-1"), ("fdha-5", "fdha-2"), ("fdha-6", "fdha-3")] {
-        assert!(row(&status, replica).contains(&format!("replica of {primary}")), "{status}");
+    for (replica, primary) in [
+        ("fdha-4", "fdha-1"),
+        ("fdha-5", "fdha-2"),
+        ("fdha-6", "fdha-3"),
+    ] {
+        assert!(
+            row(&status, replica).contains(&format!("replica of {primary}")),
+            "{status}"
+        );
     }
     assert!(!status.contains("problem"), "{status}");
 }
@@ -258,7 +289,10 @@ fn secure(server: &std::path::Path, tag: &str, replicas: usize) {
     let up = d.must("up", &[]);
     let pw_file = d.dir.join("secrets/passwords.toml");
     assert!(
-        up.stdout.contains(&format!("ACL passwords (users admin, replication, app): {}", pw_file.display())),
+        up.stdout.contains(&format!(
+            "ACL passwords (users admin, replication, app): {}",
+            pw_file.display()
+        )),
         "{up}"
     );
     let status = d.must("status", &[]).stdout;
@@ -269,7 +303,10 @@ fn secure(server: &std::path::Path, tag: &str, replicas: usize) {
         assert!(r.contains("primary"), "{status}");
     }
     if replicas > 0 {
-        assert!(row(&status, "sec-4").contains("replica of sec-1"), "{status}");
+        assert!(
+            row(&status, "sec-4").contains("replica of sec-1"),
+            "{status}"
+        );
     }
     assert_eq!(d.cli(&["set", "patient:12345", "encrypted_data"]), "OK");
     assert_eq!(d.cli(&["get", "patient:12345"]), "encrypted_data");
@@ -306,8 +343,11 @@ fn secure(server: &std::path::Path, tag: &str, replicas: usize) {
     // The default user is off: nothing without credentials.
     assert!(tls(&["ping"], None).contains("NOAUTH"));
     // The app user: reads and writes, no admin commands.
-    assert!(tls(&["-c", "--user", "app", "set", "session:x", "1"], Some(("REDISCLI_AUTH", app.clone())))
-        .contains("OK"));
+    assert!(tls(
+        &["-c", "--user", "app", "set", "session:x", "1"],
+        Some(("REDISCLI_AUTH", app.clone()))
+    )
+    .contains("OK"));
     assert!(tls(&["--user", "app", "flushall"], Some(("REDISCLI_AUTH", app))).contains("NOPERM"));
     // No plain-TCP port.
     let plain = run_with_deadline(
@@ -332,11 +372,18 @@ fn secure(server: &std::path::Path, tag: &str, replicas: usize) {
     assert!(!acl.contains(&pw.lines().next().unwrap_or("").replace("admin = ", "")));
     let ca_key = std::fs::read(pki.join("ca.key")).expect("ca key");
     for entry in walk(&d.dir.join("nodes")) {
-        assert_ne!(std::fs::read(&entry).ok().as_deref(), Some(&ca_key[..]), "{entry:?}");
+        assert_ne!(
+            std::fs::read(&entry).ok().as_deref(),
+            Some(&ca_key[..]),
+            "{entry:?}"
+        );
     }
     // A second up changes nothing.
     let again = d.must("up", &[]);
-    assert!(again.stdout.contains("cluster: nothing to change"), "{again}");
+    assert!(
+        again.stdout.contains("cluster: nothing to change"),
+        "{again}"
+    );
     assert!(!again.stdout.contains("restarted"), "{again}");
 }
 

@@ -126,7 +126,10 @@ impl Target for Local {
                 Some(_) => {}
                 None => {
                     Self::start(ctx, n, &l)?;
-                    out.push(format!("started {} (zone {}) on {}", n.name, n.zone, l.addr));
+                    out.push(format!(
+                        "started {} (zone {}) on {}",
+                        n.name, n.zone, l.addr
+                    ));
                 }
             }
         }

@@ -71,7 +71,12 @@ impl Netns {
     }
     pub fn host_ip(ctx: &Ctx, n: &NodeSpec) -> Result<Ipv4Addr> {
         let (a, b) = ctx.d().netns.octets()?;
-        Ok(Ipv4Addr::new(a, b, n.zone_index as u8 + 1, 10 + n.index as u8))
+        Ok(Ipv4Addr::new(
+            a,
+            b,
+            n.zone_index as u8 + 1,
+            10 + n.index as u8,
+        ))
     }
     fn root(ctx: &Ctx, n: &NodeSpec) -> PathBuf {
         ctx.dir.join("hosts").join(&n.name)
@@ -120,8 +125,7 @@ impl Netns {
     fn bootstrap(&self, ctx: &Ctx, n: &NodeSpec, files: &[NodeFile]) -> Result<String> {
         let root = Self::root(ctx, n);
         let staging = root.join("staging");
-        fs::create_dir_all(&staging)
-            .with_context(|| format!("creating {}", staging.display()))?;
+        fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
         deliver(&staging, files)?;
         stage_binary(&ctx.state.server_bin, &staging.join("ferrodis-server"))?;
         let script = staging.join("bootstrap.sh");
@@ -297,7 +301,11 @@ mod tests {
         let ips: Vec<String> = ctx
             .nodes
             .iter()
-            .map(|n| Netns::host_ip(&ctx, n).map(|i| i.to_string()).unwrap_or_default())
+            .map(|n| {
+                Netns::host_ip(&ctx, n)
+                    .map(|i| i.to_string())
+                    .unwrap_or_default()
+            })
             .collect();
         assert_eq!(
             ips,

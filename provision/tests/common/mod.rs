@@ -34,7 +34,10 @@ pub fn ferrodis_server() -> PathBuf {
 /// Stock redis-server, for the paths ferrodis does not have yet (replicas in a cluster).
 pub fn stock_redis() -> PathBuf {
     let p = PathBuf::from("/usr/bin/redis-server");
-    assert!(p.exists(), "stock redis-server is needed (scripts/install-deps.sh)");
+    assert!(
+        p.exists(),
+        "stock redis-server is needed (scripts/install-deps.sh)"
+    );
     p
 }
 
@@ -53,9 +56,13 @@ pub fn free_base_port(n: u16) -> u16 {
     let used = USED.get_or_init(|| Mutex::new(HashSet::new()));
     let mut used = used.lock().unwrap_or_else(|p| p.into_inner());
     let seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     for _ in 0..500 {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let base = 15000 + ((x >> 33) % 7000) as u16;
         if (0..n).any(|i| used.contains(&(base + i))) {
             continue;
@@ -149,7 +156,11 @@ impl Deployment {
     /// `ferrodis-provision <cmd> <args> --dir <dir> <extra>`.
     pub fn run(&self, cmd: &str, extra: &[&str]) -> Ran {
         let mut c = Command::new(tool());
-        c.arg(cmd).args(&self.args).arg("--dir").arg(&self.dir).args(extra);
+        c.arg(cmd)
+            .args(&self.args)
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(extra);
         let out = run_with_deadline(&mut c, Duration::from_secs(180));
         Ran {
             code: out.status.code().unwrap_or(-1),
@@ -177,7 +188,10 @@ impl Deployment {
     pub fn pid(&self, node: &str) -> Option<i32> {
         for p in [
             self.dir.join("nodes").join(node).join("ferrodis.pid"),
-            self.dir.join("hosts").join(node).join("run/ferrodis/ferrodis.pid"),
+            self.dir
+                .join("hosts")
+                .join(node)
+                .join("run/ferrodis/ferrodis.pid"),
         ] {
             if let Ok(s) = std::fs::read_to_string(&p) {
                 return s.trim().parse().ok();
