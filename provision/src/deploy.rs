@@ -291,7 +291,36 @@ impl Ctx {
 
 /// `plan`: what `up` would do.
 pub fn plan(ctx: &Ctx, t: &dyn Target) -> Result<Vec<String>> {
-    let mut out = t.plan(ctx)?;
+    let mut out = Vec::new();
+    if ctx.d().tls && !ctx.pki_dir().join("ca.key").exists() {
+        out.push(format!(
+            "create a CA in {} and a certificate for each node and the operator",
+            ctx.pki_dir().display()
+        ));
+    }
+    let secrets = ctx.secrets(false)?;
+    if ctx.d().acl && secrets.is_none() {
+        out.push(format!(
+            "generate ACL passwords (users admin, replication, app) in {}",
+            ctx.passwords_path().display()
+        ));
+    }
+    // Configs on disk that the description would render differently.
+    if !ctx.d().acl || secrets.is_some() {
+        let auth = secrets.as_ref().map(|s| ReplicationAuth {
+            user: REPLICATION_USER.to_string(),
+            password: s.replication.clone(),
+        });
+        for n in &ctx.nodes {
+            let l = t.layout(ctx, n)?;
+            if let Ok(old) = fs::read_to_string(&l.conf) {
+                if old != render(ctx.d(), n, &l.env, auth.as_ref()) {
+                    out.push(format!("rewrite the config of {} and restart it", n.name));
+                }
+            }
+        }
+    }
+    out.extend(t.plan(ctx)?);
     let eps = ctx.endpoints(t)?;
     let obs = if ctx.dir.join(STATE_FILE).exists() {
         match ctx.connector() {

@@ -91,6 +91,25 @@ fn local_ferrodis_primaries_up_status_down() {
     let plan = d.must("plan", &[]);
     assert!(plan.stdout.contains("nothing to do"), "{plan}");
 
+    // A changed description: plan says which configs change, up rewrites and restarts
+    // those nodes and the cluster comes back whole.
+    d.config("name = \"prim\"\nreplicas_per_primary = 0\nnode_timeout_ms = 3000\n");
+    let plan = d.must("plan", &[]);
+    for i in 1..=3 {
+        let want = format!("rewrite the config of prim-{i} and restart it");
+        assert!(plan.stdout.contains(&want), "{plan}");
+    }
+    let up = d.must("up", &[]);
+    assert_eq!(up.stdout.matches("(config changed)").count(), 3, "{up}");
+    assert!(up.stdout.contains("cluster: nothing to change"), "{up}");
+    assert_eq!(
+        d.cli(&["config", "get", "cluster-node-timeout"]),
+        "cluster-node-timeout\n3000"
+    );
+    // appendonly yes (the preset's): the data survived the restarts.
+    assert_eq!(d.cli(&["get", "key7"]), "v7");
+    let pids: Vec<Option<i32>> = (1..=3).map(|i| d.pid(&format!("prim-{i}"))).collect();
+
     // down stops what it started (by pid) and removes its files; a second down is a no-op.
     let down = d.must("down", &[]);
     assert_eq!(down.stdout.matches("stopped").count(), 3, "{down}");
@@ -143,7 +162,7 @@ fn local_replicas_and_failover_on_stock_redis() {
         .expect("kill");
     wait_until("ha-5 to be promoted", Duration::from_secs(60), || {
         let s = d.run("status", &[]).stdout;
-        row(&s, "ha-5").contains("primary") && row(&s, "ha-5").contains("5461-10922")
+        promoted(&s, "ha-5", "5461-10922", "ha-2")
     });
     assert_eq!(d.cli(&["get", "mykey"]), "Hello, Redis Cluster!");
     let plan = d.must("plan", &[]);
@@ -189,8 +208,9 @@ fn local_up_interrupted_halfway_resumes() {
     for line in BufReader::new(stdout).lines() {
         let line = line.expect("line");
         seen.push(line.clone());
-        if line.starts_with("CLUSTER ADDSLOTSRANGE 0 5460") {
-            // Interrupt right after the first shard's slots.
+        if line.starts_with("CLUSTER ADDSLOTSRANGE 5461 10922") {
+            // Interrupt right after the first shard's slots (a step is logged before it
+            // runs, and steps run one after the other).
             let _ = child.kill();
             break;
         }

@@ -168,7 +168,7 @@ fn netns_six_hosts_two_zones_failover_on_stock_redis() {
         .expect("kill");
     wait_until("ns-4 to be promoted", Duration::from_secs(60), || {
         let s = d.run("status", &[]).stdout;
-        row(&s, "ns-4").contains("primary") && row(&s, "ns-4").contains("0-5460")
+        promoted(&s, "ns-4", "0-5460", "ns-1")
     });
     let s = d.run("status", &[]).stdout;
     assert_eq!(redis_cli(&ip_of(&s, "ns-2"), &["get", "k0"]), "v0");
@@ -249,7 +249,7 @@ fn netns_ferrodis_set_get_and_failover_or_skip() {
         .expect("kill");
     wait_until("ns-4 to be promoted", Duration::from_secs(60), || {
         let s = d.run("status", &[]).stdout;
-        row(&s, "ns-4").contains("primary") && row(&s, "ns-4").contains("0-5460")
+        promoted(&s, "ns-4", "0-5460", "ns-1")
     });
     d.must("up", &[]);
     let status = d.must("status", &[]).stdout;

@@ -242,3 +242,15 @@ pub fn row<'a>(status: &'a str, node: &str) -> &'a str {
 pub fn path_str(p: &Path) -> String {
     p.display().to_string()
 }
+
+/// `node` is a primary with `slots` and every node but `down` says cluster_state:ok.
+pub fn promoted(status: &str, node: &str, slots: &str, down: &str) -> bool {
+    let r = row(status, node);
+    r.contains("primary")
+        && r.contains(slots)
+        && status
+            .lines()
+            .skip(1)
+            .filter(|l| l.split_whitespace().next() != Some(down) && !l.starts_with("problem"))
+            .all(|l| l.split_whitespace().nth(4) == Some("ok") || l.contains(" ok "))
+}
