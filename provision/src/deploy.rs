@@ -43,6 +43,15 @@ pub enum TargetKind {
     Netns,
 }
 
+impl TargetKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TargetKind::Local => "local",
+            TargetKind::Netns => "netns",
+        }
+    }
+}
+
 /// The state file: enough for `status` and `down` without the description.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
@@ -346,9 +355,9 @@ pub fn up(ctx: &Ctx, t: &dyn Target, log: &mut dyn FnMut(&str)) -> Result<()> {
     if let Some(old) = State::load(&ctx.dir)? {
         if old.target != ctx.state.target {
             bail!(
-                "{} holds a {:?} deployment: `down` it first",
+                "{} holds a {} deployment: `down` it first",
                 ctx.dir.display(),
-                old.target
+                old.target.name()
             );
         }
         let (a, b) = (place(&old.deployment), &ctx.nodes);

@@ -157,9 +157,9 @@ fn run(cli: Cli) -> Result<bool> {
             let ctx = context(&opts)?;
             let t = targets::of(ctx.state.target);
             println!(
-                "deployment {} ({:?}): {} primaries x {} replica(s) over zones {}{}{}",
+                "deployment {} ({}): {} primaries x {} replica(s) over zones {}{}{}",
                 ctx.d().name,
-                ctx.state.target,
+                ctx.state.target.name(),
                 ctx.d().primaries,
                 ctx.d().replicas_per_primary,
                 ctx.d().zones.join(", "),
