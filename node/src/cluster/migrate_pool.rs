@@ -216,6 +216,7 @@ impl Migrations {
     }
 
     /// The deletion counter (see the module notes): read it before routing a command.
+    #[inline]
     pub fn seq(&self) -> u64 {
         self.seq.load(Relaxed)
     }
@@ -229,7 +230,24 @@ impl Migrations {
     /// `wait`): it writes a fenced key, or (cluster mode) a migration deleted keys since
     /// `seq` was read before routing it. Called by dispatch with the command's shards
     /// locked (`db`).
+    #[inline]
     pub fn must_retry(
+        &self,
+        seq: u64,
+        cluster: bool,
+        cmd: &Command,
+        args: &[Bytes],
+        db: &Db<'_>,
+    ) -> Option<Duration> {
+        // The common case, no migration at all: two relaxed loads.
+        if self.fenced.load(Relaxed) == 0 && (!cluster || self.seq.load(Relaxed) == seq) {
+            return None;
+        }
+        self.must_retry_slow(seq, cluster, cmd, args, db)
+    }
+
+    #[cold]
+    fn must_retry_slow(
         &self,
         seq: u64,
         cluster: bool,

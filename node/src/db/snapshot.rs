@@ -95,26 +95,36 @@ impl<F: FnMut(Part<'_>) -> std::io::Result<()>> Feed<F> {
 
 impl Keyspace {
     /// Locks shard `i`, first copying what the background snapshot still needs of it.
+    #[inline]
     pub(super) fn lock_shard(&self, i: usize) -> MutexGuard<'_, Shard> {
         let mut g = self.shards[i].lock();
-        if g.snap.pending != 0 && self.snap.active.load(std::sync::atomic::Ordering::Acquire) {
-            let compress = self
-                .snap
-                .compress
-                .load(std::sync::atomic::Ordering::Relaxed);
-            let sh = &mut *g;
-            for db in 0..NDBS {
-                if sh.snap.pending & (1 << db) != 0 {
-                    let mut out = Vec::new();
-                    serialize(sh, db, compress, &mut out);
-                    if !out.is_empty() {
-                        sh.snap.copies.push((db, out));
-                    }
-                }
-            }
-            sh.snap.pending = 0;
+        if g.snap.pending != 0 {
+            self.copy_for_snapshot(&mut g);
         }
         g
+    }
+
+    /// Copies what the background snapshot still needs of a shard about to be touched.
+    #[cold]
+    #[inline(never)]
+    fn copy_for_snapshot(&self, sh: &mut Shard) {
+        if !self.snap.active.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        let compress = self
+            .snap
+            .compress
+            .load(std::sync::atomic::Ordering::Relaxed);
+        for db in 0..NDBS {
+            if sh.snap.pending & (1 << db) != 0 {
+                let mut out = Vec::new();
+                serialize(sh, db, compress, &mut out);
+                if !out.is_empty() {
+                    sh.snap.copies.push((db, out));
+                }
+            }
+        }
+        sh.snap.pending = 0;
     }
 
     /// Whether a background snapshot is being taken.
