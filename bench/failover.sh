@@ -8,7 +8,8 @@
 #     master_link_status:up on a fresh replica (standalone, RDB sent from a non-blocking
 #     snapshot).
 #
-#   bench/failover.sh [ROUNDS] [SYNC_MB]   (defaults 3 and 1024; needs
+#   bench/failover.sh [ROUNDS] [SYNC_MB]   (defaults 3 and 1024, 0 skips the sync; TIMEOUTS
+#   env, default "5000 1000", picks the node timeouts; needs
 #   target/release/ferrodis-server, redis-server, redis-cli, redis-benchmark)
 #
 # Servers run on loopback ports of their own, are stopped by pid, data lives in a mktemp dir.
@@ -101,7 +102,7 @@ sync_round() { # binary -> prints ms
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)] " (" a[1] "-" a[NR] ")"}'; }
 
 printf '| node timeout | redis ms, median (min-max) | ferrodis ms, median (min-max) | ferrodis/redis time (lower is better) |\n|---|---|---|---|\n'
-for t in 5000 1000; do
+for t in ${TIMEOUTS:-5000 1000}; do
   r=(); f=()
   for _ in $(seq "$ROUNDS"); do
     r+=("$(cluster_round "$REDIS" "$t")")
@@ -111,6 +112,7 @@ for t in 5000 1000; do
   printf '| %s | %s | %s | %s |\n' "$t" "$rm" "$fm" \
     "$(awk -v a="${rm%% *}" -v b="${fm%% *}" 'BEGIN {printf "%.2f", b / a}')"
 done
+[ "$SYNC_MB" = 0 ] && exit 0
 echo
 printf '| full sync of %s MiB | redis ms (used_memory) | ferrodis ms (used_memory) |\n|---|---|---|\n' "$SYNC_MB"
 printf '| once | %s | %s |\n' "$(sync_round "$REDIS")" "$(sync_round "$FERRODIS")"

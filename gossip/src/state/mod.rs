@@ -669,6 +669,12 @@ impl ClusterState {
             .filter(|n| n.id != self.myself && !n.has(nflags::HANDSHAKE | nflags::NOADDR))
             .map(|n| n.id)
             .collect();
+        // Every node is pinged at least this often (Redis: half the node timeout). In a small
+        // cluster a tighter bound (a quarter of the timeout, at most a second) costs a few
+        // messages a second and finds a dead node sooner: PFAIL comes node_timeout after the
+        // first unanswered ping.
+        let ping_every =
+            (timeout / 2).min((self.nodes.len() as u64 * 10).max((timeout / 4).min(1000)));
         let mut new_pfail = false;
         for id in others {
             let n = &self.nodes[&id];
@@ -679,7 +685,7 @@ impl ClusterState {
                 n.data_received,
                 n.flags,
             );
-            if ping_sent == 0 && now.saturating_sub(pong) > timeout / 2 {
+            if ping_sent == 0 && now.saturating_sub(pong) > ping_every {
                 self.send_ping(now, id, b'P');
             } else if ping_sent != 0 && now.saturating_sub(ping_out) > timeout / 2 {
                 // A ping or its pong may have been lost with the link: ask again, keeping
