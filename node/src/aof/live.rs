@@ -340,8 +340,11 @@ impl Aof {
             self.flush_or_die(fed);
             return;
         }
-        // `always`: the fsync thread writes and fsyncs everything fed so far while this
-        // worker goes on serving other connections, whose writes the next fsync takes too.
+        // `always`: first let the other connections this worker has ready run (as Redis
+        // serves every ready client before its one fsync per event-loop round), so one fsync
+        // takes all their writes too; then the fsync thread writes and fsyncs everything fed
+        // so far while this worker goes on serving.
+        tokio::task::yield_now().await;
         loop {
             let synced = self.synced_notify.notified();
             tokio::pin!(synced);
