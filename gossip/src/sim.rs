@@ -198,3 +198,26 @@ impl Sim {
         self.now = end;
     }
 }
+
+/// Runs `run` for every seed of `seeds` (or only `$SIM_SEED` when set), reporting each failing
+/// seed with its error, and panics listing them all.
+pub fn check_seeds(seeds: impl Iterator<Item = u64>, run: impl Fn(u64) -> Result<(), String>) {
+    let seeds: Vec<u64> = match std::env::var("SIM_SEED") {
+        Ok(s) => vec![s.parse().expect("SIM_SEED must be a number")],
+        Err(_) => seeds.collect(),
+    };
+    let failed: Vec<u64> = seeds
+        .into_iter()
+        .filter(|&seed| match run(seed) {
+            Ok(()) => false,
+            Err(e) => {
+                eprintln!("seed {seed} failed: {e}");
+                true
+            }
+        })
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "failing seeds (rerun with SIM_SEED=n): {failed:?}"
+    );
+}

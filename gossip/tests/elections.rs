@@ -225,21 +225,7 @@ fn run_seed(seed: u64) -> Result<(), String> {
 
 /// Runs seeds `range` (or just `SIM_SEED`), reporting every failing one.
 fn run_seeds(range: std::ops::Range<u64>) {
-    let seeds: Vec<u64> = match std::env::var("SIM_SEED") {
-        Ok(s) => vec![s.parse().expect("SIM_SEED must be a number")],
-        Err(_) => range.collect(),
-    };
-    let mut failed = Vec::new();
-    for seed in seeds {
-        if let Err(e) = run_seed(seed) {
-            eprintln!("seed {seed} failed: {e}");
-            failed.push(seed);
-        }
-    }
-    assert!(
-        failed.is_empty(),
-        "failing seeds (rerun with SIM_SEED=n): {failed:?}"
-    );
+    ferrodis_gossip::sim::check_seeds(range, run_seed);
 }
 
 // Four quarters of 240 seeds, so the test threads share them.

@@ -210,23 +210,9 @@ fn run_seed(seed: u64) -> Result<(), String> {
 
 #[test]
 fn simulated_clusters() {
-    let seeds: Vec<u64> = match std::env::var("SIM_SEED") {
-        Ok(s) => vec![s.parse().expect("SIM_SEED must be a number")],
-        Err(_) => (0..std::env::var("SIM_SEEDS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(300))
-            .collect(),
-    };
-    let mut failed = Vec::new();
-    for seed in seeds {
-        if let Err(e) = run_seed(seed) {
-            eprintln!("seed {seed} failed: {e}");
-            failed.push(seed);
-        }
-    }
-    assert!(
-        failed.is_empty(),
-        "failing seeds (rerun with SIM_SEED=n): {failed:?}"
-    );
+    let n = std::env::var("SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
+    ferrodis_gossip::sim::check_seeds(0..n, run_seed);
 }

@@ -12,19 +12,7 @@ use ferrodis_tests::{Flavor, Server};
 const NODE_TIMEOUT: u64 = 2000;
 
 fn slot_of(key: &str) -> u16 {
-    // CRC16/XMODEM, as Redis (no hashtags in the keys used here).
-    let mut crc: u16 = 0;
-    for &b in key.as_bytes() {
-        crc ^= (b as u16) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc & 16383
+    cluster::key_slot(key.as_bytes())
 }
 
 #[test]
