@@ -935,6 +935,15 @@ impl ClusterState {
         match &msg.body {
             Body::Ping(g) | Body::Pong(g) | Body::Meet(g) => {
                 self.update_sender(now, &msg, &sender_ip);
+                // A node we think is failing talks again: ask it for a PONG now, so its FAIL
+                // clears without waiting for the next ping round.
+                let n = &self.nodes[&sender];
+                if !matches!(msg.body, Body::Pong(_))
+                    && n.has(nflags::FAIL | nflags::PFAIL)
+                    && now.saturating_sub(n.ping_out) >= TICK_MS
+                {
+                    self.send_ping(now, sender, b'P');
+                }
                 if matches!(msg.body, Body::Pong(_)) {
                     let n = self.nodes.get_mut(&sender).expect("known");
                     n.pong_received = now;
