@@ -285,3 +285,54 @@ fn primary_restarted_without_data_does_not_wipe_its_replica() {
     );
     verify(ports, "e", &acked);
 }
+
+/// `redis-cli --cluster add-node --cluster-slave`, then replica migration: with two replicas
+/// on one primary and the only replica of another killed, one of the two moves over.
+#[test]
+fn add_node_as_replica_and_replica_migration() {
+    let mut nodes = cluster::start_nodes(Flavor::Ferrodis, 6, NODE_TIMEOUT);
+    let out = cluster::create(&nodes[..3]);
+    assert!(out.success, "{}\n{}", out.stdout, out.stderr);
+    let ids: Vec<String> = nodes.iter().map(myid).collect();
+    // Nodes 3 and 4 replicate node 0, node 5 replicates node 1.
+    for (new, primary) in [(3, 0), (4, 0), (5, 1)] {
+        wait_for(Duration::from_secs(30), "the nodes so far to agree", || {
+            cluster::all_joined(&nodes[..new], new)
+        });
+        let args: Vec<String> = [
+            "--cluster",
+            "add-node",
+            &cluster::addr(&nodes[new]),
+            &cluster::addr(&nodes[0]),
+            "--cluster-slave",
+            "--cluster-master-id",
+            &ids[primary],
+        ]
+        .map(String::from)
+        .to_vec();
+        let out = cluster::redis_cli(&args, "", Duration::from_secs(60));
+        assert!(
+            out.success && out.stdout.contains("[OK] New node added correctly."),
+            "add-node --cluster-slave {new}:\n{}\n{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+    wait_for(Duration::from_secs(30), "three replicas in sync", || {
+        (3..6).all(|i| link_up(&nodes[i]))
+            && (0..6).all(|v| {
+                follows(&nodes[v], &ids[3], &ids[0])
+                    && follows(&nodes[v], &ids[4], &ids[0])
+                    && follows(&nodes[v], &ids[5], &ids[1])
+            })
+    });
+    // Node 1 loses its only replica: the lower-id replica of node 0 migrates to it.
+    nodes[5].crash();
+    let mover = if ids[3] < ids[4] { 3 } else { 4 };
+    wait_for(Duration::from_secs(40), "a replica to migrate", || {
+        (0..5).all(|v| follows(&nodes[v], &ids[mover], &ids[1])) && link_up(&nodes[mover])
+    });
+    assert!(nodes[mover].log().contains("Migrating to orphaned master"));
+    let stays = 7 - mover;
+    assert!(follows(&nodes[0], &ids[stays], &ids[0]));
+}
