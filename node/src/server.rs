@@ -244,6 +244,14 @@ pub struct Pause {
     pub resumed: Notify,
 }
 
+impl Pause {
+    /// Ends the pause now (CLIENT UNPAUSE, the end of a manual failover).
+    pub fn resume(&self) {
+        self.until.store(0, Relaxed);
+        self.resumed.notify_waiters();
+    }
+}
+
 /// Shutdown saves when save points are configured.
 pub const SHUTDOWN_DEFAULT: u8 = 0;
 /// `SHUTDOWN NOSAVE`.

@@ -305,21 +305,14 @@ impl ClusterClient {
                 self.refresh();
                 continue;
             }
-            let second = match then {
+            let second = match then.map(|t| c.command(t)) {
                 None => None,
-                Some(t) => match c.command(t) {
-                    Ok(r) => Some(r),
-                    Err(e) => {
-                        self.conns.remove(&port);
-                        return Ok((
-                            r,
-                            Some(
-                                crate::Reply::from_bytes(format!("-ERR {e:?}\r\n").as_bytes())
-                                    .map_err(|e| format!("{e:?}"))?,
-                            ),
-                        ));
-                    }
-                },
+                Some(Ok(r)) => Some(r),
+                Some(Err(e)) => {
+                    // The first command ran, its follow-up got no answer: nothing to count on.
+                    self.conns.remove(&port);
+                    return Err(format!("{then:?} after {args:?} on {port}: {e:?}"));
+                }
             };
             return Ok((r, second));
         }

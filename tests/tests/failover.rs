@@ -174,6 +174,49 @@ fn verify(ports: Vec<u16>, prefix: &str, acked: &[u64]) {
     );
 }
 
+/// Runs a [`writer`] while `during` runs, stops it, and returns the writes it had
+/// acknowledged.
+fn while_writing(
+    ports: &[u16],
+    prefix: &str,
+    wait: bool,
+    during: impl FnOnce(&Mutex<Written>),
+) -> Vec<u64> {
+    let stop = AtomicBool::new(false);
+    let out = Mutex::new(Written::default());
+    std::thread::scope(|sc| {
+        let _stop = StopOnDrop(&stop);
+        sc.spawn(|| writer(ports.to_vec(), prefix, wait, &stop, &out));
+        during(&out);
+    });
+    out.into_inner().unwrap().acked
+}
+
+/// Waits until the writer has had 50 more SETs answered OK (writes accepted again).
+fn more_writes(out: &Mutex<Written>, what: &str) {
+    let before = out.lock().unwrap().ok;
+    wait_for(Duration::from_secs(20), what, || {
+        out.lock().unwrap().ok > before + 50
+    });
+}
+
+/// `CLUSTER FAILOVER` on replica `to` (of `from`) under a writer (WAITing or not): the
+/// roles swap everywhere and every acknowledged write reads back.
+fn manual_failover(nodes: &[Server], to: usize, from: usize, prefix: &str, wait: bool) {
+    let ports: Vec<u16> = nodes.iter().map(|s| s.port()).collect();
+    let (to_id, from_id) = (myid(&nodes[to]), myid(&nodes[from]));
+    let acked = while_writing(&ports, prefix, wait, |out| {
+        std::thread::sleep(Duration::from_millis(500));
+        nodes[to].client().ok(["CLUSTER", "FAILOVER"]);
+        wait_for(Duration::from_secs(20), "the manual failover", || {
+            is_primary(&nodes[to]) && (0..6).all(|i| follows(&nodes[i], &from_id, &to_id))
+        });
+        more_writes(out, "writes after the manual failover");
+    });
+    assert!(acked.len() > 50, "the writer made little progress");
+    verify(ports, prefix, &acked);
+}
+
 #[test]
 fn killed_primary_is_replaced_and_rejoins_then_manual_failover_loses_nothing() {
     let mut nodes = six_with_replicas();
@@ -182,12 +225,8 @@ fn killed_primary_is_replaced_and_rejoins_then_manual_failover_loses_nothing() {
     let (pid, rid) = (myid(&nodes[p]), myid(&nodes[r]));
 
     // 1. SIGKILL of a primary under a writer that WAITs for a replica.
-    let stop = AtomicBool::new(false);
-    let acked = Mutex::new(Written::default());
     let mut recovered = Duration::ZERO;
-    std::thread::scope(|sc| {
-        let _stop = StopOnDrop(&stop);
-        sc.spawn(|| writer(ports.clone(), "w", true, &stop, &acked));
+    let acked = while_writing(&ports, "w", true, |out| {
         std::thread::sleep(Duration::from_millis(800));
         nodes[p].crash();
         let killed = Instant::now();
@@ -195,16 +234,11 @@ fn killed_primary_is_replaced_and_rejoins_then_manual_failover_loses_nothing() {
         wait_for(Duration::from_secs(30), "the replica to take over", || {
             is_primary(&nodes[r]) && all_ok(&live)
         });
-        // Writes are accepted again.
-        let before = acked.lock().unwrap().ok;
-        wait_for(Duration::from_secs(20), "writes after the failover", || {
-            acked.lock().unwrap().ok > before + 50
-        });
+        // Writes are accepted again (to every shard: the writer goes round all slots).
+        more_writes(out, "writes after the failover");
         recovered = killed.elapsed();
-        stop.store(true, Ordering::SeqCst);
     });
     eprintln!("SIGKILL to writes accepted again: {recovered:?} (node timeout {NODE_TIMEOUT} ms)");
-    let acked = acked.into_inner().unwrap().acked;
     assert!(acked.len() > 100, "the writer made little progress");
     verify(ports.clone(), "w", &acked);
 
@@ -219,28 +253,10 @@ fn killed_primary_is_replaced_and_rejoins_then_manual_failover_loses_nothing() {
         nodes[p].log_tail(20)
     );
 
-    // 3. CLUSTER FAILOVER back, under a writer that does not wait: nothing lost.
-    let stop = AtomicBool::new(false);
-    let acked = Mutex::new(Written::default());
-    std::thread::scope(|sc| {
-        let _stop = StopOnDrop(&stop);
-        sc.spawn(|| writer(ports.clone(), "m", false, &stop, &acked));
-        std::thread::sleep(Duration::from_millis(500));
-        let mut c = nodes[p].client();
-        c.ok(["CLUSTER", "FAILOVER"]);
-        wait_for(Duration::from_secs(20), "the manual failover", || {
-            is_primary(&nodes[p]) && (0..6).all(|i| follows(&nodes[i], &rid, &pid))
-        });
-        let before = acked.lock().unwrap().ok;
-        wait_for(
-            Duration::from_secs(20),
-            "writes after the manual failover",
-            || acked.lock().unwrap().ok > before + 50,
-        );
-        stop.store(true, Ordering::SeqCst);
-    });
-    let acked = acked.into_inner().unwrap().acked;
-    verify(ports.clone(), "m", &acked);
+    // 3. CLUSTER FAILOVER back, under a writer that does not wait, then again the other way
+    //    under one that WAITs: nothing lost either time.
+    manual_failover(&nodes, p, r, "m", false);
+    manual_failover(&nodes, r, p, "n", true);
     let check = cluster::check(&nodes[0]);
     assert!(
         check.stdout.contains("[OK] All 16384 slots covered"),
@@ -255,17 +271,11 @@ fn primary_restarted_without_data_does_not_wipe_its_replica() {
     let ports: Vec<u16> = nodes.iter().map(|s| s.port()).collect();
     let (p, r) = primary_and_replica(&nodes);
     let (pid, rid) = (myid(&nodes[p]), myid(&nodes[r]));
-    let stop = AtomicBool::new(false);
-    let acked = Mutex::new(Written::default());
-    std::thread::scope(|sc| {
-        let _stop = StopOnDrop(&stop);
-        sc.spawn(|| writer(ports.clone(), "e", true, &stop, &acked));
+    let acked = while_writing(&ports, "e", true, |out| {
         wait_for(Duration::from_secs(20), "some writes", || {
-            acked.lock().unwrap().acked.len() > 300
+            out.lock().unwrap().acked.len() > 300
         });
-        stop.store(true, Ordering::SeqCst);
     });
-    let acked = acked.into_inner().unwrap().acked;
     // No AOF, no RDB: the primary comes back empty, faster than the failure detection.
     nodes[p].crash();
     nodes[p].restart();

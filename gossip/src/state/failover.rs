@@ -171,26 +171,14 @@ impl ClusterState {
         self.routing = None;
         self.save_needed = true;
         self.update_state(now);
-        self.broadcast_pong(now, None);
+        self.broadcast_pong(now);
         self.emit_follow(None);
     }
 
-    /// A PONG to every node, or to the replicas of `shard` only (so they learn our offset).
-    fn broadcast_pong(&mut self, now: u64, shard: Option<NodeId>) {
-        let targets: Vec<_> = self
-            .nodes
-            .values()
-            .filter(|n| n.id != self.myself && !n.has(nflags::HANDSHAKE | nflags::NOADDR))
-            .filter(|n| shard.is_none() || n.primary == shard)
-            .map(|n| n.addr())
-            .collect();
-        if targets.is_empty() {
-            return;
-        }
+    /// A PONG to every node (our new slots, or our offset before an election).
+    fn broadcast_pong(&mut self, now: u64) {
         let gossip = self.gossip_section(now);
-        for to in targets {
-            self.send(to, Body::Pong(gossip.clone()));
-        }
+        self.broadcast(Body::Pong(gossip));
     }
 
     /// CLUSTER FAILOVER [FORCE|TAKEOVER].
@@ -212,11 +200,8 @@ impl ClusterState {
         let Some(p) = me.primary.and_then(|p| self.nodes.get(&p)) else {
             return Err(CommandError::PrimaryUnknown);
         };
-        let timeout = self.opts.node_timeout;
-        let unreachable = p.has(nflags::FAIL | nflags::PFAIL)
-            || (p.ping_sent != 0
-                && now.saturating_sub(p.ping_sent) > timeout / 2
-                && now.saturating_sub(p.data_received) > timeout / 2);
+        let unreachable =
+            p.has(nflags::FAIL | nflags::PFAIL) || p.link_stale(now, self.opts.node_timeout);
         if kind == FailoverKind::Default && unreachable {
             return Err(CommandError::PrimaryDown);
         }
@@ -395,7 +380,7 @@ impl ClusterState {
             );
             // Everyone learns our offset: the other replicas rank themselves with it and
             // the voters compare it.
-            self.broadcast_pong(now, None);
+            self.broadcast_pong(now);
             return;
         }
         if !self.election.sent && !manual {

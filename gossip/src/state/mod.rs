@@ -300,6 +300,14 @@ impl Node {
     fn is_primary(&self) -> bool {
         self.has(nflags::MASTER)
     }
+
+    /// A ping has waited more than half the node timeout and nothing else came from it
+    /// (`connected` is false in CLUSTER NODES; Redis: the link is down).
+    fn link_stale(&self, now: u64, timeout: u64) -> bool {
+        self.ping_sent != 0
+            && now.saturating_sub(self.ping_sent) > timeout / 2
+            && now.saturating_sub(self.data_received) > timeout / 2
+    }
 }
 
 /// One node of a saved configuration (nodes.conf), for [`ClusterState::restore`].
@@ -1539,10 +1547,7 @@ impl ClusterState {
             pong_received: n.pong_received,
             config_epoch: n.config_epoch,
             connected: n.id == self.myself
-                || !(n.has(nflags::HANDSHAKE)
-                    || n.ping_sent != 0
-                        && now.saturating_sub(n.ping_sent) > timeout / 2
-                        && now.saturating_sub(n.data_received) > timeout / 2),
+                || !(n.has(nflags::HANDSHAKE) || n.link_stale(now, timeout)),
             slots: n.slot_ranges.clone(),
             fail_reports: n.fail_reports.len(),
             repl_offset: if n.id == self.myself {

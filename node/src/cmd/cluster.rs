@@ -793,14 +793,13 @@ fn replicate(ctx: &mut Ctx) -> CmdResult {
     let id = node_arg(arg).ok_or_else(|| unknown_node(arg))?;
     let view = c.view();
     let me = view.me();
-    // The node must be empty to follow a primary (the bus checks the rest).
-    if me.is_primary() && view.node(&id).is_some_and(|n| n.is_primary()) && id != me.id {
-        let has_keys = ctx.server.keyspace.counts().iter().any(|c| c.0 != 0);
-        if me.slot_count() != 0 || has_keys {
-            return Err(CmdError::raw(
-                "ERR To set a master the node must be empty and without assigned slots.",
-            ));
-        }
+    // A primary must hold no keys to follow another (the bus checks its slots and the rest,
+    // in Redis's order: this check comes after "unknown", "myself" and "a replica").
+    let target_ok = view.node(&id).is_some_and(|n| n.is_primary()) && id != me.id;
+    if me.is_primary() && target_ok && !db0_is_empty(ctx) {
+        return Err(CmdError::raw(
+            "ERR To set a master the node must be empty and without assigned slots.",
+        ));
     }
     c.call_about(BusCommand::Replicate(id), &lossy(arg))?;
     ctx.out.ok();
@@ -813,7 +812,6 @@ fn failover(ctx: &mut Ctx) -> CmdResult {
         2 => FailoverKind::Default,
         3 if ctx.arg(2).eq_ignore_ascii_case(b"force") => FailoverKind::Force,
         3 if ctx.arg(2).eq_ignore_ascii_case(b"takeover") => FailoverKind::Takeover,
-        3 => return Err(CmdError::raw("ERR syntax error")),
         _ => return Err(CmdError::raw("ERR syntax error")),
     };
     c.call(BusCommand::Failover(kind))?;

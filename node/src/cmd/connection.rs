@@ -801,8 +801,7 @@ fn client_unblock(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn client_unpause(ctx: &mut Ctx) -> CmdResult {
-    ctx.server.pause.until.store(0, Relaxed);
-    ctx.server.pause.resumed.notify_waiters();
+    ctx.server.pause.resume();
     ctx.out.ok();
     Ok(())
 }
