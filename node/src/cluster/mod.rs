@@ -228,12 +228,21 @@ pub fn options(config: &Config, port: u16) -> Options {
         port: announced_port,
         cport: announced_cport,
         hostname: config.cluster_announce_hostname().to_string(),
-        replica_validity_factor: config.cluster_replica_validity_factor(),
-        replica_no_failover: config.cluster_replica_no_failover(),
-        migration_barrier: config.cluster_migration_barrier(),
-        allow_replica_migration: config.cluster_allow_replica_migration(),
-        repl_ping_period_ms: config.repl_ping_replica_period() * 1000,
+        replica_validity_factor: int(config, "cluster-replica-validity-factor", 10),
+        replica_no_failover: config.get_str("cluster-replica-no-failover").as_deref()
+            == Some("yes"),
+        migration_barrier: int(config, "cluster-migration-barrier", 1),
+        allow_replica_migration: config.get_str("cluster-allow-replica-migration").as_deref()
+            != Some("no"),
+        repl_ping_period_ms: int(config, "repl-ping-replica-period", 10) * 1000,
     }
+}
+
+fn int(config: &Config, name: &str, default: u64) -> u64 {
+    config
+        .get_str(name)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Loads (or creates) nodes.conf and starts the bus. Called once at startup.

@@ -232,11 +232,6 @@ mod idx {
     pub const CLUSTER_ANNOUNCE_BUS_PORT: usize = index_of("cluster-announce-bus-port");
     pub const CLUSTER_ANNOUNCE_HOSTNAME: usize = index_of("cluster-announce-hostname");
     pub const CLUSTER_REQUIRE_FULL_COVERAGE: usize = index_of("cluster-require-full-coverage");
-    pub const CLUSTER_REPLICA_VALIDITY_FACTOR: usize = index_of("cluster-replica-validity-factor");
-    pub const CLUSTER_REPLICA_NO_FAILOVER: usize = index_of("cluster-replica-no-failover");
-    pub const CLUSTER_MIGRATION_BARRIER: usize = index_of("cluster-migration-barrier");
-    pub const CLUSTER_ALLOW_REPLICA_MIGRATION: usize = index_of("cluster-allow-replica-migration");
-    pub const REPL_PING_REPLICA_PERIOD: usize = index_of("repl-ping-replica-period");
     pub const CLUSTER_ALLOW_READS_WHEN_DOWN: usize = index_of("cluster-allow-reads-when-down");
 }
 
@@ -1570,27 +1565,6 @@ impl Config {
 
     pub fn cluster_require_full_coverage(&self) -> bool {
         self.boolean(idx::CLUSTER_REQUIRE_FULL_COVERAGE)
-    }
-
-    pub fn cluster_replica_validity_factor(&self) -> u64 {
-        u64::try_from(self.num(idx::CLUSTER_REPLICA_VALIDITY_FACTOR)).unwrap_or(10)
-    }
-
-    pub fn cluster_replica_no_failover(&self) -> bool {
-        self.boolean(idx::CLUSTER_REPLICA_NO_FAILOVER)
-    }
-
-    pub fn cluster_migration_barrier(&self) -> u64 {
-        u64::try_from(self.num(idx::CLUSTER_MIGRATION_BARRIER)).unwrap_or(1)
-    }
-
-    pub fn cluster_allow_replica_migration(&self) -> bool {
-        self.boolean(idx::CLUSTER_ALLOW_REPLICA_MIGRATION)
-    }
-
-    /// `repl-ping-replica-period`, in seconds.
-    pub fn repl_ping_replica_period(&self) -> u64 {
-        u64::try_from(self.num(idx::REPL_PING_REPLICA_PERIOD)).unwrap_or(10)
     }
 
     pub fn cluster_allow_reads_when_down(&self) -> bool {
