@@ -104,8 +104,12 @@ impl Pushes {
     /// `n` drained bytes were written.
     pub fn written(&self, n: u64) {
         if n > 0 {
-            let left = self.pending.fetch_sub(n, Relaxed).saturating_sub(n);
-            if left == 0 {
+            // Saturating: a client closed for its limits had `pending` reset to 0 meanwhile.
+            let before = self
+                .pending
+                .fetch_update(Relaxed, Relaxed, |p| Some(p.saturating_sub(n)))
+                .unwrap_or(0);
+            if before <= n {
                 self.soft_since.store(0, Relaxed);
             }
         }

@@ -458,6 +458,13 @@ impl Server {
         self.shutdown();
     }
 
+    /// SIGTERM, then waits up to `deadline` for the server to exit by itself; true if it did
+    /// (false: it was SIGKILLed at the deadline). For tests that check what a clean shutdown
+    /// leaves on disk, where a loaded machine's fsync may take longer than [`STOP_DEADLINE`].
+    pub fn stop_within(mut self, deadline: Duration) -> bool {
+        self.shutdown_within(deadline)
+    }
+
     /// Starts a crashed server again: same binary, arguments, port and directory (what it
     /// left there: nodes.conf, data files), waiting until it answers. Its log starts over.
     pub fn restart(&mut self) {
@@ -514,12 +521,17 @@ impl Server {
     }
 
     fn shutdown(&mut self) {
+        self.shutdown_within(STOP_DEADLINE);
+    }
+
+    fn shutdown_within(&mut self, deadline: Duration) -> bool {
+        let mut clean = true;
         if let Some(mut child) = self.child.take() {
             if matches!(child.try_wait(), Ok(None)) {
                 if let Ok(pid) = i32::try_from(child.id()) {
                     let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
                 }
-                let until = Instant::now() + STOP_DEADLINE;
+                let until = Instant::now() + deadline;
                 loop {
                     match child.try_wait() {
                         Ok(Some(_)) => break,
@@ -530,6 +542,7 @@ impl Server {
                             // Child::kill sends SIGKILL to this child's pid only.
                             let _ = child.kill();
                             let _ = child.wait();
+                            clean = false;
                             break;
                         }
                     }
@@ -539,6 +552,7 @@ impl Server {
         if self.dir.exists() {
             let _ = fs::remove_dir_all(&self.dir);
         }
+        clean
     }
 }
 

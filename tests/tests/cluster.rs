@@ -242,7 +242,11 @@ fn restart_keeps_identity_epochs_and_slots() {
     c.ok(["CLUSTER", "ADDSLOTSRANGE", "0", "99"]);
     c.ok(["CLUSTER", "SET-CONFIG-EPOCH", "7"]);
     let before = cluster_text(&s, "NODES");
-    s.stop();
+    // SIGTERM saves nodes.conf (with fsync, slow on a busy disk) before exiting.
+    assert!(
+        s.stop_within(Duration::from_secs(30)),
+        "no clean exit on SIGTERM"
+    );
     let conf = std::fs::read_to_string(dir.join("nodes.conf")).expect("nodes.conf written");
     assert!(
         conf.contains(&format!("{id} ")) && conf.contains("myself,master - 0 0 7 connected 0-99"),
