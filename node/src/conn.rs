@@ -50,7 +50,10 @@ where
                 }
             }
             // Pub/sub messages and CLIENT KILL (see `ClientInfo::kill`): one wake source.
-            _ = info.pushes.ready.notified() => {}
+            // Before draining, the other connections ready on this worker run first: they are
+            // the publishers of more messages, so one write carries many (Redis, too, writes a
+            // subscriber's buffer once per event-loop round, not once per PUBLISH).
+            _ = info.pushes.ready.notified() => tokio::task::yield_now().await,
         }
         // Messages from PUBLISH and keyspace notifications go out with this flush.
         let pushed = info.pushes.drain_into(&mut out);

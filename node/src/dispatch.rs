@@ -6,7 +6,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -363,7 +363,7 @@ fn run(
     if let Some(wait) = server.paused_for(is_write) {
         return Outcome::Paused(wait);
     }
-    let started = Instant::now();
+    let started = crate::server::mono_ns();
     let now = crate::server::unix_ms_at(started);
     if cmd.flags & flags::DENYOOM != 0
         && settings.maxmemory > 0
@@ -419,7 +419,7 @@ fn run(
         return Outcome::Paused(wait);
     }
     let (mut db, client, _) = invoke(server, settings, client, cmd, args, out, db, started);
-    let created = std::mem::take(&mut db.created);
+    let created = db.take_created();
     propagate(server, &mut db);
     drop(db);
     // Clients blocked on keys this command created are served now, the locks released.
@@ -642,8 +642,17 @@ fn exec(
             }
             continue;
         }
-        (db, client, out) = invoke(server, settings, client, c, args, out, db, Instant::now());
-        created.append(&mut db.created);
+        (db, client, out) = invoke(
+            server,
+            settings,
+            client,
+            c,
+            args,
+            out,
+            db,
+            crate::server::mono_ns(),
+        );
+        created.append(&mut db.take_created());
         client.blocked = None;
         if silenced(client.reply_mode) {
             out.truncate(mark);
@@ -683,7 +692,7 @@ fn invoke<'a>(
     args: &'a [Bytes],
     out: &'a mut bytes::BytesMut,
     mut db: Db<'a>,
-    started: Instant,
+    started: u64,
 ) -> (Db<'a>, &'a mut Client, &'a mut bytes::BytesMut) {
     let mark = out.len();
     let proto = client.proto;
@@ -730,7 +739,7 @@ fn invoke<'a>(
     let out = writer.buf;
     let (dirty, expired) = (db.dirty, db.expired);
     note_propagation(&mut db, cmd, args, from_db);
-    let events = std::mem::take(&mut db.events);
+    let events = db.take_events();
     if db.track {
         report_modified(server, client.info.id, cmd, args, from_db, &mut db);
         if let Some(before) = replaced {
@@ -766,7 +775,7 @@ fn invoke<'a>(
     if server.has_monitors.load(Relaxed) && cmd.flags & flags::SKIP_MONITOR == 0 {
         feed_monitors(server, client, args);
     }
-    let micros = started.elapsed().as_micros() as u64;
+    let micros = crate::server::mono_ns().saturating_sub(started) / 1000;
     if settings.slowlog_slower_than >= 0
         && micros >= settings.slowlog_slower_than as u64
         && cmd.flags & flags::SKIP_SLOWLOG == 0
@@ -787,7 +796,7 @@ fn report_modified(
     from_db: usize,
     db: &mut Db<'_>,
 ) {
-    let mut keys = std::mem::take(&mut db.modified);
+    let mut keys = db.take_modified();
     if db.dirty > 0 && cmd.flags & flags::WRITE != 0 {
         let mut idx = Vec::new();
         cmd.written_key_indices(args, &mut idx);
@@ -812,7 +821,7 @@ fn note_propagation(db: &mut Db<'_>, cmd: &Command, args: &[Bytes], from_db: usi
         && db.dirty > 0
         && cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0
     {
-        db.propagated.push((from_db, args.to_vec()));
+        db.fx().propagated.push((from_db, args.to_vec()));
     }
     db.rewrote = false;
 }
@@ -820,15 +829,18 @@ fn note_propagation(db: &mut Db<'_>, cmd: &Command, args: &[Bytes], from_db: usi
 /// Feeds what a view propagates to the AOF while the view still holds its shards, so the
 /// file has the writes to each key in the order they were applied.
 fn propagate(server: &Server, db: &mut Db<'_>) {
-    if !db.propagated.is_empty() {
+    let Some(fx) = db.fx.as_mut() else {
+        return;
+    };
+    if !fx.propagated.is_empty() {
         if server.aof.on() {
-            server.aof.feed(&db.propagated);
+            server.aof.feed(&fx.propagated);
         }
         // A replica's stream is its primary's, passed on as it came (see repl::link).
         if server.repl.on() && !server.repl.link.is_replica() {
-            server.repl.feed(&db.propagated);
+            server.repl.feed(&fx.propagated);
         }
-        db.propagated.clear();
+        fx.propagated.clear();
     }
 }
 
@@ -855,7 +867,7 @@ pub fn replay(
             full_name(parent, cmd)
         ));
     }
-    let started = Instant::now();
+    let started = crate::server::mono_ns();
     let view = ViewCtx {
         db: client.db,
         now: crate::server::unix_ms_at(started),
@@ -864,9 +876,9 @@ pub fn replay(
     let db = lock_keys(server, cmd, args, view);
     let (mut db, _, out) = invoke(server, settings, client, cmd, args, out, db, started);
     // Only our own AOF: a replica passes its primary's exact stream on to its replicas.
-    if !db.propagated.is_empty() {
-        server.aof.feed(&db.propagated);
-        db.propagated.clear();
+    if let Some(fx) = db.fx.as_mut().filter(|f| !f.propagated.is_empty()) {
+        server.aof.feed(&fx.propagated);
+        fx.propagated.clear();
     }
     drop(db);
     out.clear();
@@ -955,8 +967,8 @@ pub fn run_blocked(
     let handler = cmd.handler.unwrap_or(no_handler);
     let result = handler(&mut ctx);
     let (dirty, expired, hits, misses) = (ctx.db.dirty, ctx.db.expired, ctx.hits, ctx.misses);
-    let created = std::mem::take(&mut ctx.db.created);
-    let events = std::mem::take(&mut ctx.db.events);
+    let created = ctx.db.take_created();
+    let events = ctx.db.take_events();
     if ctx.db.track {
         report_modified(server, call.info.id, cmd, &call.args, call.db, &mut ctx.db);
     }

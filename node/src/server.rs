@@ -14,33 +14,39 @@ use tokio::sync::{mpsc, Notify};
 use crate::config::Config;
 use crate::db::{AccessMode, EvictPolicy, Keyspace};
 
-/// Unix time in milliseconds.
-/// The monotonic instant [`unix_ms_at`] counts from.
-static CLOCK_ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-/// Unix milliseconds at [`CLOCK_ORIGIN`] (0: not set yet), re-read by [`resync_clock`].
+/// Unix milliseconds minus [`mono_ns`] milliseconds (0: not set yet), re-read by
+/// [`resync_clock`].
 static CLOCK_BASE: AtomicU64 = AtomicU64::new(0);
+
+/// Nanoseconds on the monotonic clock (`CLOCK_MONOTONIC`, the clock `Instant` reads too): the
+/// command path's timer. Differences are plain integer arithmetic, where `Instant` goes through
+/// checked `Duration`s and 128-bit conversions (a profile showed that on every command).
+pub fn mono_ns() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map(|t| (t.tv_sec() as u64) * 1_000_000_000 + t.tv_nsec() as u64)
+        .unwrap_or(0)
+}
 
 /// Re-reads the wall clock for [`unix_ms_at`] (the cron calls it every tick, so a step of the
 /// system clock is followed within one tick).
 pub fn resync_clock() {
-    let origin = *CLOCK_ORIGIN.get_or_init(Instant::now);
-    let base = unix_ms().saturating_sub(origin.elapsed().as_millis() as u64);
+    let base = unix_ms().saturating_sub(mono_ns() / 1_000_000);
     CLOCK_BASE.store(base.max(1), Relaxed);
 }
 
-/// The Unix time in milliseconds at `t`, from a monotonic instant the caller already read:
-/// the command path reads the clock once and gets both its timer start and its expiry time
-/// (on some VMs every clock read is a system call).
-pub fn unix_ms_at(t: Instant) -> u64 {
+/// The Unix time in milliseconds at `mono` (a [`mono_ns`] reading the caller already has): the
+/// command path reads the clock once and gets both its timer start and its expiry time (on
+/// some VMs every clock read is a system call).
+pub fn unix_ms_at(mono: u64) -> u64 {
     let mut base = CLOCK_BASE.load(Relaxed);
     if base == 0 {
         resync_clock();
         base = CLOCK_BASE.load(Relaxed);
     }
-    let origin = *CLOCK_ORIGIN.get_or_init(Instant::now);
-    base + t.saturating_duration_since(origin).as_millis() as u64
+    base + mono / 1_000_000
 }
 
+/// Unix time in milliseconds.
 pub fn unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

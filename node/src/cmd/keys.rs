@@ -969,7 +969,7 @@ fn flushdb(ctx: &mut Ctx) -> CmdResult {
     let db = ctx.db.index;
     ctx.db.flush_db(db);
     let waited = crate::blocking::stream_waited_keys(ctx.server, Some(db));
-    ctx.db.created.extend(waited);
+    ctx.db.fx().created.extend(waited);
     ctx.out.ok();
     Ok(())
 }
@@ -981,7 +981,7 @@ fn flushall(ctx: &mut Ctx) -> CmdResult {
         ctx.db.flush_db(db);
     }
     let waited = crate::blocking::stream_waited_keys(ctx.server, None);
-    ctx.db.created.extend(waited);
+    ctx.db.fx().created.extend(waited);
     ctx.db.dirty += 1;
     ctx.out.ok();
     Ok(())
@@ -1017,7 +1017,7 @@ fn swapdb(ctx: &mut Ctx) -> CmdResult {
         // Every waited key is re-run: one that arrived may serve its client, and a stream
         // that left answers its XREADGROUP readers with an error (lists keep waiting).
         for key in ctx.server.blocking.keys_in_db(d) {
-            ctx.db.created.push((d, key));
+            ctx.db.fx().created.push((d, key));
         }
     }
     ctx.db.index = current;

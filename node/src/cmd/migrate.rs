@@ -263,13 +263,10 @@ fn swap_view<'a>(ctx: &mut Ctx<'a>, mut new: crate::db::Db<'a>) -> crate::db::Db
     let old = &mut ctx.db;
     new.dirty = old.dirty;
     new.expired = old.expired;
-    new.created = std::mem::take(&mut old.created);
+    new.fx = old.fx.take();
     new.notify_flags = old.notify_flags;
-    new.events = std::mem::take(&mut old.events);
     new.track = old.track;
-    new.modified = std::mem::take(&mut old.modified);
     new.propagate = old.propagate;
-    new.propagated = std::mem::take(&mut old.propagated);
     new.rewrote = old.rewrote;
     std::mem::replace(&mut ctx.db, new)
 }

@@ -532,12 +532,12 @@ fn entry_or_null(out: &mut ReplyWriter<'_>, s: &Stream, id: StreamId) {
 /// Records that `key`'s stream received entries or lost a group: blocked readers re-check.
 fn signal(db: &mut Db<'_>, key: &[u8]) {
     let index = db.index;
-    if !db
-        .created
+    let created = &mut db.fx().created;
+    if !created
         .iter()
         .any(|(d, k)| *d == index && k.as_slice() == key)
     {
-        db.created.push((index, SmallBytes::new(key)));
+        created.push((index, SmallBytes::new(key)));
     }
 }
 

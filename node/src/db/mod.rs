@@ -436,30 +436,38 @@ pub struct Db<'a> {
     /// `(address, length, slot)` of the key the dispatcher already hashed, so the usual
     /// single-key command computes its CRC16 once (see [`Db::set_slot_hint`]).
     hint: (usize, usize, u16),
+    /// `notify-keyspace-events` bits for this command (0: record nothing); set by dispatch.
+    pub notify_flags: u32,
+    /// Record the keys this view writes or deletes in [`Db::modified`] (set by dispatch when
+    /// someone WATCHes or tracks keys, so the common case allocates nothing).
+    pub track: bool,
+    /// Write propagation (AOF, replicas) is on: set by dispatch when someone listens.
+    pub propagate: bool,
+    /// The running handler called [`Db::propagate_as`]: its own arguments are not propagated.
+    pub rewrote: bool,
+    /// What the command recorded for dispatch to act on afterwards, allocated on first use:
+    /// most commands record nothing, and a smaller view moves cheaply through dispatch.
+    pub fx: Option<Box<Effects>>,
+}
+
+/// Side effects a view records while a command runs, acted on by dispatch afterwards.
+#[derive(Default)]
+pub struct Effects {
     /// Keys of a type clients can block on (lists, sorted sets, streams) that this view
     /// created, as `(db, key)`: dispatch serves their blocked clients afterwards (see
     /// `crate::blocking`). Streams are also signalled when they receive entries (XADD) and
     /// when they are deleted or replaced.
     pub created: Vec<(usize, SmallBytes)>,
-    /// `notify-keyspace-events` bits for this command (0: record nothing); set by dispatch.
-    pub notify_flags: u32,
     /// Keyspace events recorded by [`Db::notify`], published by dispatch after the command.
     pub events: Vec<crate::pubsub::Event>,
-    /// Record the keys this view writes or deletes in [`Db::modified`] (set by dispatch when
-    /// someone WATCHes or tracks keys, so the common case allocates nothing).
-    pub track: bool,
     /// `(db, key)` written, deleted or expired through this view while `track` is on: the
     /// modified-keys signal (Redis `signalModifiedKey`), turned by dispatch into WATCH
     /// invalidation and client-side caching invalidation (see `crate::keysig`).
     pub modified: Vec<(usize, SmallBytes)>,
-    /// Write propagation (AOF, replicas) is on: set by dispatch when someone listens.
-    pub propagate: bool,
     /// `(db, command)` to propagate for this view, in the order applied: keys found expired
     /// (as `DEL`), then what the handler asked for with [`Db::propagate_as`], or the command
     /// itself when it changed something (dispatch appends it).
     pub propagated: Vec<(usize, Vec<bytes::Bytes>)>,
-    /// The running handler called [`Db::propagate_as`]: its own arguments are not propagated.
-    pub rewrote: bool,
 }
 
 impl<'a> Db<'a> {
@@ -472,15 +480,41 @@ impl<'a> Db<'a> {
             dirty: 0,
             expired: 0,
             hint: (0, usize::MAX, 0),
-            created: Vec::new(),
             notify_flags: 0,
-            events: Vec::new(),
             track: false,
-            modified: Vec::new(),
             propagate: false,
-            propagated: Vec::new(),
             rewrote: false,
+            fx: None,
         }
+    }
+
+    /// The side effects recorded so far, allocated on first use.
+    pub fn fx(&mut self) -> &mut Effects {
+        self.fx.get_or_insert_with(Default::default)
+    }
+
+    /// Takes the created-keys list (see [`Effects::created`]).
+    pub fn take_created(&mut self) -> Vec<(usize, SmallBytes)> {
+        self.fx
+            .as_mut()
+            .map(|f| std::mem::take(&mut f.created))
+            .unwrap_or_default()
+    }
+
+    /// Takes the recorded keyspace events (see [`Effects::events`]).
+    pub fn take_events(&mut self) -> Vec<crate::pubsub::Event> {
+        self.fx
+            .as_mut()
+            .map(|f| std::mem::take(&mut f.events))
+            .unwrap_or_default()
+    }
+
+    /// Takes the modified-keys list (see [`Effects::modified`]).
+    pub fn take_modified(&mut self) -> Vec<(usize, SmallBytes)> {
+        self.fx
+            .as_mut()
+            .map(|f| std::mem::take(&mut f.modified))
+            .unwrap_or_default()
     }
 
     /// Propagates `args` (in the selected database) instead of the running command: the
@@ -491,7 +525,8 @@ impl<'a> Db<'a> {
         self.rewrote = true;
         if self.propagate {
             let args = args.into_iter().map(Into::into).collect();
-            self.propagated.push((self.index, args));
+            let index = self.index;
+            self.fx().propagated.push((index, args));
         }
     }
 
@@ -502,7 +537,8 @@ impl<'a> Db<'a> {
                 bytes::Bytes::from_static(b"DEL"),
                 bytes::Bytes::copy_from_slice(key),
             ];
-            self.propagated.push((self.index, args));
+            let index = self.index;
+            self.fx().propagated.push((index, args));
         }
     }
 
@@ -511,10 +547,11 @@ impl<'a> Db<'a> {
     /// name. Nothing is recorded unless `notify-keyspace-events` asks for that class.
     pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
         if self.notify_flags != 0 && crate::pubsub::wants(self.notify_flags, class) {
-            self.events.push(crate::pubsub::Event {
+            let db = self.index;
+            self.fx().events.push(crate::pubsub::Event {
                 class,
                 name: event,
-                db: self.index,
+                db,
                 key: bytes::Bytes::copy_from_slice(key),
             });
         }
@@ -522,7 +559,8 @@ impl<'a> Db<'a> {
 
     fn note_modified(&mut self, key: &[u8]) {
         if self.track {
-            self.modified.push((self.index, SmallBytes::new(key)));
+            let index = self.index;
+            self.fx().modified.push((index, SmallBytes::new(key)));
         }
     }
 
@@ -621,7 +659,8 @@ impl<'a> Db<'a> {
             self.propagate_del(key);
             self.notify(crate::config::notify::EXPIRED, "expired", key);
             if gone.is_some_and(|e| matches!(e.value, Value::Stream(_))) {
-                self.created.push((self.index, SmallBytes::new(key)));
+                let index = self.index;
+                self.fx().created.push((index, SmallBytes::new(key)));
             }
             self.note_modified(key);
         }
@@ -672,7 +711,8 @@ impl<'a> Db<'a> {
                 ds.expires.remove(&(at, SmallBytes::new(key)));
             }
             if was_stream || now_stream {
-                self.created.push((self.index, SmallBytes::new(key)));
+                let index = self.index;
+                self.fx().created.push((index, SmallBytes::new(key)));
             }
             return;
         }
@@ -680,7 +720,8 @@ impl<'a> Db<'a> {
         let entry = Entry::new(value, 0, initial_access(mode, now));
         ds.map(slot).insert(slot, SmallBytes::new(key), entry);
         if wakes {
-            self.created.push((self.index, SmallBytes::new(key)));
+            let index = self.index;
+            self.fx().created.push((index, SmallBytes::new(key)));
         }
         self.notify(crate::config::notify::NEW, "new", key);
     }
@@ -705,7 +746,8 @@ impl<'a> Db<'a> {
         self.dirty += 1;
         if matches!(e.value, Value::Stream(_)) {
             // Clients blocked in XREADGROUP on a deleted stream get an error.
-            self.created.push((self.index, SmallBytes::new(key)));
+            let index = self.index;
+            self.fx().created.push((index, SmallBytes::new(key)));
         }
         self.note_modified(key);
         Some(e)

@@ -68,6 +68,19 @@ fn find_cr(buf: &[u8], from: usize) -> Option<usize> {
 
 /// Strict decimal parse of a length line, as Redis's `string2ll`.
 fn parse_len(digits: &[u8]) -> Option<i64> {
+    // The lengths clients send: one to nine digits, no leading zero, which cannot overflow.
+    // Anything else (a sign, "0", garbage) takes the general parser and its rules.
+    if (1..=9).contains(&digits.len()) && digits[0] != b'0' {
+        let mut v = 0i64;
+        for &c in digits {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                return crate::util::num::parse_i64(digits);
+            }
+            v = v * 10 + i64::from(d);
+        }
+        return Some(v);
+    }
     crate::util::num::parse_i64(digits)
 }
 
@@ -357,6 +370,11 @@ mod tests {
                 prop_assert_eq!(parse_command(&mut buf, LIM, &mut out), Ok(false));
                 prop_assert_eq!(buf.len(), cut);
             }
+        }
+
+        #[test]
+        fn length_fast_path_matches_the_strict_parser(s in "[-+0-9a ]{0,12}") {
+            prop_assert_eq!(parse_len(s.as_bytes()), crate::util::num::parse_i64(s.as_bytes()));
         }
 
         #[test]
