@@ -20,6 +20,9 @@ use crate::resp::{Client, Connector, RespError};
 pub struct Endpoint {
     pub spec: NodeSpec,
     pub addr: SocketAddr,
+    /// Where the other nodes reach it (what `CLUSTER MEET` names): `addr` except on EC2,
+    /// where the tool goes through an ssh tunnel and the nodes use private addresses.
+    pub meet: SocketAddr,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -488,7 +491,7 @@ fn run_step(conn: &Connector, eps: &[Endpoint], step: &Step) -> Result<(), Clust
     match *step {
         Step::Meet { node, with } => {
             let mut c = conn.connect(eps[node].addr)?;
-            let a = eps[with].addr;
+            let a = eps[with].meet;
             c.ok(&[
                 "CLUSTER",
                 "MEET",
@@ -869,6 +872,7 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
                 .map(|n| Endpoint {
                     spec: n.clone(),
                     addr: SocketAddr::from(([127, 0, 0, 1], 7000 + n.index as u16)),
+                    meet: SocketAddr::from(([127, 0, 0, 1], 7000 + n.index as u16)),
                 })
                 .collect();
             let (rows, problems) = status(&eps, &obs);
@@ -935,6 +939,7 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
             .map(|n| Endpoint {
                 spec: n.clone(),
                 addr: SocketAddr::from(([127, 0, 0, 1], 7000 + n.index as u16)),
+                meet: SocketAddr::from(([127, 0, 0, 1], 7000 + n.index as u16)),
             })
             .collect();
         let (_, problems) = status(&eps, &obs);

@@ -41,6 +41,8 @@ pub enum TargetKind {
     Local,
     /// One network namespace per host on a bridge (needs root).
     Netns,
+    /// One EC2 instance per host (built with the `ec2` feature).
+    Ec2,
 }
 
 impl TargetKind {
@@ -48,6 +50,7 @@ impl TargetKind {
         match self {
             TargetKind::Local => "local",
             TargetKind::Netns => "netns",
+            TargetKind::Ec2 => "ec2",
         }
     }
 }
@@ -99,6 +102,9 @@ pub struct HostLayout {
     pub env: NodeEnv,
     /// Where the tool reaches the node.
     pub addr: SocketAddr,
+    /// Where the other nodes reach it, when not at `addr` (EC2: the private address, while
+    /// the tool goes through an ssh tunnel).
+    pub peer: Option<SocketAddr>,
     /// Extra SAN entries for the node's certificate (its addresses).
     pub sans: Vec<String>,
 }
@@ -170,9 +176,11 @@ impl Ctx {
         self.nodes
             .iter()
             .map(|n| {
+                let l = t.layout(self, n)?;
                 Ok(Endpoint {
                     spec: n.clone(),
-                    addr: t.layout(self, n)?.addr,
+                    addr: l.addr,
+                    meet: l.peer.unwrap_or(l.addr),
                 })
             })
             .collect()
