@@ -123,6 +123,11 @@ pub trait Target {
     fn running(&self, ctx: &Ctx, node: &NodeSpec) -> Option<i32>;
     /// Stops everything and deletes what `up` created; idempotent. Returns actions taken.
     fn down(&self, ctx: &Ctx) -> Result<Vec<String>>;
+    /// The script of `<dir>/redis-cli` when the shared one (the local redis-cli against
+    /// the first node's address) does not fit the target.
+    fn cli_script(&self, _ctx: &Ctx) -> Result<Option<String>> {
+        Ok(None)
+    }
 }
 
 /// A file delivered to a node.
@@ -298,8 +303,13 @@ impl Ctx {
             args.push_str(&format!(" --user {ADMIN_USER}"));
         }
         s.push_str(&format!("exec redis-cli {args} \"$@\"\n"));
-        let p = self.dir.join("redis-cli");
-        write_private(&p, s.as_bytes())?;
+        self.write_script("redis-cli", &s)
+    }
+
+    /// Writes an executable script (0700) in the data directory.
+    pub fn write_script(&self, name: &str, text: &str) -> Result<PathBuf> {
+        let p = self.dir.join(name);
+        write_private(&p, text.as_bytes())?;
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(&p, fs::Permissions::from_mode(0o700))?;
         Ok(p)
@@ -401,10 +411,13 @@ pub fn up(ctx: &Ctx, t: &dyn Target, log: &mut dyn FnMut(&str)) -> Result<()> {
     if ran == 0 {
         log("cluster: nothing to change");
     }
-    let cli = ctx.write_cli_wrapper(&eps)?;
+    let cli = match t.cli_script(ctx)? {
+        Some(script) => ctx.write_script("redis-cli", &script)?,
+        None => ctx.write_cli_wrapper(&eps)?,
+    };
     log(&format!(
         "cluster ready: {} (e.g. `{} set greeting hello`)",
-        eps[0].addr,
+        eps[0].meet,
         cli.display()
     ));
     if ctx.d().acl {

@@ -241,7 +241,10 @@ impl Ec2Target {
             ));
         }
         if self.ssh_user.is_empty() || !word(&self.ssh_user) {
-            return invalid(format!("ec2.ssh_user `{}` is not a user name", self.ssh_user));
+            return invalid(format!(
+                "ec2.ssh_user `{}` is not a user name",
+                self.ssh_user
+            ));
         }
         Ok(())
     }

@@ -210,7 +210,12 @@ async fn tagged(c: &Client, name: &str) -> BTreeMap<String, usize> {
     };
     let r = c.describe_vpcs().filters(f()).send().await.expect("vpcs");
     put("vpc", r.vpcs().len());
-    let r = c.describe_subnets().filters(f()).send().await.expect("subnets");
+    let r = c
+        .describe_subnets()
+        .filters(f())
+        .send()
+        .await
+        .expect("subnets");
     put("subnet", r.subnets().len());
     let r = c
         .describe_internet_gateways()
@@ -233,7 +238,12 @@ async fn tagged(c: &Client, name: &str) -> BTreeMap<String, usize> {
         .await
         .expect("sgs");
     put("security-group", r.security_groups().len());
-    let r = c.describe_key_pairs().filters(f()).send().await.expect("keys");
+    let r = c
+        .describe_key_pairs()
+        .filters(f())
+        .send()
+        .await
+        .expect("keys");
     put("key-pair", r.key_pairs().len());
     let r = c
         .describe_instances()
@@ -248,7 +258,12 @@ async fn tagged(c: &Client, name: &str) -> BTreeMap<String, usize> {
         .filter(|i| i.state().and_then(|s| s.name()).map(|n| n.as_str()) != Some("terminated"))
         .count();
     put("instance", live);
-    let r = c.describe_volumes().filters(f()).send().await.expect("volumes");
+    let r = c
+        .describe_volumes()
+        .filters(f())
+        .send()
+        .await
+        .expect("volumes");
     put("volume", r.volumes().len());
     out
 }
@@ -275,7 +290,10 @@ fn up_creates_every_resource_as_stated_then_nothing_and_down_removes_them() {
         .block_on(i.ensure(&want, &mut |l| log.push(l)))
         .expect("up");
     assert!(log.iter().any(|l| l.starts_with("created VPC")), "{log:?}");
-    assert!(log.iter().any(|l| l.contains(&image)), "image by lookup: {log:?}");
+    assert!(
+        log.iter().any(|l| l.contains(&image)),
+        "image by lookup: {log:?}"
+    );
 
     rt.block_on(async {
         // VPC with DNS.
@@ -351,7 +369,11 @@ fn up_creates_every_resource_as_stated_then_nothing_and_down_removes_them() {
             .iter()
             .filter_map(|a| a.subnet_id())
             .collect();
-        let subnet_ids: BTreeSet<&str> = subnets.subnets().iter().filter_map(|s| s.subnet_id()).collect();
+        let subnet_ids: BTreeSet<&str> = subnets
+            .subnets()
+            .iter()
+            .filter_map(|s| s.subnet_id())
+            .collect();
         assert_eq!(assoc, subnet_ids);
         // Ingress: exactly ssh from the admin and the node ports from the VPC.
         let g = c
@@ -424,8 +446,10 @@ fn up_creates_every_resource_as_stated_then_nothing_and_down_removes_them() {
                 "{}: IMDSv2",
                 n.name
             );
-            assert!(i.tags().iter().any(|t| t.key() == Some(TAG_DEPLOYMENT)
-                && t.value() == Some("fdx")));
+            assert!(i
+                .tags()
+                .iter()
+                .any(|t| t.key() == Some(TAG_DEPLOYMENT) && t.value() == Some("fdx")));
             zone_of.insert((n.shard, n.role == Role::Primary), az.to_string());
             let id = i.instance_id().unwrap_or_default();
             let vols = c
@@ -486,7 +510,10 @@ fn up_creates_every_resource_as_stated_then_nothing_and_down_removes_them() {
     let mut gone = Vec::new();
     rt.block_on(i.destroy(Some(&dir.join("ssh/fdx-key.pem")), &mut |l| gone.push(l)))
         .expect("down");
-    assert!(gone.iter().any(|l| l.starts_with("deleted VPC")), "{gone:?}");
+    assert!(
+        gone.iter().any(|l| l.starts_with("deleted VPC")),
+        "{gone:?}"
+    );
     assert!(rt.block_on(i.discover()).expect("discover").is_empty());
     assert_eq!(rt.block_on(tagged(&c, "fdx")), BTreeMap::new());
     assert!(!dir.join("ssh/fdx-key.pem").exists());
@@ -514,7 +541,10 @@ fn an_up_cut_short_after_the_security_group_completes_on_the_next_run() {
     let err = rt
         .block_on(i.ensure(&want, &mut |l| first.push(l)))
         .expect_err("interrupted");
-    assert!(matches!(err, Ec2Error::Interrupted(Stage::SecurityGroup)), "{err}");
+    assert!(
+        matches!(err, Ec2Error::Interrupted(Stage::SecurityGroup)),
+        "{err}"
+    );
     let half = rt.block_on(i.discover()).expect("discover");
     assert!(half.vpc.is_some() && half.group.is_some() && half.route_table.is_some());
     assert_eq!(half.subnets.len(), 2);
@@ -570,7 +600,11 @@ fn up_repairs_a_changed_rule_and_down_leaves_other_deployments_alone() {
     let theirs = rt
         .block_on(c.create_vpc().cidr_block("10.9.0.0/16").send())
         .expect("their vpc");
-    let their_id = theirs.vpc().and_then(|v| v.vpc_id()).expect("id").to_string();
+    let their_id = theirs
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .expect("id")
+        .to_string();
     // The admin moved: the old ssh rule goes, the new one comes.
     want.admin_cidr = "203.0.113.0/24".into();
     let mut log = Vec::new();
@@ -636,22 +670,31 @@ fn command_line_plan_and_down() {
     let (ok, out) = tool(&["plan", "ec2"]);
     assert!(ok, "{out}");
     assert!(out.contains("create VPC 10.0.0.0/16"), "{out}");
-    assert!(out.contains("create security group fdc-nodes allowing tcp 22 from"), "{out}");
+    assert!(
+        out.contains("create security group fdc-nodes allowing tcp 22 from"),
+        "{out}"
+    );
     assert_eq!(out.matches("  - launch fdc-").count(), 6, "{out}");
     assert_eq!(out.matches("  - set up fdc-").count(), 6, "{out}");
 
-    let d = Deployment::from_toml(&std::fs::read_to_string(&conf).expect("conf"), None)
-        .expect("parse");
+    let d =
+        Deployment::from_toml(&std::fs::read_to_string(&conf).expect("conf"), None).expect("parse");
     let want = Desired::new(&d, &place(&d), dir.join("state/ssh"));
     rt.block_on(infra(&c, "fdc").ensure(&want, &mut |_| {}))
         .expect("infrastructure");
     let (ok, out) = tool(&["plan", "ec2"]);
     assert!(ok, "{out}");
-    assert!(!out.contains("create VPC") && !out.contains("launch fdc-"), "{out}");
+    assert!(
+        !out.contains("create VPC") && !out.contains("launch fdc-"),
+        "{out}"
+    );
 
     let (ok, out) = tool(&["down", "ec2"]);
     assert!(ok, "{out}");
-    assert!(out.contains("deleted VPC") && out.contains("deleted key pair fdc-key"), "{out}");
+    assert!(
+        out.contains("deleted VPC") && out.contains("deleted key pair fdc-key"),
+        "{out}"
+    );
     assert_eq!(rt.block_on(tagged(&c, "fdc")), BTreeMap::new());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, BlockDeviceMapping, EbsBlockDevice, Filter, HttpTokensState,
-    InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceStateName,
-    InstanceType, IpPermission, IpRange, KeyType, ResourceType, Tag, TagSpecification,
-    VolumeType, VpcAttributeName,
+    InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceStateName, InstanceType,
+    IpPermission, IpRange, KeyType, ResourceType, Tag, TagSpecification, VolumeType,
+    VpcAttributeName,
 };
 use aws_sdk_ec2::Client;
 
@@ -323,7 +323,11 @@ pub fn plan(found: &Found, want: &Desired) -> Vec<String> {
         None => out.push(format!(
             "create security group {} allowing {}",
             want.sg_name(),
-            want_rules.iter().map(describe).collect::<Vec<_>>().join(", ")
+            want_rules
+                .iter()
+                .map(describe)
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
         Some(g) => {
             for r in want_rules.difference(&g.ingress) {
@@ -333,7 +337,11 @@ pub fn plan(found: &Found, want: &Desired) -> Vec<String> {
                 out.push(format!("revoke {} in {}", describe(r), g.id));
             }
             if !g.other.is_empty() {
-                out.push(format!("revoke {} other rule(s) in {}", g.other.len(), g.id));
+                out.push(format!(
+                    "revoke {} other rule(s) in {}",
+                    g.other.len(),
+                    g.id
+                ));
             }
         }
     }
@@ -343,6 +351,11 @@ pub fn plan(found: &Found, want: &Desired) -> Vec<String> {
                 "create key pair {name}, private key saved to {} (mode 0400)",
                 path.display()
             ));
+        }
+    }
+    for i in &found.instances {
+        if i.state == InstanceStateName::Stopped.as_str() {
+            out.push(format!("start stopped instance {} ({})", i.id, i.node));
         }
     }
     for n in &want.nodes {
@@ -453,12 +466,8 @@ impl Infra {
             )));
         }
         if let Some(id) = vpcs.first().and_then(|v| v.vpc_id()) {
-            let attr = |a: VpcAttributeName| {
-                c.describe_vpc_attribute()
-                    .vpc_id(id)
-                    .attribute(a)
-                    .send()
-            };
+            let attr =
+                |a: VpcAttributeName| c.describe_vpc_attribute().vpc_id(id).attribute(a).send();
             let support = attr(VpcAttributeName::EnableDnsSupport)
                 .await
                 .map_err(api("DescribeVpcAttribute"))?;
@@ -496,7 +505,10 @@ impl Infra {
             .into_paginator()
             .send();
         while let Some(p) = pages.next().await {
-            for g in p.map_err(api("DescribeInternetGateways"))?.internet_gateways() {
+            for g in p
+                .map_err(api("DescribeInternetGateways"))?
+                .internet_gateways()
+            {
                 found.gateway = Some(FoundGateway {
                     id: g.internet_gateway_id().unwrap_or_default().to_string(),
                     attached_to: g
@@ -919,8 +931,7 @@ impl Infra {
                 .map_err(api("AuthorizeSecurityGroupIngress"))?;
             log(format!("allowed {} rule(s) in {}", add.len(), group.id));
         }
-        let mut revoke: Vec<IpPermission> =
-            group.ingress.difference(&wanted).map(perm).collect();
+        let mut revoke: Vec<IpPermission> = group.ingress.difference(&wanted).map(perm).collect();
         revoke.extend(group.other.iter().cloned());
         if !revoke.is_empty() {
             c.revoke_security_group_ingress()
@@ -1048,8 +1059,26 @@ impl Infra {
                     .first()
                     .and_then(|i| i.instance_id())
                     .unwrap_or_default();
-                log(format!("launched {} as {id} in {az} ({})", n.name, n.private_ip));
+                log(format!(
+                    "launched {} as {id} in {az} ({})",
+                    n.name, n.private_ip
+                ));
             }
+        }
+        // Stopped by hand (or by AWS): started again, with the same volume and address.
+        let stopped: Vec<String> = f
+            .instances
+            .iter()
+            .filter(|i| i.state == InstanceStateName::Stopped.as_str())
+            .map(|i| i.id.clone())
+            .collect();
+        if !stopped.is_empty() {
+            c.start_instances()
+                .set_instance_ids(Some(stopped.clone()))
+                .send()
+                .await
+                .map_err(api("StartInstances"))?;
+            log(format!("started stopped instance(s) {}", stopped.join(" ")));
         }
         f.instances = self.wait_running(want).await?;
         self.stage_done(Stage::Instances)?;
@@ -1208,7 +1237,11 @@ impl Infra {
 
     /// Runs a delete until it stops failing with `DependencyViolation` (resources released
     /// by terminated instances a little after they terminate).
-    pub(crate) async fn retry_dependency<T, E, F, Fut>(&self, op: &'static str, mut f: F) -> Result<(), Ec2Error>
+    pub(crate) async fn retry_dependency<T, E, F, Fut>(
+        &self,
+        op: &'static str,
+        mut f: F,
+    ) -> Result<(), Ec2Error>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, E>>,

@@ -25,10 +25,10 @@ use crate::files::write_if_changed;
 use crate::placement::NodeSpec;
 use crate::render::NodeEnv;
 use crate::spec::Ec2Target;
+use crate::targets::netns::BOOTSTRAP;
 use infra::{Desired, Infra, KeySource, Stage};
 use ssh::{Host, Remote, Ssh, Tunnels};
 
-const BOOTSTRAP: &str = include_str!("../../../scripts/bootstrap.sh");
 pub const HOSTS_FILE: &str = "ec2-hosts.toml";
 
 /// Paths on the hosts (those bootstrap.sh installs to).
@@ -259,9 +259,17 @@ impl Target for Ec2 {
                 .with_context(|| format!("no instance of {} after launching", n.name))?;
             let staging = Self::stage(ctx, n, f)?;
             let said = self.run_remote(ctx, |r| {
-                ssh::setup_host(r, &host, &staging, ctx.timeout.max(std::time::Duration::from_secs(300)))
+                ssh::setup_host(
+                    r,
+                    &host,
+                    &staging,
+                    ctx.timeout.max(std::time::Duration::from_secs(300)),
+                )
             })?;
-            if said.lines().any(|l| l.starts_with("started") || l.starts_with("restarted")) {
+            if said
+                .lines()
+                .any(|l| l.starts_with("started") || l.starts_with("restarted"))
+            {
                 out.push(format!(
                     "{}: set up and started on {} ({})",
                     n.name, host.public_ip, want.nodes[n.index].private_ip
@@ -282,6 +290,19 @@ impl Target for Ec2 {
         said.trim().parse::<i32>().ok().filter(|&p| p > 0)
     }
 
+    /// redis-cli run on the first node's host over ssh (the node ports are closed to the
+    /// outside), with the node's TLS files and the admin user when the deployment has them.
+    fn cli_script(&self, ctx: &Ctx) -> Result<Option<String>> {
+        let hosts = HostsFile::load(&ctx.dir)?;
+        let Some(n) = ctx.nodes.first() else {
+            return Ok(None);
+        };
+        let Some(h) = hosts.hosts.get(&n.name) else {
+            return Ok(None);
+        };
+        Ok(Some(cli_script(ctx, &Self::ssh(ctx), &n.name, h)))
+    }
+
     fn down(&self, ctx: &Ctx) -> Result<Vec<String>> {
         let want = Self::desired(ctx);
         let key_path = match &want.key {
@@ -292,7 +313,9 @@ impl Target for Ec2 {
         let rt = runtime()?;
         rt.block_on(async {
             let infra = self.infra(ctx).await;
-            infra.destroy(key_path.as_deref(), &mut |l| out.push(l)).await
+            infra
+                .destroy(key_path.as_deref(), &mut |l| out.push(l))
+                .await
         })?;
         for p in [
             ctx.dir.join(HOSTS_FILE),
@@ -305,6 +328,58 @@ impl Target for Ec2 {
         let _ = fs::remove_dir(Self::ssh_dir(ctx));
         Ok(out)
     }
+}
+
+/// Single-quoted for sh.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The script of `<dir>/redis-cli` (see [`Ec2::cli_script`]).
+fn cli_script(ctx: &Ctx, ssh: &Ssh, node: &str, h: &HostEntry) -> String {
+    let d = ctx.d();
+    let opts: Vec<String> = ssh.options().iter().map(|o| sh_quote(o)).collect();
+    let mut remote = String::new();
+    if d.tls {
+        // The node's key is readable by the service user only.
+        remote.push_str("sudo -u ferrodis ");
+    }
+    if d.acl {
+        remote.push_str("env REDISCLI_AUTH=$pw ");
+    }
+    remote.push_str(&format!("redis-cli -c -h {} -p {}", h.private_ip, d.port));
+    if d.tls {
+        remote.push_str(&format!(
+            " --tls --cacert {ETC}/tls/ca.crt --cert {ETC}/tls/node.crt --key {ETC}/tls/node.key"
+        ));
+    }
+    if d.acl {
+        remote.push_str(&format!(" --user {}", crate::acl::ADMIN_USER));
+    }
+    let mut s = format!(
+        "#!/bin/sh\n# redis-cli for this deployment, run on {node} ({}) over ssh: the node \
+         ports are open\n# to the VPC only. Written by ferrodis-provision.\nset -eu\n",
+        h.public_ip
+    );
+    if d.acl {
+        s.push_str(&format!(
+            "pw=$(sed -n 's/^admin = \"\\(.*\\)\"$/\\1/p' {})\n",
+            sh_quote(&ctx.passwords_path().display().to_string())
+        ));
+    }
+    s.push_str(
+        "args=\nfor a in \"$@\"; do\n    args=\"$args '$(printf '%s' \"$a\" | sed \"s/'/'\\\\\\\\''/g\")'\"\ndone\n\
+         tty=\n[ ! -t 0 ] || tty=-t\n",
+    );
+    s.push_str(&format!(
+        "exec ssh $tty {} {} \"{remote}$args\"\n",
+        opts.join(" "),
+        sh_quote(&ssh.login(&Host {
+            name: node.to_string(),
+            public_ip: h.public_ip.clone(),
+        }))
+    ));
+    s
 }
 
 #[cfg(test)]

@@ -38,19 +38,28 @@ pub struct Ssh {
 }
 
 impl Ssh {
-    fn common(&self, cmd: &mut Command) {
-        cmd.arg("-i")
-            .arg(&self.key)
-            .args(["-o", "IdentitiesOnly=yes"])
-            .args(["-o", "StrictHostKeyChecking=accept-new"])
-            .arg("-o")
-            .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
-            .args(["-o", "BatchMode=yes"])
-            .args(["-o", "ConnectTimeout=10"])
-            .args(["-o", "ServerAliveInterval=15"]);
+    /// The options every ssh and scp invocation gets.
+    pub fn options(&self) -> Vec<String> {
+        let mut o = vec!["-i".to_string(), self.key.display().to_string()];
+        for opt in [
+            "IdentitiesOnly=yes".to_string(),
+            "StrictHostKeyChecking=accept-new".to_string(),
+            format!("UserKnownHostsFile={}", self.known_hosts.display()),
+            "BatchMode=yes".to_string(),
+            "ConnectTimeout=10".to_string(),
+            "ServerAliveInterval=15".to_string(),
+        ] {
+            o.push("-o".into());
+            o.push(opt);
+        }
+        o
     }
 
-    fn login(&self, host: &Host) -> String {
+    fn common(&self, cmd: &mut Command) {
+        cmd.args(self.options());
+    }
+
+    pub fn login(&self, host: &Host) -> String {
         format!("{}@{}", self.user, host.public_ip)
     }
 

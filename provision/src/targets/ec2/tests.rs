@@ -31,7 +31,11 @@ fn ctx() -> Ctx {
         server_bin: "/bin/true".into(),
         deployment: d,
     };
-    Ctx::new("/tmp/ferrodis-ec2-unit".into(), state, Duration::from_secs(1))
+    Ctx::new(
+        "/tmp/ferrodis-ec2-unit".into(),
+        state,
+        Duration::from_secs(1),
+    )
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -62,7 +66,10 @@ fn plan_of_nothing_creates_everything_once() {
     let c = ctx();
     let want = Ec2::desired(&c);
     let steps = infra::plan(&Found::default(), &want);
-    assert_eq!(steps[0], "create VPC 10.0.0.0/16 with DNS support and hostnames");
+    assert_eq!(
+        steps[0],
+        "create VPC 10.0.0.0/16 with DNS support and hostnames"
+    );
     assert_eq!(steps[1], "create subnet 10.0.1.0/24 in us-east-1a");
     assert_eq!(steps[2], "create subnet 10.0.2.0/24 in us-east-1b");
     assert_eq!(steps[3], "create and attach an internet gateway");
@@ -72,11 +79,16 @@ fn plan_of_nothing_creates_everything_once() {
         "create security group t1-nodes allowing tcp 22 from 198.51.100.7/32, tcp 6379 from \
          10.0.0.0/16, tcp 16379 from 10.0.0.0/16"
     );
-    assert!(steps[6].starts_with("create key pair t1-key"), "{}", steps[6]);
+    assert!(
+        steps[6].starts_with("create key pair t1-key"),
+        "{}",
+        steps[6]
+    );
     let launches: Vec<&String> = steps.iter().filter(|s| s.starts_with("launch")).collect();
     assert_eq!(launches.len(), 6);
     assert!(
-        launches[3].starts_with("launch t1-4 (t3.small,") && launches[3].contains("in us-east-1b at 10.0.2.13"),
+        launches[3].starts_with("launch t1-4 (t3.small,")
+            && launches[3].contains("in us-east-1b at 10.0.2.13"),
         "{}",
         launches[3]
     );
@@ -126,9 +138,15 @@ fn layout_uses_private_addresses_and_the_bootstrap_paths() {
     assert_eq!(l.env.dir, "/var/lib/ferrodis");
     // The paths bootstrap.sh installs to.
     for p in ["/etc/ferrodis", "/var/lib/ferrodis", "/var/log/ferrodis"] {
-        assert!(BOOTSTRAP.contains(&p.replace("/etc", "$ROOT/etc").replace("/var", "$ROOT/var")), "{p}");
+        assert!(
+            BOOTSTRAP.contains(&p.replace("/etc", "$ROOT/etc").replace("/var", "$ROOT/var")),
+            "{p}"
+        );
     }
-    assert!(l.sans.contains(&"127.0.0.1".to_string()), "the tunnel's end");
+    assert!(
+        l.sans.contains(&"127.0.0.1".to_string()),
+        "the tunnel's end"
+    );
     let mut st = c.state.clone();
     st.deployment.tls = true;
     let s = Ctx::new(c.dir.clone(), st, c.timeout);
@@ -141,7 +159,11 @@ fn instance(id: &str, node: &str) -> Instance {
         .instance_id(id)
         .tags(Tag::builder().key(TAG_NODE).value(node).build())
         .placement(Placement::builder().availability_zone("us-east-1a").build())
-        .state(InstanceState::builder().name(InstanceStateName::Running).build())
+        .state(
+            InstanceState::builder()
+                .name(InstanceStateName::Running)
+                .build(),
+        )
         .public_ip_address("198.51.100.1")
         .private_ip_address("10.0.1.10")
         .build()
@@ -184,7 +206,9 @@ fn instances_are_read_from_every_page() {
 fn image(id: &str, created: &str) -> AwsImage {
     AwsImage::builder()
         .image_id(id)
-        .name(format!("ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-{created}"))
+        .name(format!(
+            "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-{created}"
+        ))
         .creation_date(created)
         .root_device_name("/dev/sda1")
         .build()
@@ -226,11 +250,14 @@ fn the_newest_image_wins_over_pages_and_throttling_is_retried() {
         [&throttled, &page2],
         fast_retries
     );
-    let img = block_on(infra_with(client).find_image("099720109477", "ubuntu/*"))
-        .expect("image");
+    let img = block_on(infra_with(client).find_image("099720109477", "ubuntu/*")).expect("image");
     assert_eq!(img.id, "ami-new");
     assert_eq!(img.root_device, "/dev/sda1");
-    assert_eq!(throttled.num_calls(), 3, "two throttled attempts, then the answer");
+    assert_eq!(
+        throttled.num_calls(),
+        3,
+        "two throttled attempts, then the answer"
+    );
     assert_eq!(page2.num_calls(), 1);
 }
 
@@ -248,9 +275,14 @@ fn throttling_beyond_the_retries_is_an_error_with_its_code() {
         )
         .times(3)
         .build();
-    let client = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&throttled], fast_retries);
-    let err = block_on(infra_with(client).find_image("099720109477", "ubuntu/*"))
-        .expect_err("throttled");
+    let client = mock_client!(
+        aws_sdk_ec2,
+        RuleMode::Sequential,
+        [&throttled],
+        fast_retries
+    );
+    let err =
+        block_on(infra_with(client).find_image("099720109477", "ubuntu/*")).expect_err("throttled");
     assert_eq!(err.code(), Some("RequestLimitExceeded"), "{err}");
     assert!(err.to_string().starts_with("EC2 DescribeImages:"), "{err}");
     assert_eq!(throttled.num_calls(), 3);
@@ -267,16 +299,16 @@ fn api_errors_and_a_missing_image_are_reported() {
         )
     });
     let client = mock_client!(aws_sdk_ec2, [&denied]);
-    let err = block_on(infra_with(client).find_image("099720109477", "ubuntu/*"))
-        .expect_err("denied");
+    let err =
+        block_on(infra_with(client).find_image("099720109477", "ubuntu/*")).expect_err("denied");
     assert_eq!(err.code(), Some("UnauthorizedOperation"));
     assert!(err.to_string().contains("not authorized"), "{err}");
 
-    let none = mock!(Client::describe_images)
-        .then_output(|| DescribeImagesOutput::builder().build());
+    let none =
+        mock!(Client::describe_images).then_output(|| DescribeImagesOutput::builder().build());
     let client = mock_client!(aws_sdk_ec2, [&none]);
-    let err = block_on(infra_with(client).find_image("099720109477", "ubuntu/*"))
-        .expect_err("no image");
+    let err =
+        block_on(infra_with(client).find_image("099720109477", "ubuntu/*")).expect_err("no image");
     assert!(matches!(err, Ec2Error::Conflict(_)));
     assert!(err.to_string().contains("set ec2.ami_owner"), "{err}");
 }
@@ -321,6 +353,95 @@ fn deletes_wait_out_dependency_violations() {
     .expect_err("not found");
     assert_eq!(err.code(), Some("InvalidGroup.NotFound"));
     assert_eq!(gone.num_calls(), 1);
+}
+
+/// What the EC2 hosts get from the shared bootstrap when systemd runs the node.
+#[test]
+fn bootstrap_installs_a_systemd_unit_and_the_kernel_settings() {
+    let unit_start = BOOTSTRAP.find("[Service]").expect("a unit");
+    let unit = &BOOTSTRAP[unit_start..];
+    for line in [
+        "Type=simple",
+        "User=ferrodis",
+        "ExecStart=$BIN $ETC/redis.conf",
+        "Restart=on-failure",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "{line}");
+    }
+    assert!(unit.contains("echo never >/sys/kernel/mm/transparent_hugepage/enabled"));
+    for setting in [
+        "vm.overcommit_memory = 1",
+        "sysctl -q -w vm.overcommit_memory=1",
+        "net.core.somaxconn=1024",
+        "echo never >/sys/kernel/mm/transparent_hugepage/enabled",
+        "systemctl enable --quiet ferrodis",
+    ] {
+        assert!(BOOTSTRAP.contains(setting), "{setting}");
+    }
+    // The ssh setup runs it as root with the staging directory, no ROOT prefix.
+    assert!(ssh::setup_commands()[1].starts_with("sudo sh ferrodis-staging/bootstrap.sh"));
+}
+
+/// `<dir>/redis-cli` runs redis-cli on the first host over ssh: run it with an `ssh` that
+/// prints its arguments.
+#[test]
+fn cli_script_runs_redis_cli_on_the_first_host() {
+    let dir = crate::files::test_dir("ec2-cli");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let fake = bin.join("ssh");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\nfor a in \"$@\"; do printf '<%s>\\n' \"$a\"; done\n",
+    )
+    .expect("fake ssh");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut st = ctx().state.clone();
+    st.deployment.tls = true;
+    st.deployment.acl = true;
+    let c = Ctx::new(dir.join("d"), st, Duration::from_secs(1));
+    std::fs::create_dir_all(c.passwords_path().parent().expect("parent")).expect("secrets");
+    std::fs::write(
+        c.passwords_path(),
+        "admin = \"ab12\"\nreplication = \"cd\"\napp = \"ef\"\n",
+    )
+    .expect("passwords");
+    let h = HostEntry {
+        instance: "i-1".into(),
+        zone: "us-east-1a".into(),
+        public_ip: "198.51.100.1".into(),
+        private_ip: "10.0.1.10".into(),
+    };
+    let script = cli_script(&c, &Ec2::ssh(&c), "t1-1", &h);
+    let path = dir.join("redis-cli");
+    std::fs::write(&path, &script).expect("script");
+    let out = std::process::Command::new("sh")
+        .arg(&path)
+        .args(["set", "it's", "a b"])
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let args: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim_start_matches('<').trim_end_matches('>').to_string())
+        .collect();
+    assert_eq!(args[0], "-i");
+    assert!(args.contains(&"StrictHostKeyChecking=accept-new".to_string()));
+    assert_eq!(args[args.len() - 2], "ubuntu@198.51.100.1");
+    assert_eq!(
+        args[args.len() - 1],
+        "sudo -u ferrodis env REDISCLI_AUTH=ab12 redis-cli -c -h 10.0.1.10 -p 6379 --tls \
+         --cacert /etc/ferrodis/tls/ca.crt --cert /etc/ferrodis/tls/node.crt --key \
+         /etc/ferrodis/tls/node.key --user admin 'set' 'it'\\''s' 'a b'"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
