@@ -21,9 +21,12 @@ use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ec2::types::{Filter, HttpTokensState, VolumeType, VpcAttributeName};
 use aws_sdk_ec2::Client;
 
+use ferrodis_provision::deploy::{Ctx, State, Target, TargetKind};
 use ferrodis_provision::placement::{place, Role};
 use ferrodis_provision::spec::{Deployment, Preset};
 use ferrodis_provision::targets::ec2::infra::{Desired, Ec2Error, Infra, Stage, TAG_DEPLOYMENT};
+use ferrodis_provision::targets::ec2::ssh::{Host, Remote};
+use ferrodis_provision::targets::ec2::{Ec2, HostsFile, HOSTS_FILE};
 
 const ADMIN: &str = "198.51.100.7/32";
 
@@ -696,5 +699,127 @@ fn command_line_plan_and_down() {
         "{out}"
     );
     assert_eq!(rt.block_on(tagged(&c, "fdc")), BTreeMap::new());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Records the host setup instead of running ssh.
+struct Recorder(std::sync::Arc<Mutex<Vec<String>>>);
+
+impl Remote for Recorder {
+    fn run(&self, host: &Host, command: &str) -> anyhow::Result<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(format!("{} {} run {command}", host.name, host.public_ip));
+        Ok(if command.contains("bootstrap.sh") {
+            "started ferrodis.service\n".into()
+        } else {
+            String::new()
+        })
+    }
+
+    fn upload(&self, host: &Host, files: &[PathBuf], dir: &str) -> anyhow::Result<()> {
+        let names: Vec<String> = files
+            .iter()
+            .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(format!("{} upload {} -> {dir}", host.name, names.join(",")));
+        Ok(())
+    }
+}
+
+/// The target as `up` drives it, with the host setup recorded: the instances, then each
+/// host's files staged and set up over "ssh" at its public address; `plan` afterwards has
+/// no infrastructure left to create; `down` removes everything, local files included.
+#[test]
+fn target_up_sets_up_every_host_then_down() {
+    let Some((_turn, m)) = moto() else { return };
+    let c = client(&m);
+    let rt = rt();
+    let dir = test_dir("target");
+    rt.block_on(register_ubuntu(&c));
+    let mut d = deployment("fdt");
+    d.tls = true;
+    d.acl = true;
+    let state = State {
+        target: TargetKind::Ec2,
+        server_bin: "/bin/true".into(),
+        deployment: d,
+    };
+    let ctx = Ctx::new(dir.clone(), state, Duration::from_secs(30));
+    let log = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let t = Ec2::with(Box::new(Recorder(log.clone())), Some(c.clone()));
+    let files = ctx.node_files(&t).expect("node files");
+    let actions = t.up(&ctx, &files).expect("up");
+    assert!(
+        actions.iter().any(|a| a.starts_with("created VPC")),
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| a.contains(": set up and started on "))
+            .count(),
+        6,
+        "{actions:?}"
+    );
+    let hosts = HostsFile::load(&dir).expect("hosts file");
+    assert_eq!(hosts.hosts.len(), 6);
+    let calls = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for n in &ctx.nodes {
+        let h = &hosts.hosts[&n.name];
+        assert_eq!(h.zone, format!("us-east-1{}", n.zone));
+        let mine: Vec<&String> = calls
+            .iter()
+            .filter(|c| c.starts_with(&format!("{} ", n.name)))
+            .collect();
+        assert_eq!(mine.len(), 4, "{mine:?}");
+        assert!(mine[0].contains(&h.public_ip) && mine[0].ends_with("mkdir -p ferrodis-staging"));
+        assert_eq!(
+            *mine[1],
+            format!(
+                "{} upload bootstrap.sh,ferrodis-server,redis.conf,tls,users.acl -> \
+                 ferrodis-staging",
+                n.name
+            )
+        );
+        assert!(
+            mine[2].ends_with("sudo sh ferrodis-staging/bootstrap.sh \"$HOME/ferrodis-staging\"")
+        );
+        // The staged config: the node's private address, TLS files where bootstrap.sh
+        // installs them, in the foreground for systemd.
+        let conf =
+            std::fs::read_to_string(dir.join("hosts").join(&n.name).join("staging/redis.conf"))
+                .expect("staged config");
+        assert!(
+            conf.contains(&format!("bind {} 127.0.0.1", h.private_ip)),
+            "{conf}"
+        );
+        assert!(
+            conf.contains("tls-cert-file /etc/ferrodis/tls/node.crt"),
+            "{conf}"
+        );
+        assert!(conf.contains("aclfile /etc/ferrodis/users.acl"), "{conf}");
+        assert!(conf.contains("daemonize no"), "{conf}");
+    }
+    // The CA key never goes to a host.
+    assert!(dir.join("pki/ca.key").exists());
+    assert!(!dir.join("hosts/fdt-1/staging/tls/ca.key").exists());
+    let script = t.cli_script(&ctx).expect("cli").expect("a script");
+    assert!(script.contains(&format!("ubuntu@{}", hosts.hosts["fdt-1"].public_ip)));
+
+    let plan = t.plan(&ctx).expect("plan");
+    assert_eq!(plan, Vec::<String>::new(), "nothing left to create");
+
+    let gone = t.down(&ctx).expect("down");
+    assert!(
+        gone.iter().any(|g| g.starts_with("deleted VPC")),
+        "{gone:?}"
+    );
+    assert!(!dir.join(HOSTS_FILE).exists() && !dir.join("ssh").exists());
+    assert_eq!(rt.block_on(tagged(&c, "fdt")), BTreeMap::new());
     let _ = std::fs::remove_dir_all(&dir);
 }

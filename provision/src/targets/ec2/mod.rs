@@ -74,6 +74,8 @@ pub struct Ec2 {
     tunnels: Tunnels,
     /// In place of ssh (tests).
     remote: Option<Box<dyn Remote>>,
+    /// In place of a client from the environment (tests: an emulator's).
+    client: Option<aws_sdk_ec2::Client>,
     /// Stop `up` after this stage (tests of resuming).
     pub fail_after: Option<Stage>,
 }
@@ -96,14 +98,17 @@ impl Ec2 {
         Ec2 {
             tunnels: Tunnels::default(),
             remote: None,
+            client: None,
             fail_after: None,
         }
     }
 
-    /// With `remote` in place of ssh.
-    pub fn with_remote(remote: Box<dyn Remote>) -> Ec2 {
+    /// With `remote` in place of ssh and, if given, `client` in place of one made from
+    /// the environment.
+    pub fn with(remote: Box<dyn Remote>, client: Option<aws_sdk_ec2::Client>) -> Ec2 {
         Ec2 {
             remote: Some(remote),
+            client,
             ..Ec2::new()
         }
     }
@@ -137,7 +142,10 @@ impl Ec2 {
     }
 
     async fn infra(&self, ctx: &Ctx) -> Infra {
-        let client = infra::client(&ctx.d().ec2.region).await;
+        let client = match &self.client {
+            Some(c) => c.clone(),
+            None => infra::client(&ctx.d().ec2.region).await,
+        };
         let mut i = Infra::new(client, &ctx.d().name);
         i.fail_after = self.fail_after;
         i
