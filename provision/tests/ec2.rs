@@ -586,7 +586,7 @@ fn an_up_cut_short_after_the_security_group_completes_on_the_next_run() {
 }
 
 #[test]
-fn up_repairs_a_changed_rule_and_down_leaves_other_deployments_alone() {
+fn up_repairs_a_changed_rule_and_a_stopped_instance_and_down_leaves_others_alone() {
     let Some((_turn, m)) = moto() else { return };
     let c = client(&m);
     let rt = rt();
@@ -622,6 +622,27 @@ fn up_repairs_a_changed_rule_and_down_leaves_other_deployments_alone() {
         .expect("sg")
         .ingress
         .contains(&(22, "203.0.113.0/24".to_string())));
+    // An instance stopped by hand is started again, nothing else done. (One terminated by
+    // hand is launched again with a new launch token; moto keeps a terminated instance's
+    // private address taken, so that path is not run here.)
+    let victim = f.instance("fdo-2").expect("fdo-2").id.clone();
+    rt.block_on(c.stop_instances().instance_ids(&victim).send())
+        .expect("stop");
+    let stopped = rt.block_on(i.discover()).expect("discover");
+    assert!(
+        ferrodis_provision::targets::ec2::infra::plan(&stopped, &want)
+            == vec![format!("start stopped instance {victim} (fdo-2)")]
+    );
+    let mut log = Vec::new();
+    let f = rt
+        .block_on(i.ensure(&want, &mut |l| log.push(l)))
+        .expect("restart");
+    assert_eq!(log, vec![format!("started stopped instance(s) {victim}")]);
+    let again = f.instance("fdo-2").expect("fdo-2 again");
+    assert_eq!(
+        (again.id.as_str(), again.state.as_str()),
+        (victim.as_str(), "running")
+    );
     rt.block_on(i.destroy(Some(&dir.join("ssh/fdo-key.pem")), &mut |_| {}))
         .expect("down");
     let still = rt

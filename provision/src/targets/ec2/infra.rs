@@ -648,6 +648,42 @@ impl Infra {
         Ok(out)
     }
 
+    /// (node, instance id) of the deployment's terminated instances (EC2 lists them for
+    /// about an hour).
+    async fn terminated(&self) -> Result<Vec<(String, String)>, Ec2Error> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .describe_instances()
+            .filters(by_tag(&self.deployment))
+            .filters(
+                Filter::builder()
+                    .name("instance-state-name")
+                    .values("shutting-down")
+                    .values("terminated")
+                    .build(),
+            )
+            .into_paginator()
+            .send();
+        while let Some(p) = pages.next().await {
+            for r in p.map_err(api("DescribeInstances"))?.reservations() {
+                for i in r.instances() {
+                    let node = i
+                        .tags()
+                        .iter()
+                        .find(|t| t.key() == Some(TAG_NODE))
+                        .and_then(|t| t.value())
+                        .unwrap_or_default();
+                    out.push((
+                        node.to_string(),
+                        i.instance_id().unwrap_or_default().to_string(),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The newest available image of `owner` whose name matches `pattern`. The name
     /// carries the rest (Canonical's `.../hvm-ssd-gp3/...-amd64-server-*`: EBS root, x86_64).
     pub async fn find_image(&self, owner: &str, pattern: &str) -> Result<Image, Ec2Error> {
@@ -1002,6 +1038,7 @@ impl Infra {
             .collect();
         if !missing.is_empty() {
             let image = self.find_image(&want.ami_owner, &want.ami_name).await?;
+            let terminated = self.terminated().await?;
             log(format!("image {} ({})", image.id, image.name));
             for n in missing {
                 let (az, cidr) = &want.zones[n.zone_index];
@@ -1019,9 +1056,17 @@ impl Infra {
                     .subnet_id(&subnet)
                     .private_ip_address(&n.private_ip)
                     .security_group_ids(&sg_id)
-                    // Same token for the same node in the same VPC: a retried launch does
-                    // not start a second instance.
-                    .client_token(format!("{}-{vpc_id}", n.name))
+                    // A launch retried after a crash has the same token and does not start
+                    // a second instance; one after this node's instance was terminated
+                    // has a new one.
+                    .client_token(client_token(
+                        &n.name,
+                        &vpc_id,
+                        terminated
+                            .iter()
+                            .filter(|(node, _)| *node == n.name)
+                            .map(|x| &x.1),
+                    ))
                     .block_device_mappings(
                         BlockDeviceMapping::builder()
                             .device_name(&image.root_device)
@@ -1258,6 +1303,30 @@ impl Infra {
             }
         }
     }
+}
+
+/// The RunInstances idempotency token of a node's launch: FNV-1a of the node, the VPC and
+/// the node's terminated instances, in hex (at most 64 ASCII characters).
+pub fn client_token<'a>(
+    node: &str,
+    vpc: &str,
+    terminated: impl Iterator<Item = &'a String>,
+) -> String {
+    let mut ids: Vec<&String> = terminated.collect();
+    ids.sort();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: &[u8]| {
+        for &x in b.iter().chain(b"\0") {
+            h ^= u64::from(x);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(node.as_bytes());
+    eat(vpc.as_bytes());
+    for id in ids {
+        eat(id.as_bytes());
+    }
+    format!("ferrodis-{h:016x}")
 }
 
 /// Saves a private key with mode 0400 (ssh refuses keys others can read).

@@ -445,6 +445,24 @@ fn cli_script_runs_redis_cli_on_the_first_host() {
 }
 
 #[test]
+fn launch_tokens_change_only_when_an_instance_was_terminated() {
+    let none: Vec<String> = Vec::new();
+    let one = vec!["i-1".to_string()];
+    let two = vec!["i-2".to_string(), "i-1".to_string()];
+    let t = |node, vpc, ids: &Vec<String>| infra::client_token(node, vpc, ids.iter());
+    assert_eq!(t("a-1", "vpc-1", &none), t("a-1", "vpc-1", &none));
+    assert_ne!(t("a-1", "vpc-1", &none), t("a-2", "vpc-1", &none));
+    assert_ne!(t("a-1", "vpc-1", &none), t("a-1", "vpc-2", &none));
+    assert_ne!(t("a-1", "vpc-1", &none), t("a-1", "vpc-1", &one));
+    let mut rev = two.clone();
+    rev.reverse();
+    assert_eq!(t("a-1", "vpc-1", &two), t("a-1", "vpc-1", &rev));
+    // "ab"+"c" and "a"+"bc" differ.
+    assert_ne!(t("ab", "c", &none), t("a", "bc", &none));
+    assert!(t("a-1", "vpc-1", &none).len() <= 64);
+}
+
+#[test]
 fn hosts_file_round_trips() {
     let dir = crate::files::test_dir("ec2-hosts");
     assert_eq!(HostsFile::load(&dir).expect("none"), HostsFile::default());
