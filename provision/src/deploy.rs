@@ -11,7 +11,11 @@
 //! <dir>/secrets/passwords.toml    generated ACL passwords (0600)
 //! <dir>/redis-cli                 redis-cli with the right address, TLS files and user
 //! <dir>/nodes/<node>/ ...         local target: each node's config, data, pid and log
-//! <dir>/hosts/<node>/ ...         netns target: each host's filesystem root
+//! <dir>/hosts/<node>/ ...         netns target: each host's filesystem root; ec2 target:
+//!                                 the files last delivered (hosts/<node>/staging)
+//! <dir>/ec2-hosts.toml            ec2 target: each node's instance and addresses
+//! <dir>/ssh/                      ec2 target: the created key pair's private key (0400),
+//!                                 the deployment's known_hosts
 //! ```
 
 use std::fs;

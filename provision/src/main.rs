@@ -179,7 +179,7 @@ fn run(cli: Cli) -> Result<bool> {
                     },
                     n.slots.0,
                     n.slots.1,
-                    l.addr
+                    l.peer.unwrap_or(l.addr)
                 );
                 if show_config {
                     let auth = ctx
