@@ -17,7 +17,12 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 moto_pid=
-cleanup() { if [ -n "$moto_pid" ]; then kill "$moto_pid" 2>/dev/null || true; fi; }
+cleanup() {
+    if [ -n "$moto_pid" ]; then
+        kill "$moto_pid" 2>/dev/null || true
+        wait "$moto_pid" 2>/dev/null || true
+    fi
+}
 trap cleanup EXIT
 
 if moto_server=$(provision/scripts/moto.sh); then

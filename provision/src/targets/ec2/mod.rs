@@ -125,7 +125,7 @@ impl Ec2 {
         let e = &ctx.d().ec2;
         let key = match Self::desired(ctx).key {
             KeySource::Create { path, .. } => path,
-            KeySource::Existing { .. } => crate::files::absolute(Path::new(&e.key_file)),
+            KeySource::Existing { .. } => expand_home(&e.key_file),
         };
         Ssh {
             user: e.ssh_user.clone(),
@@ -243,6 +243,15 @@ impl Target for Ec2 {
     fn up(&self, ctx: &Ctx, files: &[Vec<NodeFile>]) -> Result<Vec<String>> {
         ctx.d().ec2.validate_for_use()?;
         let want = Self::desired(ctx);
+        if let KeySource::Existing { name } = &want.key {
+            let key = Self::ssh(ctx).key;
+            if !key.is_file() {
+                anyhow::bail!(
+                    "ec2.key_file {} (the private key of key pair {name}) does not exist",
+                    key.display()
+                );
+            }
+        }
         let mut out = Vec::new();
         let rt = runtime()?;
         let found = rt.block_on(async {
@@ -335,6 +344,14 @@ impl Target for Ec2 {
         }
         let _ = fs::remove_dir(Self::ssh_dir(ctx));
         Ok(out)
+    }
+}
+
+/// `~/x` as `$HOME/x`; other relative paths from the current directory.
+fn expand_home(p: &str) -> PathBuf {
+    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => crate::files::absolute(Path::new(p)),
     }
 }
 

@@ -463,6 +463,30 @@ fn launch_tokens_change_only_when_an_instance_was_terminated() {
 }
 
 #[test]
+fn an_existing_key_pair_is_used_from_its_file() {
+    let mut c = ctx();
+    c.state.deployment.ec2.key_name = "mine".into();
+    c.state.deployment.ec2.key_file = "~/.ssh/mine.pem".into();
+    let want = Ec2::desired(&c);
+    assert_eq!(
+        want.key,
+        infra::KeySource::Existing {
+            name: "mine".into()
+        }
+    );
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    if let Some(h) = home {
+        assert_eq!(Ec2::ssh(&c).key, h.join(".ssh/mine.pem"));
+    }
+    // No key pair of its own in the plan.
+    assert!(!infra::plan(&Found::default(), &want)
+        .iter()
+        .any(|s| s.contains("key pair")));
+    let err = Ec2::new().up(&c, &[]).expect_err("no key file");
+    assert!(err.to_string().contains("does not exist"), "{err}");
+}
+
+#[test]
 fn hosts_file_round_trips() {
     let dir = crate::files::test_dir("ec2-hosts");
     assert_eq!(HostsFile::load(&dir).expect("none"), HostsFile::default());
