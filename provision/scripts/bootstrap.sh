@@ -55,6 +55,12 @@ if [ -z "$ROOT" ]; then
     if [ -w /sys/kernel/mm/transparent_hugepage/enabled ]; then
         echo never >/sys/kernel/mm/transparent_hugepage/enabled
     fi
+    # redis-cli, which the operator's <dir>/redis-cli runs here over ssh.
+    if ! command -v redis-cli >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+        { DEBIAN_FRONTEND=noninteractive apt-get -qq update &&
+            DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends \
+                redis-tools; } >/dev/null || echo "warning: could not install redis-tools" >&2
+    fi
 fi
 
 case $FERRODIS_SUPERVISOR in
@@ -77,6 +83,8 @@ Wants=network-online.target
 Type=simple
 User=ferrodis
 Group=ferrodis
+# Transparent huge pages off again after a reboot (+: as root).
+ExecStartPre=+/bin/sh -c 'if [ -w /sys/kernel/mm/transparent_hugepage/enabled ]; then echo never >/sys/kernel/mm/transparent_hugepage/enabled; fi'
 ExecStart=$BIN $ETC/redis.conf
 Restart=on-failure
 RestartSec=1

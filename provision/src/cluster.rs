@@ -20,6 +20,9 @@ use crate::resp::{Client, Connector, RespError};
 pub struct Endpoint {
     pub spec: NodeSpec,
     pub addr: SocketAddr,
+    /// Where the other nodes reach it (what `CLUSTER MEET` names): `addr` except on EC2,
+    /// where the tool goes through an ssh tunnel and the nodes use private addresses.
+    pub meet: SocketAddr,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -488,7 +491,7 @@ fn run_step(conn: &Connector, eps: &[Endpoint], step: &Step) -> Result<(), Clust
     match *step {
         Step::Meet { node, with } => {
             let mut c = conn.connect(eps[node].addr)?;
-            let a = eps[with].addr;
+            let a = eps[with].meet;
             c.ok(&[
                 "CLUSTER",
                 "MEET",
@@ -723,6 +726,48 @@ mod tests {
     use crate::placement::place;
     use crate::spec::Preset;
 
+    /// `CLUSTER MEET` names where the other nodes reach a node (`meet`: on EC2 its private
+    /// address), not where the tool reaches it (`addr`: an ssh tunnel).
+    #[test]
+    fn meet_names_the_address_the_nodes_use() {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().expect("accept");
+            let mut got = Vec::new();
+            let mut buf = [0u8; 256];
+            while !got.ends_with(b"6379\r\n") {
+                let n = s.read(&mut buf).expect("read");
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            s.write_all(b"+OK\r\n").expect("reply");
+            got
+        });
+        let nodes = place(&Preset::Ha.deployment());
+        let eps: Vec<Endpoint> = nodes
+            .iter()
+            .take(2)
+            .map(|n| Endpoint {
+                spec: n.clone(),
+                addr,
+                meet: SocketAddr::from(([10, 0, 1, 10 + n.index as u8], 6379)),
+            })
+            .collect();
+        let conn = Connector {
+            timeout: Some(Duration::from_secs(5)),
+            ..Connector::default()
+        };
+        run_step(&conn, &eps, &Step::Meet { node: 1, with: 0 }).expect("meet");
+        let got = server.join().expect("server");
+        let mut want = Vec::new();
+        crate::resp::encode(&["CLUSTER", "MEET", "10.0.1.10", "6379"], &mut want);
+        assert_eq!(got, want);
+    }
+
     const NODES: &str = "\
 07c37dfeb235213a872192d90877d0cd55635b91 127.0.0.1:30004@31004,host1 slave e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 0 1426238317239 4 connected
 67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1 127.0.0.1:30002@31002 master - 0 1426238316232 2 connected 5461-10922
@@ -869,6 +914,7 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
                 .map(|n| Endpoint {
                     spec: n.clone(),
                     addr: SocketAddr::from(([127, 0, 0, 1], 7000 + n.index as u16)),
+                    meet: SocketAddr::from(([127, 0, 0, 1], 7000 + n.index as u16)),
                 })
                 .collect();
             let (rows, problems) = status(&eps, &obs);
@@ -935,6 +981,7 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
             .map(|n| Endpoint {
                 spec: n.clone(),
                 addr: SocketAddr::from(([127, 0, 0, 1], 7000 + n.index as u16)),
+                meet: SocketAddr::from(([127, 0, 0, 1], 7000 + n.index as u16)),
             })
             .collect();
         let (_, problems) = status(&eps, &obs);

@@ -11,7 +11,11 @@
 //! <dir>/secrets/passwords.toml    generated ACL passwords (0600)
 //! <dir>/redis-cli                 redis-cli with the right address, TLS files and user
 //! <dir>/nodes/<node>/ ...         local target: each node's config, data, pid and log
-//! <dir>/hosts/<node>/ ...         netns target: each host's filesystem root
+//! <dir>/hosts/<node>/ ...         netns target: each host's filesystem root; ec2 target:
+//!                                 the files last delivered (hosts/<node>/staging)
+//! <dir>/ec2-hosts.toml            ec2 target: each node's instance and addresses
+//! <dir>/ssh/                      ec2 target: the created key pair's private key (0400),
+//!                                 the deployment's known_hosts
 //! ```
 
 use std::fs;
@@ -41,6 +45,8 @@ pub enum TargetKind {
     Local,
     /// One network namespace per host on a bridge (needs root).
     Netns,
+    /// One EC2 instance per host (built with the `ec2` feature).
+    Ec2,
 }
 
 impl TargetKind {
@@ -48,6 +54,7 @@ impl TargetKind {
         match self {
             TargetKind::Local => "local",
             TargetKind::Netns => "netns",
+            TargetKind::Ec2 => "ec2",
         }
     }
 }
@@ -99,6 +106,9 @@ pub struct HostLayout {
     pub env: NodeEnv,
     /// Where the tool reaches the node.
     pub addr: SocketAddr,
+    /// Where the other nodes reach it, when not at `addr` (EC2: the private address, while
+    /// the tool goes through an ssh tunnel).
+    pub peer: Option<SocketAddr>,
     /// Extra SAN entries for the node's certificate (its addresses).
     pub sans: Vec<String>,
 }
@@ -117,6 +127,11 @@ pub trait Target {
     fn running(&self, ctx: &Ctx, node: &NodeSpec) -> Option<i32>;
     /// Stops everything and deletes what `up` created; idempotent. Returns actions taken.
     fn down(&self, ctx: &Ctx) -> Result<Vec<String>>;
+    /// The script of `<dir>/redis-cli` when the shared one (the local redis-cli against
+    /// the first node's address) does not fit the target.
+    fn cli_script(&self, _ctx: &Ctx) -> Result<Option<String>> {
+        Ok(None)
+    }
 }
 
 /// A file delivered to a node.
@@ -170,9 +185,11 @@ impl Ctx {
         self.nodes
             .iter()
             .map(|n| {
+                let l = t.layout(self, n)?;
                 Ok(Endpoint {
                     spec: n.clone(),
-                    addr: t.layout(self, n)?.addr,
+                    addr: l.addr,
+                    meet: l.peer.unwrap_or(l.addr),
                 })
             })
             .collect()
@@ -290,8 +307,13 @@ impl Ctx {
             args.push_str(&format!(" --user {ADMIN_USER}"));
         }
         s.push_str(&format!("exec redis-cli {args} \"$@\"\n"));
-        let p = self.dir.join("redis-cli");
-        write_private(&p, s.as_bytes())?;
+        self.write_script("redis-cli", &s)
+    }
+
+    /// Writes an executable script (0700) in the data directory.
+    pub fn write_script(&self, name: &str, text: &str) -> Result<PathBuf> {
+        let p = self.dir.join(name);
+        write_private(&p, text.as_bytes())?;
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(&p, fs::Permissions::from_mode(0o700))?;
         Ok(p)
@@ -393,10 +415,13 @@ pub fn up(ctx: &Ctx, t: &dyn Target, log: &mut dyn FnMut(&str)) -> Result<()> {
     if ran == 0 {
         log("cluster: nothing to change");
     }
-    let cli = ctx.write_cli_wrapper(&eps)?;
+    let cli = match t.cli_script(ctx)? {
+        Some(script) => ctx.write_script("redis-cli", &script)?,
+        None => ctx.write_cli_wrapper(&eps)?,
+    };
     log(&format!(
         "cluster ready: {} (e.g. `{} set greeting hello`)",
-        eps[0].addr,
+        eps[0].meet,
         cli.display()
     ));
     if ctx.d().acl {

@@ -9,7 +9,8 @@
 //! - [`render`]: each node's config file in redis.conf format, one renderer for all targets.
 //! - [`pki`]: CA and certificates (rcgen); [`acl`]: generated passwords and the ACL file.
 //! - [`deploy`]: state file, node files, `plan`/`up`/`status`/`down` over a [`deploy::Target`].
-//! - [`targets`]: `local` and `netns`; [`proc`]: processes by pid file.
+//! - [`targets`]: `local`, `netns` and, with the `ec2` feature, `ec2` (AWS SDK, ssh);
+//!   [`proc`]: processes by pid file.
 //! - [`cluster`]: cluster creation and checks over RESP ([`resp`]: the small client).
 //! - [`files`]: writing files (0600 secrets, atomic renames).
 #![forbid(unsafe_code)]

@@ -14,8 +14,9 @@ use ferrodis_provision::files::absolute;
 use ferrodis_provision::spec::{Deployment, Preset};
 use ferrodis_provision::targets;
 
-/// Deploys a ferrodis cluster from one description: `local` (processes on 127.0.0.1) or
-/// `netns` (one network namespace per host, needs root).
+/// Deploys a ferrodis cluster from one description: `local` (processes on 127.0.0.1),
+/// `netns` (one network namespace per host, needs root) or `ec2` (one instance per host,
+/// built with `--features ec2`).
 #[derive(Parser)]
 #[command(name = "ferrodis-provision", version)]
 struct Cli {
@@ -155,7 +156,7 @@ fn run(cli: Cli) -> Result<bool> {
     match cli.command {
         Cmd::Plan { opts, show_config } => {
             let ctx = context(&opts)?;
-            let t = targets::of(ctx.state.target);
+            let t = targets::of(ctx.state.target)?;
             println!(
                 "deployment {} ({}): {} primaries x {} replica(s) over zones {}{}{}",
                 ctx.d().name,
@@ -178,7 +179,7 @@ fn run(cli: Cli) -> Result<bool> {
                     },
                     n.slots.0,
                     n.slots.1,
-                    l.addr
+                    l.peer.unwrap_or(l.addr)
                 );
                 if show_config {
                     let auth = ctx
@@ -208,7 +209,7 @@ fn run(cli: Cli) -> Result<bool> {
         }
         Cmd::Up { opts } => {
             let ctx = context(&opts)?;
-            let t = targets::of(ctx.state.target);
+            let t = targets::of(ctx.state.target)?;
             deploy::up(&ctx, t.as_ref(), print)?;
             Ok(true)
         }
@@ -218,12 +219,12 @@ fn run(cli: Cli) -> Result<bool> {
                 println!("no deployment in {}", ctx.dir.display());
                 return Ok(false);
             }
-            let t = targets::of(ctx.state.target);
+            let t = targets::of(ctx.state.target)?;
             deploy::status(&ctx, t.as_ref(), print)
         }
         Cmd::Down { opts } => {
             let ctx = context(&opts)?;
-            let t = targets::of(ctx.state.target);
+            let t = targets::of(ctx.state.target)?;
             deploy::down(&ctx, t.as_ref(), print)?;
             Ok(true)
         }

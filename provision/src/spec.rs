@@ -20,6 +20,18 @@
 //! [netns]                    # one network namespace per host, joined by a bridge
 //! prefix = "fdp"             # namespace, bridge and veth names start with it
 //! network = "10.250.0.0/16"  # bridge gets .0.1, a host of zone z gets .(z+1).(10+i)
+//!
+//! [ec2]                      # VPC 10.0.0.0/16, a subnet 10.0.(z+1).0/24 per zone
+//! region = "us-east-1"       # zone "a" is availability zone us-east-1a
+//! instance_type = "t3.small"
+//! admin_cidr = "203.0.113.7/32"  # who may ssh in (required by plan/up); the node ports
+//!                            # are open to the VPC only
+//! key_name = ""              # an existing key pair (key_file = its private key), or
+//! key_file = ""              # empty: one is created and saved in the data directory
+//! ssh_user = "ubuntu"
+//! volume_gb = 8              # encrypted gp3 root volume
+//! ami_owner = "099720109477" # Canonical; the newest image matching ami_name is used
+//! ami_name = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -74,6 +86,7 @@ impl Preset {
             acl: false,
             local: LocalTarget::default(),
             netns: NetnsTarget::default(),
+            ec2: Ec2Target::default(),
         };
         if self == Preset::Secure {
             d.replicas_per_primary = 0;
@@ -111,6 +124,130 @@ pub struct Deployment {
     pub local: LocalTarget,
     #[serde(default)]
     pub netns: NetnsTarget,
+    #[serde(default)]
+    pub ec2: Ec2Target,
+}
+
+/// The `ec2` target: one instance per node in a VPC of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ec2Target {
+    /// AWS region; a one-letter zone label `z` is the availability zone `<region>z`, a
+    /// longer one is taken as the zone's full name.
+    pub region: String,
+    pub instance_type: String,
+    /// The only source allowed to reach port 22 (CIDR, e.g. `203.0.113.7/32`).
+    pub admin_cidr: String,
+    /// An existing key pair to use (with `key_file`); empty: the tool creates one.
+    pub key_name: String,
+    /// Private key of `key_name`.
+    pub key_file: String,
+    /// Login user of the image.
+    pub ssh_user: String,
+    /// Size of the (encrypted gp3) root volume in GiB.
+    pub volume_gb: i32,
+    /// Owner of the image (Canonical's account by default).
+    pub ami_owner: String,
+    /// Name pattern of the image; the newest match is used.
+    pub ami_name: String,
+}
+
+impl Default for Ec2Target {
+    fn default() -> Self {
+        Ec2Target {
+            region: "us-east-1".into(),
+            instance_type: "t3.small".into(),
+            admin_cidr: String::new(),
+            key_name: String::new(),
+            key_file: String::new(),
+            ssh_user: "ubuntu".into(),
+            volume_gb: 8,
+            ami_owner: "099720109477".into(),
+            ami_name: "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*".into(),
+        }
+    }
+}
+
+/// The VPC of an EC2 deployment; zone `z` (0-based) gets the subnet 10.0.(z+1).0/24.
+pub const EC2_VPC_CIDR: &str = "10.0.0.0/16";
+
+impl Ec2Target {
+    /// The availability zone of a zone label.
+    pub fn availability_zone(&self, label: &str) -> String {
+        if label.len() == 1 {
+            format!("{}{label}", self.region)
+        } else {
+            label.to_string()
+        }
+    }
+
+    /// Subnet of zone `z` (0-based position in the description's list).
+    pub fn subnet_cidr(zone_index: usize) -> String {
+        format!("10.0.{}.0/24", zone_index + 1)
+    }
+
+    /// Private address of node `index` in zone `zone_index`: 10.0.(z+1).(10+i).
+    pub fn private_ip(zone_index: usize, index: usize) -> Ipv4Addr {
+        Ipv4Addr::new(10, 0, (zone_index + 1) as u8, (10 + index) as u8)
+    }
+
+    /// Checks the fields `plan` and `up` need (not needed by the other targets).
+    pub fn validate_for_use(&self) -> Result<(), SpecError> {
+        let invalid = |s: String| Err(SpecError::Invalid(s));
+        if self.admin_cidr.is_empty() {
+            return invalid(
+                "ec2.admin_cidr is required: the address allowed to ssh in, such as \
+                 203.0.113.7/32 (your public IP: curl https://checkip.amazonaws.com)"
+                    .into(),
+            );
+        }
+        if self.key_name.is_empty() != self.key_file.is_empty() {
+            return invalid("ec2.key_name and ec2.key_file go together".into());
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), SpecError> {
+        let invalid = |s: String| Err(SpecError::Invalid(s));
+        let word = |v: &str| {
+            !v.is_empty()
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+        };
+        if !word(&self.region) {
+            return invalid(format!("ec2.region `{}` is not a region name", self.region));
+        }
+        if !word(&self.instance_type) {
+            return invalid(format!(
+                "ec2.instance_type `{}` is not an instance type",
+                self.instance_type
+            ));
+        }
+        if !self.admin_cidr.is_empty() {
+            let ok = self.admin_cidr.split_once('/').is_some_and(|(a, l)| {
+                a.parse::<Ipv4Addr>().is_ok() && l.parse::<u8>().is_ok_and(|l| l <= 32)
+            });
+            if !ok {
+                return invalid(format!(
+                    "ec2.admin_cidr `{}` must be an IPv4 CIDR such as 203.0.113.7/32",
+                    self.admin_cidr
+                ));
+            }
+        }
+        if !(8..=16384).contains(&self.volume_gb) {
+            return invalid(format!(
+                "ec2.volume_gb {} must be 8-16384 (the image needs 8)",
+                self.volume_gb
+            ));
+        }
+        if self.ssh_user.is_empty() || !word(&self.ssh_user) {
+            return invalid(format!(
+                "ec2.ssh_user `{}` is not a user name",
+                self.ssh_user
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The `local` target: every node on 127.0.0.1.
@@ -259,6 +396,10 @@ impl Deployment {
             return invalid(format!("netns.prefix `{p}` must be 1-8 letters or digits"));
         }
         self.netns.octets()?;
+        self.ec2.validate()?;
+        if self.zones.len() > 200 {
+            return invalid("too many zones".into());
+        }
         if n + 10 > 255 {
             return invalid(format!("{n} nodes do not fit the netns addressing"));
         }
@@ -326,6 +467,23 @@ mod tests {
     }
 
     #[test]
+    fn ec2_zones_subnets_and_addresses() {
+        let d = Deployment::from_toml(
+            "[ec2]\nregion = \"ap-southeast-1\"\nadmin_cidr = \"198.51.100.0/24\"\n",
+            None,
+        )
+        .expect("parse");
+        assert_eq!(d.ec2.availability_zone("a"), "ap-southeast-1a");
+        assert_eq!(d.ec2.availability_zone("use1-az4"), "use1-az4");
+        assert_eq!(Ec2Target::subnet_cidr(1), "10.0.2.0/24");
+        assert_eq!(Ec2Target::private_ip(2, 5).to_string(), "10.0.3.15");
+        d.ec2.validate_for_use().expect("usable");
+        let e = Preset::Ha.deployment();
+        let err = e.ec2.validate_for_use().expect_err("no admin cidr");
+        assert!(err.to_string().contains("admin_cidr is required"), "{err}");
+    }
+
+    #[test]
     fn round_trips_through_toml() {
         let d = Preset::Ha.deployment();
         let again = Deployment::from_toml(&d.to_toml(), None).expect("round trip");
@@ -346,6 +504,9 @@ mod tests {
             ("[netns]\nnetwork = \"10.1.2.0/24\"", "/16"),
             ("[netns]\nprefix = \"muchtoolong\"", "1-8"),
             ("port = \"x\"", "invalid type"),
+            ("[ec2]\nadmin_cidr = \"1.2.3.4\"", "IPv4 CIDR"),
+            ("[ec2]\nvolume_gb = 2", "8-16384"),
+            ("[ec2]\nregion = \"us east\"", "region name"),
         ] {
             let err = Deployment::from_toml(text, None)
                 .expect_err(text)

@@ -87,6 +87,7 @@ impl Target for Local {
                 aclfile: d.acl.then(|| s(&root.join("users.acl"))),
             },
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            peer: None,
             sans: vec!["127.0.0.1".into(), "localhost".into()],
             root,
         })

@@ -203,6 +203,7 @@ impl Target for Netns {
                 aclfile: d.acl.then(|| s(&etc.join("users.acl"))),
             },
             addr: SocketAddr::from((ip, d.port)),
+            peer: None,
             sans: vec![ip.to_string(), "127.0.0.1".into()],
             root,
         })
