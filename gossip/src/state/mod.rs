@@ -93,8 +93,11 @@ pub enum Effect {
         to: Addr,
         msg: Message,
     },
-    /// Write nodes.conf (the driver passes the new [`View`] to the node's writer).
-    SaveConfig,
+    /// Write nodes.conf (the driver passes the new [`View`] to the node's writer). `fsync`:
+    /// an epoch changed (current, last vote or myself's config epoch), so the file must be on
+    /// disk before the command is answered or a message sent, as Redis fsyncs exactly then
+    /// (`CLUSTER_TODO_FSYNC_CONFIG`); other changes are written without waiting for the disk.
+    SaveConfig { fsync: bool },
     Event(Event),
 }
 
@@ -354,6 +357,8 @@ pub struct ClusterState {
     ticks: u64,
     effects: Vec<Effect>,
     save_needed: bool,
+    /// (current_epoch, last_vote_epoch, myself's config_epoch) as last saved with fsync.
+    durable_epochs: (u64, u64, u64),
     ranges_dirty: bool,
     routing: Option<Arc<Routing>>,
     /// This node's replication offset (see [`Command::ReplStatus`]).
@@ -403,6 +408,7 @@ impl ClusterState {
             ticks: 0,
             effects: Vec::new(),
             save_needed: false,
+            durable_epochs: (0, 0, 0),
             ranges_dirty: false,
             routing: None,
             repl_offset: 0,
@@ -453,6 +459,12 @@ impl ClusterState {
         if let Some(p) = st.me().primary {
             st.emit_follow(Some(p));
         }
+        // What was loaded is on disk already.
+        st.durable_epochs = (
+            st.current_epoch,
+            st.last_vote_epoch,
+            st.me().config_epoch,
+        );
         Some(st)
     }
 
@@ -514,7 +526,14 @@ impl ClusterState {
     fn take_effects(&mut self) -> Vec<Effect> {
         if self.save_needed {
             self.save_needed = false;
-            self.effects.push(Effect::SaveConfig);
+            let epochs = (
+                self.current_epoch,
+                self.last_vote_epoch,
+                self.me().config_epoch,
+            );
+            let fsync = epochs != self.durable_epochs;
+            self.durable_epochs = epochs;
+            self.effects.push(Effect::SaveConfig { fsync });
         }
         std::mem::take(&mut self.effects)
     }
