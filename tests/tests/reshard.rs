@@ -240,14 +240,38 @@ fn cli_ok(a: &[&str], deadline: Duration) -> String {
     out.stdout
 }
 
+/// True when the node calls itself a primary.
+fn is_primary(node: &Server) -> bool {
+    cluster_text(node, "NODES")
+        .lines()
+        .any(|l| l.contains("myself") && l.contains("master"))
+}
+
+fn dbsize(node: &Server) -> i64 {
+    let mut c = node.client();
+    c.set_timeout(Duration::from_secs(5));
+    c.command(["DBSIZE"])
+        .ok()
+        .and_then(|r| r.as_int())
+        .unwrap_or(-1)
+}
+
+/// The end-to-end run: six nodes (three primaries with a replica each) under a
+/// bounded writer and a reader checking every acknowledged key; a seventh and an eighth
+/// primary join and `rebalance --cluster-use-empty-masters` gives them their share; the
+/// eighth is drained with `reshard` and removed with `del-node`. Every acknowledged key
+/// reads back with its last value, the replicas hold what their primaries hold, and
+/// `--cluster check` is clean.
 #[test]
 fn live_reshard_under_load_loses_no_key() {
-    let nodes = cluster::start_nodes(Flavor::Ferrodis, 5, NODE_TIMEOUT);
-    let out = cluster::create(&nodes[..3]);
+    let nodes = cluster::start_nodes(Flavor::Ferrodis, 8, NODE_TIMEOUT);
+    let out = cluster::create_with_replicas(&nodes[..6], 1);
     assert!(out.success, "create:\n{}\n{}", out.stdout, out.stderr);
-    wait_for(Duration::from_secs(30), "3 nodes joined", || {
-        all_joined(&nodes[..3], 3)
+    wait_for(Duration::from_secs(30), "6 nodes joined", || {
+        all_joined(&nodes[..6], 6)
     });
+    let primaries: Vec<usize> = (0..6).filter(|&i| is_primary(&nodes[i])).collect();
+    assert_eq!(primaries.len(), 3, "three primaries after create");
     let load = Arc::new(Load {
         acked: (0..KEYS).map(|_| AtomicU64::new(0)).collect(),
         stop: AtomicBool::new(false),
@@ -257,7 +281,7 @@ fn live_reshard_under_load_loses_no_key() {
         worst_us: AtomicU64::new(0),
         start: Instant::now(),
     });
-    let seed = addr(&nodes[0]);
+    let seed = addr(&nodes[primaries[0]]);
     let w = {
         let (l, s) = (load.clone(), seed.clone());
         thread::spawn(move || writer(l, s))
@@ -272,11 +296,11 @@ fn live_reshard_under_load_loses_no_key() {
 
     load.phase("add-node");
     // Two empty primaries join, then rebalance gives them their share.
-    for (i, n) in nodes[3..].iter().enumerate() {
-        let out = cluster::add_node(n, &nodes[0]);
+    for (i, n) in nodes[6..].iter().enumerate() {
+        let out = cluster::add_node(n, &nodes[primaries[0]]);
         assert!(out.success, "add-node:\n{}\n{}", out.stdout, out.stderr);
         wait_for(Duration::from_secs(30), "the new node joined", || {
-            all_joined(&nodes[..4 + i], 4 + i)
+            all_joined(&nodes[..7 + i], 7 + i)
         });
     }
     load.phase("rebalance");
@@ -289,47 +313,48 @@ fn live_reshard_under_load_loses_no_key() {
         ],
         Duration::from_secs(300),
     );
-    for n in &nodes {
-        let c = slot_count(n);
-        assert!((3000..=3600).contains(&c), "after rebalance: {c} slots");
+    let owners: Vec<usize> = primaries.iter().copied().chain([6, 7]).collect();
+    for &i in &owners {
+        let c = slot_count(&nodes[i]);
+        // 16384 / 5 = 3276.8, within rebalance's default 2% threshold.
+        assert!((3100..=3450).contains(&c), "node {i} after rebalance: {c} slots");
     }
+    // The manager refuses to reshard until every node has heard of the last moves.
+    wait_for(Duration::from_secs(30), "every node agrees", || {
+        check_clean(&nodes[primaries[0]])
+    });
 
     load.phase("drain");
-    // Drain the third node with reshard, then remove it.
-    let id2 = cluster_text(&nodes[2], "MYID");
-    let id0 = cluster_text(&nodes[0], "MYID");
-    let n2 = slot_count(&nodes[2]).to_string();
+    // Drain the eighth node with reshard, then remove it.
+    let id7 = cluster_text(&nodes[7], "MYID");
+    let to = cluster_text(&nodes[primaries[0]], "MYID");
+    let n7 = slot_count(&nodes[7]).to_string();
     cli_ok(
         &[
             "--cluster",
             "reshard",
             &seed,
             "--cluster-from",
-            &id2,
+            &id7,
             "--cluster-to",
-            &id0,
+            &to,
             "--cluster-slots",
-            &n2,
+            &n7,
             "--cluster-yes",
         ],
         Duration::from_secs(300),
     );
-    assert_eq!(slot_count(&nodes[2]), 0);
+    assert_eq!(slot_count(&nodes[7]), 0);
     load.phase("del-node");
     cli_ok(
-        &["--cluster", "del-node", &seed, &id2],
+        &["--cluster", "del-node", &seed, &id7],
         Duration::from_secs(60),
     );
-    let rest: Vec<&Server> = nodes
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != 2)
-        .map(|(_, n)| n)
-        .collect();
-    wait_for(Duration::from_secs(30), "4 nodes left", || {
+    let rest = &nodes[..7];
+    wait_for(Duration::from_secs(30), "7 nodes left", || {
         rest.iter().all(|n| {
             let t = cluster_text(n, "NODES");
-            t.lines().count() == 4 && !t.contains(&id2)
+            t.lines().count() == 7 && !t.contains(&id7)
         })
     });
 
@@ -358,7 +383,7 @@ fn live_reshard_under_load_loses_no_key() {
         );
     }
     wait_for(Duration::from_secs(30), "a clean --cluster check", || {
-        check_clean(&nodes[0])
+        check_clean(&nodes[primaries[0]])
     });
     let info = cli_ok(&["--cluster", "info", &seed], Duration::from_secs(30));
     assert!(
@@ -366,7 +391,7 @@ fn live_reshard_under_load_loses_no_key() {
         "{info}"
     );
     let call = cli_ok(
-        &["--cluster", "call", &seed, "DBSIZE"],
+        &["--cluster", "call", &seed, "DBSIZE", "--cluster-only-masters"],
         Duration::from_secs(30),
     );
     let total: i64 = call
@@ -377,6 +402,24 @@ fn live_reshard_under_load_loses_no_key() {
         })
         .sum();
     assert_eq!(total, KEYS as i64, "{call}");
+    // Each replica ends up with its primary's keys (the moves reached them as DELs and
+    // RESTOREs on the replication stream).
+    for i in (0..6).filter(|i| !primaries.contains(i)) {
+        let me = cluster_text(&nodes[i], "NODES");
+        let primary = me
+            .lines()
+            .find(|l| l.contains("myself"))
+            .and_then(|l| l.split_whitespace().nth(3))
+            .unwrap_or_default()
+            .to_string();
+        let p = rest
+            .iter()
+            .find(|n| cluster_text(n, "MYID") == primary)
+            .expect("the replica's primary");
+        wait_for(Duration::from_secs(30), "replica caught up", || {
+            dbsize(&nodes[i]) == dbsize(p)
+        });
+    }
     eprintln!(
         "writes {} reads {} worst write latency {} ms",
         load.writes.load(Relaxed),
