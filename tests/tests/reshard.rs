@@ -496,8 +496,13 @@ fn import_from_stock_redis_every_type() {
     wait_for(Duration::from_secs(30), "3 nodes joined", || {
         all_joined(&nodes, 3)
     });
-    const N: usize = 12_000;
-    let names = fill_stock(&stock, N, "v");
+    // The figure is 100,000 keys (FERRODIS_IMPORT_KEYS=100000; a few minutes, see
+    // bench/RESULTS.md); 12,000 keep a normal run short.
+    let n: usize = std::env::var("FERRODIS_IMPORT_KEYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12_000);
+    let names = fill_stock(&stock, n, "v");
     let seed = addr(&nodes[0]);
     let from = addr(&stock);
     let mut sc = stock.client();
@@ -520,7 +525,7 @@ fn import_from_stock_redis_every_type() {
         ],
         Duration::from_secs(300),
     );
-    assert_eq!(sc.ok(["DBSIZE"]).as_int(), Some(N as i64));
+    assert_eq!(sc.ok(["DBSIZE"]).as_int(), Some(n as i64));
     let mut cc = ClusterClient::new(seed.clone());
     for k in &names {
         let mut call = |a: &[&[u8]]| cc.call(a).unwrap_or_else(|e| panic!("{k}: {e}"));
@@ -529,7 +534,7 @@ fn import_from_stock_redis_every_type() {
 
     // Again with new values: without --cluster-replace the targets answer BUSYKEY; with it
     // (and without --cluster-copy) the keys are replaced and leave the source.
-    let names2 = fill_stock(&stock, N, "w");
+    let names2 = fill_stock(&stock, n, "w");
     assert_eq!(names, names2);
     let mut expected = HashMap::new();
     for k in &names {
@@ -836,4 +841,149 @@ fn blocked_client_is_redirected_when_its_slot_moves() {
         );
         assert!(t0.elapsed() < Duration::from_secs(3));
     }
+}
+
+/// A hash of a million fields (about 100 MB) moves with `reshard` while a probe pings the
+/// source and watches its replica: the source keeps answering well within
+/// `cluster-node-timeout`, nobody flags it as failing, and no failover happens.
+#[test]
+fn big_hash_moves_without_a_spurious_failover() {
+    const TIMEOUT_MS: u64 = 3000;
+    const FIELDS: usize = 1_000_000;
+    let nodes = cluster::start_nodes(Flavor::Ferrodis, 6, TIMEOUT_MS);
+    let out = cluster::create_with_replicas(&nodes, 1);
+    assert!(out.success, "create:\n{}\n{}", out.stdout, out.stderr);
+    wait_for(Duration::from_secs(30), "6 nodes joined", || {
+        all_joined(&nodes, 6)
+    });
+    let primaries: Vec<usize> = (0..6).filter(|&i| is_primary(&nodes[i])).collect();
+    assert_eq!(primaries.len(), 3, "three primaries after create");
+    let (src, dst) = (&nodes[primaries[0]], &nodes[primaries[1]]);
+    let src_id = cluster_text(src, "MYID");
+    let dst_id = cluster_text(dst, "MYID");
+    let replica = nodes
+        .iter()
+        .find(|n| {
+            cluster_text(n, "NODES")
+                .lines()
+                .any(|l| l.contains("myself") && l.contains(&format!("slave {src_id}")))
+        })
+        .expect("the source's replica");
+    // The key lives in the source's first slot: the one `reshard --cluster-slots 1` moves.
+    let first_slot: u16 = cluster_text(src, "NODES")
+        .lines()
+        .find(|l| l.contains("myself"))
+        .and_then(|l| l.split_whitespace().nth(8))
+        .and_then(|r| r.split('-').next())
+        .and_then(|s| s.parse().ok())
+        .expect("the source's slots");
+    let key = (0..)
+        .map(|i| format!("big:{{t{i}}}"))
+        .find(|k| key_slot(k.as_bytes()) == first_slot)
+        .expect("a key of the slot");
+
+    let mut c = src.client();
+    c.set_timeout(Duration::from_secs(60));
+    let mut pending = 0;
+    for chunk in 0..FIELDS / 1000 {
+        let mut cmd = vec!["HSET".to_string(), key.clone()];
+        for f in chunk * 1000..(chunk + 1) * 1000 {
+            cmd.push(format!("field:{f}"));
+            cmd.push(format!("value-{f:090}"));
+        }
+        c.send_command(&cmd).expect("send");
+        pending += 1;
+        if pending == 20 {
+            for _ in 0..pending {
+                assert_eq!(c.read_reply().expect("reply").as_int(), Some(1000));
+            }
+            pending = 0;
+        }
+    }
+    for _ in 0..pending {
+        assert_eq!(c.read_reply().expect("reply").as_int(), Some(1000));
+    }
+    let mut rc = replica.client();
+    rc.set_timeout(Duration::from_secs(10));
+    rc.ok(["READONLY"]);
+    wait_for(Duration::from_secs(60), "the replica has the hash", || {
+        rc.command(["HLEN", &key]).ok().and_then(|r| r.as_int()) == Some(FIELDS as i64)
+    });
+
+    // The probe: PING the source, and watch the replica's view of it.
+    let stop = Arc::new(AtomicBool::new(false));
+    let probe = {
+        let stop = stop.clone();
+        let (src_addr, replica_addr) = (src.addr(), replica.addr());
+        let src_id = src_id.clone();
+        thread::spawn(move || {
+            let mut p = RespClient::connect(src_addr).expect("connect");
+            p.set_timeout(Duration::from_secs(30));
+            let mut r = RespClient::connect(replica_addr).expect("connect");
+            r.set_timeout(Duration::from_secs(30));
+            let (mut worst, mut flagged, mut n) = (Duration::ZERO, Vec::new(), 0);
+            while !stop.load(Relaxed) {
+                let t0 = Instant::now();
+                p.ok(["PING"]);
+                worst = worst.max(t0.elapsed());
+                let view = r.ok(["CLUSTER", "NODES"]).as_str().unwrap_or_default();
+                for l in view.lines() {
+                    let w: Vec<&str> = l.split_whitespace().collect();
+                    let failing = w.get(2).is_some_and(|f| f.contains("fail"));
+                    if failing || (l.contains("myself") && !l.contains("slave")) {
+                        flagged.push(l.to_string());
+                    }
+                    if l.starts_with(&src_id) && !l.contains("master") {
+                        flagged.push(l.to_string());
+                    }
+                }
+                n += 1;
+                thread::sleep(Duration::from_millis(10));
+            }
+            (worst, flagged, n)
+        })
+    };
+    let t0 = Instant::now();
+    cli_ok(
+        &[
+            "--cluster",
+            "reshard",
+            &addr(src),
+            "--cluster-from",
+            &src_id,
+            "--cluster-to",
+            &dst_id,
+            "--cluster-slots",
+            "1",
+            "--cluster-yes",
+        ],
+        Duration::from_secs(300),
+    );
+    let took = t0.elapsed();
+    // Long enough after the move for a failure detection to have shown.
+    thread::sleep(Duration::from_millis(TIMEOUT_MS));
+    stop.store(true, Relaxed);
+    let (worst, flagged, samples) = probe.join().expect("probe");
+    eprintln!("moved {FIELDS} fields in {took:?}; worst PING {worst:?} ({samples} samples)");
+    assert!(flagged.is_empty(), "failure flags or a failover: {flagged:?}");
+    assert!(
+        worst < Duration::from_millis(TIMEOUT_MS / 2),
+        "the source stalled {worst:?}"
+    );
+    let mut d = dst.client();
+    d.set_timeout(Duration::from_secs(30));
+    assert_eq!(d.ok(["HLEN", &key]).as_int(), Some(FIELDS as i64));
+    assert_eq!(
+        d.ok(["HGET", &key, "field:123456"]).as_str(),
+        Some(format!("value-{:090}", 123456))
+    );
+    let slot = first_slot.to_string();
+    assert_eq!(
+        c.ok(["CLUSTER", "COUNTKEYSINSLOT", &slot]).as_int(),
+        Some(0),
+        "the source let go of the hash"
+    );
+    wait_for(Duration::from_secs(30), "a clean --cluster check", || {
+        check_clean(src)
+    });
 }
