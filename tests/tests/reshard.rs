@@ -317,7 +317,10 @@ fn live_reshard_under_load_loses_no_key() {
     for &i in &owners {
         let c = slot_count(&nodes[i]);
         // 16384 / 5 = 3276.8, within rebalance's default 2% threshold.
-        assert!((3100..=3450).contains(&c), "node {i} after rebalance: {c} slots");
+        assert!(
+            (3100..=3450).contains(&c),
+            "node {i} after rebalance: {c} slots"
+        );
     }
     // The manager refuses to reshard until every node has heard of the last moves.
     wait_for(Duration::from_secs(30), "every node agrees", || {
@@ -391,7 +394,13 @@ fn live_reshard_under_load_loses_no_key() {
         "{info}"
     );
     let call = cli_ok(
-        &["--cluster", "call", &seed, "DBSIZE", "--cluster-only-masters"],
+        &[
+            "--cluster",
+            "call",
+            &seed,
+            "DBSIZE",
+            "--cluster-only-masters",
+        ],
         Duration::from_secs(30),
     );
     let total: i64 = call
@@ -965,7 +974,10 @@ fn big_hash_moves_without_a_spurious_failover() {
     stop.store(true, Relaxed);
     let (worst, flagged, samples) = probe.join().expect("probe");
     eprintln!("moved {FIELDS} fields in {took:?}; worst PING {worst:?} ({samples} samples)");
-    assert!(flagged.is_empty(), "failure flags or a failover: {flagged:?}");
+    assert!(
+        flagged.is_empty(),
+        "failure flags or a failover: {flagged:?}"
+    );
     assert!(
         worst < Duration::from_millis(TIMEOUT_MS / 2),
         "the source stalled {worst:?}"

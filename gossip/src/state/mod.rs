@@ -97,7 +97,9 @@ pub enum Effect {
     /// an epoch changed (current, last vote or myself's config epoch), so the file must be on
     /// disk before the command is answered or a message sent, as Redis fsyncs exactly then
     /// (`CLUSTER_TODO_FSYNC_CONFIG`); other changes are written without waiting for the disk.
-    SaveConfig { fsync: bool },
+    SaveConfig {
+        fsync: bool,
+    },
     Event(Event),
 }
 
@@ -460,11 +462,7 @@ impl ClusterState {
             st.emit_follow(Some(p));
         }
         // What was loaded is on disk already.
-        st.durable_epochs = (
-            st.current_epoch,
-            st.last_vote_epoch,
-            st.me().config_epoch,
-        );
+        st.durable_epochs = (st.current_epoch, st.last_vote_epoch, st.me().config_epoch);
         Some(st)
     }
 
@@ -1776,5 +1774,35 @@ mod tests {
             sim.command(0, Command::BumpEpoch),
             Ok(Reply::Bumped(true, 4))
         ));
+    }
+
+    /// nodes.conf is fsynced where Redis fsyncs it: when an epoch changes (the first slot
+    /// a node finishes importing bumps its config epoch), not on every slot change.
+    #[test]
+    fn config_is_fsynced_only_when_an_epoch_changes() {
+        let mut sim = three_nodes(14);
+        let (id0, id1) = (sim.nodes[0].myself, sim.nodes[1].myself);
+        let now = sim.now;
+        let saves = |st: &mut ClusterState, slot: u16, action: SetSlot| -> Vec<bool> {
+            let (r, effects) = st.on_command(now, Command::SetSlot { slot, action });
+            assert_eq!(r, Ok(Reply::Ok));
+            effects
+                .iter()
+                .filter_map(|e| match e {
+                    Effect::SaveConfig { fsync } => Some(*fsync),
+                    _ => None,
+                })
+                .collect()
+        };
+        let st = &mut sim.nodes[1];
+        assert_eq!(saves(st, 0, SetSlot::Importing(id0)), vec![false]);
+        assert_eq!(saves(st, 0, SetSlot::Node(id1)), vec![true], "epoch bump");
+        assert_eq!(saves(st, 1, SetSlot::Importing(id0)), vec![false]);
+        assert_eq!(
+            saves(st, 1, SetSlot::Node(id1)),
+            vec![false],
+            "already the max"
+        );
+        assert_eq!(saves(st, 1, SetSlot::Stable), vec![false]);
     }
 }

@@ -282,7 +282,9 @@ pub fn start(
     let persist: driver::Persist = Box::new(move |view: &Arc<View>, fsync: bool| {
         let stopped = || std::io::Error::other("nodes.conf writer stopped");
         if !fsync {
-            return to_writer.send(Write::View(view.clone())).map_err(|_| stopped());
+            return to_writer
+                .send(Write::View(view.clone()))
+                .map_err(|_| stopped());
         }
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         to_writer
