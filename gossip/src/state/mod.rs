@@ -94,9 +94,10 @@ pub enum Effect {
         msg: Message,
     },
     /// Write nodes.conf (the driver passes the new [`View`] to the node's writer). `fsync`:
-    /// an epoch changed (current, last vote or myself's config epoch), so the file must be on
-    /// disk before the command is answered or a message sent, as Redis fsyncs exactly then
-    /// (`CLUSTER_TODO_FSYNC_CONFIG`); other changes are written without waiting for the disk.
+    /// an epoch changed (current, last vote or myself's config epoch) or CLUSTER RESET ran,
+    /// so the file must be on disk before the command is answered or a message sent, as Redis
+    /// fsyncs exactly then (`CLUSTER_TODO_FSYNC_CONFIG`); other changes are written without
+    /// waiting for the disk.
     SaveConfig {
         fsync: bool,
     },
@@ -359,7 +360,8 @@ pub struct ClusterState {
     ticks: u64,
     effects: Vec<Effect>,
     save_needed: bool,
-    /// (current_epoch, last_vote_epoch, myself's config_epoch) as last saved with fsync.
+    /// (current_epoch, last_vote_epoch, myself's config_epoch) as last saved with fsync
+    /// (all `u64::MAX`: fsync the next save whatever changed).
     durable_epochs: (u64, u64, u64),
     ranges_dirty: bool,
     routing: Option<Arc<Routing>>,
@@ -1352,6 +1354,8 @@ impl ClusterState {
                 self.refresh_ranges();
                 self.routing = None;
                 self.save_needed = true;
+                // Redis fsyncs after a reset, soft or hard.
+                self.durable_epochs = (u64::MAX, u64::MAX, u64::MAX);
                 Ok(Reply::Ok)
             }
             Command::CountFailureReports(id) => {
@@ -1804,5 +1808,10 @@ mod tests {
             "already the max"
         );
         assert_eq!(saves(st, 1, SetSlot::Stable), vec![false]);
+        let (_, effects) = st.on_command(now, Command::Reset { hard: false });
+        assert!(
+            effects.contains(&Effect::SaveConfig { fsync: true }),
+            "a reset is fsynced"
+        );
     }
 }
