@@ -55,8 +55,11 @@ pub trait Transport: Send + Sync + 'static {
 }
 
 /// Saves the configuration (nodes.conf), called on the driver thread before the command that
-/// changed it is answered. It must not block for long: the node hands the view to a writer.
-pub type Persist = Box<dyn FnMut(&Arc<View>) -> std::io::Result<()> + Send>;
+/// changed it is answered. With `fsync` false it must not block (the node hands the view to
+/// a writer); with `fsync` true (an epoch changed) it returns once the file is on disk, and
+/// the driver sends nothing and answers nothing before that, as Redis fsyncs in
+/// `clusterBeforeSleep` before it writes to clients and links.
+pub type Persist = Box<dyn FnMut(&Arc<View>, bool) -> std::io::Result<()> + Send>;
 
 type Request = (
     Command,
@@ -227,20 +230,24 @@ async fn run(
             },
             Some((link, msg)) = inbound.recv() => (state.on_message(unix_ms(), &link, msg), None),
         };
-        let mut save = false;
+        // (save, fsync)
+        let save = effects.iter().fold((false, false), |acc, e| match e {
+            Effect::SaveConfig { fsync } => (true, acc.1 || *fsync),
+            _ => acc,
+        });
+        let view = Arc::new(state.view(unix_ms()));
+        if save.0 {
+            if let Err(e) = persist(&view, save.1) {
+                tracing::warn!("Could not save the cluster configuration: {e}");
+            }
+        }
         for e in effects {
             match e {
                 Effect::Send { to, msg } => send(&mut links, to, &msg, &transport),
-                Effect::SaveConfig => save = true,
+                Effect::SaveConfig { .. } => {}
                 Effect::Event(ev) => {
                     let _ = events.send(ev);
                 }
-            }
-        }
-        let view = Arc::new(state.view(unix_ms()));
-        if save {
-            if let Err(e) = persist(&view) {
-                tracing::warn!("Could not save the cluster configuration: {e}");
             }
         }
         view_tx.send_replace(view);

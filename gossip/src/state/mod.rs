@@ -93,8 +93,14 @@ pub enum Effect {
         to: Addr,
         msg: Message,
     },
-    /// Write nodes.conf (the driver passes the new [`View`] to the node's writer).
-    SaveConfig,
+    /// Write nodes.conf (the driver passes the new [`View`] to the node's writer). `fsync`:
+    /// an epoch changed (current, last vote or myself's config epoch) or CLUSTER RESET ran,
+    /// so the file must be on disk before the command is answered or a message sent, as Redis
+    /// fsyncs exactly then (`CLUSTER_TODO_FSYNC_CONFIG`); other changes are written without
+    /// waiting for the disk.
+    SaveConfig {
+        fsync: bool,
+    },
     Event(Event),
 }
 
@@ -354,6 +360,9 @@ pub struct ClusterState {
     ticks: u64,
     effects: Vec<Effect>,
     save_needed: bool,
+    /// (current_epoch, last_vote_epoch, myself's config_epoch) as last saved with fsync
+    /// (all `u64::MAX`: fsync the next save whatever changed).
+    durable_epochs: (u64, u64, u64),
     ranges_dirty: bool,
     routing: Option<Arc<Routing>>,
     /// This node's replication offset (see [`Command::ReplStatus`]).
@@ -403,6 +412,7 @@ impl ClusterState {
             ticks: 0,
             effects: Vec::new(),
             save_needed: false,
+            durable_epochs: (0, 0, 0),
             ranges_dirty: false,
             routing: None,
             repl_offset: 0,
@@ -453,6 +463,8 @@ impl ClusterState {
         if let Some(p) = st.me().primary {
             st.emit_follow(Some(p));
         }
+        // What was loaded is on disk already.
+        st.durable_epochs = (st.current_epoch, st.last_vote_epoch, st.me().config_epoch);
         Some(st)
     }
 
@@ -514,7 +526,14 @@ impl ClusterState {
     fn take_effects(&mut self) -> Vec<Effect> {
         if self.save_needed {
             self.save_needed = false;
-            self.effects.push(Effect::SaveConfig);
+            let epochs = (
+                self.current_epoch,
+                self.last_vote_epoch,
+                self.me().config_epoch,
+            );
+            let fsync = epochs != self.durable_epochs;
+            self.durable_epochs = epochs;
+            self.effects.push(Effect::SaveConfig { fsync });
         }
         std::mem::take(&mut self.effects)
     }
@@ -1335,6 +1354,8 @@ impl ClusterState {
                 self.refresh_ranges();
                 self.routing = None;
                 self.save_needed = true;
+                // Redis fsyncs after a reset, soft or hard.
+                self.durable_epochs = (u64::MAX, u64::MAX, u64::MAX);
                 Ok(Reply::Ok)
             }
             Command::CountFailureReports(id) => {
@@ -1757,5 +1778,40 @@ mod tests {
             sim.command(0, Command::BumpEpoch),
             Ok(Reply::Bumped(true, 4))
         ));
+    }
+
+    /// nodes.conf is fsynced where Redis fsyncs it: when an epoch changes (the first slot
+    /// a node finishes importing bumps its config epoch), not on every slot change.
+    #[test]
+    fn config_is_fsynced_only_when_an_epoch_changes() {
+        let mut sim = three_nodes(14);
+        let (id0, id1) = (sim.nodes[0].myself, sim.nodes[1].myself);
+        let now = sim.now;
+        let saves = |st: &mut ClusterState, slot: u16, action: SetSlot| -> Vec<bool> {
+            let (r, effects) = st.on_command(now, Command::SetSlot { slot, action });
+            assert_eq!(r, Ok(Reply::Ok));
+            effects
+                .iter()
+                .filter_map(|e| match e {
+                    Effect::SaveConfig { fsync } => Some(*fsync),
+                    _ => None,
+                })
+                .collect()
+        };
+        let st = &mut sim.nodes[1];
+        assert_eq!(saves(st, 0, SetSlot::Importing(id0)), vec![false]);
+        assert_eq!(saves(st, 0, SetSlot::Node(id1)), vec![true], "epoch bump");
+        assert_eq!(saves(st, 1, SetSlot::Importing(id0)), vec![false]);
+        assert_eq!(
+            saves(st, 1, SetSlot::Node(id1)),
+            vec![false],
+            "already the max"
+        );
+        assert_eq!(saves(st, 1, SetSlot::Stable), vec![false]);
+        let (_, effects) = st.on_command(now, Command::Reset { hard: false });
+        assert!(
+            effects.contains(&Effect::SaveConfig { fsync: true }),
+            "a reset is fsynced"
+        );
     }
 }

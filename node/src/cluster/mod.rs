@@ -274,15 +274,26 @@ pub fn start(
         }
     };
     let bus = bus_port(config, port);
-    // nodes.conf is written by its own thread: temp file, fsync, rename, fsync of the
-    // directory, always the latest view (a burst of changes is one write). The bus does not
-    // wait for the disk, as Redis does not fsync on most changes.
+    // nodes.conf is written by its own thread, always the latest view (a burst of changes is
+    // one write). The bus waits for the disk only when an epoch changed (fsync), where Redis
+    // fsyncs too; other changes are written without fsync and without waiting.
     let writer = spawn_writer(conf_path.clone())?;
     let to_writer = writer.clone();
-    let persist: driver::Persist = Box::new(move |view: &Arc<View>| {
+    let persist: driver::Persist = Box::new(move |view: &Arc<View>, fsync: bool| {
+        let stopped = || std::io::Error::other("nodes.conf writer stopped");
+        if !fsync {
+            return to_writer
+                .send(Write::View(view.clone()))
+                .map_err(|_| stopped());
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
         to_writer
-            .send(Write::View(view.clone()))
-            .map_err(|_| std::io::Error::other("nodes.conf writer stopped"))
+            .send(Write::Flush(view.clone(), tx))
+            .map_err(|_| stopped())?;
+        match rx.recv_timeout(CALL_TIMEOUT) {
+            Ok(r) => r.map_err(std::io::Error::other),
+            Err(_) => Err(std::io::Error::other("nodes.conf writer not responding")),
+        }
     });
     let bind = config.bind();
     let (handle, events) = driver::spawn_with(state, &bind, bus, persist, transport)
@@ -306,8 +317,9 @@ pub fn start(
 
 /// What the nodes.conf writer thread is asked to do.
 enum Write {
+    /// Write this view (no fsync).
     View(Arc<View>),
-    /// Write the latest view now and answer when it is on disk.
+    /// Write this view with fsync and answer when it is on disk.
     Flush(Arc<View>, std::sync::mpsc::SyncSender<Result<(), String>>),
 }
 
@@ -318,12 +330,18 @@ fn spawn_writer(path: PathBuf) -> anyhow::Result<std::sync::mpsc::Sender<Write>>
         .spawn(move || {
             while let Ok(first) = rx.recv() {
                 let mut latest = first;
-                // Coalesce: only the newest view matters (a flush is kept to be answered).
+                // Coalesce: only the newest view matters (a flush waiting to be answered
+                // takes the newer view with it).
                 while let Ok(next) = rx.try_recv() {
-                    if matches!(latest, Write::Flush(..)) {
-                        save(&path, &latest);
-                    }
-                    latest = next;
+                    latest = match (latest, next) {
+                        (Write::Flush(_, done), Write::View(v)) => Write::Flush(v, done),
+                        (older, next) => {
+                            if matches!(older, Write::Flush(..)) {
+                                save(&path, &older);
+                            }
+                            next
+                        }
+                    };
                 }
                 save(&path, &latest);
             }
@@ -336,7 +354,7 @@ fn save(path: &std::path::Path, w: &Write) {
         Write::View(v) => (v, None),
         Write::Flush(v, done) => (v, Some(done)),
     };
-    let r = nodes_conf::write_atomic(path, &nodes_conf::render_file(view));
+    let r = nodes_conf::write_atomic(path, &nodes_conf::render_file(view), done.is_some());
     match done {
         Some(done) => {
             let _ = done.try_send(r.map_err(|e| e.to_string()));

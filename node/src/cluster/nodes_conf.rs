@@ -189,9 +189,11 @@ pub fn parse(text: &str) -> Result<Saved, String> {
     Ok(saved)
 }
 
-/// Writes `content` to `path` atomically: temp file in the same directory, fsync, rename,
-/// fsync of the directory.
-pub fn write_atomic(path: &Path, content: &str) -> std::io::Result<()> {
+/// Writes `content` to `path` atomically: temp file in the same directory, rename. With
+/// `fsync`, the file is on disk when this returns (fsync before the rename, then of the
+/// directory); without, the kernel writes it back when it will (Redis's `clusterSaveConfig`
+/// without `do_fsync`).
+pub fn write_atomic(path: &Path, content: &str, fsync: bool) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
@@ -204,11 +206,15 @@ pub fn write_atomic(path: &Path, content: &str) -> std::io::Result<()> {
     {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(content.as_bytes())?;
-        f.sync_all()?;
+        if fsync {
+            f.sync_all()?;
+        }
     }
     std::fs::rename(&tmp, path)?;
-    if let Ok(d) = std::fs::File::open(&dir) {
-        let _ = d.sync_all();
+    if fsync {
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
     }
     Ok(())
 }
@@ -267,8 +273,8 @@ vars currentEpoch 3 lastVoteEpoch 0\n";
         let dir = std::env::temp_dir().join(format!("ferrodis-nodesconf-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("nodes.conf");
-        write_atomic(&p, "one\n").unwrap();
-        write_atomic(&p, "two\n").unwrap();
+        write_atomic(&p, "one\n", true).unwrap();
+        write_atomic(&p, "two\n", false).unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "two\n");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -444,12 +444,8 @@ fn getkeysinslot(ctx: &mut Ctx) -> CmdResult {
     if max < 0 || !(0..SLOTS as i64).contains(&slot) {
         return Err(CmdError::raw("ERR Invalid slot or number of keys"));
     }
-    let mut keys: Vec<Vec<u8>> = Vec::new();
-    keys_db(ctx, slot as u16).for_each_in_slot(slot as u16, |k, _| {
-        if (keys.len() as i64) < max {
-            keys.push(k.to_vec());
-        }
-    });
+    let max = usize::try_from(max).unwrap_or(usize::MAX);
+    let keys = keys_db(ctx, slot as u16).keys_in_slot(slot as u16, max);
     ctx.out.array(keys.len());
     for k in &keys {
         ctx.out.bulk(k);

@@ -807,14 +807,17 @@ impl<'a> Db<'a> {
             .count()
     }
 
-    /// Calls `f` for every live key of a slot of the selected database.
-    pub fn for_each_in_slot(&mut self, slot: u16, mut f: impl FnMut(&[u8], &Entry)) {
+    /// Up to `max` live keys of a slot of the selected database (CLUSTER GETKEYSINSLOT): the
+    /// walk of the shard's table stops at the `max`th.
+    pub fn keys_in_slot(&mut self, slot: u16, max: usize) -> Vec<Vec<u8>> {
         let now = self.now;
-        for (k, e) in self.dbshard(slot).keys.iter_slot(slot) {
-            if e.expire_at == 0 || now <= e.expire_at {
-                f(k, e);
-            }
-        }
+        self.dbshard(slot)
+            .keys
+            .iter_slot(slot)
+            .filter(|(_, e)| e.expire_at == 0 || now <= e.expire_at)
+            .take(max)
+            .map(|(k, _)| k.to_vec())
+            .collect()
     }
 
     /// Calls `f(slot, key, entry)` for every live key of the selected database in slots
