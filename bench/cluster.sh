@@ -32,7 +32,7 @@ trap cleanup EXIT
 USED=" "
 free_port() { # a port, not yet handed out, whose bus port (port + 10000) is free too
   while :; do
-    local p=$((20000 + RANDOM % 30000))
+    local p=$((10000 + RANDOM % 12000)) # bus ports stay below the ephemeral range (32768+)
     case "$USED" in *" $p "* | *" $((p + 10000)) "* | *" $((p - 10000)) "*) continue ;; esac
     if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && ! (exec 3<>/dev/tcp/127.0.0.1/$((p + 10000))) 2>/dev/null; then
       USED="$USED$p "
@@ -58,7 +58,7 @@ start_cluster() {
   for p in "${ports[@]}"; do
     local deadline=$((SECONDS + 30))
     until redis-cli -p "$p" PING >/dev/null 2>&1; do
-      [ $SECONDS -lt $deadline ] || { echo "$name node $p did not start" >&2; exit 1; }
+      [ $SECONDS -lt $deadline ] || { echo "$name node $p did not start:" >&2; tail -5 "$WORK/$name-$p/log" >&2; exit 1; }
       sleep 0.05
     done
   done
