@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, BlockDeviceMapping, EbsBlockDevice, Filter, HttpTokensState,
+    AttributeBooleanValue, BlockDeviceMapping, EbsBlockDevice, Filter, HttpTokensState, Instance,
     InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceStateName, InstanceType,
     IpPermission, IpRange, KeyType, ResourceType, Tag, TagSpecification, VolumeType,
     VpcAttributeName,
@@ -373,6 +373,16 @@ fn tag(k: &str, v: &str) -> Tag {
     Tag::builder().key(k).value(v).build()
 }
 
+/// The `ferrodis:node` tag of an instance ("" if missing).
+fn node_tag(i: &Instance) -> String {
+    i.tags()
+        .iter()
+        .find(|t| t.key() == Some(TAG_NODE))
+        .and_then(|t| t.value())
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn by_tag(name: &str) -> Filter {
     Filter::builder()
         .name(format!("tag:{TAG_DEPLOYMENT}"))
@@ -600,50 +610,28 @@ impl Infra {
 
     /// The deployment's instances that are not terminated or terminating.
     pub async fn instances(&self) -> Result<Vec<FoundInstance>, Ec2Error> {
-        let mut out = Vec::new();
-        let mut pages = self
-            .client
-            .describe_instances()
-            .filters(by_tag(&self.deployment))
-            .filters(
-                Filter::builder()
-                    .name("instance-state-name")
-                    .values("pending")
-                    .values("running")
-                    .values("stopping")
-                    .values("stopped")
-                    .build(),
-            )
-            .into_paginator()
-            .send();
-        while let Some(p) = pages.next().await {
-            for r in p.map_err(api("DescribeInstances"))?.reservations() {
-                for i in r.instances() {
-                    let node = i
-                        .tags()
-                        .iter()
-                        .find(|t| t.key() == Some(TAG_NODE))
-                        .and_then(|t| t.value())
-                        .unwrap_or_default();
-                    out.push(FoundInstance {
-                        id: i.instance_id().unwrap_or_default().to_string(),
-                        node: node.to_string(),
-                        az: i
-                            .placement()
-                            .and_then(|p| p.availability_zone())
-                            .unwrap_or_default()
-                            .to_string(),
-                        state: i
-                            .state()
-                            .and_then(|s| s.name())
-                            .map(|s| s.as_str().to_string())
-                            .unwrap_or_default(),
-                        public_ip: i.public_ip_address().map(str::to_string),
-                        private_ip: i.private_ip_address().map(str::to_string),
-                    });
-                }
-            }
-        }
+        let live = ["pending", "running", "stopping", "stopped"];
+        let mut out: Vec<FoundInstance> = self
+            .tagged_instances(&live)
+            .await?
+            .into_iter()
+            .map(|i| FoundInstance {
+                node: node_tag(&i),
+                id: i.instance_id().unwrap_or_default().to_string(),
+                az: i
+                    .placement()
+                    .and_then(|p| p.availability_zone())
+                    .unwrap_or_default()
+                    .to_string(),
+                state: i
+                    .state()
+                    .and_then(|s| s.name())
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                public_ip: i.public_ip_address().map(str::to_string),
+                private_ip: i.private_ip_address().map(str::to_string),
+            })
+            .collect();
         out.sort_by(|a, b| a.node.cmp(&b.node).then(a.id.cmp(&b.id)));
         Ok(out)
     }
@@ -651,34 +639,31 @@ impl Infra {
     /// (node, instance id) of the deployment's terminated instances (EC2 lists them for
     /// about an hour).
     async fn terminated(&self) -> Result<Vec<(String, String)>, Ec2Error> {
-        let mut out = Vec::new();
+        Ok(self
+            .tagged_instances(&["shutting-down", "terminated"])
+            .await?
+            .iter()
+            .map(|i| (node_tag(i), i.instance_id().unwrap_or_default().to_string()))
+            .collect())
+    }
+
+    /// The deployment's instances in one of `states`, every page.
+    async fn tagged_instances(&self, states: &[&str]) -> Result<Vec<Instance>, Ec2Error> {
+        let mut state_filter = Filter::builder().name("instance-state-name");
+        for s in states {
+            state_filter = state_filter.values(*s);
+        }
         let mut pages = self
             .client
             .describe_instances()
             .filters(by_tag(&self.deployment))
-            .filters(
-                Filter::builder()
-                    .name("instance-state-name")
-                    .values("shutting-down")
-                    .values("terminated")
-                    .build(),
-            )
+            .filters(state_filter.build())
             .into_paginator()
             .send();
+        let mut out = Vec::new();
         while let Some(p) = pages.next().await {
             for r in p.map_err(api("DescribeInstances"))?.reservations() {
-                for i in r.instances() {
-                    let node = i
-                        .tags()
-                        .iter()
-                        .find(|t| t.key() == Some(TAG_NODE))
-                        .and_then(|t| t.value())
-                        .unwrap_or_default();
-                    out.push((
-                        node.to_string(),
-                        i.instance_id().unwrap_or_default().to_string(),
-                    ));
-                }
+                out.extend(r.instances().iter().cloned());
             }
         }
         Ok(out)
