@@ -16,27 +16,9 @@
 set -euo pipefail
 KEYS=${1:-1000000}
 SLOTS=${2:-4096}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-FERRODIS=${FERRODIS_SERVER:-$ROOT/target/release/ferrodis-server}
-REDIS=${REDIS_SERVER:-$(command -v redis-server)}
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/cluster-lib.sh"
 
 ms() { date +%s%3N; }
-free_port() { # a port whose bus port is free too
-  while :; do
-    local p=$((20000 + RANDOM % 30000))
-    if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && ! (exec 3<>/dev/tcp/127.0.0.1/$((p + 10000))) 2>/dev/null; then
-      echo "$p"
-      return
-    fi
-  done
-}
 
 # Key generator: RESP SET commands for KEYS keys over slots 0..SLOTS-1 (a hash tag per slot).
 cat >"$WORK/gen.py" <<'EOF'
@@ -109,20 +91,8 @@ printf '|---|---|---|---|---|---|---|\n'
 for name in redis ferrodis; do
   bin=$REDIS
   [ "$name" = ferrodis ] && bin=$FERRODIS
-  ports=()
-  for i in 0 1 2; do
-    p=$(free_port)
-    d=$WORK/$name-$p
-    mkdir -p "$d"
-    "$bin" --port "$p" --bind 127.0.0.1 --dir "$d" --save "" --appendonly no \
-      --cluster-enabled yes --cluster-node-timeout 5000 --daemonize no --logfile "$d/log" &
-    PIDS+=($!)
-    ports+=("$p")
-  done
-  for p in "${ports[@]}"; do until redis-cli -p "$p" PING >/dev/null 2>&1; do sleep 0.01; done; done
-  redis-cli --cluster create "127.0.0.1:${ports[0]}" "127.0.0.1:${ports[1]}" "127.0.0.1:${ports[2]}" \
-    --cluster-replicas 0 --cluster-yes >"$WORK/$name-create.log" 2>&1
-  until redis-cli --cluster check "127.0.0.1:${ports[0]}" 2>/dev/null | grep -q "All 16384 slots covered"; do sleep 0.1; done
+  start_cluster "$name" "$bin"
+  ports=("${PORTS[@]}")
   # The first primary holds slots 0-5460 (create assigns them in order).
   python3 "$WORK/gen.py" "$KEYS" "$SLOTS" "$WORK/tag" | redis-cli -p "${ports[0]}" --pipe >/dev/null
   loaded=$(redis-cli -p "${ports[0]}" DBSIZE)
