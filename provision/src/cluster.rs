@@ -551,6 +551,19 @@ pub fn converge(
         }
         Ok(obs)
     };
+    // Runs the steps of one kind that the plan (from a fresh observation) still needs.
+    let run_phase =
+        |kind: fn(&Step) -> bool, log: &mut dyn FnMut(&str)| -> Result<usize, ClusterError> {
+            let obs = observe_all(conn)?;
+            let steps = plan(&nodes, &obs)?;
+            let mut n = 0;
+            for step in steps.iter().filter(|s| kind(s)) {
+                log(&step.describe(eps));
+                run_step(conn, eps, step)?;
+                n += 1;
+            }
+            Ok(n)
+        };
     // After a failover a restarted old primary claims its slots until it hears otherwise.
     wait_for("the slot owners to settle", timeout, || match shard_owners(
         &nodes,
@@ -560,41 +573,17 @@ pub fn converge(
         _ => Ok(()),
     })?;
     // Phase 1: meet.
-    let obs = observe_all(conn)?;
-    for step in plan(&nodes, &obs)?
-        .iter()
-        .filter(|s| matches!(s, Step::Meet { .. }))
-    {
-        log(&step.describe(eps));
-        run_step(conn, eps, step)?;
-        ran += 1;
-    }
+    ran += run_phase(|s| matches!(s, Step::Meet { .. }), log)?;
     wait_for("every node to know every other", timeout, || {
         check_joined(&observe(conn, eps), &names)
     })?;
     // Phase 2: slots.
-    let obs = observe_all(conn)?;
-    for step in plan(&nodes, &obs)?
-        .iter()
-        .filter(|s| matches!(s, Step::AddSlots { .. }))
-    {
-        log(&step.describe(eps));
-        run_step(conn, eps, step)?;
-        ran += 1;
-    }
+    ran += run_phase(|s| matches!(s, Step::AddSlots { .. }), log)?;
     wait_for("every node to agree on the slots", timeout, || {
         check_slots(&observe(conn, eps), &names)
     })?;
     // Phase 3: replicas.
-    let obs = observe_all(conn)?;
-    for step in plan(&nodes, &obs)?
-        .iter()
-        .filter(|s| matches!(s, Step::Replicate { .. }))
-    {
-        log(&step.describe(eps));
-        run_step(conn, eps, step)?;
-        ran += 1;
-    }
+    ran += run_phase(|s| matches!(s, Step::Replicate { .. }), log)?;
     wait_for(
         "every replica to be seen by all and in sync",
         timeout,
