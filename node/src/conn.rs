@@ -9,7 +9,8 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::dispatch::{self, Action, Client, Outcome};
-use crate::resp::{parse_command, Limits, ReplyWriter};
+use crate::pipeline::Pipeline;
+use crate::resp::{Limits, ReplyWriter};
 use crate::server::{cflags, ClientInfo, Server};
 
 const READ_CHUNK: usize = 16 * 1024;
@@ -25,7 +26,7 @@ where
     let mut client = Client::new(info.clone(), &settings);
     let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut out = BytesMut::with_capacity(READ_CHUNK);
-    let mut args: Vec<Bytes> = Vec::with_capacity(8);
+    let mut pipeline = Pipeline::default();
     let mut monitor: Option<mpsc::UnboundedReceiver<Bytes>> = None;
     // Frames other connections send this client (client-side caching invalidations).
     let mut pushes = server.pushers.register(info.id);
@@ -65,102 +66,120 @@ where
         }
         info.last_active_ms.store(server.uptime_ms(), Relaxed);
 
-        // Run every complete command in the buffer, then flush once.
-        loop {
+        // Run every complete command in the buffer, then flush once. Commands are decoded a
+        // batch at a time, and the batch's keys are looked up ahead (see `crate::pipeline`).
+        'batch: loop {
             let limits = Limits {
                 max_bulk: settings.proto_max_bulk,
                 unauthenticated: !client.authenticated,
             };
-            match parse_command(&mut inbuf, limits, &mut args) {
-                Ok(false) => break,
-                Ok(true) if args.is_empty() => continue,
-                Ok(true) => {}
-                Err(e) => {
-                    debug!(client = info.id, "protocol error: {e}");
-                    ReplyWriter::new(&mut out, client.proto).error(&format!("ERR {e}"));
-                    closing = true;
-                    break;
+            pipeline.fill(&mut inbuf, limits);
+            if pipeline.is_empty() {
+                break;
+            }
+            pipeline.prefetch(&server.keyspace, client.db);
+            for i in 0..pipeline.len() {
+                let args = pipeline.args(i);
+                if monitor.is_some() && !is_allowed_in_monitor(&args[0]) {
+                    // A MONITOR client may only QUIT/RESET; other commands are ignored like Redis.
+                    continue;
                 }
-            }
-            if monitor.is_some() && !is_allowed_in_monitor(&args[0]) {
-                // A MONITOR client may only QUIT/RESET; other commands are ignored like Redis.
-                continue;
-            }
-            loop {
-                match dispatch::execute(&server, &settings, &mut client, &args, &mut out) {
-                    Outcome::Done => break,
-                    Outcome::Paused(wait) => {
-                        flush(&mut stream, &mut out, &server, &info).await;
-                        tokio::time::sleep(wait.min(std::time::Duration::from_millis(100))).await;
-                    }
-                    Outcome::Blocked => {
-                        if !flush(&mut stream, &mut out, &server, &info).await
-                            || !wait_unblocked(
-                                &server,
-                                &mut stream,
-                                &mut inbuf,
-                                &mut client,
-                                &mut out,
-                            )
-                            .await
-                        {
-                            break 'conn;
+                loop {
+                    let hint = pipeline.hint(i);
+                    match dispatch::execute(&server, &settings, &mut client, args, hint, &mut out) {
+                        Outcome::Done => break,
+                        Outcome::Paused(wait) => {
+                            flush(&mut stream, &mut out, &server, &info).await;
+                            tokio::time::sleep(wait.min(std::time::Duration::from_millis(100)))
+                                .await;
                         }
-                        break;
-                    }
-                }
-            }
-            // Invalidations caused by this very command follow its reply.
-            while let Ok(frame) = pushes.try_recv() {
-                out.extend_from_slice(&frame);
-            }
-            match client.action.take() {
-                None => {}
-                Some(Action::Close) => {
-                    closing = true;
-                    break;
-                }
-                Some(Action::Sleep(d)) => tokio::time::sleep(d).await,
-                Some(Action::Replica(req)) => {
-                    flush(&mut stream, &mut out, &server, &info).await;
-                    let rest = std::mem::take(&mut inbuf);
-                    client.close(&server);
-                    crate::repl::serve_replica(server.clone(), stream, rest, info.clone(), *req)
-                        .await;
-                    server.unregister_client(info.id);
-                    return;
-                }
-                Some(Action::Wait {
-                    offset,
-                    replicas,
-                    timeout,
-                }) => {
-                    let until = timeout.map(|t| std::time::Instant::now() + t);
-                    loop {
-                        let n = server.repl.acked(offset);
-                        if n >= replicas
-                            || until.is_some_and(|u| std::time::Instant::now() >= u)
-                            || info.killed.load(Relaxed)
-                        {
-                            ReplyWriter::new(&mut out, client.proto).int(n as i64);
+                        Outcome::Blocked => {
+                            if !flush(&mut stream, &mut out, &server, &info).await
+                                || !wait_unblocked(
+                                    &server,
+                                    &mut stream,
+                                    &mut inbuf,
+                                    &mut client,
+                                    &mut out,
+                                )
+                                .await
+                            {
+                                break 'conn;
+                            }
                             break;
                         }
-                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
                     }
                 }
-                Some(Action::Monitor) => {
-                    let (tx, rx) = mpsc::unbounded_channel();
-                    let mut m = server.monitors.lock();
-                    m.push((info.id, tx));
-                    server.has_monitors.store(true, Relaxed);
-                    info.flags.fetch_or(cflags::MONITOR, Relaxed);
-                    monitor = Some(rx);
+                // Invalidations caused by this very command follow its reply.
+                while let Ok(frame) = pushes.try_recv() {
+                    out.extend_from_slice(&frame);
+                }
+                match client.action.take() {
+                    None => {}
+                    Some(Action::Close) => {
+                        closing = true;
+                        break 'batch;
+                    }
+                    Some(Action::Sleep(d)) => tokio::time::sleep(d).await,
+                    Some(Action::Replica(req)) => {
+                        // PSYNC/SYNC end a batch, so nothing decoded is left behind.
+                        flush(&mut stream, &mut out, &server, &info).await;
+                        let rest = std::mem::take(&mut inbuf);
+                        client.close(&server);
+                        crate::repl::serve_replica(
+                            server.clone(),
+                            stream,
+                            rest,
+                            info.clone(),
+                            *req,
+                        )
+                        .await;
+                        server.unregister_client(info.id);
+                        return;
+                    }
+                    Some(Action::Wait {
+                        offset,
+                        replicas,
+                        timeout,
+                    }) => {
+                        let until = timeout.map(|t| std::time::Instant::now() + t);
+                        loop {
+                            let n = server.repl.acked(offset);
+                            if n >= replicas
+                                || until.is_some_and(|u| std::time::Instant::now() >= u)
+                                || info.killed.load(Relaxed)
+                            {
+                                ReplyWriter::new(&mut out, client.proto).int(n as i64);
+                                break;
+                            }
+                            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                        }
+                    }
+                    Some(Action::Monitor) => {
+                        let (tx, rx) = mpsc::unbounded_channel();
+                        let mut m = server.monitors.lock();
+                        m.push((info.id, tx));
+                        server.has_monitors.store(true, Relaxed);
+                        info.flags.fetch_or(cflags::MONITOR, Relaxed);
+                        monitor = Some(rx);
+                    }
+                }
+                if info.killed.load(Relaxed) {
+                    break 'conn;
                 }
             }
-            if info.killed.load(Relaxed) {
-                break 'conn;
+            if let Some(e) = pipeline.take_error() {
+                debug!(client = info.id, "protocol error: {e}");
+                ReplyWriter::new(&mut out, client.proto).error(&format!("ERR {e}"));
+                closing = true;
+                break;
+            }
+            pipeline.clear();
+            if inbuf.is_empty() {
+                break;
             }
         }
+        pipeline.clear();
         info.qbuf.store(inbuf.len(), Relaxed);
         if !closing && inbuf.len() as u64 > settings.qbuf_limit {
             warn!(
@@ -170,6 +189,12 @@ where
                 String::from_utf8_lossy(&inbuf[..inbuf.len().min(64)])
             );
             break;
+        }
+        if !out.is_empty() && server.nclients.load(Relaxed) > 1 {
+            // The other connections ready on this worker run their commands before this one
+            // writes: replies then go out in one burst per round, as Redis writes them once
+            // per event-loop round, and a client on another core is woken far less often.
+            tokio::task::yield_now().await;
         }
         let flushed = flush(&mut stream, &mut out, &server, &info).await;
         info.pushes.written(pushed);

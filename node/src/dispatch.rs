@@ -16,6 +16,16 @@ use crate::error::{self, CmdError};
 use crate::resp::{Protocol, ReplyWriter};
 use crate::server::{unix_ms, Server, Settings, SlowEntry};
 
+/// What decoding a pipeline already learned about a command (see [`crate::pipeline`]), so
+/// running it does not work it out again. The default knows nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Hint {
+    /// The row of `args[0]` (the top-level command).
+    pub cmd: Option<&'static Command>,
+    /// For a single-key command: the key's index in the arguments and its hash slot.
+    pub key: Option<(usize, u16)>,
+}
+
 /// `CLIENT REPLY` mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplyMode {
@@ -206,8 +216,11 @@ fn full_name(parent: Option<&Command>, cmd: &Command) -> String {
 }
 
 /// Resolves the row for `args`: the command, or its subcommand for containers.
-fn resolve(args: &[Bytes]) -> Result<(Option<&'static Command>, &'static Command), CmdError> {
-    let Some(top) = cmd::lookup(&args[0]) else {
+fn resolve(
+    args: &[Bytes],
+    known: Option<&'static Command>,
+) -> Result<(Option<&'static Command>, &'static Command), CmdError> {
+    let Some(top) = known.or_else(|| cmd::lookup(&args[0])) else {
         return Err(CmdError::Msg(error::unknown_command(args).into()));
     };
     if top.subcommands.is_empty() {
@@ -236,10 +249,11 @@ pub fn execute(
     settings: &Settings,
     client: &mut Client,
     args: &[Bytes],
+    hint: Hint,
     out: &mut bytes::BytesMut,
 ) -> Outcome {
     let mark = out.len();
-    let outcome = run(server, settings, client, args, out);
+    let outcome = run(server, settings, client, args, hint, out);
     if matches!(outcome, Outcome::Paused(_) | Outcome::Blocked) {
         return outcome;
     }
@@ -280,10 +294,11 @@ fn run(
     settings: &Settings,
     client: &mut Client,
     args: &[Bytes],
+    hint: Hint,
     out: &mut bytes::BytesMut,
 ) -> Outcome {
     let proto = client.proto;
-    let (parent, cmd) = match resolve(args) {
+    let (parent, cmd) = match resolve(args, hint.cmd) {
         Ok(r) => r,
         Err(e) => {
             client.flag_transaction();
@@ -409,7 +424,7 @@ fn run(
             return Outcome::Done;
         }
     }
-    let db = lock_keys(server, cmd, args, view);
+    let db = lock_keys(server, cmd, args, view, hint);
     if let Some(wait) =
         server
             .migrate
@@ -573,7 +588,7 @@ fn exec(
     // in its place (the row stays None).
     let mut refused: Vec<Option<CmdError>> = Vec::with_capacity(multi.queued.len());
     for args in multi.queued {
-        if let Ok((parent, c)) = resolve(&args) {
+        if let Ok((parent, c)) = resolve(&args, None) {
             let denied = if client.user.is_open() {
                 None
             } else {
@@ -854,7 +869,7 @@ pub fn replay(
     args: &[Bytes],
     out: &mut bytes::BytesMut,
 ) -> Result<(), String> {
-    let (parent, cmd) = match resolve(args) {
+    let (parent, cmd) = match resolve(args, None) {
         Ok(r) => r,
         Err(_) => return Err(format!("Unknown command '{}'", error::lossy(&args[0], 128))),
     };
@@ -873,7 +888,7 @@ pub fn replay(
         now: crate::server::unix_ms_at(started),
         mode: settings.access,
     };
-    let db = lock_keys(server, cmd, args, view);
+    let db = lock_keys(server, cmd, args, view, Hint::default());
     let (mut db, _, out) = invoke(server, settings, client, cmd, args, out, db, started);
     // Only our own AOF: a replica passes its primary's exact stream on to its replicas.
     if let Some(fx) = db.fx.as_mut().filter(|f| !f.propagated.is_empty()) {
@@ -886,13 +901,22 @@ pub fn replay(
 }
 
 /// Locks the shards of the command's keys (all of them for whole-keyspace commands).
-fn lock_keys<'s>(server: &'s Server, cmd: &Command, args: &[Bytes], view: ViewCtx) -> Db<'s> {
+fn lock_keys<'s>(
+    server: &'s Server,
+    cmd: &Command,
+    args: &[Bytes],
+    view: ViewCtx,
+    hint: Hint,
+) -> Db<'s> {
     if cmd.flags & flags::ALL_SHARDS != 0 {
         server.keyspace.lock_all(view)
     } else if cmd.key_specs.is_empty() {
         server.keyspace.unlocked(view)
     } else if let Some(i) = cmd.single_key(args.len()) {
-        let slot = key_slot(&args[i]);
+        let slot = match hint.key {
+            Some((k, slot)) if k == i => slot,
+            _ => key_slot(&args[i]),
+        };
         let mut db = server.keyspace.lock_slots(&[slot], view);
         db.set_slot_hint(&args[i], slot);
         db
@@ -947,7 +971,7 @@ pub fn run_blocked(
         now: unix_ms(),
         mode: settings.access,
     };
-    let mut db = lock_keys(server, cmd, &call.args, view);
+    let mut db = lock_keys(server, cmd, &call.args, view, Hint::default());
     db.notify_flags = settings.notify_flags;
     db.track = crate::keysig::active(server);
     db.propagate = server.aof.on() || server.repl.on();

@@ -46,6 +46,7 @@ pub mod repl;
 pub const REDIS_VERSION: &str = "7.0.15";
 pub mod log;
 pub mod persist;
+pub mod pipeline;
 pub mod pubsub;
 pub mod push;
 pub mod resp;

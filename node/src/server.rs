@@ -274,6 +274,8 @@ pub struct Server {
     settings: RwLock<Arc<Settings>>,
     settings_version: AtomicU64,
     pub clients: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
+    /// `clients.len()`, readable without the lock.
+    pub nclients: AtomicUsize,
     pub next_client_id: AtomicU64,
     pub stats: Stats,
     pub started: Instant,
@@ -350,6 +352,7 @@ impl Server {
             settings: RwLock::new(settings),
             settings_version: AtomicU64::new(1),
             clients: Mutex::new(BTreeMap::new()),
+            nclients: AtomicUsize::new(0),
             next_client_id: AtomicU64::new(1),
             stats: Stats::default(),
             started: Instant::now(),
@@ -438,12 +441,20 @@ impl Server {
             redir: AtomicI64::new(-1),
             user: Mutex::new(self.acl.default_user().clone()),
         });
-        self.clients.lock().insert(id, info.clone());
+        let mut clients = self.clients.lock();
+        clients.insert(id, info.clone());
+        self.nclients.store(clients.len(), Relaxed);
         info
     }
 
     pub fn unregister_client(&self, id: u64) {
-        if let Some(info) = self.clients.lock().remove(&id) {
+        let removed = {
+            let mut clients = self.clients.lock();
+            let r = clients.remove(&id);
+            self.nclients.store(clients.len(), Relaxed);
+            r
+        };
+        if let Some(info) = removed {
             crate::pubsub::unsubscribe_all(self, &info);
         }
         self.pushers.unregister(id);

@@ -267,6 +267,37 @@ impl Keyspace {
         Db::new(guards, ctx)
     }
 
+    /// Warms the cache for the lookups of a batch of `(shard, key)`s in database `db` (see
+    /// [`table::KeyTable::prefetch`]). Every shard involved is locked first (only if free:
+    /// a busy shard's keys are skipped, and nothing waits), then all keys are probed in one
+    /// loop: a lock is a full memory barrier, so probes between locks
+    /// would each wait for their own cache misses instead of overlapping.
+    pub fn prefetch_batch(&self, db: usize, keys: &[(usize, &[u8])]) {
+        // Per shard: 0 = not seen yet, BUSY = locked elsewhere, else 1 + index in `guards`.
+        const BUSY: u8 = u8::MAX;
+        let mut held = [0u8; NSHARDS];
+        let mut guards: smallvec::SmallVec<[MutexGuard<'_, Shard>; 16]> = smallvec::SmallVec::new();
+        for &(i, _) in keys.iter().take(BUSY as usize - 1) {
+            if held[i] == 0 {
+                held[i] = match self.shards[i].try_lock() {
+                    Some(g) => {
+                        guards.push(g);
+                        guards.len() as u8
+                    }
+                    None => BUSY,
+                };
+            }
+        }
+        for &(i, key) in keys {
+            if let Some(d) = match held[i] {
+                0 | BUSY => None,
+                g => guards[g as usize - 1].db_ref(db),
+            } {
+                d.keys.prefetch(key);
+            }
+        }
+    }
+
     /// Locks every shard: the command sees the whole keyspace atomically.
     pub fn lock_all(&self, ctx: ViewCtx) -> Db<'_> {
         Db::new(

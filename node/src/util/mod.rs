@@ -3,3 +3,22 @@
 pub mod digest;
 pub mod glob;
 pub mod num;
+
+/// Hints the CPU to start loading the cache lines of `*p` (the first two: a key node spans
+/// two). Never reads: a no-op where there is no prefetch instruction.
+#[inline]
+#[allow(unsafe_code)]
+pub fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: a prefetch is only a hint; it never faults or reads into the program, for
+        // any address. The intrinsic needs SSE, which every x86_64 CPU has.
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T0>(p.cast());
+            _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>().wrapping_add(64));
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
