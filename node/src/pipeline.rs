@@ -13,12 +13,16 @@ use crate::resp::{parse_command, Limits, ProtocolError};
 
 /// The most commands decoded ahead of running them.
 pub const MAX_BATCH: usize = 64;
+/// The most keys of one batch prefetched.
+const MAX_KEYS: usize = 256;
 
 #[derive(Default)]
 pub struct Pipeline {
     cmds: Vec<Vec<Bytes>>,
     /// What [`Pipeline::prefetch`] found out about each command, for running it.
     hints: Vec<Hint>,
+    /// Scratch for the key positions of multi-key commands.
+    idx: Vec<usize>,
     len: usize,
     /// A protocol error found after the decoded commands, reported once they have run.
     error: Option<ProtocolError>,
@@ -89,14 +93,10 @@ impl Pipeline {
         self.error = None;
     }
 
-    /// Warms the cache for the key of every single-key command in the batch, keeping what
-    /// it looked up (command row, key slot) as the commands' hints.
+    /// Warms the cache for the keys of the batch's commands, keeping what it looked up
+    /// (command row, the slot of a single key) as the commands' hints.
     pub fn prefetch(&mut self, keyspace: &Keyspace, db: usize) {
-        if self.len < 2 {
-            return; // One lookup has nothing to overlap with.
-        }
-        let mut keys: [(usize, &[u8]); MAX_BATCH] = [(0, &[]); MAX_BATCH];
-        let mut n = 0;
+        let mut keys: smallvec::SmallVec<[(usize, &[u8]); MAX_BATCH]> = smallvec::SmallVec::new();
         for (args, hint) in self.cmds[..self.len].iter().zip(&mut self.hints) {
             let Some(cmd) = crate::cmd::lookup(&args[0]) else {
                 continue;
@@ -105,11 +105,21 @@ impl Pipeline {
             if let Some(i) = cmd.single_key(args.len()) {
                 let slot = key_slot(&args[i]);
                 hint.key = Some((i, slot));
-                keys[n] = (shard_of_slot(slot), &args[i]);
-                n += 1;
+                keys.push((shard_of_slot(slot), &args[i]));
+            } else if cmd.key_specs.is_empty() || keys.len() >= MAX_KEYS {
+                continue;
+            } else {
+                self.idx.clear();
+                cmd.key_indices(args, &mut self.idx);
+                for &i in self.idx.iter().take(MAX_KEYS - keys.len()) {
+                    keys.push((shard_of_slot(key_slot(&args[i])), &args[i]));
+                }
             }
         }
-        keyspace.prefetch_batch(db, &keys[..n]);
+        if keys.len() > 1 {
+            // (One lookup has nothing to overlap with.)
+            keyspace.prefetch_batch(db, &keys);
+        }
     }
 }
 

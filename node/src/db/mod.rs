@@ -271,7 +271,8 @@ impl Keyspace {
     /// [`table::KeyTable::prefetch`]). Every shard involved is locked first (only if free:
     /// a busy shard's keys are skipped, and nothing waits), then all keys are probed in one
     /// loop: a lock is a full memory barrier, so probes between locks
-    /// would each wait for their own cache misses instead of overlapping.
+    /// would each wait for their own cache misses instead of overlapping. A second loop
+    /// then prefetches the values' heap blocks (see [`table::KeyTable::prefetch_value`]).
     pub fn prefetch_batch(&self, db: usize, keys: &[(usize, &[u8])]) {
         // Per shard: 0 = not seen yet, BUSY = locked elsewhere, else 1 + index in `guards`.
         const BUSY: u8 = u8::MAX;
@@ -288,12 +289,18 @@ impl Keyspace {
                 };
             }
         }
+        let table = |i: usize| match held[i] {
+            0 | BUSY => None,
+            g => guards[g as usize - 1].db_ref(db).map(|d| &d.keys),
+        };
         for &(i, key) in keys {
-            if let Some(d) = match held[i] {
-                0 | BUSY => None,
-                g => guards[g as usize - 1].db_ref(db),
-            } {
-                d.keys.prefetch(key);
+            if let Some(t) = table(i) {
+                t.prefetch(key);
+            }
+        }
+        for &(i, key) in keys {
+            if let Some(t) = table(i) {
+                t.prefetch_value(key);
             }
         }
     }

@@ -84,6 +84,15 @@ impl KeyTable {
         });
     }
 
+    /// The second step after [`KeyTable::prefetch`]: reads the key's node (by now on its
+    /// way into the cache) and prefetches the value's heap block, with the allocator's
+    /// header before it (freeing a replaced value reads that header).
+    pub fn prefetch_value(&self, key: &[u8]) {
+        if let Some(p) = self.get(key).and_then(|e| e.value.heap_ptr()) {
+            crate::util::prefetch(p.wrapping_sub(16));
+        }
+    }
+
     pub fn get_key_value(&self, key: &[u8]) -> Option<(&SmallBytes, &Entry)> {
         self.table
             .find(hash(key), |n| n.key.as_slice() == key)

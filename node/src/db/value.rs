@@ -93,6 +93,20 @@ impl Value {
     }
 
     /// Approximate bytes used by the value beyond the entry itself (`MEMORY USAGE`).
+    /// Where the value's own heap block starts, if it has one (long strings, collections).
+    pub fn heap_ptr(&self) -> Option<*const u8> {
+        match self {
+            Value::Int(_) | Value::Str(SmallBytes::Inline { .. }) => None,
+            Value::Str(SmallBytes::Heap(b)) => Some(b.as_ptr()),
+            Value::Raw(v) => Some(v.as_ptr()),
+            Value::Hash(b) => Some(std::ptr::from_ref(&**b).cast()),
+            Value::List(b) => Some(std::ptr::from_ref(&**b).cast()),
+            Value::Set(b) => Some(std::ptr::from_ref(&**b).cast()),
+            Value::ZSet(b) => Some(std::ptr::from_ref(&**b).cast()),
+            Value::Stream(b) => Some(std::ptr::from_ref(&**b).cast()),
+        }
+    }
+
     pub fn heap_size(&self) -> usize {
         match self {
             Value::Int(_) => 0,
