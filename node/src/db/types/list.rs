@@ -30,10 +30,9 @@ fn encoded_len(n: usize) -> usize {
     n + 2 * varint_len(n)
 }
 
-/// Appends one encoded element.
-fn write_elem(out: &mut Vec<u8>, v: &[u8]) {
+/// The length header of an element of `n` bytes: (bytes, how many are used).
+fn header(mut n: usize) -> ([u8; 10], usize) {
     let mut tmp = [0u8; 10];
-    let mut n = v.len();
     let mut l = 0;
     loop {
         let b = (n & 0x7f) as u8;
@@ -46,9 +45,27 @@ fn write_elem(out: &mut Vec<u8>, v: &[u8]) {
         tmp[l] = b | 0x80;
         l += 1;
     }
-    out.extend_from_slice(&tmp[..l]);
+    (tmp, l)
+}
+
+/// Appends one encoded element.
+fn write_elem(out: &mut Vec<u8>, v: &[u8]) {
+    let (h, l) = header(v.len());
+    out.extend_from_slice(&h[..l]);
     out.extend_from_slice(v);
-    out.extend(tmp[..l].iter().rev());
+    out.extend(h[..l].iter().rev());
+}
+
+/// Writes one encoded element into `dst`, which is exactly [`encoded_len`] bytes.
+fn write_elem_into(dst: &mut [u8], v: &[u8]) {
+    let (h, l) = header(v.len());
+    let (head, rest) = dst.split_at_mut(l);
+    head.copy_from_slice(&h[..l]);
+    let (data, tail) = rest.split_at_mut(v.len());
+    data.copy_from_slice(v);
+    for (d, s) in tail.iter_mut().zip(h[..l].iter().rev()) {
+        *d = *s;
+    }
 }
 
 /// Decodes the element starting at `pos`: (data start, data length, next element's position).
@@ -132,16 +149,22 @@ impl Chunk {
     }
 
     fn push_front(&mut self, v: &[u8]) {
-        let mut enc = Vec::with_capacity(encoded_len(v.len()));
-        write_elem(&mut enc, v);
-        if self.start >= enc.len() {
-            let s = self.start - enc.len();
-            self.buf[s..self.start].copy_from_slice(&enc);
-            self.start = s;
-        } else {
-            let s = self.start;
-            self.buf.splice(s..s, enc);
+        let need = encoded_len(v.len());
+        if self.start < need {
+            // Room in front: the live bytes move up once, leaving as much free space before
+            // them as they take (within the chunk's size), so a run of pushes at the front
+            // moves each byte a bounded number of times instead of once per push.
+            let live = self.live();
+            let room = live.min(CHUNK_BYTES.saturating_sub(live)).max(need);
+            let mut buf = Vec::with_capacity(room + live);
+            buf.resize(room, 0);
+            buf.extend_from_slice(&self.buf[self.start..]);
+            self.buf = buf;
+            self.start = room;
         }
+        let s = self.start - need;
+        write_elem_into(&mut self.buf[s..self.start], v);
+        self.start = s;
         self.count += 1;
     }
 
