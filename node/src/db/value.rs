@@ -92,7 +92,6 @@ impl Value {
         }
     }
 
-    /// Approximate bytes used by the value beyond the entry itself (`MEMORY USAGE`).
     /// Where the value's own heap block starts, if it has one (long strings, collections).
     pub fn heap_ptr(&self) -> Option<*const u8> {
         match self {
@@ -107,6 +106,7 @@ impl Value {
         }
     }
 
+    /// Approximate bytes used by the value beyond the entry itself (`MEMORY USAGE`).
     pub fn heap_size(&self) -> usize {
         match self {
             Value::Int(_) => 0,
