@@ -595,6 +595,12 @@ impl<'a> Db<'a> {
         }
     }
 
+    /// Records `key` (in the selected database) in [`Effects::created`].
+    fn note_created(&mut self, key: &[u8]) {
+        let index = self.index;
+        self.fx().created.push((index, SmallBytes::new(key)));
+    }
+
     fn note_modified(&mut self, key: &[u8]) {
         if self.track {
             let index = self.index;
@@ -697,8 +703,7 @@ impl<'a> Db<'a> {
             self.propagate_del(key);
             self.notify(crate::config::notify::EXPIRED, "expired", key);
             if gone.is_some_and(|e| matches!(e.value, Value::Stream(_))) {
-                let index = self.index;
-                self.fx().created.push((index, SmallBytes::new(key)));
+                self.note_created(key);
             }
             self.note_modified(key);
         }
@@ -749,8 +754,7 @@ impl<'a> Db<'a> {
                 ds.expires.remove(&(at, SmallBytes::new(key)));
             }
             if was_stream || now_stream {
-                let index = self.index;
-                self.fx().created.push((index, SmallBytes::new(key)));
+                self.note_created(key);
             }
             return;
         }
@@ -758,8 +762,7 @@ impl<'a> Db<'a> {
         let entry = Entry::new(value, 0, initial_access(mode, now));
         ds.map(slot).insert(slot, SmallBytes::new(key), entry);
         if wakes {
-            let index = self.index;
-            self.fx().created.push((index, SmallBytes::new(key)));
+            self.note_created(key);
         }
         self.notify(crate::config::notify::NEW, "new", key);
     }
@@ -784,8 +787,7 @@ impl<'a> Db<'a> {
         self.dirty += 1;
         if matches!(e.value, Value::Stream(_)) {
             // Clients blocked in XREADGROUP on a deleted stream get an error.
-            let index = self.index;
-            self.fx().created.push((index, SmallBytes::new(key)));
+            self.note_created(key);
         }
         self.note_modified(key);
         Some(e)
