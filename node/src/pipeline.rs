@@ -7,7 +7,8 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::db::{key_slot, shard_of_slot, Keyspace};
+use crate::cmd::acl;
+use crate::db::{key_slot, shard_of_slot, BatchKey, Keyspace};
 use crate::dispatch::Hint;
 use crate::resp::{parse_command, Limits, ProtocolError};
 
@@ -96,7 +97,7 @@ impl Pipeline {
     /// Warms the cache for the keys of the batch's commands, keeping what it looked up
     /// (command row, the slot of a single key) as the commands' hints.
     pub fn prefetch(&mut self, keyspace: &Keyspace, db: usize) {
-        let mut keys: smallvec::SmallVec<[(usize, &[u8]); MAX_BATCH]> = smallvec::SmallVec::new();
+        let mut keys: smallvec::SmallVec<[BatchKey<'_>; MAX_BATCH]> = smallvec::SmallVec::new();
         for (args, hint) in self.cmds[..self.len].iter().zip(&mut self.hints) {
             let Some(cmd) = crate::cmd::lookup(&args[0]) else {
                 continue;
@@ -105,14 +106,21 @@ impl Pipeline {
             if let Some(i) = cmd.single_key(args.len()) {
                 let slot = key_slot(&args[i]);
                 hint.key = Some((i, slot));
-                keys.push((shard_of_slot(slot), &args[i]));
+                // A hash's field or a set's member follows the key in the commands that
+                // have one (HSET, HGET, SADD, SISMEMBER...).
+                let member = if cmd.acl & (acl::HASH | acl::SET) != 0 {
+                    args.get(i + 1).map(|m| &m[..])
+                } else {
+                    None
+                };
+                keys.push((shard_of_slot(slot), &args[i], member));
             } else if cmd.key_specs.is_empty() || keys.len() >= MAX_KEYS {
                 continue;
             } else {
                 self.idx.clear();
                 cmd.key_indices(args, &mut self.idx);
                 for &i in self.idx.iter().take(MAX_KEYS - keys.len()) {
-                    keys.push((shard_of_slot(key_slot(&args[i])), &args[i]));
+                    keys.push((shard_of_slot(key_slot(&args[i])), &args[i], None));
                 }
             }
         }

@@ -108,6 +108,10 @@ impl Shard {
     }
 }
 
+/// A key of a pipelined batch, for [`Keyspace::prefetch_batch`]: its shard, the key, and the
+/// hash field or set member the command looks up in it.
+pub type BatchKey<'a> = (usize, &'a [u8], Option<&'a [u8]>);
+
 /// The whole keyspace.
 pub struct Keyspace {
     shards: Box<[Mutex<Shard>]>,
@@ -267,18 +271,20 @@ impl Keyspace {
         Db::new(guards, ctx)
     }
 
-    /// Warms the cache for the lookups of a batch of `(shard, key)`s in database `db` (see
-    /// [`table::KeyTable::prefetch`]). Every shard involved is locked first (only if free:
+    /// Warms the cache for the lookups of a batch of `(shard, key, member)`s in database `db`
+    /// (see [`table::KeyTable::prefetch`]). Every shard involved is locked first (only if free:
     /// a busy shard's keys are skipped, and nothing waits), then all keys are probed in one
     /// loop: a lock is a full memory barrier, so probes between locks
     /// would each wait for their own cache misses instead of overlapping. A second loop
-    /// then prefetches the values' heap blocks (see [`table::KeyTable::prefetch_value`]).
-    pub fn prefetch_batch(&self, db: usize, keys: &[(usize, &[u8])]) {
+    /// then prefetches the values' heap blocks (see [`table::KeyTable::prefetch_value`]),
+    /// and two more, for the keys given a member, do the same inside large hashes and sets
+    /// (see [`Value::prefetch_member`]).
+    pub fn prefetch_batch(&self, db: usize, keys: &[BatchKey<'_>]) {
         // Per shard: 0 = not seen yet, BUSY = locked elsewhere, else 1 + index in `guards`.
         const BUSY: u8 = u8::MAX;
         let mut held = [0u8; NSHARDS];
         let mut guards: smallvec::SmallVec<[MutexGuard<'_, Shard>; 16]> = smallvec::SmallVec::new();
-        for &(i, _) in keys.iter().take(BUSY as usize - 1) {
+        for &(i, _, _) in keys.iter().take(BUSY as usize - 1) {
             if held[i] == 0 {
                 held[i] = match self.shards[i].try_lock() {
                     Some(g) => {
@@ -293,14 +299,25 @@ impl Keyspace {
             0 | BUSY => None,
             g => guards[g as usize - 1].db_ref(db).map(|d| &d.keys),
         };
-        for &(i, key) in keys {
+        for &(i, key, _) in keys {
             if let Some(t) = table(i) {
                 t.prefetch(key);
             }
         }
-        for &(i, key) in keys {
+        for &(i, key, _) in keys {
             if let Some(t) = table(i) {
                 t.prefetch_value(key);
+            }
+        }
+        if keys.iter().any(|k| k.2.is_some()) {
+            for deep in [false, true] {
+                for &(i, key, member) in keys {
+                    if let (Some(t), Some(m)) = (table(i), member) {
+                        if let Some(e) = t.get(key) {
+                            e.value.prefetch_member(m, deep);
+                        }
+                    }
+                }
             }
         }
     }

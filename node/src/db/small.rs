@@ -26,6 +26,24 @@ impl SmallBytes {
         }
     }
 
+    /// Takes `v`'s buffer when it is stored on the heap (no copy, and no reallocation when
+    /// `v` has no spare capacity).
+    pub fn from_vec(v: Vec<u8>) -> Self {
+        if v.len() <= INLINE {
+            Self::new(&v)
+        } else {
+            SmallBytes::Heap(v.into_boxed_slice())
+        }
+    }
+
+    /// The bytes, writable in place when they are on the heap (the length is fixed).
+    pub fn heap_mut(&mut self) -> Option<&mut [u8]> {
+        match self {
+            SmallBytes::Inline { .. } => None,
+            SmallBytes::Heap(b) => Some(b),
+        }
+    }
+
     pub fn as_slice(&self) -> &[u8] {
         match self {
             SmallBytes::Inline { len, data } => &data[..*len as usize],

@@ -106,6 +106,24 @@ impl Value {
         }
     }
 
+    /// Starts loading what a lookup of `member` in a large hash or set reads (see
+    /// [`super::types::dict::Dict::prefetch`]; `deep` is the second step).
+    pub fn prefetch_member(&self, member: &[u8], deep: bool) {
+        match self {
+            Value::Hash(h) => {
+                if let HashValue::Table(d) = &**h {
+                    d.prefetch(member, deep);
+                }
+            }
+            Value::Set(s) => {
+                if let SetValue::Table(d) = &**s {
+                    d.prefetch(member, deep);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Approximate bytes used by the value beyond the entry itself (`MEMORY USAGE`).
     pub fn heap_size(&self) -> usize {
         match self {

@@ -40,6 +40,11 @@ pub fn put_len(buf: &mut Vec<u8>, mut n: usize) {
     buf.push(n as u8);
 }
 
+/// Bytes [`put_len`] writes for `n`.
+pub fn len_bytes(n: usize) -> usize {
+    (usize::BITS - (n | 1).leading_zeros()).div_ceil(7) as usize
+}
+
 /// Reads a varint written by [`put_len`]: `(value, bytes used)`.
 pub fn get_len(buf: &[u8]) -> (usize, usize) {
     let mut n = 0usize;
@@ -115,6 +120,30 @@ impl<K: KeyOf> Dict<K> {
     /// The entry at `pos` (positions are `0..len`).
     pub fn at(&self, pos: usize) -> &[u8] {
         &self.entries[pos]
+    }
+
+    /// The entry at `pos`, to be changed in place; the caller keeps its key part as it is.
+    pub fn entry_mut(&mut self, pos: usize) -> &mut SmallBytes {
+        &mut self.entries[pos]
+    }
+
+    /// Starts loading what a lookup of `key` reads, without waiting for it (as
+    /// [`crate::db::table::KeyTable::prefetch`] does for keys). `deep` is the second step,
+    /// once the first one's lines have arrived: the candidates' entries are read and the
+    /// heap blocks they point to are prefetched.
+    pub fn prefetch(&self, key: &[u8], deep: bool) {
+        let h = self.state.hash_one(key);
+        let entries = &self.entries;
+        let _ = self.index.find(h, |&i| {
+            if let Some(e) = entries.get(i as usize) {
+                if !deep {
+                    crate::util::prefetch(e);
+                } else if let SmallBytes::Heap(b) = e {
+                    crate::util::prefetch(b.as_ptr().wrapping_sub(16));
+                }
+            }
+            false
+        });
     }
 
     /// Adds an entry whose key is not present yet.
@@ -207,7 +236,26 @@ mod tests {
             let mut b = Vec::new();
             put_len(&mut b, n);
             assert_eq!(get_len(&b), (n, b.len()));
+            assert_eq!(len_bytes(n), b.len(), "{n}");
         }
+    }
+
+    #[test]
+    fn prefetch_reads_nothing_it_changes() {
+        let mut d: Dict<Whole> = Dict::default();
+        let long = |i: u32| format!("member:{i:040}").into_bytes();
+        for i in 0..100 {
+            d.insert_new(SmallBytes::new(&long(i)));
+            d.insert_new(SmallBytes::new(&i.to_be_bytes()));
+        }
+        for i in 0..300 {
+            for deep in [false, true] {
+                d.prefetch(&long(i), deep);
+                d.prefetch(&i.to_be_bytes(), deep);
+            }
+        }
+        assert_eq!(d.len(), 200);
+        assert!((0..100).all(|i| d.find(&long(i)).is_some() && d.find(&i.to_be_bytes()).is_some()));
     }
 
     proptest! {

@@ -8,7 +8,7 @@
 
 use rand::Rng;
 
-use super::dict::{get_len, put_len, Dict, KeyOf};
+use super::dict::{get_len, len_bytes, put_len, Dict, KeyOf};
 use crate::db::SmallBytes;
 
 /// A `hashtable` entry's key is its field: `len(field) field value`.
@@ -29,11 +29,11 @@ fn split_entry(entry: &[u8]) -> (&[u8], &[u8]) {
 }
 
 fn make_entry(field: &[u8], value: &[u8]) -> SmallBytes {
-    let mut b = Vec::with_capacity(field.len() + value.len() + 2);
+    let mut b = Vec::with_capacity(len_bytes(field.len()) + field.len() + value.len());
     put_len(&mut b, field.len());
     b.extend_from_slice(field);
     b.extend_from_slice(value);
-    SmallBytes::new(&b)
+    SmallBytes::from_vec(b)
 }
 
 /// The small encoding: `len field len value` records in insertion order.
@@ -248,7 +248,13 @@ impl HashValue {
             }
             HashValue::Table(d) => match d.find(field) {
                 Some(i) => {
-                    d.replace_at(i, make_entry(field, value));
+                    // A value of the same length is written over the old one: no block is
+                    // allocated or freed (the field, at the front, stays as it is).
+                    let at = len_bytes(field.len()) + field.len();
+                    match d.entry_mut(i).heap_mut() {
+                        Some(e) if e.len() == at + value.len() => e[at..].copy_from_slice(value),
+                        _ => d.replace_at(i, make_entry(field, value)),
+                    }
                     false
                 }
                 None => {
@@ -346,6 +352,23 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn table_overwrites_values_of_any_length() {
+        let mut h = HashValue::default();
+        let long = |c: u8, n: usize| vec![c; n];
+        for i in 0..10u8 {
+            assert!(h.set(&[b'f', i], &long(i, 30), L));
+        }
+        assert!(matches!(h, HashValue::Table(_)));
+        // Same length (written in place), shorter, inline-sized, and longer.
+        for (n, c) in [(30, b'x'), (12, b'y'), (1, b'z'), (300, b'w'), (300, b'v')] {
+            assert!(!h.set(b"f\x03", &long(c, n), L));
+            assert_eq!(h.get(b"f\x03"), Some(&long(c, n)[..]));
+            assert_eq!(h.get(b"f\x04"), Some(&long(4, 30)[..]));
+        }
+        assert_eq!(h.len(), 10);
     }
 
     #[test]
