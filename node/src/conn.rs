@@ -76,6 +76,7 @@ where
         }
         info.last_active_ms.store(server.uptime_ms(), Relaxed);
 
+        server.spin.poke();
         // Run every complete command in the buffer, then flush once. Commands are decoded a
         // batch at a time, and the batch's keys are looked up ahead (see `crate::pipeline`).
         'batch: loop {

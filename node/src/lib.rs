@@ -51,6 +51,7 @@ pub mod pubsub;
 pub mod push;
 pub mod resp;
 pub mod server;
+pub mod spin;
 pub mod tls;
 pub mod tracking;
 pub mod util;

@@ -209,6 +209,13 @@ fn run(config: Config) -> anyhow::Result<()> {
         }
         listener::serve_tls(&server, tls_listeners);
         tokio::spawn(cron(server.clone(), hz));
+        if ferrodis_node::spin::worth_it() {
+            let s = server.clone();
+            tokio::spawn(server.spin.clone().run(
+                move || s.stats.commands_processed.load(Relaxed),
+                ferrodis_node::server::mono_ns,
+            ));
+        }
         if let Some(c) = server.cluster.get() {
             c.forward_events(server.clone());
         }

@@ -276,6 +276,8 @@ pub struct Server {
     pub clients: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
     /// `clients.len()`, readable without the lock.
     pub nclients: AtomicUsize,
+    /// The busy-polling task's switch (see [`crate::spin`]).
+    pub spin: Arc<crate::spin::Spin>,
     pub next_client_id: AtomicU64,
     pub stats: Stats,
     pub started: Instant,
@@ -353,6 +355,7 @@ impl Server {
             settings_version: AtomicU64::new(1),
             clients: Mutex::new(BTreeMap::new()),
             nclients: AtomicUsize::new(0),
+            spin: Arc::default(),
             next_client_id: AtomicU64::new(1),
             stats: Stats::default(),
             started: Instant::now(),
