@@ -25,10 +25,12 @@ free_port() { # a port, not yet handed out, whose bus port (port + 10000) is fre
   done
 }
 
-# start_cluster NAME BIN: starts three nodes and makes them a cluster (no replicas), every
-# node at cluster_state:ok; PORTS = their ports, FIRST = the first one's
+# start_cluster NAME BIN [ARG...]: starts three nodes (the ARGs added to each command line)
+# and makes them a cluster (no replicas), every node at cluster_state:ok; PORTS = their
+# ports, FIRST = the first one's
 start_cluster() {
   local name=$1 bin=$2 p d
+  shift 2
   PORTS=()
   for _ in 0 1 2; do
     free_port
@@ -36,7 +38,7 @@ start_cluster() {
     d=$WORK/$name-$p
     mkdir -p "$d"
     "$bin" --port "$p" --bind 127.0.0.1 --dir "$d" --save "" --appendonly no \
-      --cluster-enabled yes --cluster-node-timeout 5000 --daemonize no --logfile "$d/log" &
+      --cluster-enabled yes --cluster-node-timeout 5000 --daemonize no --logfile "$d/log" "$@" &
     PIDS+=($!)
     PORTS+=("$p")
   done

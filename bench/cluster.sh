@@ -11,6 +11,12 @@
 #                                     (N/8 for -P 1)
 #   TESTS="set get" PIPELINES="1 16" bench/cluster.sh
 #
+# Every node of both clusters gets `--io-threads $IO_THREADS` (default 1, Redis's default):
+# three nodes share the machine's CPUs, so a ferrodis node takes one worker thread, as an
+# operator running several nodes per machine would set it (without the directive a ferrodis
+# node runs one worker per CPU: six threads on two CPUs here). IO_THREADS=2 gives Redis
+# its threaded I/O and ferrodis two workers per node.
+#
 # Needs target/release/ferrodis-server, redis-server, redis-cli, redis-benchmark. Servers run
 # on free loopback ports (bus port = port + 10000), are stopped by pid, data in a mktemp dir.
 set -euo pipefail
@@ -18,6 +24,7 @@ ROUNDS=${1:-3}
 N=${2:-1000000}
 TESTS=${TESTS:-set get incr}
 PIPELINES=${PIPELINES:-1 16}
+IO_THREADS=${IO_THREADS:-1}
 . "$(dirname "$0")/cluster-lib.sh"
 
 # run PORT TEST P N -> "rps p50 p99"
@@ -26,9 +33,9 @@ run() {
     awk -F'","' '$1 != "\"test" && NF >= 8 { gsub(/"/, "", $2); gsub(/"/, "", $5); gsub(/"/, "", $7); print $2, $5, $7; exit }'
 }
 
-start_cluster redis "$REDIS"
+start_cluster redis "$REDIS" --io-threads "$IO_THREADS"
 R=$FIRST
-start_cluster ferrodis "$FERRODIS"
+start_cluster ferrodis "$FERRODIS" --io-threads "$IO_THREADS"
 F=$FIRST
 # Warm-up: keys exist on both, connections and tables sized.
 for t in $TESTS; do run "$R" "$t" 16 200000 >/dev/null; run "$F" "$t" 16 200000 >/dev/null; done
@@ -51,7 +58,7 @@ fmt_k() { awk -v x="$1" 'BEGIN { if (x >= 1e6) printf "%.2fM", x / 1e6; else pri
 minmax_k() { sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {print lo, hi}' | { read -r lo hi; echo "$(fmt_k "$lo")-$(fmt_k "$hi")"; }; }
 
 echo "- Host: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
-echo "- Command: \`bench/cluster.sh $ROUNDS $N\` (TESTS=\"$TESTS\" PIPELINES=\"$PIPELINES\")"
+echo "- Command: \`bench/cluster.sh $ROUNDS $N\` (TESTS=\"$TESTS\" PIPELINES=\"$PIPELINES\" IO_THREADS=$IO_THREADS)"
 echo
 echo "| test | -P | -n | redis rps | ferrodis rps | ratio f/r | p50 redis / ferrodis ms | p99 redis / ferrodis ms |"
 echo "|---|---|---|---|---|---|---|---|"

@@ -143,10 +143,11 @@ fn run(config: Config) -> anyhow::Result<()> {
         anyhow::bail!("Failed to configure TLS. Check logs for more info. ({e})");
     }
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = server.config.read().worker_threads() {
+        rt.worker_threads(n);
+    }
+    let rt = rt.enable_all().build().context("starting the runtime")?;
     rt.block_on(async move {
         let listeners = if port == 0 {
             Vec::new()
@@ -209,7 +210,7 @@ fn run(config: Config) -> anyhow::Result<()> {
         }
         listener::serve_tls(&server, tls_listeners);
         tokio::spawn(cron(server.clone(), hz));
-        if ferrodis_node::spin::worth_it() {
+        if ferrodis_node::spin::worth_it(server.config.read().worker_threads()) {
             let s = server.clone();
             tokio::spawn(server.spin.clone().run(
                 move || s.stats.commands_processed.load(Relaxed),

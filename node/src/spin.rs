@@ -12,7 +12,7 @@
 //! server uses no CPU. The next batch a connection reads wakes it again ([`Spin::poke`]).
 //!
 //! It is started only when the process may run on a single CPU (`taskset -c N`, a one-CPU
-//! container): there the server has one worker and the spinning replaces idle time. With
+//! container) and has one worker: there the spinning replaces idle time. With
 //! more CPUs, the workers share them with the clients and spinning would take their time.
 
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
@@ -73,9 +73,10 @@ impl Spin {
     }
 }
 
-/// Whether this process should spin: it may run on one CPU only.
-pub fn worth_it() -> bool {
-    std::thread::available_parallelism().is_ok_and(|n| n.get() == 1)
+/// Whether this process should spin: it may run on one CPU only, with one worker thread
+/// (`workers`: the `io-threads` given, if any).
+pub fn worth_it(workers: Option<usize>) -> bool {
+    std::thread::available_parallelism().is_ok_and(|n| n.get() == 1) && workers.unwrap_or(1) == 1
 }
 
 #[cfg(test)]

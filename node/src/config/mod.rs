@@ -27,6 +27,10 @@
 //!   command name, the module).
 //! - `activedefrag yes` is accepted (Debian's build, without the bundled
 //!   jemalloc, refuses it; upstream builds accept it).
+//! - `io-threads N`, when given, is the number of threads that serve clients
+//!   (each does its connections' I/O and runs their commands); without it,
+//!   there is one per CPU the process may use. Redis's main thread does every
+//!   command and N - 1 threads share the socket I/O.
 //! - "can't open config file" is the bare message; Redis logs it with the
 //!   log-line prefix (`pid:C date # `).
 //!
@@ -243,6 +247,8 @@ pub struct Config {
     config_file: Option<PathBuf>,
     /// `user` lines: the user name, then its rules (loaded by [`crate::acl`] at startup).
     users: Vec<Vec<Vec<u8>>>,
+    /// Whether `io-threads` was given (see [`Config::worker_threads`]).
+    io_threads_given: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -264,6 +270,7 @@ impl Default for Config {
             values: TABLE.iter().map(default_value).collect(),
             config_file: None,
             users: Vec::new(),
+            io_threads_given: false,
         }
     }
 }
@@ -842,6 +849,7 @@ impl Config {
             return Err(BAD_DIRECTIVE.into());
         };
         let d = &TABLE[i];
+        self.io_threads_given |= d.name == "io-threads";
         let unsupported = || -> LineError {
             let feature = match d.status {
                 Status::NotYet(feature) => feature,
@@ -1193,6 +1201,14 @@ impl Config {
         find(name.as_bytes())
             .filter(|(i, _)| TABLE[*i].is_runtime())
             .map(|(i, _)| self.format(i))
+    }
+
+    /// How many threads serve clients: `io-threads` when it was given, else `None` (one per
+    /// CPU the process may use).
+    pub fn worker_threads(&self) -> Option<usize> {
+        self.io_threads_given
+            .then(|| self.get_str("io-threads")?.parse().ok())
+            .flatten()
     }
 
     /// The config file given at startup (absolute), if any.

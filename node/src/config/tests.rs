@@ -1310,3 +1310,16 @@ fn rewrite_round_trip() {
         Err("ERR The server is running without a config file".to_string())
     );
 }
+
+#[test]
+fn io_threads_sets_the_worker_count_only_when_given() {
+    assert_eq!(Config::default().worker_threads(), None);
+    assert_eq!(loaded("port 7000\n").worker_threads(), None);
+    assert_eq!(loaded("io-threads 1\n").worker_threads(), Some(1));
+    assert_eq!(
+        loaded("io-threads 3\nport 7000\n").worker_threads(),
+        Some(3)
+    );
+    let c = Config::from_args(&["--io-threads".into(), "2".into()]).unwrap();
+    assert_eq!(c.worker_threads(), Some(2));
+}
