@@ -89,6 +89,7 @@ where
                 break;
             }
             pipeline.prefetch(&server.keyspace, client.db);
+            client.clock = 0;
             for i in 0..pipeline.len() {
                 let args = pipeline.args(i);
                 if monitor.is_some() && !is_allowed_in_monitor(&args[0]) {
@@ -100,6 +101,7 @@ where
                     match dispatch::execute(&server, &settings, &mut client, args, hint, &mut out) {
                         Outcome::Done => break,
                         Outcome::Paused(wait) => {
+                            client.clock = 0;
                             flush(&mut stream, &mut out, &server, &info).await;
                             tokio::time::sleep(wait.min(std::time::Duration::from_millis(100)))
                                 .await;
@@ -117,6 +119,8 @@ where
                             {
                                 break 'conn;
                             }
+                            // The wait may have been long: the next command reads the clock.
+                            client.clock = 0;
                             break;
                         }
                     }

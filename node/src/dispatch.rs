@@ -89,6 +89,12 @@ pub struct Client {
     pub obey: bool,
     /// `REPLCONF listening-port` of a replica about to PSYNC.
     pub repl_port: u16,
+    /// The monotonic clock as the previous command ended, when the next one follows it in
+    /// the same pipelined batch: that command's timer starts there instead of reading the
+    /// clock again (one read per command instead of two). 0: read it. The connection clears
+    /// it before every batch, and every command takes it, so it is never older than the
+    /// command before.
+    pub clock: u64,
 }
 
 impl Client {
@@ -112,6 +118,7 @@ impl Client {
             readonly: false,
             obey: false,
             repl_port: 0,
+            clock: 0,
         }
     }
 
@@ -298,6 +305,7 @@ fn run(
     out: &mut bytes::BytesMut,
 ) -> Outcome {
     let proto = client.proto;
+    let chained = std::mem::take(&mut client.clock);
     let (parent, cmd) = match resolve(args, hint.cmd) {
         Ok(r) => r,
         Err(e) => {
@@ -378,7 +386,10 @@ fn run(
     if let Some(wait) = server.paused_for(is_write) {
         return Outcome::Paused(wait);
     }
-    let started = crate::server::mono_ns();
+    let started = match chained {
+        0 => crate::server::mono_ns(),
+        t => t,
+    };
     let now = crate::server::unix_ms_at(started);
     if cmd.flags & flags::DENYOOM != 0
         && settings.maxmemory > 0
@@ -790,7 +801,9 @@ fn invoke<'a>(
     if server.has_monitors.load(Relaxed) && cmd.flags & flags::SKIP_MONITOR == 0 {
         feed_monitors(server, client, args);
     }
-    let micros = crate::server::mono_ns().saturating_sub(started) / 1000;
+    let ended = crate::server::mono_ns();
+    client.clock = ended;
+    let micros = ended.saturating_sub(started) / 1000;
     if settings.slowlog_slower_than >= 0
         && micros >= settings.slowlog_slower_than as u64
         && cmd.flags & flags::SKIP_SLOWLOG == 0

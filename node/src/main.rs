@@ -31,6 +31,7 @@ fn usage() {
 }
 
 fn main() {
+    ferrodis_node::alloc::tune();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(first) = args.first() {
         match first.as_str() {

@@ -156,3 +156,30 @@ fn pipelined_commands_wait_for_the_blocked_one() {
     });
     assert_eq!(t[2], "+PONG\\r\\n");
 }
+
+/// A command pipelined behind one that blocked starts its own timer: the time spent blocked
+/// is neither in its SLOWLOG duration nor in its clock (ferrodis chains one command's end
+/// time into the next command's start inside a batch).
+#[test]
+fn a_command_after_a_blocked_one_in_the_same_batch_is_not_slow() {
+    let t = both("slow-after-block", |s| {
+        let mut c = s.client();
+        let mut out = vec![
+            cmd(
+                &mut c,
+                &["CONFIG", "SET", "slowlog-log-slower-than", "100000"],
+            ),
+            cmd(&mut c, &["SLOWLOG", "RESET"]),
+        ];
+        let mut batch = ferrodis_tests::resp_client::encode_command(["BLPOP", "nolist", "0.3"]);
+        batch.extend(ferrodis_tests::resp_client::encode_command(["PING"]));
+        c.send_raw(&batch).unwrap();
+        out.push(read(&mut c));
+        out.push(read(&mut c));
+        out.push(cmd(&mut c, &["SLOWLOG", "LEN"]));
+        out
+    });
+    assert_eq!(t[2], "*-1\\r\\n");
+    assert_eq!(t[3], "+PONG\\r\\n");
+    assert_eq!(t[4], ":0\\r\\n");
+}
