@@ -297,6 +297,7 @@ async fn cron(server: Arc<Server>, hz: u32) {
     let mut last_cmds = 0u64;
     let mut last_at = std::time::Instant::now();
     let mut last_ping = std::time::Instant::now();
+    let mut releaser = ferrodis_node::alloc::Releaser::default();
     loop {
         tick.tick().await;
         ferrodis_node::server::resync_clock();
@@ -357,6 +358,13 @@ async fn cron(server: Arc<Server>, hz: u32) {
         if el >= Duration::from_millis(1000) {
             // Certificates changed on disk are picked up within a second.
             server.tls.poll_files();
+            let (rss, live) = (
+                ferrodis_node::cmd::server::rss_bytes(),
+                ferrodis_node::alloc::allocated() as u64,
+            );
+            if releaser.due(std::time::Instant::now(), rss, live) {
+                tokio::task::spawn_blocking(ferrodis_node::alloc::release);
+            }
             let cmds = server.stats.commands_processed.load(Relaxed);
             let ops = (cmds - last_cmds) as f64 / el.as_secs_f64();
             server.stats.ops_per_sec.store(ops as u64, Relaxed);

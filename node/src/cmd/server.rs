@@ -1019,6 +1019,7 @@ fn memory_malloc_stats(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn memory_purge(ctx: &mut Ctx) -> CmdResult {
+    crate::alloc::release();
     ctx.out.ok();
     Ok(())
 }
