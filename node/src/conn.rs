@@ -127,7 +127,12 @@ where
                 while let Ok(frame) = pushes.try_recv() {
                     out.extend_from_slice(&frame);
                 }
-                match client.action.take() {
+                let action = client.action.take();
+                if action.is_some() {
+                    // DEBUG SLEEP and WAIT wait here: the next command reads the clock.
+                    client.clock = 0;
+                }
+                match action {
                     None => {}
                     Some(Action::Close) => {
                         closing = true;

@@ -92,8 +92,8 @@ pub struct Client {
     /// The monotonic clock as the previous command ended, when the next one follows it in
     /// the same pipelined batch: that command's timer starts there instead of reading the
     /// clock again (one read per command instead of two). 0: read it. The connection clears
-    /// it before every batch, and every command takes it, so it is never older than the
-    /// command before.
+    /// it before every batch and after anything that waits (a block, a pause, WAIT, DEBUG
+    /// SLEEP), and every command takes it, so it is never older than the command before.
     pub clock: u64,
 }
 

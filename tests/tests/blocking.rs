@@ -183,3 +183,20 @@ fn a_command_after_a_blocked_one_in_the_same_batch_is_not_slow() {
     assert_eq!(t[3], "+PONG\\r\\n");
     assert_eq!(t[4], ":0\\r\\n");
 }
+
+/// The same after a WAIT that timed out (no replicas): a SET ... PX pipelined behind it counts
+/// its expiry from when it ran, not from before the wait (it would be born expired).
+#[test]
+fn a_command_after_wait_in_the_same_batch_reads_the_clock() {
+    let t = both("expire-after-wait", |s| {
+        let mut c = s.client();
+        let mut batch = ferrodis_tests::resp_client::encode_command(["WAIT", "1", "300"]);
+        batch.extend(ferrodis_tests::resp_client::encode_command([
+            "SET", "k", "v", "PX", "250",
+        ]));
+        batch.extend(ferrodis_tests::resp_client::encode_command(["EXISTS", "k"]));
+        c.send_raw(&batch).unwrap();
+        vec![read(&mut c), read(&mut c), read(&mut c)]
+    });
+    assert_eq!(t, [":0\\r\\n", "+OK\\r\\n", ":1\\r\\n"]);
+}
