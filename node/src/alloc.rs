@@ -102,8 +102,8 @@ pub fn release() {
 
 /// Decides when free heap memory has sat unused long enough to be released: fed the
 /// resident size and the live bytes about once a second, it answers true when the gap
-/// between them has been at least `slack` above what it was after the last release for
-/// [`RELEASE_AFTER`]. The gap a release cannot close (pages partly in use) becomes the new
+/// between them has stayed more than a slack (32 MiB, or an eighth of the live bytes) above
+/// what it was after the last release for [`RELEASE_AFTER`]. The gap a release cannot close (pages partly in use) becomes the new
 /// base, so a fragmented heap is not walked again and again for nothing.
 #[derive(Debug, Default)]
 pub struct Releaser {

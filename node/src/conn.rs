@@ -99,7 +99,6 @@ where
                     match dispatch::execute(&server, &settings, &mut client, args, hint, &mut out) {
                         Outcome::Done => break,
                         Outcome::Paused(wait) => {
-                            client.clock = 0;
                             flush(&mut stream, &mut out, &server, &info).await;
                             tokio::time::sleep(wait.min(std::time::Duration::from_millis(100)))
                                 .await;
@@ -117,8 +116,6 @@ where
                             {
                                 break 'conn;
                             }
-                            // The wait may have been long: the next command reads the clock.
-                            client.clock = 0;
                             break;
                         }
                     }
@@ -127,12 +124,7 @@ where
                 while let Ok(frame) = pushes.try_recv() {
                     out.extend_from_slice(&frame);
                 }
-                let action = client.action.take();
-                if action.is_some() {
-                    // DEBUG SLEEP and WAIT wait here: the next command reads the clock.
-                    client.clock = 0;
-                }
-                match action {
+                match client.action.take() {
                     None => {}
                     Some(Action::Close) => {
                         closing = true;

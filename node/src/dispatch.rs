@@ -91,9 +91,11 @@ pub struct Client {
     pub repl_port: u16,
     /// The monotonic clock as the previous command ended, when the next one follows it in
     /// the same pipelined batch: that command's timer starts there instead of reading the
-    /// clock again (one read per command instead of two). 0: read it. The connection clears
-    /// it before every batch and after anything that waits (a block, a pause, WAIT, DEBUG
-    /// SLEEP), and every command takes it, so it is never older than the command before.
+    /// clock again (one read per command instead of two). 0: read it. Every command takes
+    /// it; [`execute`] leaves none behind a command the connection then waits on (a block,
+    /// or an action such as WAIT or DEBUG SLEEP; a paused one never set it), and the
+    /// connection clears it before every batch. So it is never older than the command
+    /// before.
     pub clock: u64,
 }
 
@@ -261,6 +263,11 @@ pub fn execute(
 ) -> Outcome {
     let mark = out.len();
     let outcome = run(server, settings, client, args, hint, out);
+    if matches!(outcome, Outcome::Blocked) || client.action.is_some() {
+        // The connection waits before the next command (for the unblocking, or to carry
+        // out the action): that command reads the clock itself.
+        client.clock = 0;
+    }
     if matches!(outcome, Outcome::Paused(_) | Outcome::Blocked) {
         return outcome;
     }

@@ -358,11 +358,8 @@ async fn cron(server: Arc<Server>, hz: u32) {
         if el >= Duration::from_millis(1000) {
             // Certificates changed on disk are picked up within a second.
             server.tls.poll_files();
-            let (rss, live) = (
-                ferrodis_node::cmd::server::rss_bytes(),
-                ferrodis_node::alloc::allocated() as u64,
-            );
-            if releaser.due(std::time::Instant::now(), rss, live) {
+            let rss = ferrodis_node::cmd::server::rss_bytes();
+            if releaser.due(std::time::Instant::now(), rss, server.used_memory()) {
                 tokio::task::spawn_blocking(ferrodis_node::alloc::release);
             }
             let cmds = server.stats.commands_processed.load(Relaxed);

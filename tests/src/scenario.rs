@@ -38,6 +38,17 @@ pub fn cmd(c: &mut RespClient, args: &[&str]) -> String {
     read(c)
 }
 
+/// Sends `commands` in one write (so the server reads them as one pipelined batch) and
+/// returns their replies as [`read`] does.
+pub fn pipelined(c: &mut RespClient, commands: &[&[&str]]) -> Vec<String> {
+    let batch: Vec<u8> = commands
+        .iter()
+        .flat_map(|args| crate::resp_client::encode_command(args.iter()))
+        .collect();
+    c.send_raw(&batch).expect("send");
+    commands.iter().map(|_| read(c)).collect()
+}
+
 /// Runs `scenario` on both servers and compares the transcripts.
 pub fn both(name: &str, scenario: fn(&Server) -> Vec<String>) -> Vec<String> {
     let stock = Server::stock();

@@ -4,7 +4,7 @@
 //! Every wait has a deadline: clients read with a timeout, and "client is blocked" is polled
 //! through `INFO clients` until a deadline.
 
-use ferrodis_tests::scenario::{both, cmd, read, wait_blocked};
+use ferrodis_tests::scenario::{both, cmd, pipelined, read, wait_blocked};
 use ferrodis_tests::RespClient;
 
 #[test]
@@ -171,11 +171,7 @@ fn a_command_after_a_blocked_one_in_the_same_batch_is_not_slow() {
             ),
             cmd(&mut c, &["SLOWLOG", "RESET"]),
         ];
-        let mut batch = ferrodis_tests::resp_client::encode_command(["BLPOP", "nolist", "0.3"]);
-        batch.extend(ferrodis_tests::resp_client::encode_command(["PING"]));
-        c.send_raw(&batch).unwrap();
-        out.push(read(&mut c));
-        out.push(read(&mut c));
+        out.extend(pipelined(&mut c, &[&["BLPOP", "nolist", "0.3"], &["PING"]]));
         out.push(cmd(&mut c, &["SLOWLOG", "LEN"]));
         out
     });
@@ -190,13 +186,14 @@ fn a_command_after_a_blocked_one_in_the_same_batch_is_not_slow() {
 fn a_command_after_wait_in_the_same_batch_reads_the_clock() {
     let t = both("expire-after-wait", |s| {
         let mut c = s.client();
-        let mut batch = ferrodis_tests::resp_client::encode_command(["WAIT", "1", "300"]);
-        batch.extend(ferrodis_tests::resp_client::encode_command([
-            "SET", "k", "v", "PX", "250",
-        ]));
-        batch.extend(ferrodis_tests::resp_client::encode_command(["EXISTS", "k"]));
-        c.send_raw(&batch).unwrap();
-        vec![read(&mut c), read(&mut c), read(&mut c)]
+        pipelined(
+            &mut c,
+            &[
+                &["WAIT", "1", "300"],
+                &["SET", "k", "v", "PX", "250"],
+                &["EXISTS", "k"],
+            ],
+        )
     });
     assert_eq!(t, [":0\\r\\n", "+OK\\r\\n", ":1\\r\\n"]);
 }
