@@ -131,6 +131,33 @@ impl Chunk {
         }
     }
 
+    /// The chunk started by pushing `v` onto a list that has outgrown one chunk. Its buffer
+    /// takes at once as many elements of `v`'s size as fit the target size, `v` at the end
+    /// the list grows from, so a run of such pushes fills it without reallocating and leaves
+    /// no spare room (a doubled buffer would waste up to half of it). An element larger than
+    /// the target gets a chunk of exactly its size.
+    fn sized_for(v: &[u8], front: bool) -> Chunk {
+        let e = encoded_len(v.len());
+        let cap = (CHUNK_BYTES / e).max(1) * e;
+        if front {
+            let mut buf = vec![0u8; cap];
+            write_elem_into(&mut buf[cap - e..], v);
+            Chunk {
+                buf,
+                start: cap - e,
+                count: 1,
+            }
+        } else {
+            let mut buf = Vec::with_capacity(cap);
+            write_elem(&mut buf, v);
+            Chunk {
+                buf,
+                start: 0,
+                count: 1,
+            }
+        }
+    }
+
     /// The elements, front to back.
     fn elems(&self) -> Vec<&[u8]> {
         let mut v = Vec::with_capacity(self.count as usize);
@@ -144,6 +171,14 @@ impl Chunk {
     }
 
     fn push_back(&mut self, v: &[u8]) {
+        let need = encoded_len(v.len());
+        if self.buf.capacity() - self.buf.len() < need {
+            // Doubling, as a Vec grows, but never past the target size: `fits` bounds the
+            // live bytes, so the buffer never needs more than the dead prefix plus that.
+            let len = self.buf.len();
+            let want = (2 * len).min(self.start + CHUNK_BYTES).max(len + need);
+            self.buf.reserve_exact(want - len);
+        }
         write_elem(&mut self.buf, v);
         self.count += 1;
     }
@@ -232,10 +267,20 @@ impl ListValue {
             + self.chunks.iter().map(|c| c.buf.capacity()).sum::<usize>()
     }
 
+    /// The chunk a push of `v` starts: sized exactly for a list's first chunk (most lists are
+    /// small), filled in advance once the list has outgrown one ([`Chunk::sized_for`]).
+    fn new_chunk(&self, v: &[u8], front: bool) -> Chunk {
+        if self.chunks.is_empty() {
+            Chunk::with(&[v])
+        } else {
+            Chunk::sized_for(v, front)
+        }
+    }
+
     pub fn push_back(&mut self, v: &[u8]) {
         match self.chunks.back_mut() {
             Some(c) if c.fits(v.len()) => c.push_back(v),
-            _ => self.chunks.push_back(Chunk::with(&[v])),
+            _ => self.chunks.push_back(self.new_chunk(v, false)),
         }
         self.len += 1;
     }
@@ -243,7 +288,7 @@ impl ListValue {
     pub fn push_front(&mut self, v: &[u8]) {
         match self.chunks.front_mut() {
             Some(c) if c.fits(v.len()) => c.push_front(v),
-            _ => self.chunks.push_front(Chunk::with(&[v])),
+            _ => self.chunks.push_front(self.new_chunk(v, true)),
         }
         self.len += 1;
     }
@@ -640,6 +685,49 @@ mod tests {
         assert_eq!(l.get(1).unwrap(), &mid[..]);
         assert_eq!(l.get(3).unwrap(), b"");
         assert_eq!(l.iter().next_back().unwrap(), b"");
+    }
+
+    #[test]
+    fn a_long_list_fills_chunks_sized_in_advance() {
+        let e = encoded_len(1024);
+        let per = CHUNK_BYTES / e;
+        for front in [true, false] {
+            let mut l = ListValue::new();
+            let mut model = VecDeque::new();
+            for i in 0..10 * per {
+                let v = vec![i as u8; 1024];
+                l.push(&v, front);
+                if front {
+                    model.push_front(v);
+                } else {
+                    model.push_back(v);
+                }
+            }
+            check(&l, &model);
+            // Past the first chunk, each holds as many elements as fit the target, in a
+            // buffer of exactly their size.
+            let later: Vec<&Chunk> = if front {
+                l.chunks.iter().rev().skip(1).collect()
+            } else {
+                l.chunks.iter().skip(1).collect()
+            };
+            assert_eq!(later.len(), 9);
+            for c in later {
+                assert_eq!((c.count as usize, c.buf.capacity()), (per, per * e));
+            }
+            assert!(l.heap_size() < 10 * per * e + CHUNK_BYTES + 1024);
+        }
+    }
+
+    #[test]
+    fn a_tail_chunk_never_grows_past_the_target() {
+        let mut l = ListValue::new();
+        for i in 0..5000usize {
+            l.push_back(&vec![b'x'; i % 40]);
+        }
+        for c in &l.chunks {
+            assert!(c.buf.capacity() <= CHUNK_BYTES, "{}", c.buf.capacity());
+        }
     }
 
     #[derive(Debug, Clone)]
