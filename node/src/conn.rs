@@ -16,6 +16,9 @@ use crate::server::{cflags, ClientInfo, Server};
 const READ_CHUNK: usize = 16 * 1024;
 /// The most room a connection's reads grow to (see `serve`).
 const READ_ROOM_MAX: usize = 24 * 1024;
+/// Replies written before the batch ends once they pass this size (Redis writes at most
+/// 64 KiB to a client per event-loop round, so its first reply leaves early too).
+const WRITE_EARLY: usize = 64 * 1024;
 
 /// Serves one connection until it closes, is killed, or the server shuts down.
 pub async fn serve<S>(server: Arc<Server>, mut stream: S, info: Arc<ClientInfo>)
@@ -123,6 +126,15 @@ where
                 // Invalidations caused by this very command follow its reply.
                 while let Ok(frame) = pushes.try_recv() {
                     out.extend_from_slice(&frame);
+                }
+                if out.len() >= WRITE_EARLY {
+                    // Big replies (LRANGE of large elements) go out as they are made, not
+                    // after the whole batch: the client starts on the first while the rest
+                    // are built. The write may wait, so the next command reads the clock.
+                    if !flush(&mut stream, &mut out, &server, &info).await {
+                        break 'conn;
+                    }
+                    client.clock = 0;
                 }
                 match client.action.take() {
                     None => {}
