@@ -13,7 +13,7 @@ fn a_big_reply_leaves_before_the_rest_of_its_batch_runs() {
     let mut c = s.client();
     let value = "x".repeat(1024);
     let mut push = vec!["RPUSH", "big"];
-    push.extend(std::iter::repeat(value.as_str()).take(100));
+    push.extend(std::iter::repeat_n(value.as_str(), 100));
     assert_eq!(c.ok(push).as_int(), Some(100));
 
     // The LRANGE (about 100 KB) is followed in the same write by a WAIT that, with no
