@@ -405,6 +405,10 @@ fn run(
         reply_error(server, out, proto, &CmdError::Oom);
         return Outcome::Done;
     }
+    if cmd.flags & flags::WRITE != 0 && too_few_replicas(server, settings, client) {
+        reply_error(server, out, proto, &CmdError::raw(NOREPLICAS));
+        return Outcome::Done;
+    }
     if proto == Protocol::Resp2
         && cmd.flags & flags::PUBSUB_CONTEXT == 0
         && crate::pubsub::is_subscribed(&client.info)
@@ -539,6 +543,20 @@ fn runs_in_multi(parent: Option<&Command>, cmd: &Command) -> bool {
         )
 }
 
+const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+
+/// `min-replicas-to-write`: a primary with fewer good replicas (online, and acknowledged
+/// within `min-replicas-max-lag` seconds) than asked refuses writes. A replica applying its
+/// primary's stream, and the AOF loading, are never refused.
+fn too_few_replicas(server: &Server, settings: &Settings, client: &Client) -> bool {
+    match settings.min_replicas {
+        Some((n, max_lag)) => {
+            !client.obey && !server.repl.link.is_replica() && server.repl.good_replicas(max_lag) < n
+        }
+        None => false,
+    }
+}
+
 /// Queues a command inside MULTI (`+QUEUED`), or rejects it and fails the transaction.
 fn queue(
     server: &Server,
@@ -558,6 +576,8 @@ fn queue(
         && !server.free_memory_if_needed(settings, unix_ms())
     {
         Some(CmdError::Oom)
+    } else if cmd.flags & flags::WRITE != 0 && too_few_replicas(server, settings, client) {
+        Some(CmdError::raw(NOREPLICAS))
     } else {
         None
     };
@@ -568,6 +588,7 @@ fn queue(
     }
     if let Some(m) = client.multi.as_mut() {
         m.writes |= cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0;
+        m.write_cmds |= cmd.flags & flags::WRITE != 0;
         m.queued.push(args.to_vec());
         client.info.multi.store(m.queued.len() as i64, Relaxed);
     }
@@ -589,6 +610,15 @@ fn exec(
     let multi = client.multi.take().unwrap_or_default();
     let watcher = client.watcher.clone();
     crate::cmd::multi::end_transaction_keep_watch(client);
+    // Checked before the queue-time errors, as Redis rejects the EXEC itself.
+    if multi.write_cmds && too_few_replicas(server, settings, client) {
+        if let Some(w) = &watcher {
+            server.watches.unwatch_all(w);
+        }
+        let abort = format!("EXECABORT Transaction discarded because of: {NOREPLICAS}");
+        reply_error(server, out, proto, &CmdError::Msg(abort.into()));
+        return Outcome::Done;
+    }
     if multi.failed {
         if let Some(w) = &watcher {
             server.watches.unwatch_all(w);

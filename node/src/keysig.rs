@@ -30,6 +30,8 @@ pub struct Multi {
     pub failed: bool,
     /// A queued command may write (EXEC waits out CLIENT PAUSE WRITE).
     pub writes: bool,
+    /// A queued command has the write flag (`min-replicas-to-write` refuses the EXEC).
+    pub write_cmds: bool,
 }
 
 struct WatchedKey {

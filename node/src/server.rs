@@ -97,6 +97,9 @@ pub struct Settings {
     pub replica_read_only: bool,
     /// `repl-backlog-size`.
     pub repl_backlog_size: usize,
+    /// `min-replicas-to-write` and `min-replicas-max-lag` (seconds), when both are set: a
+    /// primary with fewer good replicas refuses writes.
+    pub min_replicas: Option<(usize, u64)>,
 }
 
 impl Settings {
@@ -143,6 +146,12 @@ impl Settings {
                 .get_str("repl-backlog-size")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1 << 20),
+            min_replicas: {
+                let int = |name: &str| c.get_str(name).and_then(|v| v.parse::<u64>().ok());
+                let n = int("min-replicas-to-write").unwrap_or(0);
+                let lag = int("min-replicas-max-lag").unwrap_or(10);
+                (n > 0 && lag > 0).then_some((n as usize, lag))
+            },
         }
     }
 }

@@ -45,6 +45,7 @@ scripts!(
     keys,
     lcs,
     migrate,
+    min_replicas,
     list,
     multi,
     nocluster,

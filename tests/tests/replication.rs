@@ -238,3 +238,66 @@ fn stock_primary_full_sync_of_every_type_reaches_ferrodis() {
     let got = state(&mut r.client());
     assert!(got == want, "{}", diff(&want, &got));
 }
+
+fn signal(s: &Server, sig: nix::sys::signal::Signal) {
+    let pid = s.pid().expect("running");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig).expect("kill");
+}
+
+/// Polls `SET k v` on `c` until its reply is `want` (or fails after 20 s).
+fn wait_set_reply(c: &mut RespClient, want: &[u8], what: &str) {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = c.command(["SET", "k", "v"]).unwrap();
+        if got.raw() == want {
+            return;
+        }
+        assert!(Instant::now() < until, "{what}: last reply {got}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `min-replicas-to-write`, with stock Redis and ferrodis as the primary (and a ferrodis
+/// replica, whose acknowledgements both must count): writes are refused until the replica is
+/// online, accepted while it acknowledges, refused once its last acknowledgement is older
+/// than `min-replicas-max-lag` (the replica is stopped, its link still open), accepted again
+/// when it resumes, and refused when it is gone. INFO counts the good replicas.
+#[test]
+fn min_replicas_to_write_counts_replicas_that_acknowledge() {
+    const REFUSED: &[u8] = b"-NOREPLICAS Not enough good replicas to write.\r\n";
+    for flavor in [Flavor::Stock, Flavor::Ferrodis] {
+        let p = Server::builder(flavor)
+            .directive("min-replicas-to-write", &["1"])
+            .directive("min-replicas-max-lag", &["2"])
+            .start();
+        let mut c = p.client();
+        let name = flavor.name();
+        assert_eq!(
+            c.command(["SET", "k", "v"]).unwrap().raw(),
+            REFUSED,
+            "{name}"
+        );
+        assert_eq!(
+            info_field(&mut c, "replication", "min_slaves_good_slaves"),
+            "0"
+        );
+        let r = replica_of(Flavor::Ferrodis, &p);
+        wait_online(&p, 1);
+        wait_set_reply(&mut c, b"+OK\r\n", &format!("{name}: replica online"));
+        assert_eq!(
+            info_field(&mut c, "replication", "min_slaves_good_slaves"),
+            "1"
+        );
+        signal(&r, nix::sys::signal::Signal::SIGSTOP);
+        wait_set_reply(&mut c, REFUSED, &format!("{name}: replica stopped"));
+        assert_eq!(info_field(&mut c, "replication", "connected_slaves"), "1");
+        assert_eq!(
+            info_field(&mut c, "replication", "min_slaves_good_slaves"),
+            "0"
+        );
+        signal(&r, nix::sys::signal::Signal::SIGCONT);
+        wait_set_reply(&mut c, b"+OK\r\n", &format!("{name}: replica resumed"));
+        drop(r);
+        wait_set_reply(&mut c, REFUSED, &format!("{name}: replica gone"));
+    }
+}

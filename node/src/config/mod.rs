@@ -35,9 +35,8 @@
 //!   log-line prefix (`pid:C date # `).
 //!
 //! Beyond the features the brief names, NotYet also covers `supervised`
-//! (systemd/upstart readiness notification), `syslog-enabled` and
-//! `min-replicas-to-write` (non-zero would refuse every write without
-//! replicas), since silently ignoring them would change behaviour.
+//! (systemd/upstart readiness notification) and `syslog-enabled`, since
+//! silently ignoring them would change behaviour.
 
 mod parse;
 mod rewrite;

@@ -292,8 +292,6 @@ const LONG_MAX: i128 = i64::MAX as i128;
 const ULLONG_MAX: i128 = u64::MAX as i128;
 const MB: i128 = 1024 * 1024;
 
-const REPL: &str = "replication";
-
 pub(crate) const MAXMEMORY_POLICIES: &[(&str, u32)] = &[
     ("volatile-lru", 0),
     ("volatile-lfu", 1),
@@ -595,9 +593,7 @@ pub(crate) const TABLE: &[Directive] = &[
     row("key-load-delay", int(INT_MIN, INT_MAX, 0)).flag(flags::HIDDEN),
     row("active-expire-effort", int(1, 10, 1)),
     row("hz", int(0, INT_MAX, 10)).sup(),
-    row("min-replicas-to-write", int(0, INT_MAX, 0))
-        .alias("min-slaves-to-write")
-        .not_yet(REPL),
+    row("min-replicas-to-write", int(0, INT_MAX, 0)).alias("min-slaves-to-write"),
     row("min-replicas-max-lag", int(0, INT_MAX, 10)).alias("min-slaves-max-lag"),
     row("watchdog-period", int(0, INT_MAX, 0)).flag(flags::HIDDEN),
     row("shutdown-timeout", int(0, INT_MAX, 10)),

@@ -409,7 +409,8 @@ fn statuses() {
         assert_eq!(status(name), Some(Status::Accepted), "{name}");
     }
     assert_eq!(status("appendonly"), Some(Status::Accepted));
-    for name in ["min-replicas-to-write", "loadmodule", "unixsocket"] {
+    assert_eq!(status("min-replicas-to-write"), Some(Status::Accepted));
+    for name in ["loadmodule", "unixsocket"] {
         assert!(matches!(status(name), Some(Status::NotYet(_))), "{name}");
     }
 }
@@ -640,10 +641,6 @@ fn accepted_lines() {
 #[test]
 fn not_yet_features_fail_unless_default() {
     let cases = [
-        (
-            "min-replicas-to-write 1",
-            "min-replicas-to-write: replication is not supported by this ferrodis build yet",
-        ),
         (
             "unixsocket /tmp/x.sock",
             "unixsocket: unix socket listening is not supported by this ferrodis build yet",

@@ -193,6 +193,17 @@ impl Repl {
         self.active.store(true, SeqCst);
     }
 
+    /// Online replicas whose last acknowledgement is at most `max_lag` seconds old, counted
+    /// in whole seconds as Redis does: the good replicas `min-replicas-to-write` asks for.
+    pub fn good_replicas(&self, max_lag: u64) -> usize {
+        let now = unix_ms() / 1000;
+        self.replicas
+            .lock()
+            .values()
+            .filter(|r| r.state == "online" && now.saturating_sub(r.last_ack_ms / 1000) <= max_lag)
+            .count()
+    }
+
     /// Replicas acknowledged at or past `offset`.
     pub fn acked(&self, offset: u64) -> usize {
         self.replicas
@@ -458,6 +469,12 @@ pub fn info(server: &Server) -> String {
     }
     let replicas = r.replicas.lock().clone();
     s.push_str(&format!("connected_slaves:{}\r\n", replicas.len()));
+    if let Some((_, lag)) = server.settings().min_replicas {
+        s.push_str(&format!(
+            "min_slaves_good_slaves:{}\r\n",
+            r.good_replicas(lag)
+        ));
+    }
     for (i, rep) in replicas.values().enumerate() {
         let lag = (unix_ms().saturating_sub(rep.last_ack_ms)) / 1000;
         s.push_str(&format!(
