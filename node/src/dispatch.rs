@@ -835,7 +835,8 @@ fn invoke<'a>(
     publish_events(server, settings, &events);
     server.stats.commands_processed.fetch_add(1, Relaxed);
     add_stats(server, dirty, expired, hits, misses);
-    if server.has_monitors.load(Relaxed) && cmd.flags & flags::SKIP_MONITOR == 0 {
+    // Administrative commands are not shown to monitors (Redis deems them too dangerous).
+    if server.has_monitors.load(Relaxed) && cmd.flags & (flags::SKIP_MONITOR | flags::ADMIN) == 0 {
         feed_monitors(server, client, args);
     }
     let ended = crate::server::mono_ns();
@@ -1102,8 +1103,65 @@ fn reply_error(server: &Server, out: &mut bytes::BytesMut, proto: Protocol, e: &
     ReplyWriter::new(out, proto).error(&e.to_string());
 }
 
+/// The arguments as SLOWLOG and MONITOR show them: the secrets Redis 7 hides read
+/// `(redacted)`. That is every argument of AUTH; HELLO's AUTH username and password;
+/// MIGRATE's AUTH password and AUTH2 username and password (options only, not keys named
+/// like them after KEYS); the value of a sensitive CONFIG SET parameter (`requirepass`,
+/// `masterauth`...); and everything after ACL SETUSER.
+pub fn redacted(args: &[Bytes]) -> std::borrow::Cow<'_, [Bytes]> {
+    let is = |i: usize, word: &str| {
+        args.get(i)
+            .is_some_and(|a| a.eq_ignore_ascii_case(word.as_bytes()))
+    };
+    let mut hide: Vec<usize> = Vec::new();
+    if is(0, "auth") {
+        hide.extend(1..args.len());
+    } else if is(0, "hello") {
+        let mut j = 2;
+        while j < args.len() {
+            if is(j, "auth") && j + 2 < args.len() {
+                hide.extend([j + 1, j + 2]);
+                j += 3;
+            } else {
+                j += 1;
+            }
+        }
+    } else if is(0, "migrate") {
+        let mut j = 6;
+        while j < args.len() && !is(j, "keys") {
+            if is(j, "auth") && j + 1 < args.len() {
+                hide.push(j + 1);
+                j += 2;
+            } else if is(j, "auth2") && j + 2 < args.len() {
+                hide.extend([j + 1, j + 2]);
+                j += 3;
+            } else {
+                j += 1;
+            }
+        }
+    } else if is(0, "config") && is(1, "set") {
+        hide.extend(
+            (2..args.len())
+                .step_by(2)
+                .filter(|&j| j + 1 < args.len() && crate::config::is_sensitive(&args[j]))
+                .map(|j| j + 1),
+        );
+    } else if is(0, "acl") && is(1, "setuser") {
+        hide.extend(2..args.len());
+    }
+    if hide.is_empty() {
+        return std::borrow::Cow::Borrowed(args);
+    }
+    let mut v = args.to_vec();
+    for j in hide {
+        v[j] = Bytes::from_static(b"(redacted)");
+    }
+    std::borrow::Cow::Owned(v)
+}
+
 /// Sends a command to every MONITOR client: `time [db addr] "arg" ...`.
 fn feed_monitors(server: &Server, client: &Client, args: &[Bytes]) {
+    let args = &*redacted(args);
     let us = crate::server::unix_us();
     let mut line = format!(
         "+{}.{:06} [{} {}]",
@@ -1139,6 +1197,7 @@ fn feed_monitors(server: &Server, client: &Client, args: &[Bytes]) {
 }
 
 fn record_slow(server: &Server, settings: &Settings, client: &Client, args: &[Bytes], micros: u64) {
+    let args = &*redacted(args);
     // Like Redis: at most 32 arguments, each cut at 128 bytes.
     let mut kept: Vec<Bytes> = Vec::new();
     for (i, a) in args.iter().enumerate() {
