@@ -249,21 +249,73 @@ pub struct SlowLog {
     pub entries: std::collections::VecDeque<SlowEntry>,
 }
 
-/// `CLIENT PAUSE` state.
+/// Why clients are paused. As in Redis, each purpose has its own pause, and ending one
+/// (CLIENT UNPAUSE, the end of a manual failover) leaves the other in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PausePurpose {
+    /// `CLIENT PAUSE`.
+    Client = 0,
+    /// A manual failover, primary side (writes only).
+    Failover = 1,
+}
+
+#[derive(Default)]
+struct PauseSlot {
+    /// Unix ms until which this pause holds; 0 = none.
+    until: AtomicU64,
+    /// Only writes are held back.
+    write_only: AtomicBool,
+}
+
+/// `CLIENT PAUSE` and manual-failover pauses.
 #[derive(Default)]
 pub struct Pause {
-    /// Unix ms until which clients are paused; 0 = not paused.
-    pub until: AtomicU64,
-    /// Pause only writes.
-    pub write_only: AtomicBool,
-    pub resumed: Notify,
+    slots: [PauseSlot; 2],
 }
 
 impl Pause {
-    /// Ends the pause now (CLIENT UNPAUSE, the end of a manual failover).
-    pub fn resume(&self) {
-        self.until.store(0, Relaxed);
-        self.resumed.notify_waiters();
+    /// Pauses for `purpose` until `until` (unix ms), every command or only writes. A pause of
+    /// the same purpose still in force at `now` keeps the later end and the stricter mode.
+    pub fn pause(&self, purpose: PausePurpose, until: u64, write_only: bool, now: u64) {
+        let s = &self.slots[purpose as usize];
+        let current = s.until.load(Relaxed);
+        let active = current > now;
+        if !active || until > current {
+            s.until.store(until, Relaxed);
+        }
+        if !active {
+            s.write_only.store(write_only, Relaxed);
+        } else if !write_only {
+            s.write_only.store(false, Relaxed);
+        }
+    }
+
+    /// Ends the pause of `purpose` now.
+    pub fn resume(&self, purpose: PausePurpose) {
+        self.slots[purpose as usize].until.store(0, Relaxed);
+    }
+
+    /// Whether the pause of `purpose` is in force at `now`.
+    pub fn active(&self, purpose: PausePurpose, now: u64) -> bool {
+        self.slots[purpose as usize].until.load(Relaxed) > now
+    }
+
+    /// How long a command (`is_write`: it may write) must still wait at `now`: until the
+    /// latest end among the pauses that hold it back.
+    pub fn holds(&self, is_write: bool, now: u64) -> Option<Duration> {
+        self.slots
+            .iter()
+            .filter_map(|s| {
+                let until = s.until.load(Relaxed);
+                (until > now && (is_write || !s.write_only.load(Relaxed))).then_some(until)
+            })
+            .max()
+            .map(|until| Duration::from_millis(until - now))
+    }
+
+    /// No pause was ever set, or every one was resumed (checked without reading the clock).
+    fn none(&self) -> bool {
+        self.slots.iter().all(|s| s.until.load(Relaxed) == 0)
     }
 }
 
@@ -483,18 +535,10 @@ impl Server {
 
     /// True while `CLIENT PAUSE` holds back a command (`is_write`: the command may write).
     pub fn paused_for(&self, is_write: bool) -> Option<Duration> {
-        let until = self.pause.until.load(Relaxed);
-        if until == 0 {
+        if self.pause.none() {
             return None;
         }
-        let now = unix_ms();
-        if now >= until {
-            return None;
-        }
-        if self.pause.write_only.load(Relaxed) && !is_write {
-            return None;
-        }
-        Some(Duration::from_millis(until - now))
+        self.pause.holds(is_write, unix_ms())
     }
 
     /// Asks the server to shut down.
@@ -613,5 +657,52 @@ impl Server {
             crate::blocking::serve_ready(self, &settings, streams);
         }
         n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pause;
+    use super::PausePurpose::{Client, Failover};
+    use std::time::Duration;
+
+    fn ms(n: u64) -> Option<Duration> {
+        Some(Duration::from_millis(n))
+    }
+
+    #[test]
+    fn ending_one_pause_leaves_the_other_in_force() {
+        let p = Pause::default();
+        assert_eq!(p.holds(true, 1000), None);
+        // CLIENT PAUSE ALL, then a manual failover pauses writes for less time.
+        p.pause(Client, 5000, false, 1000);
+        p.pause(Failover, 3000, true, 1000);
+        assert_eq!(p.holds(false, 1000), ms(4000));
+        // The failover ends: the client's pause stays, reads included.
+        p.resume(Failover);
+        assert_eq!(p.holds(false, 2000), ms(3000));
+        assert_eq!(p.holds(true, 2000), ms(3000));
+        // CLIENT UNPAUSE during a failover: writes stay held until the failover ends.
+        p.pause(Failover, 9000, true, 2000);
+        p.resume(Client);
+        assert_eq!(p.holds(false, 2000), None);
+        assert_eq!(p.holds(true, 2000), ms(7000));
+        assert!(p.active(Failover, 2000) && !p.active(Client, 2000));
+    }
+
+    #[test]
+    fn a_pause_in_force_keeps_its_later_end_and_stricter_mode() {
+        let p = Pause::default();
+        p.pause(Client, 5000, false, 1000);
+        // Shorter and laxer: nothing changes.
+        p.pause(Client, 3000, true, 1000);
+        assert_eq!(p.holds(false, 1000), ms(4000));
+        // Longer: the end moves, the mode stays ALL.
+        p.pause(Client, 8000, true, 1000);
+        assert_eq!(p.holds(false, 1000), ms(7000));
+        // Once expired, a new pause starts afresh with its own mode.
+        p.pause(Client, 10000, true, 9000);
+        assert_eq!(p.holds(false, 9000), None);
+        assert_eq!(p.holds(true, 9000), ms(1000));
     }
 }

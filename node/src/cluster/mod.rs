@@ -27,7 +27,7 @@ use crate::config::Config;
 use crate::db::{key_slot, ViewCtx};
 use crate::dispatch::Client;
 use crate::error::{self, CmdError};
-use crate::server::{unix_ms, Server, Settings};
+use crate::server::{unix_ms, PausePurpose, Server, Settings};
 
 /// How long a CLUSTER command waits for the bus.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -93,7 +93,7 @@ impl Cluster {
                     }
                     Event::Follow(target) => follow(&s, target),
                     Event::PauseForFailover { until } => pause_for_failover(&s, until),
-                    Event::EndPause => s.pause.resume(),
+                    Event::EndPause => s.pause.resume(PausePurpose::Failover),
                     other => tracing::debug!("cluster event: {other:?}"),
                 }
             }
@@ -160,8 +160,9 @@ fn follow(server: &Arc<Server>, target: Option<(String, u16)>) {
 /// writes already running are done (every shard locked once), the offset is final and the
 /// bus tells the replica.
 fn pause_for_failover(server: &Arc<Server>, until: u64) {
-    server.pause.until.store(until, Relaxed);
-    server.pause.write_only.store(true, Relaxed);
+    server
+        .pause
+        .pause(PausePurpose::Failover, until, true, unix_ms());
     let s = server.clone();
     tokio::task::spawn_blocking(move || {
         drop(crate::persist::lock_everything(&s, unix_ms()));

@@ -4,7 +4,7 @@ use super::{acl, flags as f, CmdResult, Command};
 use crate::dispatch::{Action, Ctx, ReplyMode};
 use crate::error::CmdError;
 use crate::resp::Protocol;
-use crate::server::{cflags, unix_ms, ClientInfo, Server};
+use crate::server::{cflags, unix_ms, ClientInfo, PausePurpose, Server};
 use std::sync::atomic::Ordering::Relaxed;
 
 const CONN: u32 = acl::CONNECTION;
@@ -760,19 +760,14 @@ fn client_pause(ctx: &mut Ctx) -> CmdResult {
     } else if ctx.args.len() > 4 {
         return Err(CmdError::Syntax);
     }
-    let pause = &ctx.server.pause;
-    let until = unix_ms().saturating_add(ms);
+    let now = unix_ms();
     // A longer pause, or a stricter mode, wins over the one in force.
-    let current = pause.until.load(Relaxed);
-    let active = current > unix_ms();
-    if !active || until > current {
-        pause.until.store(until, Relaxed);
-    }
-    if !active {
-        pause.write_only.store(write_only, Relaxed);
-    } else if !write_only {
-        pause.write_only.store(false, Relaxed);
-    }
+    ctx.server.pause.pause(
+        PausePurpose::Client,
+        now.saturating_add(ms),
+        write_only,
+        now,
+    );
     ctx.out.ok();
     Ok(())
 }
@@ -801,7 +796,7 @@ fn client_unblock(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn client_unpause(ctx: &mut Ctx) -> CmdResult {
-    ctx.server.pause.resume();
+    ctx.server.pause.resume(PausePurpose::Client);
     ctx.out.ok();
     Ok(())
 }

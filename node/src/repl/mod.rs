@@ -220,7 +220,9 @@ pub fn ping_replicas(server: &Server) {
     let r = &server.repl;
     // Not while writes are paused for a manual failover: the replica waits for the offset
     // to match the paused primary's.
-    let paused = server.pause.write_only.load(Relaxed) && server.paused_for(true).is_some();
+    let paused = server
+        .pause
+        .active(crate::server::PausePurpose::Failover, unix_ms());
     if r.on() && !r.replicas.lock().is_empty() && !r.link.is_replica() && !paused {
         let mut out = BytesMut::new();
         crate::resp::encode_command(&mut out, &["PING"]);
