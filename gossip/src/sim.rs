@@ -56,6 +56,8 @@ pub struct Sim {
     pub down_since: Vec<u64>,
     /// Every `Follow` event: (node, whether it follows someone).
     pub follows: Vec<(usize, bool)>,
+    /// Every `SlotsLost` event: (node, the slots whose keys it must drop).
+    pub lost: Vec<(usize, Vec<u16>)>,
 }
 
 impl Sim {
@@ -87,6 +89,7 @@ impl Sim {
             offsets: vec![0; n],
             down_since: vec![0; n],
             follows: Vec::new(),
+            lost: Vec::new(),
         }
     }
 
@@ -117,6 +120,7 @@ impl Sim {
                 Effect::Event(Event::Follow(target)) => {
                     self.follows.push((from, target.is_some()));
                 }
+                Effect::Event(Event::SlotsLost(slots)) => self.lost.push((from, slots)),
                 _ => {}
             }
         }

@@ -586,6 +586,30 @@ impl Server {
         }
     }
 
+    /// Deletes every live key of `slot` (Redis's `delKeysInSlot`, for a slot this primary
+    /// lost to one with a newer config epoch). Each deletion signals WATCH and client
+    /// tracking and is propagated to replicas and the AOF while the slot's shard is locked.
+    /// Returns how many keys went.
+    pub fn delete_slot_keys(&self, slot: u16) -> usize {
+        let ctx = crate::db::ViewCtx {
+            db: 0,
+            now: unix_ms(),
+            mode: self.settings().access,
+        };
+        let mut db = self.keyspace.lock_slots(&[slot], ctx);
+        let keys = db.keys_in_slot(slot, usize::MAX);
+        let mut n = 0;
+        for key in &keys {
+            if db.remove(key).is_some() {
+                crate::keysig::signal_deleted(self, 0, key);
+                self.propagate_del(0, key);
+                n += 1;
+            }
+        }
+        self.dirty.fetch_add(n as u64, Relaxed);
+        n
+    }
+
     /// Evicts keys until under `maxmemory`; false if that was not possible.
     pub fn free_memory_if_needed(&self, s: &Settings, now: u64) -> bool {
         if s.maxmemory == 0 {
@@ -665,6 +689,31 @@ mod tests {
     use super::Pause;
     use super::PausePurpose::{Client, Failover};
     use std::time::Duration;
+
+    #[test]
+    fn a_lost_slot_loses_its_keys_and_no_other() {
+        use crate::db::{key_slot, Value, ViewCtx};
+        let s = super::Server::new(crate::config::Config::default());
+        let ctx = ViewCtx {
+            db: 0,
+            now: super::unix_ms(),
+            mode: s.settings().access,
+        };
+        let (lost, kept) = (key_slot(b"{a}"), key_slot(b"b"));
+        assert_ne!(lost, kept);
+        {
+            let mut db = s.keyspace.lock_slots(&[lost, kept], ctx);
+            for k in [&b"{a}1"[..], b"{a}2", b"{a}3", b"b"] {
+                db.set(k, Value::string(b"v"), false);
+            }
+        }
+        assert_eq!(s.delete_slot_keys(lost), 3);
+        let mut db = s.keyspace.lock_slots(&[lost, kept], ctx);
+        assert!(db.keys_in_slot(lost, 10).is_empty());
+        assert_eq!(db.keys_in_slot(kept, 10), [b"b".to_vec()]);
+        drop(db);
+        assert_eq!(s.delete_slot_keys(lost), 0);
+    }
 
     fn ms(n: u64) -> Option<Duration> {
         Some(Duration::from_millis(n))

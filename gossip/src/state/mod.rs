@@ -125,6 +125,10 @@ pub enum Event {
     },
     /// The manual failover ended (done or timed out): writes may go on.
     EndPause,
+    /// Slots this primary owned were taken over by a primary with a newer config epoch,
+    /// and this node stays a primary: the keys it still holds in them are stale and must go
+    /// (Redis's dirty slots, emptied with `delKeysInSlot`).
+    SlotsLost(Vec<u16>),
 }
 
 /// `CLUSTER SETSLOT <slot> ...` actions.
@@ -1134,6 +1138,7 @@ impl ClusterState {
         let shard = self.me().primary.unwrap_or(self.myself);
         let mut changed = false;
         let mut taken_from_shard = 0;
+        let mut lost = Vec::new();
         for s in claimed.iter() {
             let cur = self.slots[s as usize];
             if cur == Some(sender) || self.importing.contains_key(&s) {
@@ -1146,6 +1151,7 @@ impl ClusterState {
             if older {
                 if cur == Some(self.myself) {
                     self.migrating.remove(&s);
+                    lost.push(s);
                 }
                 if cur == Some(shard) {
                     taken_from_shard += 1;
@@ -1170,6 +1176,10 @@ impl ClusterState {
                 warn!("Configuration change detected. Following {sender} as the new primary of my shard");
             }
             self.set_primary(sender);
+        } else if !lost.is_empty() {
+            // Still a primary (a replica owns no slots): only the lost slots' keys go. A node
+            // that follows the sender instead drops all its data with the full sync.
+            self.effects.push(Effect::Event(Event::SlotsLost(lost)));
         }
     }
 
@@ -1721,6 +1731,9 @@ mod tests {
         }
         let v = sim.nodes[0].view(sim.now);
         assert!(v.stats_received[7] > 0, "node 0 got no UPDATE");
+        // Node 0 stays a primary of its other slots and is told to drop slot 0's keys, once.
+        assert_eq!(sim.lost, [(0, vec![0])]);
+        assert!(sim.follows.is_empty());
     }
 
     #[test]

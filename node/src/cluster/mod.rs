@@ -94,6 +94,11 @@ impl Cluster {
                     Event::Follow(target) => follow(&s, target),
                     Event::PauseForFailover { until } => pause_for_failover(&s, until),
                     Event::EndPause => s.pause.resume(PausePurpose::Failover),
+                    Event::SlotsLost(slots) => {
+                        for slot in slots {
+                            s.delete_slot_keys(slot);
+                        }
+                    }
                     other => tracing::debug!("cluster event: {other:?}"),
                 }
             }
