@@ -89,6 +89,9 @@ pub struct Client {
     pub obey: bool,
     /// `REPLCONF listening-port` of a replica about to PSYNC.
     pub repl_port: u16,
+    /// `REPLCONF capa eof`: the replica takes a snapshot of unknown length, ended by a
+    /// marker, so a full sync streams it as it is encoded.
+    pub repl_capa_eof: bool,
     /// The monotonic clock as the previous command ended, when the next one follows it in
     /// the same pipelined batch: that command's timer starts there instead of reading the
     /// clock again (one read per command instead of two). 0: read it. Every command takes
@@ -120,6 +123,7 @@ impl Client {
             readonly: false,
             obey: false,
             repl_port: 0,
+            repl_capa_eof: false,
             clock: 0,
         }
     }

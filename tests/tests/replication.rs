@@ -80,7 +80,11 @@ fn replicate_script(
             .map_err(|e| e.to_string())?,
     )
     .map_err(|e| format!("{e:?}"))?;
-    let p = Server::builder(primary).start();
+    // A stock primary streams snapshots to replicas that say `capa eof` (both flavors do)
+    // after waiting repl-diskless-sync-delay (5 s) for more replicas: not here.
+    let p = Server::builder(primary)
+        .directive("repl-diskless-sync-delay", &["0"])
+        .start();
     let replicas = [
         replica_of(Flavor::Ferrodis, &p),
         replica_of(Flavor::Stock, &p),
@@ -212,7 +216,9 @@ fn broken_link_resumes_with_a_partial_resync_and_wait_counts_acks() {
 
 #[test]
 fn stock_primary_full_sync_of_every_type_reaches_ferrodis() {
-    let p = Server::builder(Flavor::Stock).start();
+    let p = Server::builder(Flavor::Stock)
+        .directive("repl-diskless-sync-delay", &["0"])
+        .start();
     let mut c = p.client();
     c.ok(["SET", "s", "v"]);
     c.ok(["SET", "t", "v", "EX", "1000"]);
@@ -267,6 +273,7 @@ fn min_replicas_to_write_counts_replicas_that_acknowledge() {
     const REFUSED: &[u8] = b"-NOREPLICAS Not enough good replicas to write.\r\n";
     for flavor in [Flavor::Stock, Flavor::Ferrodis] {
         let p = Server::builder(flavor)
+            .directive("repl-diskless-sync-delay", &["0"])
             .directive("min-replicas-to-write", &["1"])
             .directive("min-replicas-max-lag", &["2"])
             .start();
@@ -300,4 +307,111 @@ fn min_replicas_to_write_counts_replicas_that_acknowledge() {
         drop(r);
         wait_set_reply(&mut c, REFUSED, &format!("{name}: replica gone"));
     }
+}
+
+/// Reads from `s` into `buf` until `done(buf)` or 10 s pass.
+fn read_until(s: &mut std::net::TcpStream, buf: &mut Vec<u8>, done: impl Fn(&[u8]) -> bool) {
+    use std::io::Read;
+    let until = Instant::now() + Duration::from_secs(10);
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut chunk = [0u8; 64 * 1024];
+    while !done(buf) {
+        assert!(
+            Instant::now() < until,
+            "timed out; got {:?}",
+            String::from_utf8_lossy(&buf[..buf.len().min(200)])
+        );
+        match s.read(&mut chunk) {
+            Ok(0) => panic!("closed; got {:?}", String::from_utf8_lossy(buf)),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(_) => {}
+        }
+    }
+}
+
+/// A raw replica connection to `p`: the handshake with `capa`, then PSYNC ? -1; returns the
+/// socket and what it read up to the end of the `+FULLRESYNC` line.
+fn raw_full_sync(p: &Server, capa: &[&str]) -> (std::net::TcpStream, Vec<u8>) {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(p.addr()).unwrap();
+    let mut replconf = vec!["REPLCONF", "listening-port", "7777"];
+    for c in capa {
+        replconf.extend(["capa", *c]);
+    }
+    s.write_all(&ferrodis_tests::resp_client::encode_command(replconf))
+        .unwrap();
+    let mut buf = Vec::new();
+    read_until(&mut s, &mut buf, |b| b.ends_with(b"+OK\r\n"));
+    buf.clear();
+    s.write_all(&ferrodis_tests::resp_client::encode_command([
+        "PSYNC", "?", "-1",
+    ]))
+    .unwrap();
+    read_until(&mut s, &mut buf, |b| {
+        b.starts_with(b"+FULLRESYNC ") && b.windows(2).any(|w| w == b"\r\n")
+    });
+    let end = buf.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+    let rest = buf.split_off(end);
+    (s, rest)
+}
+
+/// The two forms of a full sync's snapshot. A replica without `capa eof` gets `$<len>` and
+/// the RDB. One with it (stock replicas say it) gets the RDB streamed as it is encoded:
+/// `$EOF:<40-character marker>`, the RDB, the marker; and the command stream starts only
+/// after its first REPLCONF ACK, so the marker is the last thing it reads before loading.
+#[test]
+fn full_sync_sends_the_snapshot_by_length_or_streamed_to_a_marker() {
+    use std::io::Write;
+    let p = Server::builder(Flavor::Ferrodis).start();
+    let mut c = p.client();
+    c.ok(["SET", "before", "1"]);
+
+    let (mut s, mut buf) = raw_full_sync(&p, &["psync2"]);
+    read_until(&mut s, &mut buf, |b| b.windows(2).any(|w| w == b"\r\n"));
+    let head_end = buf.windows(2).position(|w| w == b"\r\n").unwrap();
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let len: usize = head
+        .strip_prefix('$')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("header {head:?}"));
+    let body = head_end + 2;
+    read_until(&mut s, &mut buf, |b| b.len() >= body + len);
+    assert!(buf[body..].starts_with(b"REDIS0"));
+    drop(s);
+
+    let (mut s, mut buf) = raw_full_sync(&p, &["eof", "psync2"]);
+    read_until(&mut s, &mut buf, |b| b.windows(2).any(|w| w == b"\r\n"));
+    let head_end = buf.windows(2).position(|w| w == b"\r\n").unwrap();
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mark = head
+        .strip_prefix("$EOF:")
+        .unwrap_or_else(|| panic!("header {head:?}"))
+        .as_bytes()
+        .to_vec();
+    assert_eq!(mark.len(), 40);
+    let body = head_end + 2;
+    read_until(&mut s, &mut buf, |b| {
+        b.len() >= body + mark.len() && b.ends_with(&mark)
+    });
+    assert!(buf[body..].starts_with(b"REDIS0"));
+    assert!(buf[body..buf.len() - mark.len()]
+        .windows(6)
+        .any(|w| w == b"before"));
+    // Writes meanwhile wait for the replica's acknowledgement.
+    c.ok(["SET", "after", "2"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut more = Vec::new();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut chunk = [0u8; 1024];
+    if let Ok(n) = std::io::Read::read(&mut s, &mut chunk) {
+        more.extend_from_slice(&chunk[..n]);
+    }
+    assert!(more.is_empty(), "stream sent before the ACK: {more:?}");
+    s.write_all(&ferrodis_tests::resp_client::encode_command([
+        "REPLCONF", "ACK", "0",
+    ]))
+    .unwrap();
+    read_until(&mut s, &mut more, |b| b.windows(5).any(|w| w == b"after"));
 }

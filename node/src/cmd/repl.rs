@@ -134,7 +134,12 @@ fn replconf(ctx: &mut Ctx) -> CmdResult {
                     .ok_or(CmdError::NotInteger)?;
                 ctx.client.repl_port = p as u16;
             }
-            b"ip-address" | b"capa" | b"rdb-only" | b"rdb-filter-only" => {}
+            b"capa" => {
+                if ctx.arg(i + 1).eq_ignore_ascii_case(b"eof") {
+                    ctx.client.repl_capa_eof = true;
+                }
+            }
+            b"ip-address" | b"rdb-only" | b"rdb-filter-only" => {}
             // An ACK outside the stream: nothing to answer (Redis replies nothing either).
             b"ack" | b"getack" => return Ok(()),
             _ => {
@@ -162,6 +167,7 @@ fn sync_request(ctx: &Ctx, replid: String, offset: i64, legacy: bool) -> SyncReq
         legacy,
         ip,
         port: ctx.client.repl_port,
+        eof: ctx.client.repl_capa_eof,
     }
 }
 

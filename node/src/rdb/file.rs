@@ -142,8 +142,13 @@ pub fn save<F: Feed>(path: &Path, aux: &Aux, feed: F) -> std::io::Result<u64> {
 
 /// The bytes of an RDB file holding what `feed` hands out.
 pub fn encode<F: Feed>(aux: &Aux, feed: F) -> std::io::Result<Vec<u8>> {
+    write_to(Vec::new(), aux, feed)
+}
+
+/// Writes an RDB file holding what `feed` hands out to `w` (flushed); returns the writer.
+pub fn write_to<W: Write, F: Feed>(w: W, aux: &Aux, feed: F) -> std::io::Result<W> {
     let mut feed = Some(feed);
-    let r = stream(Vec::new(), aux, &mut feed).map(|(v, _)| v);
+    let r = stream(w, aux, &mut feed).map(|(w, _)| w);
     release(feed);
     r
 }

@@ -227,7 +227,7 @@ async fn session(server: &Arc<Server>, host: &str, port: u16, gen: u64) -> Resul
         )
         .await?;
     let _ = c
-        .command(&[b"REPLCONF", b"capa", b"psync2"], timeout)
+        .command(&[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"], timeout)
         .await?;
     // PSYNC with our history when we have one (offsets are 1-based on the wire).
     let (replid, next) = {
@@ -254,15 +254,36 @@ async fn session(server: &Arc<Server>, host: &str, port: u16, gen: u64) -> Resul
         info!("Full resync from master: {id}:{offset}");
         server.repl.link.update(gen, |l| l.syncing = true);
         let head = c.line(timeout).await?;
-        let len: usize = head
-            .strip_prefix('$')
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| format!("bad bulk payload header: {head}"))?;
-        info!("MASTER <-> REPLICA sync: receiving {len} bytes from master to disk");
-        while c.buf.len() < len {
-            c.fill(timeout).await?;
-        }
-        let rdb = c.buf.split_to(len);
+        let rdb = if let Some(mark) = head.strip_prefix("$EOF:") {
+            // A streamed snapshot (we said `capa eof`): it ends where the marker comes.
+            if mark.len() != 40 {
+                return Err(format!("bad bulk payload header: {head}"));
+            }
+            info!("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk");
+            let mut from = 0;
+            loop {
+                if let Some(p) = c.buf[from..]
+                    .windows(mark.len())
+                    .position(|w| w == mark.as_bytes())
+                {
+                    let rdb = c.buf.split_to(from + p);
+                    let _ = c.buf.split_to(mark.len());
+                    break rdb;
+                }
+                from = c.buf.len().saturating_sub(mark.len() - 1);
+                c.fill(timeout).await?;
+            }
+        } else {
+            let len: usize = head
+                .strip_prefix('$')
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| format!("bad bulk payload header: {head}"))?;
+            info!("MASTER <-> REPLICA sync: receiving {len} bytes from master to disk");
+            while c.buf.len() < len {
+                c.fill(timeout).await?;
+            }
+            c.buf.split_to(len)
+        };
         if !server.repl.link.current(gen) {
             return Ok(());
         }

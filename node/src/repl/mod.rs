@@ -250,6 +250,8 @@ pub struct SyncRequest {
     pub legacy: bool,
     pub ip: String,
     pub port: u16,
+    /// `REPLCONF capa eof`: a full sync streams the snapshot, ended by a marker.
+    pub eof: bool,
 }
 
 /// Serves one replica on its connection after PSYNC/SYNC, until it goes away: the full or
@@ -279,6 +281,7 @@ pub async fn serve_replica<S>(
     };
     server.repl.replicas.lock().insert(id, replica);
     let name = format!("{}:{}", req.ip, req.port);
+    let mut streamed = false;
     let from = if !req.legacy
         && req.offset >= 1
         && server.repl.can_continue(&req.replid, req.offset as u64)
@@ -300,6 +303,7 @@ pub async fn serve_replica<S>(
             info!("Partial resynchronization not accepted for {name}: a full sync follows");
         }
         info!("Full resync requested by replica {name}");
+        streamed = req.eof;
         full_sync(&server, &mut wr, &req, &name).await
     };
     let Some(mut at) = from else {
@@ -309,9 +313,44 @@ pub async fn serve_replica<S>(
     if let Some(r) = server.repl.replicas.lock().get_mut(&id) {
         r.state = "online";
     }
-    info!("Synchronization with replica {name} succeeded");
     let mut acks = inbuf;
     let mut args = Vec::new();
+    let limits = Limits {
+        max_bulk: 1 << 20,
+        unauthenticated: false,
+    };
+    if streamed {
+        // A replica finds the end of a streamed snapshot by its marker coming last: the
+        // stream starts once it has loaded the snapshot and acknowledged (as in Redis).
+        let timeout = Duration::from_secs(
+            server
+                .config
+                .read()
+                .get_str("repl-timeout")
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(60)
+                .max(1),
+        );
+        let mut acked = false;
+        while !acked {
+            if acks.capacity() - acks.len() < 1024 {
+                acks.reserve(4096);
+            }
+            let read = tokio::select! {
+                r = tokio::time::timeout(timeout, rd.read_buf(&mut acks)) => r,
+                _ = client.kill.notified() => Ok(Ok(0)),
+            };
+            if !matches!(read, Ok(Ok(n)) if n > 0) {
+                warn!("Replica {name} did not acknowledge the streamed snapshot: disconnecting it");
+                server.repl.replicas.lock().remove(&id);
+                return;
+            }
+            while let Ok(true) = parse_command(&mut acks, limits, &mut args) {
+                acked |= note_ack(&server, id, &args);
+            }
+        }
+    }
+    info!("Synchronization with replica {name} succeeded");
     let lost = loop {
         // Send whatever the stream has past `at`.
         match server.repl.read(at, 64 * 1024) {
@@ -341,7 +380,6 @@ pub async fn serve_replica<S>(
             r = rd.read_buf(&mut acks) => match r {
                 Ok(0) | Err(_) => break false,
                 Ok(_) => {
-                    let limits = Limits { max_bulk: 1 << 20, unauthenticated: false };
                     while let Ok(true) = parse_command(&mut acks, limits, &mut args) {
                         note_ack(&server, id, &args);
                     }
@@ -361,8 +399,8 @@ pub async fn serve_replica<S>(
     server.repl.replicas.lock().remove(&id);
 }
 
-/// `REPLCONF ACK <offset>` from a replica.
-fn note_ack(server: &Server, id: u64, args: &[Bytes]) {
+/// `REPLCONF ACK <offset>` from a replica; true if `args` was one.
+fn note_ack(server: &Server, id: u64, args: &[Bytes]) -> bool {
     if args.len() >= 3
         && args[0].eq_ignore_ascii_case(b"replconf")
         && args[1].eq_ignore_ascii_case(b"ack")
@@ -373,7 +411,9 @@ fn note_ack(server: &Server, id: u64, args: &[Bytes]) {
                 r.last_ack_ms = unix_ms();
             }
         }
+        return true;
     }
+    false
 }
 
 /// A full sync: a point-in-time snapshot at a stream offset, sent as `$<len>` + RDB. Returns
@@ -412,6 +452,14 @@ async fn full_sync<W: AsyncWrite + Unpin>(
             return None;
         }
     }
+    if req.eof {
+        if !stream_snapshot(server, wr, req).await {
+            warn!("Full sync to {name} failed while sending the snapshot");
+            return None;
+        }
+        info!("Streamed RDB transfer with replica {name} succeeded (socket). Waiting for REPLCONF ACK from replica to enable streaming");
+        return Some(offset);
+    }
     let me = server.clone();
     let rdb = tokio::task::spawn_blocking(move || {
         let ks = &me.keyspace;
@@ -423,15 +471,7 @@ async fn full_sync<W: AsyncWrite + Unpin>(
     .await
     .ok()
     .flatten()?;
-    if let Some(r) = server
-        .repl
-        .replicas
-        .lock()
-        .values_mut()
-        .find(|r| r.port == req.port && r.ip == req.ip)
-    {
-        r.state = "send_bulk";
-    }
+    set_state(server, req, "send_bulk");
     let head = format!("${}\r\n", rdb.len());
     if wr.write_all(head.as_bytes()).await.is_err() || wr.write_all(&rdb).await.is_err() {
         warn!("Full sync to {name} failed while sending the snapshot");
@@ -439,6 +479,101 @@ async fn full_sync<W: AsyncWrite + Unpin>(
     }
     info!("Background RDB transfer terminated with success");
     Some(offset)
+}
+
+/// Sets the INFO state of the replica `req` came from.
+fn set_state(server: &Server, req: &SyncRequest, state: &'static str) {
+    if let Some(r) = server
+        .repl
+        .replicas
+        .lock()
+        .values_mut()
+        .find(|r| r.port == req.port && r.ip == req.ip)
+    {
+        r.state = state;
+    }
+}
+
+/// Bytes a streamed snapshot is sent in.
+const SYNC_CHUNK: usize = 64 * 1024;
+
+/// The encoder's side of a streamed snapshot: what it writes goes, a chunk at a time, into a
+/// bounded channel the sending task drains, so the encoder waits while the replica is slow
+/// and the snapshot is never held whole in memory.
+struct ChunkSender {
+    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+impl ChunkSender {
+    fn send(&mut self) -> std::io::Result<()> {
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(SYNC_CHUNK));
+        self.tx
+            .blocking_send(chunk)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "replica gone"))
+    }
+}
+
+impl std::io::Write for ChunkSender {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= SYNC_CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            self.send()
+        }
+    }
+}
+
+/// Sends the snapshot started for a full sync while it is encoded, as Redis's diskless sync
+/// does to a replica with `capa eof`: `$EOF:<40-character marker>`, the RDB, the marker.
+/// False if the replica went away or the encoding failed (the snapshot ends either way).
+async fn stream_snapshot<W: AsyncWrite + Unpin>(
+    server: &std::sync::Arc<Server>,
+    wr: &mut W,
+    req: &SyncRequest,
+) -> bool {
+    let mark = new_replid();
+    set_state(server, req, "send_bulk");
+    if wr
+        .write_all(format!("$EOF:{mark}\r\n").as_bytes())
+        .await
+        .is_err()
+    {
+        server.keyspace.abandon_snapshot();
+        return false;
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let me = server.clone();
+    let encoder = tokio::task::spawn_blocking(move || {
+        let ks = &me.keyspace;
+        let out = ChunkSender {
+            tx,
+            buf: Vec::with_capacity(SYNC_CHUNK),
+        };
+        crate::rdb::file::write_to(out, &crate::persist::aux(&me, false), |sink| {
+            ks.finish_snapshot(sink)
+        })
+        .is_ok()
+    });
+    let mut sent = true;
+    while let Some(chunk) = rx.recv().await {
+        if wr.write_all(&chunk).await.is_err() {
+            sent = false;
+            break;
+        }
+    }
+    // An encoder still running finds the channel closed and stops.
+    drop(rx);
+    let encoded = encoder.await.unwrap_or(false);
+    sent && encoded && wr.write_all(mark.as_bytes()).await.is_ok()
 }
 
 /// The `# Replication` section of INFO.
