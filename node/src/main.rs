@@ -359,10 +359,12 @@ async fn cron(server: Arc<Server>, hz: u32) {
             // Certificates changed on disk are picked up within a second.
             server.tls.poll_files();
             let rss = ferrodis_node::cmd::server::rss_bytes();
-            if releaser.due(std::time::Instant::now(), rss, server.used_memory()) {
+            let cmds = server.stats.commands_processed.load(Relaxed);
+            // Busy: more than a few hundred commands in the last second.
+            let busy = cmds - last_cmds > 500;
+            if releaser.due(std::time::Instant::now(), rss, server.used_memory(), busy) {
                 tokio::task::spawn_blocking(ferrodis_node::alloc::release);
             }
-            let cmds = server.stats.commands_processed.load(Relaxed);
             let ops = (cmds - last_cmds) as f64 / el.as_secs_f64();
             server.stats.ops_per_sec.store(ops as u64, Relaxed);
             last_cmds = cmds;
