@@ -415,3 +415,88 @@ fn full_sync_sends_the_snapshot_by_length_or_streamed_to_a_marker() {
     .unwrap();
     read_until(&mut s, &mut more, |b| b.windows(5).any(|w| w == b"after"));
 }
+
+/// Waits until `s` has no AOF rewrite running or scheduled and its AOF is on.
+fn wait_aof_settled(s: &Server) {
+    let until = Instant::now() + Duration::from_secs(20);
+    let mut c = s.client();
+    loop {
+        let on = info_field(&mut c, "persistence", "aof_enabled") == "1";
+        let running = info_field(&mut c, "persistence", "aof_rewrite_in_progress") != "0";
+        let scheduled = info_field(&mut c, "persistence", "aof_rewrite_scheduled") != "0";
+        if on && !running && !scheduled {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "{}: AOF not settled (on {on}, running {running}, scheduled {scheduled}); log:\n{}",
+            s.flavor().name(),
+            s.log_tail(20)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A replica with `appendonly yes` keeps what a full sync brought in its AOF: promoted and
+/// restarted, it loads the primary's keys and the stream's, and none of the keys it held
+/// before the sync. (Before, ferrodis appended on to its old AOF, so a restart brought back
+/// its old keys and lost the snapshot's.) Stock and ferrodis replicas of a ferrodis primary.
+#[test]
+fn replica_with_aof_keeps_a_full_sync_across_a_restart() {
+    let p = Server::builder(Flavor::Ferrodis)
+        .directive("repl-diskless-sync-delay", &["0"])
+        .start();
+    let mut pc = p.client();
+    for i in 0..100 {
+        pc.ok(["SET", &format!("k{i}"), &format!("v{i}")]);
+    }
+    pc.ok(["RPUSH", "list", "a", "b"]);
+    for flavor in [Flavor::Stock, Flavor::Ferrodis] {
+        let name = flavor.name();
+        let mut r = Server::builder(flavor)
+            .directive("appendonly", &["yes"])
+            .start();
+        let mut rc = r.client();
+        rc.ok(["SET", "old", "x"]);
+        wait_aof_settled(&r);
+        let reply = rc.ok(["REPLICAOF", "127.0.0.1", &p.port().to_string()]);
+        assert!(
+            reply.as_str().unwrap_or_default().starts_with("OK"),
+            "{reply}"
+        );
+        wait_online(&p, 1);
+        pc.ok(["SET", "after", name]);
+        let offset = info_field(&mut pc, "replication", "master_repl_offset");
+        wait_synced(&r, &offset).unwrap();
+        wait_aof_settled(&r);
+        assert_eq!(rc.ok(["REPLICAOF", "NO", "ONE"]).raw(), b"+OK\r\n");
+        // A clean stop, then the same server again on the same files.
+        let _ = rc.command(["SHUTDOWN"]);
+        r.crash();
+        r.restart();
+        let mut rc = r.client();
+        let until = Instant::now() + Duration::from_secs(20);
+        let dbsize = loop {
+            let got = rc.command(["DBSIZE"]).unwrap();
+            if !got.raw().starts_with(b"-LOADING") || Instant::now() > until {
+                break got;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(dbsize.raw(), b":102\r\n", "{name}: {}", r.log_tail(30));
+        assert_eq!(
+            rc.ok(["GET", "k42"]).as_str().as_deref(),
+            Some("v42"),
+            "{name}"
+        );
+        assert_eq!(
+            rc.ok(["GET", "after"]).as_str().as_deref(),
+            Some(name),
+            "{name}"
+        );
+        assert_eq!(rc.ok(["EXISTS", "old"]).raw(), b":0\r\n", "{name}");
+        assert_eq!(rc.ok(["LLEN", "list"]).raw(), b":2\r\n", "{name}");
+        drop(r);
+        wait_online(&p, 0);
+    }
+}

@@ -322,25 +322,52 @@ async fn session(server: &Arc<Server>, host: &str, port: u16, gen: u64) -> Resul
     result
 }
 
-/// Replaces the dataset with the primary's snapshot.
+/// Replaces the dataset with the primary's snapshot. As in Redis, an AOF stops while the
+/// dataset is replaced and starts again with a rewrite of the new one: appending on to the old
+/// files would leave an AOF that, loaded after a restart, holds the old data and only the
+/// stream's writes on top of it, not the snapshot.
 fn load_snapshot(server: &Server, rdb: &[u8]) -> Result<(), String> {
+    if server.aof.on() {
+        server.aof.stop();
+    }
+    info!("MASTER <-> REPLICA sync: Flushing old data");
     {
         let mut db = crate::persist::lock_everything(server, unix_ms());
         for i in 0..crate::db::NDBS {
             db.flush_db(i);
         }
     }
-    let l = crate::persist::load_rdb(server, rdb).map_err(|e| {
+    info!("MASTER <-> REPLICA sync: Loading DB in memory");
+    let loaded = crate::persist::load_rdb(server, rdb);
+    if let Ok(l) = &loaded {
+        info!(
+            "Done loading RDB, keys loaded: {}, keys expired: {}.",
+            l.keys, l.expired
+        );
+    }
+    // Restarted whatever the load did: with the old data flushed, the AOF must not keep it.
+    restart_aof_after_sync(server);
+    loaded.map(drop).map_err(|e| {
         format!(
             "Failed trying to load the MASTER synchronization DB from socket: {} at offset {}",
             e.error, e.offset
         )
-    })?;
-    info!(
-        "MASTER <-> REPLICA sync: Loading DB in memory: {} keys loaded, {} expired.",
-        l.keys, l.expired
-    );
-    Ok(())
+    })
+}
+
+/// `appendonly yes`: the AOF starts again from the dataset just loaded, by a rewrite. One
+/// that cannot start now (another snapshot is being written) is left to the cron, which
+/// switches the AOF on as soon as it can.
+fn restart_aof_after_sync(server: &Server) {
+    if !server.config.read().appendonly() || server.aof.on() {
+        return;
+    }
+    match crate::aof::rewrite::start_now(server) {
+        Ok(crate::aof::rewrite::Started::Started) => {}
+        Ok(crate::aof::rewrite::Started::Scheduled) | Err(_) => info!(
+            "AOF was enabled but there is already another background operation. An AOF background was scheduled to start when possible."
+        ),
+    }
 }
 
 async fn apply_stream(
