@@ -227,15 +227,33 @@ pub fn shutdown_save(server: &Server) -> bool {
     }
 }
 
-/// Loads RDB `bytes` into the keyspace, holding every shard (the file at start, an AOF's
-/// base or preamble, a primary's snapshot): keys already expired are counted and dropped.
+/// Loads RDB `bytes` into the keyspace, holding every shard (an AOF's base or preamble read
+/// whole, a primary's snapshot kept in memory): keys already expired are counted and dropped.
 pub fn load_rdb(server: &Server, bytes: &[u8]) -> Result<file::Loaded, file::LoadError> {
+    load_rdb_from(server, bytes)
+}
+
+/// [`load_rdb`] from a reader (a file), a chunk at a time: memory holds the key being read,
+/// not the whole file.
+pub fn load_rdb_from(
+    server: &Server,
+    src: impl std::io::Read,
+) -> Result<file::Loaded, file::LoadError> {
+    let mut db = lock_everything(server, unix_ms());
+    load_rdb_into(server, &mut db, src)
+}
+
+/// [`load_rdb_from`] through `db`, which holds every shard.
+pub fn load_rdb_into(
+    server: &Server,
+    db: &mut Db<'_>,
+    src: impl std::io::Read,
+) -> Result<file::Loaded, file::LoadError> {
     let s = server.settings();
     let limits = rdb::Limits::from_settings(&s);
     let now = unix_ms();
-    let mut db = lock_everything(server, now);
     let access = initial_access(s.access, now);
-    file::load(bytes, &limits, now, |index, key, mut entry| {
+    file::load_from(src, &limits, now, |index, key, mut entry| {
         db.index = index;
         entry.access = access;
         db.set_entry(key, entry);
@@ -246,8 +264,8 @@ pub fn load_rdb(server: &Server, bytes: &[u8]) -> Result<file::Loaded, file::Loa
 pub fn load_at_start(server: &Server) -> Result<(), String> {
     let path = rdb_path(server);
     let started = Instant::now();
-    let loaded = match std::fs::read(&path) {
-        Ok(bytes) => load_rdb(server, &bytes).map(Some),
+    let loaded = match std::fs::File::open(&path) {
+        Ok(f) => load_rdb_from(server, f).map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(file::LoadError {
             offset: 0,

@@ -416,6 +416,18 @@ fn full_sync_sends_the_snapshot_by_length_or_streamed_to_a_marker() {
     read_until(&mut s, &mut more, |b| b.windows(5).any(|w| w == b"after"));
 }
 
+/// DBSIZE once the server has loaded its data (it answers LOADING until then; 20 s at most).
+fn dbsize_once_loaded(c: &mut RespClient) -> ferrodis_tests::Reply {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = c.command(["DBSIZE"]).unwrap();
+        if !got.raw().starts_with(b"-LOADING") || Instant::now() > until {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Waits until `s` has no AOF rewrite running or scheduled and its AOF is on.
 fn wait_aof_settled(s: &Server) {
     let until = Instant::now() + Duration::from_secs(20);
@@ -475,14 +487,7 @@ fn replica_with_aof_keeps_a_full_sync_across_a_restart() {
         r.crash();
         r.restart();
         let mut rc = r.client();
-        let until = Instant::now() + Duration::from_secs(20);
-        let dbsize = loop {
-            let got = rc.command(["DBSIZE"]).unwrap();
-            if !got.raw().starts_with(b"-LOADING") || Instant::now() > until {
-                break got;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let dbsize = dbsize_once_loaded(&mut rc);
         assert_eq!(dbsize.raw(), b":102\r\n", "{name}: {}", r.log_tail(30));
         assert_eq!(
             rc.ok(["GET", "k42"]).as_str().as_deref(),
@@ -498,5 +503,57 @@ fn replica_with_aof_keeps_a_full_sync_across_a_restart() {
         assert_eq!(rc.ok(["LLEN", "list"]).raw(), b":2\r\n", "{name}");
         drop(r);
         wait_online(&p, 0);
+    }
+}
+
+/// A full sync goes through a file in the replica's `dir`, as in Redis: afterwards the
+/// snapshot is the replica's `dump.rdb` (a restart loads it), no temp file is left, and with
+/// `rdb-del-sync-files yes` on a replica without persistence there is no file at all. Stock
+/// and ferrodis replicas of a ferrodis primary.
+#[test]
+fn full_sync_leaves_the_snapshot_as_the_replicas_rdb_file() {
+    let p = Server::builder(Flavor::Ferrodis)
+        .directive("repl-diskless-sync-delay", &["0"])
+        .start();
+    let mut pc = p.client();
+    for i in 0..50 {
+        pc.ok(["SET", &format!("k{i}"), &format!("v{i}")]);
+    }
+    for flavor in [Flavor::Stock, Flavor::Ferrodis] {
+        for delete in [false, true] {
+            let what = format!("{} rdb-del-sync-files {delete}", flavor.name());
+            let mut r = Server::builder(flavor)
+                .directive("rdb-del-sync-files", &[if delete { "yes" } else { "no" }])
+                .start();
+            let mut rc = r.client();
+            let reply = rc.ok(["REPLICAOF", "127.0.0.1", &p.port().to_string()]);
+            assert!(
+                reply.as_str().unwrap_or_default().starts_with("OK"),
+                "{reply}"
+            );
+            wait_online(&p, 1);
+            let offset = info_field(&mut pc, "replication", "master_repl_offset");
+            wait_synced(&r, &offset).unwrap();
+            let mut files: Vec<String> = std::fs::read_dir(r.dir())
+                .unwrap()
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.ends_with(".rdb"))
+                .collect();
+            files.sort();
+            if delete {
+                assert!(files.is_empty(), "{what}: {files:?}");
+                continue;
+            }
+            assert_eq!(files, ["dump.rdb"], "{what}");
+            let head = std::fs::read(r.dir().join("dump.rdb")).unwrap();
+            assert!(head.starts_with(b"REDIS"), "{what}");
+            r.crash();
+            r.restart();
+            let mut rc = r.client();
+            let dbsize = dbsize_once_loaded(&mut rc);
+            assert_eq!(dbsize.raw(), b":50\r\n", "{what}: {}", r.log_tail(20));
+            drop(r);
+            wait_online(&p, 0);
+        }
     }
 }

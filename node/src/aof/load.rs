@@ -186,16 +186,27 @@ fn load_file(
     truncated_ok: bool,
     last: bool,
 ) -> Result<u64, String> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    use std::io::{Read, Seek, SeekFrom};
+    let unreadable = |e: std::io::Error| {
+        format!("Fatal error: can't open the append log file {name} for reading: {e}")
+    };
+    let mut f = std::fs::File::open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             format!("The AOF file {name} doesn't exist")
         } else {
-            format!("Fatal error: can't open the append log file {name} for reading: {e}")
+            unreadable(e)
         }
     })?;
+    let mut head = Vec::with_capacity(5);
+    (&mut f)
+        .take(5)
+        .read_to_end(&mut head)
+        .map_err(unreadable)?;
     let mut at = 0;
-    if bytes.starts_with(b"REDIS") {
-        let l = crate::persist::load_rdb(r.server, &bytes).map_err(|e| {
+    if head == b"REDIS" {
+        // The RDB part is read a chunk at a time (a base can be as large as the dataset).
+        f.seek(SeekFrom::Start(0)).map_err(unreadable)?;
+        let l = crate::persist::load_rdb_from(r.server, &mut f).map_err(|e| {
             format!(
                 "Bad file format reading the RDB part of the append only file {name} at offset {} ({}): make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>",
                 e.offset, e.error
@@ -209,9 +220,13 @@ fn load_file(
         r.rdb_expired += l.expired;
         at = l.end;
     }
+    // The commands after it (all of a file without one).
+    f.seek(SeekFrom::Start(at as u64)).map_err(unreadable)?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).map_err(unreadable)?;
     let mut failed = None;
     let mut n = 0u64;
-    let end = parse_commands(&bytes[at..], |args| {
+    let end = parse_commands(&bytes, |args| {
         if failed.is_none() {
             n += 1;
             if let Err(e) = r.replay(&args) {

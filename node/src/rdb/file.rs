@@ -204,116 +204,251 @@ pub struct LoadError {
     pub error: RdbError,
 }
 
-/// Parses an RDB file, handing each live key to `put(db, key, entry)`; keys already expired
-/// at `now` are counted and dropped, as a primary does.
+/// Parses an RDB file held whole in memory, handing each live key to `put(db, key, entry)`;
+/// keys already expired at `now` are counted and dropped, as a primary does.
 pub fn load(
     bytes: &[u8],
     limits: &Limits,
     now: u64,
     mut put: impl FnMut(usize, &[u8], Entry),
 ) -> Result<Loaded, LoadError> {
-    let mut r = Reader::new(bytes);
-    let fail = |r: &Reader<'_>, error: RdbError| LoadError {
-        offset: r.position(),
-        error,
-    };
-    let magic = r.take(9).map_err(|e| fail(&r, e))?;
-    if &magic[..5] != b"REDIS" {
-        return Err(fail(
-            &r,
-            RdbError::Corrupt("wrong signature trying to load DB from file".into()),
-        ));
-    }
-    let version: u16 = std::str::from_utf8(&magic[5..])
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| fail(&r, RdbError::Corrupt("bad version".into())))?;
-    if !(1..=RDB_VERSION).contains(&version) {
-        return Err(fail(
-            &r,
-            RdbError::Corrupt(format!("Can't handle RDB format version {version}")),
-        ));
-    }
-    let mut loaded = Loaded {
-        version,
-        ..Loaded::default()
-    };
-    let mut db = 0usize;
-    let mut expire_at = 0u64;
+    let mut loader = Loader::new(limits, now);
+    loader.feed(bytes, &mut put)?;
+    loader.finish(bytes.len())
+}
+
+/// What [`load_from`] reads at a time: also the most a file load holds beyond its largest
+/// single key.
+pub const READ_CHUNK: usize = 1 << 20;
+
+/// Parses an RDB file as `src` yields it, a chunk at a time (see [`Loader`]): memory holds
+/// the key being read, not the whole file. Stops after the checksum, so `Loaded::end` is
+/// where anything that follows (an AOF's commands) starts.
+pub fn load_from(
+    src: impl std::io::Read,
+    limits: &Limits,
+    now: u64,
+    put: impl FnMut(usize, &[u8], Entry),
+) -> Result<Loaded, LoadError> {
+    load_in_chunks(src, READ_CHUNK, limits, now, put)
+}
+
+/// [`load_from`] reading `chunk` bytes at a time (less at the end of the data).
+fn load_in_chunks(
+    mut src: impl std::io::Read,
+    chunk: usize,
+    limits: &Limits,
+    now: u64,
+    mut put: impl FnMut(usize, &[u8], Entry),
+) -> Result<Loaded, LoadError> {
+    let mut loader = Loader::new(limits, now);
+    let mut buf: Vec<u8> = Vec::new();
+    let mut want = chunk;
     loop {
-        let t = r.u8().map_err(|e| fail(&r, e))?;
-        match t {
-            opcode::EXPIRETIME_MS => {
-                let b = r.take(8).map_err(|e| fail(&r, e))?;
-                expire_at = u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
-            }
-            opcode::EXPIRETIME => {
-                let b = r.take(4).map_err(|e| fail(&r, e))?;
-                expire_at = u32::from_le_bytes(b.try_into().unwrap_or([0; 4])) as u64 * 1000;
-            }
-            opcode::IDLE => {
-                r.len().map_err(|e| fail(&r, e))?;
-            }
-            opcode::FREQ => {
-                r.u8().map_err(|e| fail(&r, e))?;
-            }
-            opcode::SELECTDB => {
-                let n = r.len().map_err(|e| fail(&r, e))?;
-                if n >= NDBS as u64 {
-                    return Err(fail(
-                        &r,
-                        RdbError::Corrupt(format!("FATAL: Data file was created with a Redis server configured to handle more than {NDBS} databases")),
-                    ));
-                }
-                db = n as usize;
-            }
-            opcode::RESIZEDB => {
-                r.len().map_err(|e| fail(&r, e))?;
-                r.len().map_err(|e| fail(&r, e))?;
-            }
-            opcode::AUX => {
-                r.string().map_err(|e| fail(&r, e))?;
-                r.string().map_err(|e| fail(&r, e))?;
-            }
-            opcode::MODULE_AUX | opcode::FUNCTION2 | opcode::FUNCTION_PRE_GA => {
-                return Err(fail(&r, RdbError::Unsupported(t)));
-            }
-            opcode::EOF => {
-                if version >= 5 {
-                    let end = r.position();
-                    let b = r.take(8).map_err(|e| fail(&r, e))?;
-                    let want = u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
-                    let got = super::crc64(&bytes[..end]);
-                    if want != 0 && want != got {
-                        return Err(LoadError {
-                            offset: end,
-                            error: RdbError::Corrupt(format!(
-                                "Wrong RDB checksum expected: ({want:x}) got ({got:x})"
-                            )),
-                        });
-                    }
-                }
-                loaded.end = r.position();
-                return Ok(loaded);
-            }
-            _ => {
-                let key = r.string().map_err(|e| fail(&r, e))?;
-                let value: Result<Value, RdbError> = r.read_value(t, limits);
-                let at = std::mem::take(&mut expire_at);
-                match value {
-                    Ok(value) => {
-                        if at != 0 && at < now {
-                            loaded.expired += 1;
-                        } else {
-                            loaded.keys += 1;
-                            put(db, &key, Entry::new(value, at, 0));
-                        }
-                    }
-                    Err(RdbError::EmptyKey) => loaded.empty += 1,
-                    Err(e) => return Err(fail(&r, e)),
+        let before = buf.len();
+        buf.resize(before + want, 0);
+        let mut got = 0;
+        while got < want {
+            match src.read(&mut buf[before + got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(LoadError {
+                        offset: loader.consumed + before + got,
+                        error: RdbError::Corrupt(format!("read error: {e}")),
+                    })
                 }
             }
         }
+        buf.truncate(before + got);
+        let used = loader.feed(&buf, &mut put)?;
+        if loader.done.is_some() || got < want {
+            let total = loader.consumed + buf.len() - used;
+            return loader.finish(total);
+        }
+        buf.drain(..used);
+        // An item larger than what is held: read as much again, so each retry at least
+        // doubles what it parses and a huge key costs about twice its size, not its square.
+        want = chunk.max(buf.len());
+    }
+}
+
+/// An RDB parser fed a piece at a time: [`Loader::feed`] takes the complete items at the front
+/// of what it is given and says how many bytes they were; the caller keeps the rest (an item
+/// cut short), appends what comes next and feeds again. Nothing of a cut item is applied, so
+/// the pieces may be cut anywhere.
+pub struct Loader<'l> {
+    limits: &'l Limits,
+    now: u64,
+    version: Option<u16>,
+    db: usize,
+    expire_at: u64,
+    loaded: Loaded,
+    crc: crc::Digest<'static, u64>,
+    /// Bytes used by earlier feeds.
+    consumed: usize,
+    /// Set once the `EOF` item (and its checksum) is read.
+    done: Option<()>,
+}
+
+impl<'l> Loader<'l> {
+    pub fn new(limits: &'l Limits, now: u64) -> Loader<'l> {
+        Loader {
+            limits,
+            now,
+            version: None,
+            db: 0,
+            expire_at: 0,
+            loaded: Loaded::default(),
+            crc: super::CRC64.digest(),
+            consumed: 0,
+            done: None,
+        }
+    }
+
+    /// Parses the complete items at the front of `bytes` (which continue what earlier feeds
+    /// used); returns how many bytes they take. Stops at the end of the file.
+    pub fn feed(
+        &mut self,
+        bytes: &[u8],
+        put: &mut impl FnMut(usize, &[u8], Entry),
+    ) -> Result<usize, LoadError> {
+        let mut r = Reader::new(bytes);
+        let mut used = 0;
+        while self.done.is_none() {
+            match self.item(&mut r, bytes, put) {
+                Ok(()) => used = r.position(),
+                Err(RdbError::Truncated) => break,
+                Err(error) => {
+                    return Err(LoadError {
+                        offset: self.consumed + r.position(),
+                        error,
+                    })
+                }
+            }
+        }
+        if self.done.is_none() {
+            self.crc.update(&bytes[..used]);
+        }
+        self.consumed += used;
+        Ok(used)
+    }
+
+    /// What was loaded, once the end was read; `total`: the bytes given, for the offset of
+    /// an error when the data stopped short of the end.
+    pub fn finish(mut self, total: usize) -> Result<Loaded, LoadError> {
+        if self.done.is_none() {
+            return Err(LoadError {
+                offset: total,
+                error: RdbError::Truncated,
+            });
+        }
+        self.loaded.end = self.consumed;
+        Ok(self.loaded)
+    }
+
+    /// One item: the header, an opcode and its arguments, or a key and its value. State
+    /// changes only once the whole item is read (a cut one is read again, whole, later).
+    fn item(
+        &mut self,
+        r: &mut Reader<'_>,
+        bytes: &[u8],
+        put: &mut impl FnMut(usize, &[u8], Entry),
+    ) -> Result<(), RdbError> {
+        let Some(version) = self.version else {
+            let magic = r.take(9)?;
+            if &magic[..5] != b"REDIS" {
+                return Err(RdbError::Corrupt(
+                    "wrong signature trying to load DB from file".into(),
+                ));
+            }
+            let version: u16 = std::str::from_utf8(&magic[5..])
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| RdbError::Corrupt("bad version".into()))?;
+            if !(1..=RDB_VERSION).contains(&version) {
+                return Err(RdbError::Corrupt(format!(
+                    "Can't handle RDB format version {version}"
+                )));
+            }
+            self.version = Some(version);
+            self.loaded.version = version;
+            return Ok(());
+        };
+        let t = r.u8()?;
+        match t {
+            opcode::EXPIRETIME_MS => {
+                let b = r.take(8)?;
+                self.expire_at = u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+            }
+            opcode::EXPIRETIME => {
+                let b = r.take(4)?;
+                self.expire_at = u32::from_le_bytes(b.try_into().unwrap_or([0; 4])) as u64 * 1000;
+            }
+            opcode::IDLE => {
+                r.len()?;
+            }
+            opcode::FREQ => {
+                r.u8()?;
+            }
+            opcode::SELECTDB => {
+                let n = r.len()?;
+                if n >= NDBS as u64 {
+                    return Err(RdbError::Corrupt(format!("FATAL: Data file was created with a Redis server configured to handle more than {NDBS} databases")));
+                }
+                self.db = n as usize;
+            }
+            opcode::RESIZEDB => {
+                r.len()?;
+                r.len()?;
+            }
+            opcode::AUX => {
+                r.string()?;
+                r.string()?;
+            }
+            opcode::MODULE_AUX | opcode::FUNCTION2 | opcode::FUNCTION_PRE_GA => {
+                return Err(RdbError::Unsupported(t));
+            }
+            opcode::EOF => {
+                // The checksum covers everything up to and with the EOF opcode.
+                let end = r.position();
+                if version >= 5 {
+                    let b = r.take(8)?;
+                    let want = u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+                    let mut crc = self.crc.clone();
+                    crc.update(&bytes[..end]);
+                    let got = crc.finalize();
+                    if want != 0 && want != got {
+                        return Err(RdbError::Corrupt(format!(
+                            "Wrong RDB checksum expected: ({want:x}) got ({got:x})"
+                        )));
+                    }
+                }
+                self.done = Some(());
+            }
+            _ => {
+                let key = r.string()?;
+                let value: Result<Value, RdbError> = r.read_value(t, self.limits);
+                match value {
+                    Ok(value) => {
+                        let at = std::mem::take(&mut self.expire_at);
+                        if at != 0 && at < self.now {
+                            self.loaded.expired += 1;
+                        } else {
+                            self.loaded.keys += 1;
+                            put(self.db, &key, Entry::new(value, at, 0));
+                        }
+                    }
+                    Err(RdbError::EmptyKey) => {
+                        self.expire_at = 0;
+                        self.loaded.empty += 1;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -386,6 +521,138 @@ mod tests {
         let mut flipped = bytes.clone();
         flipped[20] ^= 0x40;
         assert!(load(&flipped, &limits(), 0, |_, _, _| {}).is_err());
+    }
+
+    /// A reader that yields at most `step` bytes per read.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(out.len()).min(self.data.len());
+            out[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    /// A loaded key: database, name, expiry time, value as its DUMP payload.
+    type Got = (usize, Vec<u8>, u64, Vec<u8>);
+
+    /// What a load returned, and the keys it handed out (sorted).
+    fn loaded_by(
+        load: impl FnOnce(&mut dyn FnMut(usize, &[u8], Entry)) -> Result<Loaded, LoadError>,
+    ) -> (Result<Loaded, LoadError>, Vec<Got>) {
+        let mut got = Vec::new();
+        let r = load(&mut |db, k, e| {
+            got.push((
+                db,
+                k.to_vec(),
+                e.expire_at,
+                crate::rdb::dump(&e.value, false),
+            ))
+        });
+        got.sort();
+        (r, got)
+    }
+
+    #[test]
+    fn a_file_read_in_pieces_loads_as_a_whole_one() {
+        use crate::db::types::list::ListValue;
+        use crate::db::types::zset::ZSetValue;
+        let ks = Keyspace::new();
+        {
+            let mut d = ks.lock_all(view(0));
+            d.set(b"small", Value::string(b"1"), false);
+            d.set(b"expiring", Value::string(b"v"), false);
+            d.set_expire(b"expiring", 5000);
+            d.set(b"gone", Value::string(b"v"), false);
+            d.set_expire(b"gone", 10);
+            // Compressible and not: LZF and plain strings larger than a piece.
+            d.set(b"zeros", Value::string(&[b'z'; 5000]), false);
+            let noise: Vec<u8> = (0..3000u32).map(|i| (i * 7919 % 251) as u8).collect();
+            d.set(b"noise", Value::string(&noise), false);
+            let mut l = ListValue::new();
+            for i in 0..500 {
+                l.push_back(format!("element-{i}").as_bytes());
+            }
+            d.set(b"list", Value::List(Box::new(l)), false);
+            let mut z = ZSetValue::new();
+            for i in 0..200 {
+                z.insert(format!("m{i}").as_bytes(), i as f64 / 3.0);
+            }
+            d.set(b"zset", Value::ZSet(Box::new(z)), false);
+            d.index = 5;
+            d.set(b"in5", Value::string(b"x"), false);
+        }
+        let aux = Aux {
+            ctime: 1,
+            used_mem: 2,
+            aof_base: false,
+        };
+        let mut d = ks.lock_all(view(0));
+        let mut bytes = encode(&aux, |sink| d.snapshot_now(true, sink)).unwrap();
+        drop(d);
+        let (whole, want) = loaded_by(|put| load(&bytes, &limits(), 1000, put));
+        let whole = whole.unwrap();
+        assert_eq!((whole.keys, whole.expired, whole.end), (7, 1, bytes.len()));
+        for chunk in [1, 2, 3, 7, 64, 1000, 4096, bytes.len()] {
+            // Reads that return less than asked, too.
+            let src = Trickle {
+                data: &bytes,
+                step: 5,
+            };
+            let (r, got) = loaded_by(|put| load_in_chunks(src, chunk, &limits(), 1000, put));
+            assert_eq!(r.as_ref(), Ok(&whole), "chunks of {chunk}");
+            assert!(got == want, "chunks of {chunk}: other keys");
+        }
+        // It stops after the checksum: what follows (an AOF's commands) is not read as RDB.
+        let end = bytes.len();
+        bytes.extend_from_slice(b"*1\r\n$4\r\nPING\r\n");
+        let r = load_from(
+            Trickle {
+                data: &bytes,
+                step: 5,
+            },
+            &limits(),
+            1000,
+            |_, _, _| {},
+        );
+        assert_eq!(r.map(|l| l.end), Ok(end));
+        bytes.truncate(end);
+        // Cut anywhere: an error (the data ends early), never a panic or a partial success.
+        for cut in (0..bytes.len()).step_by(7) {
+            let r = load_in_chunks(&bytes[..cut], 3, &limits(), 1000, |_, _, _| {});
+            assert_eq!(
+                r.map_err(|e| e.error),
+                Err(RdbError::Truncated),
+                "cut at {cut}"
+            );
+        }
+        // A wrong checksum is found in pieces too.
+        let mut flipped = bytes.clone();
+        flipped[end - 9] ^= 1;
+        let r = load_from(
+            Trickle {
+                data: &flipped,
+                step: 10,
+            },
+            &limits(),
+            1000,
+            |_, _, _| {},
+        );
+        assert!(
+            matches!(
+                r,
+                Err(LoadError {
+                    error: RdbError::Corrupt(_),
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
     }
 
     #[test]

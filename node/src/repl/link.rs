@@ -1,17 +1,21 @@
 //! The replica side: `REPLICAOF host port` starts a task that connects to the primary,
 //! handshakes (PING, AUTH with `masteruser`/`masterauth`, REPLCONF listening-port and capa),
 //! asks `PSYNC <replid> <offset>` (a partial resync from the backlog when it has a history,
-//! else a full one), loads the RDB snapshot and applies the stream through dispatch as an
+//! else a full one), receives the RDB snapshot to a temp file (in memory with
+//! `repl-diskless-load` other than `disabled`), loads it a chunk at a time, keeps it as the
+//! RDB file, and applies the stream through dispatch as an
 //! obeyed client, acknowledging its offset every second and on `REPLCONF GETACK`. The exact
 //! bytes applied are appended to this node's own backlog, so its replicas share the primary's
 //! replication ID and offsets. The link reconnects after a failure until REPLICAOF NO ONE.
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -254,40 +258,33 @@ async fn session(server: &Arc<Server>, host: &str, port: u16, gen: u64) -> Resul
         info!("Full resync from master: {id}:{offset}");
         server.repl.link.update(gen, |l| l.syncing = true);
         let head = c.line(timeout).await?;
-        let rdb = if let Some(mark) = head.strip_prefix("$EOF:") {
+        let end = if let Some(mark) = head.strip_prefix("$EOF:") {
             // A streamed snapshot (we said `capa eof`): it ends where the marker comes.
-            if mark.len() != 40 {
-                return Err(format!("bad bulk payload header: {head}"));
-            }
+            let mark: [u8; EOF_MARK_LEN] = mark
+                .as_bytes()
+                .try_into()
+                .map_err(|_| format!("bad bulk payload header: {head}"))?;
             info!("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk");
-            let mut from = 0;
-            loop {
-                if let Some(p) = c.buf[from..]
-                    .windows(mark.len())
-                    .position(|w| w == mark.as_bytes())
-                {
-                    let rdb = c.buf.split_to(from + p);
-                    let _ = c.buf.split_to(mark.len());
-                    break rdb;
-                }
-                from = c.buf.len().saturating_sub(mark.len() - 1);
-                c.fill(timeout).await?;
-            }
+            PayloadEnd::Marker(mark)
         } else {
-            let len: usize = head
+            let len: u64 = head
                 .strip_prefix('$')
                 .and_then(|n| n.parse().ok())
                 .ok_or_else(|| format!("bad bulk payload header: {head}"))?;
             info!("MASTER <-> REPLICA sync: receiving {len} bytes from master to disk");
-            while c.buf.len() < len {
-                c.fill(timeout).await?;
-            }
-            c.buf.split_to(len)
+            PayloadEnd::Len(len)
         };
+        let snapshot = receive(server, &mut c, end, timeout).await?;
         if !server.repl.link.current(gen) {
+            snapshot.discard();
             return Ok(());
         }
-        load_snapshot(server, &rdb)?;
+        // A BGSAVE finishing after the snapshot is in place would put the old data back in the
+        // RDB file: it ends first (Redis kills its child).
+        while server.rdb.bgsave_in_progress.load(SeqCst) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        load_snapshot(server, snapshot)?;
         server.repl.adopt(&id, offset, backlog_size);
         processed = offset;
         info!("MASTER <-> REPLICA sync: Finished with success");
@@ -322,37 +319,202 @@ async fn session(server: &Arc<Server>, host: &str, port: u16, gen: u64) -> Resul
     result
 }
 
+/// How the primary marks the end of a full sync's payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PayloadEnd {
+    /// `$<len>`: this many bytes are left.
+    Len(u64),
+    /// `$EOF:<mark>`: the payload ends where the mark comes.
+    Marker([u8; EOF_MARK_LEN]),
+}
+
+const EOF_MARK_LEN: usize = 40;
+
+impl PayloadEnd {
+    /// Moves the payload bytes at the front of `buf` to `out`; true once the payload is
+    /// complete, `buf` then holding what follows it (the command stream). With a marker, the
+    /// last bytes stay in `buf` until more come: they may be the start of the marker.
+    fn take(&mut self, buf: &mut BytesMut, out: &mut impl Write) -> std::io::Result<bool> {
+        match self {
+            PayloadEnd::Len(left) => {
+                let n = (*left).min(buf.len() as u64) as usize;
+                out.write_all(&buf[..n])?;
+                buf.advance(n);
+                *left -= n as u64;
+                Ok(*left == 0)
+            }
+            PayloadEnd::Marker(mark) => {
+                if let Some(p) = buf.windows(EOF_MARK_LEN).position(|w| w == &mark[..]) {
+                    out.write_all(&buf[..p])?;
+                    buf.advance(p + EOF_MARK_LEN);
+                    return Ok(true);
+                }
+                let n = buf.len().saturating_sub(EOF_MARK_LEN - 1);
+                out.write_all(&buf[..n])?;
+                buf.advance(n);
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// A full sync's payload once received.
+enum Snapshot {
+    /// With `repl-diskless-load` other than `disabled`: held in memory, no disk written.
+    Memory(Vec<u8>),
+    /// As Redis by default: a temp file in `dir`, fsynced; it becomes the RDB file once
+    /// loaded.
+    File(PathBuf),
+}
+
+impl Snapshot {
+    fn discard(self) {
+        if let Snapshot::File(path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Receives the payload (see [`PayloadEnd`]) into a temp file or memory.
+async fn receive(
+    server: &Server,
+    c: &mut Conn,
+    mut end: PayloadEnd,
+    timeout: Duration,
+) -> Result<Snapshot, String> {
+    let disk = server
+        .config
+        .read()
+        .get_str("repl-diskless-load")
+        .as_deref()
+        == Some("disabled");
+    if !disk {
+        let mut v = Vec::new();
+        while !end.take(&mut c.buf, &mut v).map_err(|e| e.to_string())? {
+            c.fill(timeout).await?;
+        }
+        return Ok(Snapshot::Memory(v));
+    }
+    let dir = PathBuf::from(server.config.read().dir());
+    let tmp = dir.join(format!(
+        "temp-{}.{}.rdb",
+        unix_ms() / 1000,
+        std::process::id()
+    ));
+    let failed = |e: std::io::Error| {
+        format!("Opening the temp file needed for MASTER <-> REPLICA synchronization: {e}")
+    };
+    let mut f = std::io::BufWriter::with_capacity(
+        crate::rdb::file::WRITE_BUFFER,
+        std::fs::File::create(&tmp).map_err(failed)?,
+    );
+    let received: Result<(), String> = async {
+        while !end
+            .take(&mut c.buf, &mut f)
+            .map_err(|e| format!("Write error or short write writing to the DB dump file needed for MASTER <-> REPLICA synchronization: {e}"))?
+        {
+            c.fill(timeout).await?;
+        }
+        let f = f.into_inner().map_err(|e| e.to_string())?;
+        f.sync_all()
+            .map_err(|e| format!("Failed trying to sync the temp DB to disk in MASTER <-> REPLICA synchronization: {e}"))
+    }
+    .await;
+    match received {
+        Ok(()) => Ok(Snapshot::File(tmp)),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
 /// Replaces the dataset with the primary's snapshot. As in Redis, an AOF stops while the
 /// dataset is replaced and starts again with a rewrite of the new one: appending on to the old
 /// files would leave an AOF that, loaded after a restart, holds the old data and only the
-/// stream's writes on top of it, not the snapshot.
-fn load_snapshot(server: &Server, rdb: &[u8]) -> Result<(), String> {
+/// stream's writes on top of it, not the snapshot. A snapshot received to disk is loaded a
+/// chunk at a time, then becomes the RDB file (`dir/dbfilename`), as in Redis; it replaces the
+/// old file only once it loaded, so a corrupt payload never overwrites a good file.
+fn load_snapshot(server: &Server, snapshot: Snapshot) -> Result<(), String> {
     if server.aof.on() {
         server.aof.stop();
     }
+    let mut db = crate::persist::lock_everything(server, unix_ms());
     info!("MASTER <-> REPLICA sync: Flushing old data");
-    {
-        let mut db = crate::persist::lock_everything(server, unix_ms());
-        for i in 0..crate::db::NDBS {
-            db.flush_db(i);
-        }
+    for i in 0..crate::db::NDBS {
+        db.flush_db(i);
     }
     info!("MASTER <-> REPLICA sync: Loading DB in memory");
-    let loaded = crate::persist::load_rdb(server, rdb);
+    let loaded = match &snapshot {
+        Snapshot::Memory(bytes) => {
+            crate::persist::load_rdb_into(server, &mut db, &bytes[..]).map_err(|e| (e, "socket"))
+        }
+        Snapshot::File(tmp) => match std::fs::File::open(tmp) {
+            Ok(f) => crate::persist::load_rdb_into(server, &mut db, f).map_err(|e| (e, "disk")),
+            Err(e) => Err((
+                crate::rdb::file::LoadError {
+                    offset: 0,
+                    error: crate::rdb::RdbError::Corrupt(e.to_string()),
+                },
+                "disk",
+            )),
+        },
+    };
     if let Ok(l) = &loaded {
         info!(
             "Done loading RDB, keys loaded: {}, keys expired: {}.",
             l.keys, l.expired
         );
     }
+    if let Snapshot::File(tmp) = snapshot {
+        // Still holding every shard, so no BGSAVE starts meanwhile (one that did start before
+        // the shards were taken keeps its own file, and the temp file goes).
+        if loaded.is_ok() && !server.rdb.bgsave_in_progress.load(SeqCst) {
+            install_rdb_file(server, &tmp);
+        } else {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+    drop(db);
     // Restarted whatever the load did: with the old data flushed, the AOF must not keep it.
     restart_aof_after_sync(server);
-    loaded.map(drop).map_err(|e| {
+    loaded.map(drop).map_err(|(e, from)| {
         format!(
-            "Failed trying to load the MASTER synchronization DB from socket: {} at offset {}",
+            "Failed trying to load the MASTER synchronization DB from {from}: {} at offset {}",
             e.error, e.offset
         )
     })
+}
+
+/// The loaded snapshot becomes `dir/dbfilename`, unless `rdb-del-sync-files yes` asks to
+/// delete it on a replica with no persistence (no save points, no AOF).
+fn install_rdb_file(server: &Server, tmp: &Path) {
+    let (delete, path) = {
+        let c = server.config.read();
+        let no_persistence = c.save_params().is_empty() && !c.appendonly();
+        (
+            no_persistence && c.get_str("rdb-del-sync-files").as_deref() == Some("yes"),
+            crate::persist::rdb_path(server),
+        )
+    };
+    if delete {
+        info!(
+            "Removing the RDB file obtained from the master. This replica has persistence disabled"
+        );
+        let _ = std::fs::remove_file(tmp);
+        return;
+    }
+    let renamed = std::fs::rename(tmp, &path).and_then(|()| {
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+        std::fs::File::open(dir.unwrap_or(Path::new(".")))?.sync_all()
+    });
+    if let Err(e) = renamed {
+        warn!(
+            "Failed trying to rename the temp DB into {} in MASTER <-> REPLICA synchronization: {e}",
+            path.display()
+        );
+        let _ = std::fs::remove_file(tmp);
+    }
 }
 
 /// `appendonly yes`: the AOF starts again from the dataset just loaded, by a rewrite. One
@@ -445,4 +607,48 @@ async fn send_ack(c: &mut Conn, offset: u64) -> Result<(), String> {
     let off = offset.to_string();
     encode_command(&mut out, &["REPLCONF", "ACK", off.as_str()]);
     c.stream.write_all(&out).await.map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `stream` to `end` in pieces of `step` bytes: the payload it wrote, and what was
+    /// left in the buffer when it said the payload was complete.
+    fn split(mut end: PayloadEnd, stream: &[u8], step: usize) -> Option<(Vec<u8>, Vec<u8>)> {
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        for piece in stream.chunks(step) {
+            buf.extend_from_slice(piece);
+            if end.take(&mut buf, &mut out).unwrap() {
+                return Some((out, buf.to_vec()));
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn payload_ends_at_its_length_or_marker_wherever_reads_cut_it() {
+        let rdb: Vec<u8> = (0..3000u32).map(|i| (i % 97) as u8 + b'!').collect();
+        let mark = [b'a'; EOF_MARK_LEN];
+        let mut marked = rdb.clone();
+        marked.extend_from_slice(&mark);
+        marked.extend_from_slice(b"*1\r\n$4\r\nPING\r\n");
+        let mut sized = rdb.clone();
+        sized.extend_from_slice(b"*1\r\n$4\r\nPING\r\n");
+        for step in [1, 2, 39, 40, 41, 100, 4096] {
+            for (end, stream) in [
+                (PayloadEnd::Marker(mark), &marked),
+                (PayloadEnd::Len(rdb.len() as u64), &sized),
+            ] {
+                let (payload, rest) = split(end, stream, step).expect("complete");
+                assert!(payload == rdb, "{end:?} in pieces of {step}");
+                // Whatever arrived after the payload, in the read that completed it, is kept.
+                assert!(b"*1\r\n$4\r\nPING\r\n".starts_with(&rest), "{rest:?}");
+            }
+        }
+        // A marker cut short, or a payload one byte short, is not complete.
+        assert!(split(PayloadEnd::Marker(mark), &marked[..rdb.len() + 39], 7).is_none());
+        assert!(split(PayloadEnd::Len(3001), &rdb, 64).is_none());
+    }
 }
