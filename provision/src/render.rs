@@ -22,6 +22,23 @@ pub struct NodeEnv {
     pub tls_dir: Option<String>,
     /// The ACL file on the host (ACL only).
     pub aclfile: Option<String>,
+    /// `io-threads`, for nodes that share one machine's CPUs (local and netns: see
+    /// [`shared_io_threads`]); `None` leaves a node one worker thread per CPU (EC2, one node
+    /// per instance).
+    pub io_threads: Option<usize>,
+}
+
+/// Worker threads for each of `nodes` nodes on one machine with `cpus` CPUs: their share of
+/// the CPUs, at least one. Without it, six nodes on an 8-CPU laptop would run 48 workers, and
+/// a node's requests would wait behind the other nodes' threads.
+pub fn shared_io_threads(cpus: usize, nodes: usize) -> usize {
+    (cpus / nodes.max(1)).max(1)
+}
+
+/// [`shared_io_threads`] for this machine.
+pub fn local_io_threads(nodes: usize) -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    shared_io_threads(cpus, nodes)
 }
 
 /// The replication user's password, for `masterauth` (ACL only).
@@ -98,6 +115,9 @@ pub fn render(
     line("cluster-config-file", "nodes.conf");
     line("cluster-node-timeout", &d.node_timeout_ms.to_string());
     line("appendonly", if d.appendonly { "yes" } else { "no" });
+    if let Some(n) = env.io_threads {
+        line("io-threads", &n.to_string());
+    }
     if let Some(t) = &env.tls_dir {
         line("tls-cert-file", &quote(&format!("{t}/node.crt")));
         line("tls-key-file", &quote(&format!("{t}/node.key")));
@@ -132,6 +152,7 @@ mod tests {
             logfile: "/data/n1/ferrodis.log".into(),
             tls_dir: tls.then(|| "/data/n1/tls".into()),
             aclfile: acl.then(|| "/data/users.acl".into()),
+            io_threads: None,
         }
     }
 
@@ -163,11 +184,27 @@ mod tests {
         assert_eq!(get(&ds, "tls-port"), None);
         assert_eq!(get(&ds, "aclfile"), None);
         assert_eq!(get(&ds, "masterauth"), None);
+        assert_eq!(get(&ds, "io-threads"), None);
+        let shared = NodeEnv {
+            io_threads: Some(2),
+            ..env(false, false)
+        };
+        let conf = render(&d, &nodes[0], &shared, None);
+        assert_eq!(get(&directives(&conf), "io-threads"), Some("2"));
         let mut keys: Vec<&String> = ds.iter().map(|(k, _)| k).collect();
         let n = keys.len();
         keys.sort();
         keys.dedup();
         assert_eq!(keys.len(), n, "no directive twice");
+    }
+
+    #[test]
+    fn nodes_sharing_a_machine_share_its_cpus() {
+        assert_eq!(shared_io_threads(2, 6), 1);
+        assert_eq!(shared_io_threads(8, 6), 1);
+        assert_eq!(shared_io_threads(16, 6), 2);
+        assert_eq!(shared_io_threads(64, 6), 10);
+        assert_eq!(shared_io_threads(4, 0), 4);
     }
 
     #[test]

@@ -85,6 +85,7 @@ impl Target for Local {
                 logfile: s(&root.join("ferrodis.log")),
                 tls_dir: d.tls.then(|| s(&root.join("tls"))),
                 aclfile: d.acl.then(|| s(&root.join("users.acl"))),
+                io_threads: Some(crate::render::local_io_threads(ctx.nodes.len())),
             },
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             peer: None,

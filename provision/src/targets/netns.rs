@@ -201,6 +201,7 @@ impl Target for Netns {
                 logfile: s(&root.join("var/log/ferrodis/ferrodis.log")),
                 tls_dir: d.tls.then(|| s(&etc.join("tls"))),
                 aclfile: d.acl.then(|| s(&etc.join("users.acl"))),
+                io_threads: Some(crate::render::local_io_threads(ctx.nodes.len())),
             },
             addr: SocketAddr::from((ip, d.port)),
             peer: None,

@@ -207,6 +207,7 @@ impl Target for Ec2 {
                 logfile: "/var/log/ferrodis/ferrodis.log".into(),
                 tls_dir: d.tls.then(|| format!("{ETC}/tls")),
                 aclfile: d.acl.then(|| format!("{ETC}/users.acl")),
+                io_threads: None,
             },
             addr,
             peer: Some(peer),
