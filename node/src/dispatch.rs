@@ -385,6 +385,28 @@ fn run(
             return Outcome::Done;
         }
     }
+    // While a replica loads its primary's snapshot, only commands flagged `loading` run, as
+    // in Redis (the others would wait for the shards the load holds); an EXEC is refused when
+    // a queued command would be.
+    if server.rdb.loading.load(Relaxed) {
+        let is_exec = parent.is_none() && cmd.name == "exec" && client.multi.is_some();
+        let denied = if is_exec {
+            client.multi.as_ref().is_some_and(|m| m.loading_denied)
+        } else {
+            cmd.flags & flags::LOADING == 0
+        };
+        if denied {
+            if is_exec {
+                crate::cmd::multi::end_transaction(server, client);
+                let abort = format!("EXECABORT Transaction discarded because of: {LOADING}");
+                reply_error(server, out, proto, &CmdError::Msg(abort.into()));
+            } else {
+                client.flag_transaction();
+                reply_error(server, out, proto, &CmdError::raw(LOADING));
+            }
+            return Outcome::Done;
+        }
+    }
     if client.multi.is_some() && !runs_in_multi(parent, cmd) {
         queue(server, settings, client, cmd, args, out);
         return Outcome::Done;
@@ -548,6 +570,7 @@ fn runs_in_multi(parent: Option<&Command>, cmd: &Command) -> bool {
 }
 
 const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+const LOADING: &str = "LOADING Redis is loading the dataset in memory";
 
 /// `min-replicas-to-write`: a primary with fewer good replicas (online, and acknowledged
 /// within `min-replicas-max-lag` seconds) than asked refuses writes. A replica applying its
@@ -593,6 +616,7 @@ fn queue(
     if let Some(m) = client.multi.as_mut() {
         m.writes |= cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0;
         m.write_cmds |= cmd.flags & flags::WRITE != 0;
+        m.loading_denied |= cmd.flags & flags::LOADING == 0;
         m.queued.push(args.to_vec());
         client.info.multi.store(m.queued.len() as i64, Relaxed);
     }

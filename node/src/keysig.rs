@@ -32,6 +32,8 @@ pub struct Multi {
     pub writes: bool,
     /// A queued command has the write flag (`min-replicas-to-write` refuses the EXEC).
     pub write_cmds: bool,
+    /// A queued command lacks the `loading` flag (EXEC is refused while a replica loads).
+    pub loading_denied: bool,
 }
 
 struct WatchedKey {

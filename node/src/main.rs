@@ -301,6 +301,11 @@ async fn cron(server: Arc<Server>, hz: u32) {
     loop {
         tick.tick().await;
         ferrodis_node::server::resync_clock();
+        if server.rdb.loading.load(Relaxed) {
+            // A replica loading its primary's snapshot holds every shard (Redis's cron waits
+            // out a load too).
+            continue;
+        }
         let now = unix_ms();
         // Keep reclaiming while there is a backlog, bounded per tick.
         server.note_memory_peak(server.used_memory());

@@ -36,6 +36,9 @@ pub struct RdbState {
     pub loaded_expired: AtomicU64,
     /// A BGSAVE asked for with SCHEDULE while another save runs.
     pub scheduled: AtomicBool,
+    /// A replica is loading its primary's snapshot (INFO `loading:1`): commands without the
+    /// `loading` flag are refused with LOADING, and the cron waits.
+    pub loading: AtomicBool,
 }
 
 impl Default for RdbState {
@@ -50,6 +53,7 @@ impl Default for RdbState {
             loaded_keys: AtomicU64::new(0),
             loaded_expired: AtomicU64::new(0),
             scheduled: AtomicBool::new(false),
+            loading: AtomicBool::new(false),
         }
     }
 }
@@ -253,10 +257,21 @@ pub fn load_rdb_into(
     let limits = rdb::Limits::from_settings(&s);
     let now = unix_ms();
     let access = initial_access(s.access, now);
+    // `key-load-delay` (microseconds per key, for tests of loading as in Redis).
+    let delay = server
+        .config
+        .read()
+        .get_str("key-load-delay")
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&d| d > 0)
+        .map(std::time::Duration::from_micros);
     file::load_from(src, &limits, now, |index, key, mut entry| {
         db.index = index;
         entry.access = access;
         db.set_entry(key, entry);
+        if let Some(d) = delay {
+            std::thread::sleep(d);
+        }
     })
 }
 

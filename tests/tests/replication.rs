@@ -557,3 +557,71 @@ fn full_sync_leaves_the_snapshot_as_the_replicas_rdb_file() {
         }
     }
 }
+
+/// While a replica loads its primary's snapshot it answers: INFO says `loading:1` (both
+/// servers), and on ferrodis commands without the `loading` flag get LOADING at once (PING,
+/// GET, an EXEC of such commands), as Redis's processCommand rejects them. Stock Redis serves
+/// clients only between keys while it loads and, in these runs, held a command on a connection
+/// opened before the load until the load ended (a new connection's PING got LOADING): timing,
+/// so those replies are checked on ferrodis alone. Once loaded, the data is there. `key-load-delay`
+/// (50 ms a key) makes the load last; 1 KiB values with `loading-process-events-interval-bytes
+/// 1024` make stock Redis serve clients between keys. Stock and ferrodis replicas of a
+/// ferrodis primary.
+#[test]
+fn replica_answers_loading_while_it_loads_a_snapshot() {
+    const LOADING: &[u8] = b"-LOADING Redis is loading the dataset in memory\r\n";
+    let p = Server::builder(Flavor::Ferrodis)
+        .directive("repl-diskless-sync-delay", &["0"])
+        .start();
+    let mut pc = p.client();
+    let value = "v".repeat(1024);
+    for i in 0..40 {
+        pc.ok(["SET", &format!("k{i}"), &value]);
+    }
+    for flavor in [Flavor::Stock, Flavor::Ferrodis] {
+        let name = flavor.name();
+        let r = Server::builder(flavor)
+            .directive("key-load-delay", &["50000"])
+            .directive("loading-process-events-interval-bytes", &["1024"])
+            .start();
+        // Connected before the load: a watcher, and a transaction queued already.
+        let mut c = r.client();
+        let mut tx = r.client();
+        assert_eq!(tx.ok(["MULTI"]).raw(), b"+OK\r\n");
+        assert_eq!(tx.ok(["GET", "k1"]).raw(), b"+QUEUED\r\n");
+        let reply = c.ok(["REPLICAOF", "127.0.0.1", &p.port().to_string()]);
+        assert!(
+            reply.as_str().unwrap_or_default().starts_with("OK"),
+            "{reply}"
+        );
+        let until = Instant::now() + Duration::from_secs(20);
+        while info_field(&mut c, "persistence", "loading") != "1" {
+            assert!(
+                Instant::now() < until,
+                "{name} never loading: {}",
+                r.log_tail(20)
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if flavor == Flavor::Ferrodis {
+            assert_eq!(c.command(["PING"]).unwrap().raw(), LOADING);
+            assert_eq!(c.command(["GET", "k1"]).unwrap().raw(), LOADING);
+            assert_eq!(
+                tx.command(["EXEC"]).unwrap().raw(),
+                b"-EXECABORT Transaction discarded because of: LOADING Redis is loading the dataset in memory\r\n",
+            );
+            // Still loading: the load takes 2 s, the checks above far less.
+            assert_eq!(info_field(&mut c, "persistence", "loading"), "1");
+        }
+        let offset = info_field(&mut pc, "replication", "master_repl_offset");
+        wait_synced(&r, &offset).unwrap();
+        assert_eq!(info_field(&mut c, "persistence", "loading"), "0", "{name}");
+        assert_eq!(
+            c.ok(["GET", "k39"]).as_str().as_deref(),
+            Some(value.as_str()),
+            "{name}"
+        );
+        drop(r);
+        wait_online(&p, 0);
+    }
+}

@@ -465,7 +465,8 @@ pub fn info_text(
             &mut out,
             "Persistence",
             format!(
-                "loading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n{}module_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n{}",
+                "loading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n{}module_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n{}",
+                rdb.loading.load(Relaxed) as u8,
                 server.dirty.load(Relaxed),
                 rdb.bgsave_in_progress.load(Relaxed) as u8,
                 server.lastsave.load(Relaxed),
@@ -538,7 +539,16 @@ pub fn info_text(
     }
     if want("keyspace") {
         let mut b = String::new();
-        let counts = counts.unwrap_or_else(|| server.keyspace.counts());
+        // A replica loading its primary's snapshot holds every shard: nothing to count yet.
+        let loading = server
+            .rdb
+            .loading
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let counts = match counts {
+            Some(c) => c,
+            None if loading => Default::default(),
+            None => server.keyspace.counts(),
+        };
         for (i, (keys, expires)) in counts.iter().enumerate() {
             if *keys > 0 {
                 let _ = write!(b, "db{i}:keys={keys},expires={expires},avg_ttl=0\r\n");

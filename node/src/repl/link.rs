@@ -284,7 +284,11 @@ async fn session(server: &Arc<Server>, host: &str, port: u16, gen: u64) -> Resul
         while server.rdb.bgsave_in_progress.load(SeqCst) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        load_snapshot(server, snapshot)?;
+        // On a blocking thread: the workers go on answering (LOADING, see `dispatch`).
+        let me = server.clone();
+        tokio::task::spawn_blocking(move || load_snapshot(&me, snapshot))
+            .await
+            .map_err(|e| format!("loading the snapshot failed: {e}"))??;
         server.repl.adopt(&id, offset, backlog_size);
         processed = offset;
         info!("MASTER <-> REPLICA sync: Finished with success");
@@ -440,6 +444,7 @@ fn load_snapshot(server: &Server, snapshot: Snapshot) -> Result<(), String> {
         server.aof.stop();
     }
     let mut db = crate::persist::lock_everything(server, unix_ms());
+    let loading = Loading::start(server);
     info!("MASTER <-> REPLICA sync: Flushing old data");
     for i in 0..crate::db::NDBS {
         db.flush_db(i);
@@ -475,6 +480,7 @@ fn load_snapshot(server: &Server, snapshot: Snapshot) -> Result<(), String> {
             let _ = std::fs::remove_file(&tmp);
         }
     }
+    drop(loading);
     drop(db);
     // Restarted whatever the load did: with the old data flushed, the AOF must not keep it.
     restart_aof_after_sync(server);
@@ -484,6 +490,23 @@ fn load_snapshot(server: &Server, snapshot: Snapshot) -> Result<(), String> {
             e.error, e.offset
         )
     })
+}
+
+/// INFO's `loading:1` and the LOADING refusals, for as long as it lives (also if the load
+/// panics).
+struct Loading<'a>(&'a Server);
+
+impl<'a> Loading<'a> {
+    fn start(server: &'a Server) -> Loading<'a> {
+        server.rdb.loading.store(true, SeqCst);
+        Loading(server)
+    }
+}
+
+impl Drop for Loading<'_> {
+    fn drop(&mut self) {
+        self.0.rdb.loading.store(false, SeqCst);
+    }
 }
 
 /// The loaded snapshot becomes `dir/dbfilename`, unless `rdb-del-sync-files yes` asks to
