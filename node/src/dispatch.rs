@@ -388,24 +388,8 @@ fn run(
     // While a replica loads its primary's snapshot, only commands flagged `loading` run, as
     // in Redis (the others would wait for the shards the load holds); an EXEC is refused when
     // a queued command would be.
-    if server.rdb.loading.load(Relaxed) {
-        let is_exec = parent.is_none() && cmd.name == "exec" && client.multi.is_some();
-        let denied = if is_exec {
-            client.multi.as_ref().is_some_and(|m| m.loading_denied)
-        } else {
-            cmd.flags & flags::LOADING == 0
-        };
-        if denied {
-            if is_exec {
-                crate::cmd::multi::end_transaction(server, client);
-                let abort = format!("EXECABORT Transaction discarded because of: {LOADING}");
-                reply_error(server, out, proto, &CmdError::Msg(abort.into()));
-            } else {
-                client.flag_transaction();
-                reply_error(server, out, proto, &CmdError::raw(LOADING));
-            }
-            return Outcome::Done;
-        }
+    if server.rdb.loading.load(Relaxed) && refused_while_loading(server, client, parent, cmd, out) {
+        return Outcome::Done;
     }
     if client.multi.is_some() && !runs_in_multi(parent, cmd) {
         queue(server, settings, client, cmd, args, out);
@@ -621,6 +605,37 @@ fn queue(
         client.info.multi.store(m.queued.len() as i64, Relaxed);
     }
     ReplyWriter::new(out, proto).simple("QUEUED");
+}
+
+/// Answers LOADING (EXECABORT for an EXEC) if `cmd` may not run while a replica loads its
+/// primary's snapshot; true if it did. Out of line: the check in `run` stays one load.
+#[cold]
+#[inline(never)]
+fn refused_while_loading(
+    server: &Server,
+    client: &mut Client,
+    parent: Option<&Command>,
+    cmd: &Command,
+    out: &mut bytes::BytesMut,
+) -> bool {
+    let is_exec = parent.is_none() && cmd.name == "exec" && client.multi.is_some();
+    let denied = if is_exec {
+        client.multi.as_ref().is_some_and(|m| m.loading_denied)
+    } else {
+        cmd.flags & flags::LOADING == 0
+    };
+    if !denied {
+        return false;
+    }
+    if is_exec {
+        crate::cmd::multi::end_transaction(server, client);
+        let abort = format!("EXECABORT Transaction discarded because of: {LOADING}");
+        reply_error(server, out, client.proto, &CmdError::Msg(abort.into()));
+    } else {
+        client.flag_transaction();
+        reply_error(server, out, client.proto, &CmdError::raw(LOADING));
+    }
+    true
 }
 
 /// EXEC: locks every shard the queued commands and the watched keys need, once and in

@@ -66,7 +66,10 @@ fn find_cr(buf: &[u8], from: usize) -> Option<usize> {
         .map(|p| p + from)
 }
 
-/// Strict decimal parse of a length line, as Redis's `string2ll`.
+/// Strict decimal parse of a length line, as Redis's `string2ll`. Always inlined: it runs
+/// twice per argument, and left to itself the compiler stopped inlining it after unrelated
+/// changes (+57 instructions per GET in `scripts/perf-check.sh`).
+#[inline(always)]
 fn parse_len(digits: &[u8]) -> Option<i64> {
     // The lengths clients send: one to nine digits, no leading zero, which cannot overflow.
     // Anything else (a sign, "0", garbage) takes the general parser and its rules.
