@@ -370,3 +370,39 @@ fn debug_digest_value_matches_stock() {
     };
     assert_eq!(run(Flavor::Stock), run(Flavor::Ferrodis));
 }
+
+/// `DEBUG POPULATE` (benchmarks and `bench/sync-memory.sh` fill servers with it): the same
+/// keys, values and errors as stock Redis; keys already there are kept.
+#[test]
+fn debug_populate_matches_stock() {
+    let run = |flavor: Flavor| -> Vec<String> {
+        let s = Server::builder(flavor)
+            .directive("enable-debug-command", &["yes"])
+            .start();
+        let mut c = client(&s);
+        c.ok(["SET", "key:1", "mine"]);
+        let mut seen = Vec::new();
+        for cmd in [
+            &["DEBUG", "POPULATE", "100"][..],
+            &["DBSIZE"],
+            &["GET", "key:1"],
+            &["GET", "key:99"],
+            &["DEBUG", "POPULATE", "5", "p", "3"],
+            &["GET", "p:4"],
+            &["DEBUG", "POPULATE", "3", "z", "10"],
+            &["GET", "z:2"],
+            &["OBJECT", "ENCODING", "key:7"],
+            &["DEBUG", "POPULATE", "0"],
+            &["DEBUG", "POPULATE", "-1"],
+            &["DEBUG", "POPULATE", "x"],
+            &["DEBUG", "POPULATE", "3", "q", "-5"],
+            &["DBSIZE"],
+        ] {
+            let r = c.command(cmd.iter().copied()).unwrap();
+            seen.push(format!("{cmd:?} -> {}", escape(r.raw())));
+        }
+        seen
+    };
+    let (stock, ours) = (run(Flavor::Stock), run(Flavor::Ferrodis));
+    assert_eq!(ours, stock);
+}

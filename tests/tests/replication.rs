@@ -416,6 +416,27 @@ fn full_sync_sends_the_snapshot_by_length_or_streamed_to_a_marker() {
     read_until(&mut s, &mut more, |b| b.windows(5).any(|w| w == b"after"));
 }
 
+/// A ferrodis primary that starts full syncs at once, holding `k0`.. `k{n-1}` = `value(i)`.
+fn primary_with_keys(n: usize, value: impl Fn(usize) -> String) -> Server {
+    let p = Server::builder(Flavor::Ferrodis)
+        .directive("repl-diskless-sync-delay", &["0"])
+        .start();
+    let mut c = p.client();
+    for i in 0..n {
+        c.ok(["SET", &format!("k{i}"), &value(i)]);
+    }
+    p
+}
+
+/// `REPLICAOF` the primary `p`, through `c`.
+fn follow(c: &mut RespClient, p: &Server) {
+    let reply = c.ok(["REPLICAOF", "127.0.0.1", &p.port().to_string()]);
+    assert!(
+        reply.as_str().unwrap_or_default().starts_with("OK"),
+        "{reply}"
+    );
+}
+
 /// DBSIZE once the server has loaded its data (it answers LOADING until then; 20 s at most).
 fn dbsize_once_loaded(c: &mut RespClient) -> ferrodis_tests::Reply {
     let until = Instant::now() + Duration::from_secs(20);
@@ -455,13 +476,8 @@ fn wait_aof_settled(s: &Server) {
 /// its old keys and lost the snapshot's.) Stock and ferrodis replicas of a ferrodis primary.
 #[test]
 fn replica_with_aof_keeps_a_full_sync_across_a_restart() {
-    let p = Server::builder(Flavor::Ferrodis)
-        .directive("repl-diskless-sync-delay", &["0"])
-        .start();
+    let p = primary_with_keys(100, |i| format!("v{i}"));
     let mut pc = p.client();
-    for i in 0..100 {
-        pc.ok(["SET", &format!("k{i}"), &format!("v{i}")]);
-    }
     pc.ok(["RPUSH", "list", "a", "b"]);
     for flavor in [Flavor::Stock, Flavor::Ferrodis] {
         let name = flavor.name();
@@ -471,11 +487,7 @@ fn replica_with_aof_keeps_a_full_sync_across_a_restart() {
         let mut rc = r.client();
         rc.ok(["SET", "old", "x"]);
         wait_aof_settled(&r);
-        let reply = rc.ok(["REPLICAOF", "127.0.0.1", &p.port().to_string()]);
-        assert!(
-            reply.as_str().unwrap_or_default().starts_with("OK"),
-            "{reply}"
-        );
+        follow(&mut rc, &p);
         wait_online(&p, 1);
         pc.ok(["SET", "after", name]);
         let offset = info_field(&mut pc, "replication", "master_repl_offset");
@@ -512,13 +524,8 @@ fn replica_with_aof_keeps_a_full_sync_across_a_restart() {
 /// and ferrodis replicas of a ferrodis primary.
 #[test]
 fn full_sync_leaves_the_snapshot_as_the_replicas_rdb_file() {
-    let p = Server::builder(Flavor::Ferrodis)
-        .directive("repl-diskless-sync-delay", &["0"])
-        .start();
+    let p = primary_with_keys(50, |i| format!("v{i}"));
     let mut pc = p.client();
-    for i in 0..50 {
-        pc.ok(["SET", &format!("k{i}"), &format!("v{i}")]);
-    }
     for flavor in [Flavor::Stock, Flavor::Ferrodis] {
         for delete in [false, true] {
             let what = format!("{} rdb-del-sync-files {delete}", flavor.name());
@@ -526,11 +533,7 @@ fn full_sync_leaves_the_snapshot_as_the_replicas_rdb_file() {
                 .directive("rdb-del-sync-files", &[if delete { "yes" } else { "no" }])
                 .start();
             let mut rc = r.client();
-            let reply = rc.ok(["REPLICAOF", "127.0.0.1", &p.port().to_string()]);
-            assert!(
-                reply.as_str().unwrap_or_default().starts_with("OK"),
-                "{reply}"
-            );
+            follow(&mut rc, &p);
             wait_online(&p, 1);
             let offset = info_field(&mut pc, "replication", "master_repl_offset");
             wait_synced(&r, &offset).unwrap();
@@ -570,14 +573,9 @@ fn full_sync_leaves_the_snapshot_as_the_replicas_rdb_file() {
 #[test]
 fn replica_answers_loading_while_it_loads_a_snapshot() {
     const LOADING: &[u8] = b"-LOADING Redis is loading the dataset in memory\r\n";
-    let p = Server::builder(Flavor::Ferrodis)
-        .directive("repl-diskless-sync-delay", &["0"])
-        .start();
-    let mut pc = p.client();
     let value = "v".repeat(1024);
-    for i in 0..40 {
-        pc.ok(["SET", &format!("k{i}"), &value]);
-    }
+    let p = primary_with_keys(40, |_| value.clone());
+    let mut pc = p.client();
     for flavor in [Flavor::Stock, Flavor::Ferrodis] {
         let name = flavor.name();
         let r = Server::builder(flavor)
@@ -589,11 +587,7 @@ fn replica_answers_loading_while_it_loads_a_snapshot() {
         let mut tx = r.client();
         assert_eq!(tx.ok(["MULTI"]).raw(), b"+OK\r\n");
         assert_eq!(tx.ok(["GET", "k1"]).raw(), b"+QUEUED\r\n");
-        let reply = c.ok(["REPLICAOF", "127.0.0.1", &p.port().to_string()]);
-        assert!(
-            reply.as_str().unwrap_or_default().starts_with("OK"),
-            "{reply}"
-        );
+        follow(&mut c, &p);
         let until = Instant::now() + Duration::from_secs(20);
         while info_field(&mut c, "persistence", "loading") != "1" {
             assert!(

@@ -1110,12 +1110,57 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
                 ctx.out.simple(d);
             }
         }
+        (b"populate", 3..=5) => {
+            // As Redis: keys `<prefix>:<n>` (prefix `key`) holding `value:<n>`, cut or padded
+            // with zero bytes to `size` when given; keys already there are left alone. Not
+            // propagated (DEBUG is not a write command).
+            // Not a number or negative: one error, as in Redis.
+            let positive = |a: &[u8]| -> Result<usize, CmdError> {
+                crate::util::num::parse_i64(a)
+                    .and_then(|n| usize::try_from(n).ok())
+                    .ok_or(CmdError::raw("ERR value is out of range, must be positive"))
+            };
+            let count = positive(&ctx.args[2])?;
+            let size = match ctx.args.get(4) {
+                Some(a) => positive(a)?,
+                None => 0,
+            };
+            let prefix = ctx.args.get(3).map_or(&b"key"[..], |a| &a[..]).to_vec();
+            let view = crate::db::ViewCtx {
+                db: ctx.client.db,
+                now: ctx.db.now,
+                mode: ctx.db.access_mode(),
+            };
+            let mut db = ctx.server.keyspace.lock_all(view);
+            let mut key = Vec::with_capacity(prefix.len() + 21);
+            for n in 0..count {
+                key.clear();
+                key.extend_from_slice(&prefix);
+                key.push(b':');
+                key.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+                if db.peek(&key).is_some() {
+                    continue;
+                }
+                let mut value = format!("value:{n}").into_bytes();
+                if size > 0 {
+                    value.resize(size, 0);
+                }
+                db.set(&key, crate::db::Value::string(&value), false);
+            }
+            drop(db);
+            ctx.out.ok();
+        }
         (b"help", 2) => help(
             ctx,
             "DEBUG",
             &[
                 "SLEEP <seconds>",
                 "    Wait <seconds> (may be fractional) before running this connection's next command.",
+                "POPULATE <count> [<prefix>] [<size>]",
+                "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+                "    it is used instead of the 'key' prefix. These are not propagated to",
+                "    replicas. Cluster slots are not respected so keys not belonging to the",
+                "    current node can be created.",
                 "DIGEST-VALUE <key> [<key> ...]",
                 "    Output a hash for every given key's value (what redis-cli --cluster fix compares).",
                 "SET-ACTIVE-EXPIRE <0|1>",

@@ -476,6 +476,17 @@ mod tests {
         }
     }
 
+    /// The RDB file of everything `ks` holds.
+    fn file_of(ks: &Keyspace) -> Vec<u8> {
+        let aux = Aux {
+            ctime: 1,
+            used_mem: 2,
+            aof_base: false,
+        };
+        let mut d = ks.lock_all(view(0));
+        encode(&aux, |sink| d.snapshot_now(true, sink)).unwrap()
+    }
+
     #[test]
     fn file_round_trip() {
         let ks = Keyspace::new();
@@ -487,14 +498,7 @@ mod tests {
             d.index = 3;
             d.set(b"c", Value::string(&[b'z'; 100]), false);
         }
-        let aux = Aux {
-            ctime: 1,
-            used_mem: 2,
-            aof_base: false,
-        };
-        let mut d = ks.lock_all(view(0));
-        let bytes = encode(&aux, |sink| d.snapshot_now(true, sink)).unwrap();
-        drop(d);
+        let bytes = file_of(&ks);
         assert!(bytes.starts_with(b"REDIS0010"));
         let mut got = Vec::new();
         let loaded = load(&bytes, &limits(), 1000, |db, k, e| {
@@ -587,14 +591,7 @@ mod tests {
             d.index = 5;
             d.set(b"in5", Value::string(b"x"), false);
         }
-        let aux = Aux {
-            ctime: 1,
-            used_mem: 2,
-            aof_base: false,
-        };
-        let mut d = ks.lock_all(view(0));
-        let mut bytes = encode(&aux, |sink| d.snapshot_now(true, sink)).unwrap();
-        drop(d);
+        let mut bytes = file_of(&ks);
         let (whole, want) = loaded_by(|put| load(&bytes, &limits(), 1000, put));
         let whole = whole.unwrap();
         assert_eq!((whole.keys, whole.expired, whole.end), (7, 1, bytes.len()));
