@@ -520,30 +520,38 @@ fn replica_with_aof_keeps_a_full_sync_across_a_restart() {
 
 /// A full sync goes through a file in the replica's `dir`, as in Redis: afterwards the
 /// snapshot is the replica's `dump.rdb` (a restart loads it), no temp file is left, and with
-/// `rdb-del-sync-files yes` on a replica without persistence there is no file at all. Stock
-/// and ferrodis replicas of a ferrodis primary.
+/// `rdb-del-sync-files yes` on a replica without persistence there is no file at all; with
+/// `repl-diskless-load swapdb` nothing is written. Stock and ferrodis replicas of a ferrodis
+/// primary.
 #[test]
 fn full_sync_leaves_the_snapshot_as_the_replicas_rdb_file() {
     let p = primary_with_keys(50, |i| format!("v{i}"));
     let mut pc = p.client();
     for flavor in [Flavor::Stock, Flavor::Ferrodis] {
-        for delete in [false, true] {
-            let what = format!("{} rdb-del-sync-files {delete}", flavor.name());
+        // (rdb-del-sync-files, repl-diskless-load): kept, deleted, never written (loaded
+        // from the socket).
+        for (delete, load) in [("no", "disabled"), ("yes", "disabled"), ("no", "swapdb")] {
+            let what = format!(
+                "{} rdb-del-sync-files {delete} repl-diskless-load {load}",
+                flavor.name()
+            );
             let mut r = Server::builder(flavor)
-                .directive("rdb-del-sync-files", &[if delete { "yes" } else { "no" }])
+                .directive("rdb-del-sync-files", &[delete])
+                .directive("repl-diskless-load", &[load])
                 .start();
             let mut rc = r.client();
             follow(&mut rc, &p);
             wait_online(&p, 1);
             let offset = info_field(&mut pc, "replication", "master_repl_offset");
             wait_synced(&r, &offset).unwrap();
+            assert_eq!(rc.ok(["DBSIZE"]).raw(), b":50\r\n", "{what}");
             let mut files: Vec<String> = std::fs::read_dir(r.dir())
                 .unwrap()
                 .filter_map(|e| e.ok()?.file_name().into_string().ok())
                 .filter(|n| n.ends_with(".rdb"))
                 .collect();
             files.sort();
-            if delete {
+            if (delete, load) != ("no", "disabled") {
                 assert!(files.is_empty(), "{what}: {files:?}");
                 continue;
             }
