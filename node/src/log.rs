@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::io::Write;
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::sync::Mutex;
 
 use tracing::{Event, Level, Subscriber};
@@ -14,16 +15,24 @@ use tracing_subscriber::registry::LookupSpan;
 /// Formats events like Redis's `serverLog`.
 pub struct RedisFormat {
     pid: u32,
-    role: char,
 }
 
 impl RedisFormat {
+    /// Lines start with the pid and the role letter [`set_role`] last set (`M` at first).
     pub fn new(role: char) -> Self {
+        set_role(role);
         RedisFormat {
             pid: std::process::id(),
-            role,
         }
     }
+}
+
+/// The role letter of the lines logged from now on: `M` for a primary, `S` for a replica, as
+/// Redis writes them (REPLICAOF and the cluster's role changes set it).
+static ROLE: AtomicU8 = AtomicU8::new(b'M');
+
+pub fn set_role(role: char) {
+    ROLE.store(u8::try_from(role).unwrap_or(b'M'), Relaxed);
 }
 
 const MONTHS: [&str; 12] = [
@@ -81,7 +90,7 @@ where
             w,
             "{}:{} {} {} ",
             self.pid,
-            self.role,
+            ROLE.load(Relaxed) as char,
             timestamp(crate::server::unix_ms()),
             level_char(event.metadata().level())
         )?;

@@ -493,6 +493,14 @@ fn replica_with_aof_keeps_a_full_sync_across_a_restart() {
         let offset = info_field(&mut pc, "replication", "master_repl_offset");
         wait_synced(&r, &offset).unwrap();
         wait_aof_settled(&r);
+        // A replica's log lines carry the role letter S, as Redis's.
+        let log = r.log();
+        assert!(
+            log.lines()
+                .any(|l| l.contains(":S ") && l.contains("MASTER <-> REPLICA sync: Finished")),
+            "{name}: {}",
+            r.log_tail(10)
+        );
         assert_eq!(rc.ok(["REPLICAOF", "NO", "ONE"]).raw(), b"+OK\r\n");
         // A clean stop, then the same server again on the same files.
         let _ = rc.command(["SHUTDOWN"]);

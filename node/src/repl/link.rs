@@ -76,6 +76,7 @@ pub fn replicaof(server: &Arc<Server>, target: Option<(String, u16)>) {
     match target {
         None => {
             if st.replica.swap(false, SeqCst) {
+                crate::log::set_role('M');
                 *st.link.lock() = None;
                 // A new history: our replicas continue with PSYNC under the old ID.
                 server.repl.shift_replid();
@@ -84,6 +85,7 @@ pub fn replicaof(server: &Arc<Server>, target: Option<(String, u16)>) {
         }
         Some((host, port)) => {
             st.replica.store(true, SeqCst);
+            crate::log::set_role('S');
             *st.link.lock() = Some(Link {
                 host: host.clone(),
                 port,
