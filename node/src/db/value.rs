@@ -1,6 +1,6 @@
 //! Values stored in the keyspace and the per-key metadata beside them.
 
-use super::small::SmallBytes;
+use super::small::{SmallBytes, STR_INLINE};
 use super::types::hash::HashValue;
 use super::types::list::ListValue;
 use super::types::set::SetValue;
@@ -12,8 +12,9 @@ use super::types::zset::ZSetValue;
 pub enum Value {
     /// A string that is the canonical text of an integer (`int`).
     Int(i64),
-    /// An immutable string as written by SET (`embstr` up to 44 bytes, `raw` above).
-    Str(SmallBytes),
+    /// An immutable string as written by SET (`embstr` up to 44 bytes, `raw` above), inline
+    /// up to 30 bytes.
+    Str(SmallBytes<STR_INLINE>),
     /// A string modified in place (APPEND, SETRANGE, SETBIT): always `raw`.
     Raw(Vec<u8>),
     // Aggregate types are boxed so a string key's entry stays small.
@@ -159,6 +160,33 @@ impl Entry {
             expire_at,
             access,
             slot: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_string_of_up_to_30_bytes_is_stored_in_the_value_itself() {
+        // The inline string makes Value no larger than its other variants need.
+        assert_eq!(std::mem::size_of::<Value>(), 32);
+        for n in [0, 1, 21, 22, 23, 29, 30] {
+            let b = vec![b'x'; n];
+            let v = Value::string(&b);
+            assert!(v.heap_ptr().is_none(), "{n} bytes");
+            assert_eq!(v.heap_size(), 0);
+            assert_eq!(v.encoding(), "embstr");
+            assert_eq!(v.str_bytes(&mut itoa::Buffer::new()), Some(&b[..]));
+        }
+        for n in [31, 44, 45, 1000] {
+            let b = vec![b'y'; n];
+            let v = Value::string(&b);
+            assert!(v.heap_ptr().is_some(), "{n} bytes");
+            assert_eq!(v.heap_size(), n);
+            assert_eq!(v.encoding(), if n <= 44 { "embstr" } else { "raw" });
+            assert_eq!(v.str_bytes(&mut itoa::Buffer::new()), Some(&b[..]));
         }
     }
 }
