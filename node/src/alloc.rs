@@ -50,6 +50,32 @@ pub fn allocated() -> usize {
     ALLOCATED.load(Relaxed)
 }
 
+/// Corrects the live-bytes count for memory a container hands out from blocks it allocated
+/// itself (the key table's node pages): negative when it takes bytes back, positive when it
+/// hands them out, so `used_memory` follows the bytes in use, as `maxmemory` needs.
+pub fn account(delta: isize) {
+    // Unit tests run without this allocator: only the test's own tally moves.
+    #[cfg(not(test))]
+    if delta >= 0 {
+        ALLOCATED.fetch_add(delta.unsigned_abs(), Relaxed);
+    } else {
+        ALLOCATED.fetch_sub(delta.unsigned_abs(), Relaxed);
+    }
+    #[cfg(test)]
+    ACCOUNTED.with(|a| a.set(a.get() + delta));
+}
+
+#[cfg(test)]
+thread_local! {
+    static ACCOUNTED: std::cell::Cell<isize> = const { std::cell::Cell::new(0) };
+}
+
+/// What [`account`] was given on this thread so far (tests).
+#[cfg(test)]
+pub fn accounted_here() -> isize {
+    ACCOUNTED.with(std::cell::Cell::get)
+}
+
 /// Allocations at or above this size get their own mapping (glibc's `M_MMAP_THRESHOLD`), so
 /// memory they free (large hash tables, big values) goes back to the kernel at once.
 pub const MMAP_THRESHOLD: usize = 1 << 20;

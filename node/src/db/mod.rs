@@ -299,14 +299,19 @@ impl Keyspace {
             0 | BUSY => None,
             g => guards[g as usize - 1].db_ref(db).map(|d| &d.keys),
         };
-        for &(i, key, _) in keys {
+        // Each key is hashed once for both steps.
+        let hashes: smallvec::SmallVec<[u64; 32]> = keys
+            .iter()
+            .map(|&(_, key, _)| table::KeyTable::hash(key))
+            .collect();
+        for (&(i, _, _), &h) in keys.iter().zip(&hashes) {
             if let Some(t) = table(i) {
-                t.prefetch(key);
+                t.prefetch(h);
             }
         }
-        for &(i, key, _) in keys {
+        for (&(i, key, _), &h) in keys.iter().zip(&hashes) {
             if let Some(t) = table(i) {
-                t.prefetch_value(key);
+                t.prefetch_value(h, key);
             }
         }
         if keys.iter().any(|k| k.2.is_some()) {
