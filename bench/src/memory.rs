@@ -20,9 +20,9 @@ pub struct MemoryArgs {
     /// Keys to load.
     #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub keys: u64,
-    /// Value size in bytes.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=65_536))]
-    pub value_size: u64,
+    /// Value sizes in bytes, comma separated: each shape is measured once per size.
+    #[arg(long, value_delimiter = ',', default_value = "16", value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub value_size: Vec<u64>,
     /// SETs per pipelined batch.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=50_000))]
     pub batch: u64,
@@ -199,8 +199,11 @@ pub fn run(args: &MemoryArgs, common: &Common) -> Result<()> {
     let placement = Mode::Unpinned.placement("0", "1");
     let shapes = Shape::expand(&args.shapes);
     let n = args.keys;
-    let mut results: Vec<(Shape, Measure, Measure)> = Vec::new();
-    for &shape in &shapes {
+    let mut results: Vec<(Shape, u64, Measure, Measure)> = Vec::new();
+    let cases = shapes
+        .iter()
+        .flat_map(|&s| args.value_size.iter().map(move |&v| (s, v)));
+    for (shape, value_size) in cases {
         let mut pair = Vec::new();
         // One server at a time, so the two never compete for memory or CPU.
         for (role, bin) in [
@@ -210,12 +213,12 @@ pub fn run(args: &MemoryArgs, common: &Common) -> Result<()> {
             check_interrupted()?;
             let mut d = Deployment::launch(role, bin, &placement, &common.server_args)?;
             eprintln!(
-                "{}: loading {n} elements as {} into pid {:?}",
+                "{}: loading {n} elements as {} ({value_size} B) into pid {:?}",
                 role.label(),
                 shape.label(),
                 d.pids()
             );
-            let m = measure(&mut d, args, shape)?;
+            let m = measure(&mut d, args, shape, value_size as usize)?;
             eprintln!(
                 "{}: {:.1} B/element RSS, used_memory {} B/element, loaded in {:.2} s",
                 role.label(),
@@ -229,7 +232,7 @@ pub fn run(args: &MemoryArgs, common: &Common) -> Result<()> {
         }
         let f = pair.pop().context("ferrodis measure")?;
         let r = pair.pop().context("redis measure")?;
-        results.push((shape, r, f));
+        results.push((shape, value_size, r, f));
     }
 
     let mut md = String::new();
@@ -247,11 +250,19 @@ pub fn run(args: &MemoryArgs, common: &Common) -> Result<()> {
         args.batch,
         started.elapsed().as_secs_f64()
     ));
-    for (shape, r, f) in &results {
+    // A shape's label carries the value size when several are measured.
+    let label = |shape: Shape, size: u64| {
+        if args.value_size.len() > 1 {
+            format!("{} ({size} B)", shape.label())
+        } else {
+            shape.label().to_owned()
+        }
+    };
+    for (shape, size, r, f) in &results {
         md.push_str(&format!(
             "- {}: {} (VmRSS empty: redis {}, ferrodis {})\n",
-            shape.label(),
-            shape.describe(args.value_size),
+            label(*shape, *size),
+            shape.describe(*size),
             report::bytes(r.rss_before as f64),
             report::bytes(f.rss_before as f64)
         ));
@@ -272,11 +283,11 @@ pub fn run(args: &MemoryArgs, common: &Common) -> Result<()> {
         "ratio f/r",
         "load s redis / ferrodis",
     ]);
-    for (shape, r, f) in &results {
+    for (shape, size, r, f) in &results {
         let (rr, fr) = (Some(r.rss_per_key(n)), Some(f.rss_per_key(n)));
         let (ru, fu) = (r.used_per_key(n), f.used_per_key(n));
         t.row(vec![
-            shape.label().to_owned(),
+            label(*shape, *size),
             per(rr),
             per(fr),
             ratio(rr, fr),
@@ -305,7 +316,12 @@ fn used_memory(d: &Deployment) -> Option<u64> {
     resp::info_field(&info, "used_memory")?.parse().ok()
 }
 
-fn measure(d: &mut Deployment, args: &MemoryArgs, shape: Shape) -> Result<Measure> {
+fn measure(
+    d: &mut Deployment,
+    args: &MemoryArgs,
+    shape: Shape,
+    value_size: usize,
+) -> Result<Measure> {
     let pid = d.pids()[0];
     let mut c = d.nodes[0].client()?;
     c.command_ok(&[b"FLUSHALL"])?;
@@ -329,7 +345,7 @@ fn measure(d: &mut Deployment, args: &MemoryArgs, shape: Shape) -> Result<Measur
         let end = (next + args.batch).min(args.keys);
         buf.clear();
         for i in next..end {
-            shape.encode(&mut buf, i, args.value_size as usize);
+            shape.encode(&mut buf, i, value_size);
         }
         c.send_raw(&buf)?;
         for i in next..end {
@@ -359,7 +375,7 @@ fn measure(d: &mut Deployment, args: &MemoryArgs, shape: Shape) -> Result<Measur
         // Spot-check a value round trip.
         let probe = args.keys / 2;
         let got = c.command_ok(&[b"GET", key_name(probe).as_bytes()])?;
-        if got != Reply::Bulk(Some(value_for(probe, args.value_size as usize))) {
+        if got != Reply::Bulk(Some(value_for(probe, value_size))) {
             bail!(
                 "{}: GET {} answered {got:?}",
                 d.role.label(),
