@@ -33,14 +33,22 @@ where
     let mut out = BytesMut::with_capacity(READ_CHUNK);
     let mut pipeline = Pipeline::default();
     let mut monitor: Option<mpsc::UnboundedReceiver<Bytes>> = None;
-    // Frames other connections send this client (client-side caching invalidations).
-    let mut pushes = server.pushers.register(info.id);
+    // Frames other connections send this client (client-side caching invalidations); a frame
+    // wakes the connection through `info.pushes.ready`.
+    let mut pushes = server.pushers.register(&info);
+    // The wake-up of pub/sub messages, frames and CLIENT KILL stays registered across rounds
+    // (a new `Notified` per round took and released the notify's lock twice per request).
+    let ready = &info.pushes.ready;
+    let mut woken = std::pin::pin!(ready.notified());
     let mut closing = false;
     let mut read_room = READ_CHUNK;
 
     'conn: loop {
         make_room(&mut inbuf, read_room);
         tokio::select! {
+            // In order, without drawing a random start: whatever the read brings, the queues
+            // are drained and the kill flag checked below anyway.
+            biased;
             r = stream.read_buf(&mut inbuf) => match r {
                 Ok(0) | Err(_) => break 'conn,
                 Ok(n) => {
@@ -54,7 +62,6 @@ where
                     server.stats.net_input_bytes.fetch_add(n as u64, Relaxed);
                 }
             },
-            Some(frame) = pushes.recv() => out.extend_from_slice(&frame),
             m = async { match monitor.as_mut() { Some(rx) => rx.recv().await, None => std::future::pending().await } } => {
                 match m {
                     Some(line) => out.extend_from_slice(&line),
@@ -65,8 +72,12 @@ where
             // Before draining, the other connections ready on this worker run first: they are
             // the publishers of more messages, so one write carries many (Redis, too, writes a
             // subscriber's buffer once per event-loop round, not once per PUBLISH).
-            _ = info.pushes.ready.notified() => tokio::task::yield_now().await,
+            () = &mut woken => {
+                woken.set(ready.notified());
+                tokio::task::yield_now().await;
+            }
         }
+        crate::push::drain(&info, &mut pushes, &mut out);
         // Messages from PUBLISH and keyspace notifications go out with this flush.
         let pushed = info.pushes.drain_into(&mut out);
         if info.killed.load(Relaxed) {
@@ -124,9 +135,7 @@ where
                     }
                 }
                 // Invalidations caused by this very command follow its reply.
-                while let Ok(frame) = pushes.try_recv() {
-                    out.extend_from_slice(&frame);
-                }
+                crate::push::drain(&info, &mut pushes, &mut out);
                 if out.len() >= WRITE_EARLY {
                     // Big replies (LRANGE of large elements) go out as they are made, not
                     // after the whole batch: the client starts on the first while the rest

@@ -392,7 +392,7 @@ fn run(
         return Outcome::Done;
     }
     if client.multi.is_some() && !runs_in_multi(parent, cmd) {
-        queue(server, settings, client, cmd, args, out);
+        queue(server, settings, client, parent, cmd, args, out);
         return Outcome::Done;
     }
     // EXEC counts as a write when it would run one (CLIENT PAUSE WRITE holds it back).
@@ -573,7 +573,8 @@ fn queue(
     server: &Server,
     settings: &Settings,
     client: &mut Client,
-    cmd: &Command,
+    parent: Option<&'static Command>,
+    cmd: &'static Command,
     args: &[Bytes],
     out: &mut bytes::BytesMut,
 ) {
@@ -601,7 +602,11 @@ fn queue(
         m.writes |= cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0;
         m.write_cmds |= cmd.flags & flags::WRITE != 0;
         m.loading_denied |= cmd.flags & flags::LOADING == 0;
-        m.queued.push(args.to_vec());
+        m.queued.push(crate::keysig::Queued {
+            parent,
+            cmd,
+            args: args.to_vec(),
+        });
         client.info.multi.store(m.queued.len() as i64, Relaxed);
     }
     ReplyWriter::new(out, proto).simple("QUEUED");
@@ -636,6 +641,16 @@ fn refused_while_loading(
         reply_error(server, out, client.proto, &CmdError::raw(LOADING));
     }
     true
+}
+
+/// A queued command as EXEC runs it.
+struct Exec {
+    cmd: &'static Command,
+    args: Vec<Bytes>,
+    /// NOPERM when the ACL rules changed since queueing.
+    refused: Option<CmdError>,
+    /// The command's only key: its index in `args` and its slot.
+    key: Option<(usize, u16)>,
 }
 
 /// EXEC: locks every shard the queued commands and the watched keys need, once and in
@@ -674,43 +689,53 @@ fn exec(
         );
         return Outcome::Done;
     }
-    let mut cmds: Vec<(&'static Command, Vec<Bytes>)> = Vec::with_capacity(multi.queued.len());
-    // ACL rules may have changed since queueing: a command no longer allowed answers NOPERM
-    // in its place (the row stays None).
-    let mut refused: Vec<Option<CmdError>> = Vec::with_capacity(multi.queued.len());
-    for args in multi.queued {
-        if let Ok((parent, c)) = resolve(&args, None) {
-            let denied = if client.user.is_open() {
-                None
-            } else {
-                acl_check_in(server, client, parent.is_some(), c, &args, true).err()
-            };
-            refused.push(denied);
-            cmds.push((c, args));
-        }
+    // Each queued command with its ACL verdict (rules may have changed since queueing: a
+    // command no longer allowed answers NOPERM in its place) and the slot of its key when it
+    // has one (the handler's lookups then skip the CRC16).
+    let mut cmds: Vec<Exec> = Vec::with_capacity(multi.queued.len());
+    let mut slots: smallvec::SmallVec<[u16; 8]> = watcher
+        .as_ref()
+        .map(|w| w.slots())
+        .unwrap_or_default()
+        .into();
+    let mut idx = Vec::new();
+    for q in multi.queued {
+        let refused = if client.user.is_open() {
+            None
+        } else {
+            acl_check_in(server, client, q.parent.is_some(), q.cmd, &q.args, true).err()
+        };
+        q.cmd.key_indices(&q.args, &mut idx);
+        let first = slots.len();
+        slots.extend(idx.iter().map(|&i| key_slot(&q.args[i])));
+        let key = match idx.as_slice() {
+            [i] => Some((*i, slots[first])),
+            _ => None,
+        };
+        cmds.push(Exec {
+            cmd: q.cmd,
+            args: q.args,
+            refused,
+            key,
+        });
     }
-    let whole = cmds.iter().any(|(c, _)| {
-        c.flags & flags::ALL_SHARDS != 0 || (c.key_specs.is_empty() && c.group == "server")
+    let whole = cmds.iter().any(|e| {
+        e.cmd.flags & flags::ALL_SHARDS != 0
+            || (e.cmd.key_specs.is_empty() && e.cmd.group == "server")
     });
     let lock = || {
         if whole {
             server.keyspace.lock_all(view)
         } else {
-            let mut slots: Vec<u16> = watcher.as_ref().map(|w| w.slots()).unwrap_or_default();
-            let mut idx = Vec::new();
-            for (c, args) in &cmds {
-                c.key_indices(args, &mut idx);
-                slots.extend(idx.iter().map(|&i| key_slot(&args[i])));
-            }
             server.keyspace.lock_slots(&slots, view)
         }
     };
     let mut db = lock();
     // A queued write to a key a MIGRATE is moving waits for the migration to end.
-    while cmds.iter().any(|(c, a)| {
+    while cmds.iter().any(|e| {
         server
             .migrate
-            .must_retry(server.migrate.seq(), false, c, a, &db)
+            .must_retry(server.migrate.seq(), false, e.cmd, &e.args, &db)
             .is_some()
     }) {
         drop(db);
@@ -738,22 +763,25 @@ fn exec(
     client.deny_blocking = true;
     let mut created = Vec::new();
     let (mut client, mut out) = (client, out);
-    for (i, (c, args)) in cmds.iter().enumerate() {
+    for e in &mut cmds {
         db.index = client.db;
         let mark = out.len();
-        if let Some(e) = refused[i].take() {
-            reply_error(server, out, proto, &e);
+        if let Some(err) = e.refused.take() {
+            reply_error(server, out, proto, &err);
             if silenced(client.reply_mode) {
                 out.truncate(mark);
             }
             continue;
         }
+        if let Some((i, slot)) = e.key {
+            db.set_slot_hint(&e.args[i], slot);
+        }
         (db, client, out) = invoke(
             server,
             settings,
             client,
-            c,
-            args,
+            e.cmd,
+            &e.args,
             out,
             db,
             crate::server::mono_ns(),

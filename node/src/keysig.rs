@@ -22,10 +22,18 @@ use parking_lot::Mutex;
 use crate::db::{key_slot, Db, SmallBytes};
 use crate::server::{cflags, ClientInfo, Server};
 
+/// A command queued in MULTI, as it was resolved when queued.
+pub struct Queued {
+    /// The container of a subcommand (`CONFIG` of `CONFIG SET`).
+    pub parent: Option<&'static crate::cmd::Command>,
+    pub cmd: &'static crate::cmd::Command,
+    pub args: Vec<Bytes>,
+}
+
 /// A client's MULTI state: the queued commands, and whether one was rejected while queueing.
 #[derive(Default)]
 pub struct Multi {
-    pub queued: Vec<Vec<Bytes>>,
+    pub queued: Vec<Queued>,
     /// A command was rejected at queue time: EXEC answers EXECABORT.
     pub failed: bool,
     /// A queued command may write (EXEC waits out CLIENT PAUSE WRITE).

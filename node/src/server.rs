@@ -196,6 +196,9 @@ pub struct ClientInfo {
     pub kill: Notify,
     /// Subscriptions and the queue of messages for this client (see [`crate::pubsub`]).
     pub pushes: crate::pubsub::Pushes,
+    /// A frame from [`crate::push::Pushers`] may be waiting (the connection checks this flag,
+    /// not the channel, after every command).
+    pub frames: AtomicBool,
     /// Commands queued in MULTI (`multi=` of CLIENT LIST), -1 outside a transaction.
     pub multi: AtomicI64,
     /// CLIENT TRACKING redirection (`redir=`), -1 without tracking.
@@ -501,6 +504,7 @@ impl Server {
             killed: AtomicBool::new(false),
             kill: Notify::new(),
             pushes: crate::pubsub::Pushes::default(),
+            frames: AtomicBool::new(false),
             multi: AtomicI64::new(-1),
             redir: AtomicI64::new(-1),
             user: Mutex::new(self.acl.default_user().clone()),

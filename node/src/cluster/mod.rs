@@ -414,14 +414,11 @@ pub fn route_exec(server: &Server, settings: &Settings, client: &Client) -> Opti
     let mut args: Vec<Bytes> = vec![Bytes::from_static(b"exec")];
     let mut idx = Vec::new();
     for q in &m.queued {
-        let Some(cmd) = q.first().and_then(|n| crate::cmd::lookup(n)) else {
-            continue;
-        };
-        if !cmd.subcommands.is_empty() || cmd.key_specs.is_empty() {
+        if q.parent.is_some() || !q.cmd.subcommands.is_empty() || q.cmd.key_specs.is_empty() {
             continue;
         }
-        cmd.key_indices(q, &mut idx);
-        args.extend(idx.iter().map(|&i| q[i].clone()));
+        q.cmd.key_indices(&q.args, &mut idx);
+        args.extend(idx.iter().map(|&i| q.args[i].clone()));
     }
     if args.len() == 1 {
         return None;
