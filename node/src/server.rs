@@ -624,14 +624,19 @@ impl Server {
             if s.policy == EvictPolicy::NoEviction || guard > 100_000 {
                 return false;
             }
-            let Some((db, key)) =
+            let evicted =
                 self.keyspace
                     .evict_one_key(s.policy, s.samples, now, s.access, |db, key| {
                         crate::keysig::signal_deleted(self, db, key);
                         self.propagate_del(db, key);
-                    })
-            else {
-                return false;
+                    });
+            let (db, key) = match evicted {
+                Some(crate::db::Evicted::Key(db, key)) => (db, key),
+                Some(crate::db::Evicted::Raced) => {
+                    guard += 1;
+                    continue;
+                }
+                None => return false,
             };
             self.stats.evicted_keys.fetch_add(1, Relaxed);
             crate::pubsub::notify_key(

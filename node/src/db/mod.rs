@@ -410,7 +410,7 @@ impl Keyspace {
     }
 
     /// [`Keyspace::evict_one`], returning the evicted `(db, key)` and calling `evicted(db, key)`
-    /// while the key's shard is still locked.
+    /// while the key's shard is still locked; None when no key qualifies.
     pub fn evict_one_key(
         &self,
         policy: EvictPolicy,
@@ -418,7 +418,7 @@ impl Keyspace {
         now: u64,
         mode: AccessMode,
         evicted: impl FnOnce(usize, &[u8]),
-    ) -> Option<(usize, SmallBytes)> {
+    ) -> Option<Evicted> {
         let mut rng = rand::thread_rng();
         // (score: lower is evicted first, shard, db, key)
         let mut best: Option<(u64, usize, usize, SmallBytes)> = None;
@@ -442,10 +442,7 @@ impl Keyspace {
                     };
                     pick.and_then(|(_, k)| db.keys.get_key_value(k.as_slice()))
                 } else {
-                    if db.keys.is_empty() {
-                        continue;
-                    }
-                    db.keys.iter().nth(rng.gen_range(0..db.keys.len()))
+                    db.keys.random(&mut rng)
                 };
                 let Some((k, e)) = cand else { continue };
                 taken += 1;
@@ -467,10 +464,23 @@ impl Keyspace {
         }
         let (_, si, dbi, key) = best?;
         let mut sh = self.lock_shard(si);
-        sh.db(dbi).remove(key_slot(&key), &key)?;
+        // Another connection may have deleted (or evicted) the key since it was sampled: the
+        // caller then samples again instead of giving up.
+        if sh.db(dbi).remove(key_slot(&key), &key).is_none() {
+            return Some(Evicted::Raced);
+        }
         evicted(dbi, &key);
-        Some((dbi, key))
+        Some(Evicted::Key(dbi, key))
     }
+}
+
+/// What [`Keyspace::evict_one_key`] did.
+#[derive(Debug)]
+pub enum Evicted {
+    /// This key of this database went.
+    Key(usize, SmallBytes),
+    /// The key chosen was deleted by another connection before it could be: sample again.
+    Raced,
 }
 
 /// Per-command context a view needs.
@@ -975,17 +985,17 @@ impl<'a> Db<'a> {
         }
         // A few tries to skip keys that expired but were not reclaimed yet.
         for _ in 0..100 {
-            let mut r = rng.gen_range(0..total);
-            let si = sizes.iter().position(|&n| {
-                if r < n {
-                    true
-                } else {
-                    r -= n;
-                    false
-                }
-            })?;
+            // A shard weighted by its keys, then a key of it: uniform over the keys.
+            let pick = rng.gen_range(0..total);
+            let si = sizes
+                .iter()
+                .scan(0, |end, &n| {
+                    *end += n;
+                    Some(*end)
+                })
+                .position(|end| pick < end)?;
             let ds = self.shard(si).dbs[db].as_ref()?;
-            let (k, e) = ds.keys.iter().nth(r)?;
+            let (k, e) = ds.keys.random(&mut rng)?;
             if e.expire_at == 0 || now <= e.expire_at {
                 return Some(k.clone());
             }

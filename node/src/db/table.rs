@@ -343,6 +343,25 @@ impl KeyTable {
         Some(self.nodes.remove(id).entry)
     }
 
+    /// A key picked uniformly at random (eviction samples, RANDOMKEY): a random slot of the
+    /// pages, tried again while it is free, so its cost does not grow with the table.
+    pub fn random(&self, rng: &mut impl rand::Rng) -> Option<(&SmallBytes, &Entry)> {
+        if self.is_empty() {
+            return None;
+        }
+        let slots = self.nodes.pages.len() * PAGE_SLOTS;
+        for _ in 0..64 {
+            let id = rng.gen_range(0..slots);
+            if let Some(page) = &self.nodes.pages[id / PAGE_SLOTS] {
+                if let Slot::Used(n) = &page.slots[id % PAGE_SLOTS] {
+                    return Some((&n.key, &n.entry));
+                }
+            }
+        }
+        // Pages mostly empty (after mass deletion): walk to the key instead.
+        self.iter().nth(rng.gen_range(0..self.len()))
+    }
+
     /// Every key, in storage order (not grouped by slot).
     pub fn iter(&self) -> impl Iterator<Item = (&SmallBytes, &Entry)> {
         self.nodes.iter().map(|n| (&n.key, &n.entry))
@@ -440,6 +459,30 @@ mod tests {
         assert_eq!(t.nodes.pages.iter().flatten().count(), 1);
         drop(t);
         assert_eq!(accounted(), base, "what the pages took off is given back");
+    }
+
+    #[test]
+    fn random_picks_every_key_and_copes_with_sparse_pages() {
+        let mut rng = rand::thread_rng();
+        let mut t = KeyTable::default();
+        assert!(t.random(&mut rng).is_none());
+        for n in 0..100 {
+            t.insert(slot(&key(n)), SmallBytes::new(&key(n)), entry(n as i64));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..5000 {
+            let (k, e) = t.random(&mut rng).expect("a key");
+            assert_eq!(k.as_slice(), key(int(e) as usize));
+            seen.insert(int(e));
+        }
+        assert_eq!(seen.len(), 100, "every key is picked in 5000 draws");
+        // One key left in pages that are almost all free: still found.
+        for n in 0..99 {
+            t.remove(slot(&key(n)), &key(n));
+        }
+        for _ in 0..100 {
+            assert_eq!(t.random(&mut rng).map(|(_, e)| int(e)), Some(99));
+        }
     }
 
     proptest::proptest! {
