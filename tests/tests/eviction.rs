@@ -1,6 +1,6 @@
 //! `maxmemory` eviction under concurrent writers, on stock Redis and ferrodis: with an
-//! `allkeys-*` policy every write is accepted (no OOM error), keys are evicted, and memory
-//! ends within the limit.
+//! `allkeys-*` policy, or a `volatile-*` one and keys with a TTL, every write is accepted (no
+//! OOM error), keys are evicted, and memory ends within the limit.
 
 use std::time::Duration;
 
@@ -26,7 +26,8 @@ fn evicted_keys(c: &mut RespClient) -> u64 {
 }
 
 /// Eight connections each write 4,000 keys of 200 bytes in pipelined batches of 100, about
-/// twice what 4 MiB over the empty server's memory holds. Returns the error replies.
+/// twice what 4 MiB over the empty server's memory holds (with a TTL under `volatile-*`).
+/// Returns the error replies.
 fn writers_past_maxmemory(flavor: Flavor, policy: &str) -> Vec<String> {
     let s = Server::builder(flavor).start();
     let mut c = s.client();
@@ -34,6 +35,7 @@ fn writers_past_maxmemory(flavor: Flavor, policy: &str) -> Vec<String> {
     c.ok(["CONFIG", "SET", "maxmemory-policy", policy]);
     c.ok(["CONFIG", "SET", "maxmemory", &max.to_string()]);
     let addr = s.addr();
+    let volatile = policy.starts_with("volatile");
     let writers: Vec<_> = (0..8)
         .map(|t| {
             std::thread::spawn(move || {
@@ -45,7 +47,11 @@ fn writers_past_maxmemory(flavor: Flavor, policy: &str) -> Vec<String> {
                     let mut batch = Vec::new();
                     for i in 0..100 {
                         let key = format!("key:{t}:{b}:{i}");
-                        batch.extend(encode_command(["SET", key.as_str(), value.as_str()]));
+                        batch.extend(if volatile {
+                            encode_command(["SET", key.as_str(), value.as_str(), "EX", "3600"])
+                        } else {
+                            encode_command(["SET", key.as_str(), value.as_str()])
+                        });
                     }
                     c.send_raw(&batch).expect("send");
                     for _ in 0..100 {
@@ -75,7 +81,14 @@ fn writers_past_maxmemory(flavor: Flavor, policy: &str) -> Vec<String> {
 
 #[test]
 fn concurrent_writers_past_maxmemory_are_never_refused() {
-    for policy in ["allkeys-random", "allkeys-lru", "allkeys-lfu"] {
+    for policy in [
+        "allkeys-random",
+        "allkeys-lru",
+        "allkeys-lfu",
+        "volatile-random",
+        "volatile-lru",
+        "volatile-ttl",
+    ] {
         for flavor in [Flavor::Stock, Flavor::Ferrodis] {
             let errors = writers_past_maxmemory(flavor, policy);
             assert!(

@@ -435,12 +435,22 @@ impl Keyspace {
                     if db.expires.is_empty() {
                         continue;
                     }
-                    let pick = if policy == EvictPolicy::VolatileTtl {
-                        db.expires.first()
+                    if policy == EvictPolicy::VolatileTtl {
+                        db.expires
+                            .first()
+                            .and_then(|(_, k)| db.keys.get_key_value(k.as_slice()))
                     } else {
-                        db.expires.iter().nth(rng.gen_range(0..db.expires.len()))
-                    };
-                    pick.and_then(|(_, k)| db.keys.get_key_value(k.as_slice()))
+                        // A few random keys until one has a TTL (constant time when most
+                        // do, as where volatile policies are used); else a walk of the TTLs.
+                        (0..8)
+                            .filter_map(|_| db.keys.random(&mut rng))
+                            .find(|(_, e)| e.expire_at != 0)
+                            .or_else(|| {
+                                let (_, k) =
+                                    db.expires.iter().nth(rng.gen_range(0..db.expires.len()))?;
+                                db.keys.get_key_value(k.as_slice())
+                            })
+                    }
                 } else {
                     db.keys.random(&mut rng)
                 };
