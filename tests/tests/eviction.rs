@@ -7,22 +7,18 @@ use std::time::Duration;
 use ferrodis_tests::resp_client::{encode_command, RespClient};
 use ferrodis_tests::{Flavor, Server};
 
-fn used_memory(c: &mut RespClient) -> u64 {
-    let info = c.ok(["INFO", "memory"]);
+/// A numeric field of an INFO section.
+fn info_field(c: &mut RespClient, section: &str, field: &str) -> u64 {
+    let info = c.ok(["INFO", section]);
     let text = String::from_utf8_lossy(info.as_bytes().unwrap_or_default()).into_owned();
     text.lines()
-        .find_map(|l| l.strip_prefix("used_memory:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().parse().ok())
-        .expect("used_memory")
+        .unwrap_or_else(|| panic!("INFO {section} has no {field}"))
 }
 
-fn evicted_keys(c: &mut RespClient) -> u64 {
-    let info = c.ok(["INFO", "stats"]);
-    let text = String::from_utf8_lossy(info.as_bytes().unwrap_or_default()).into_owned();
-    text.lines()
-        .find_map(|l| l.strip_prefix("evicted_keys:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("evicted_keys")
+fn used_memory(c: &mut RespClient) -> u64 {
+    info_field(c, "memory", "used_memory")
 }
 
 /// Eight connections each write 4,000 keys of 200 bytes in pipelined batches of 100, about
@@ -70,7 +66,10 @@ fn writers_past_maxmemory(flavor: Flavor, policy: &str) -> Vec<String> {
         .flat_map(|w| w.join().expect("writer"))
         .collect();
     let name = flavor.name();
-    assert!(evicted_keys(&mut c) > 0, "{name} {policy}: nothing evicted");
+    assert!(
+        info_field(&mut c, "stats", "evicted_keys") > 0,
+        "{name} {policy}: nothing evicted"
+    );
     let used = used_memory(&mut c);
     assert!(
         used <= max + 512 * 1024,
