@@ -231,14 +231,9 @@ pub fn shutdown_save(server: &Server) -> bool {
     }
 }
 
-/// Loads RDB `bytes` into the keyspace, holding every shard (an AOF's base or preamble read
-/// whole, a primary's snapshot kept in memory): keys already expired are counted and dropped.
-pub fn load_rdb(server: &Server, bytes: &[u8]) -> Result<file::Loaded, file::LoadError> {
-    load_rdb_from(server, bytes)
-}
-
-/// [`load_rdb`] from a reader (a file), a chunk at a time: memory holds the key being read,
-/// not the whole file.
+/// Loads an RDB file from `src` into the keyspace, holding every shard (the file at start, an
+/// AOF's base or preamble), a chunk at a time: memory holds the key being read, not the whole
+/// file. Keys already expired are counted and dropped.
 pub fn load_rdb_from(
     server: &Server,
     src: impl std::io::Read,

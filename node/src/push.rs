@@ -7,9 +7,8 @@
 //! through its one wake source, the notify of its pub/sub queue.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;

@@ -540,10 +540,7 @@ pub fn info_text(
     if want("keyspace") {
         let mut b = String::new();
         // A replica loading its primary's snapshot holds every shard: nothing to count yet.
-        let loading = server
-            .rdb
-            .loading
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let loading = server.rdb.loading.load(Relaxed);
         let counts = match counts {
             Some(c) => c,
             None if loading => Default::default(),

@@ -86,6 +86,15 @@ fn bad_id() -> ! {
 }
 
 impl Nodes {
+    /// The node in slot `id`, if the slot is in use (ids drawn at random may name a free one).
+    #[inline]
+    fn used(&self, id: usize) -> Option<&Node> {
+        match self.pages[id / PAGE_SLOTS].as_deref()?.slots[id % PAGE_SLOTS] {
+            Slot::Used(ref n) => Some(n),
+            Slot::Free(_) => None,
+        }
+    }
+
     #[inline]
     fn slot(&self, id: u32) -> &Slot {
         let id = id as usize;
@@ -97,10 +106,7 @@ impl Nodes {
 
     #[inline]
     fn get(&self, id: u32) -> &Node {
-        match self.slot(id) {
-            Slot::Used(n) => n,
-            Slot::Free(_) => bad_id(),
-        }
+        self.used(id as usize).unwrap_or_else(|| bad_id())
     }
 
     #[inline]
@@ -351,11 +357,8 @@ impl KeyTable {
         }
         let slots = self.nodes.pages.len() * PAGE_SLOTS;
         for _ in 0..64 {
-            let id = rng.gen_range(0..slots);
-            if let Some(page) = &self.nodes.pages[id / PAGE_SLOTS] {
-                if let Slot::Used(n) = &page.slots[id % PAGE_SLOTS] {
-                    return Some((&n.key, &n.entry));
-                }
+            if let Some(n) = self.nodes.used(rng.gen_range(0..slots)) {
+                return Some((&n.key, &n.entry));
             }
         }
         // Pages mostly empty (after mass deletion): walk to the key instead.
