@@ -189,22 +189,16 @@ fn run(config: Config) -> anyhow::Result<()> {
             }
             std::process::exit(1);
         }
-        // With appendonly the AOF is the dataset (the RDB file is not read), as in Redis.
-        let loaded = if server.config.read().appendonly() {
-            ferrodis_node::aof::load::load_at_start(&server)
-                .and_then(|m| ferrodis_node::aof::rewrite::open_at_start(&server, m))
-        } else {
-            ferrodis_node::persist::load_at_start(&server)
-        };
-        if let Err(msg) = loaded {
-            warn!("{msg}");
-            std::process::exit(1);
-        }
         if !pidfile.is_empty() {
             if let Err(e) = std::fs::write(&pidfile, format!("{}\n", std::process::id())) {
                 warn!("Failed to write PID file: {e}");
             }
         }
+        // Clients are served while the dataset loads, as in Redis: commands without the
+        // `loading` flag get LOADING (INFO shows the progress). The state is on before the
+        // first client is accepted and lasts the whole start-up, the AOF's opening too: the
+        // cron (which would start the AOF itself) waits meanwhile.
+        ferrodis_node::persist::Loading::begin(&server);
         listener::log_listening(&listeners);
         for l in listeners {
             tokio::spawn(listener::accept_loop(server.clone(), l));
@@ -217,6 +211,30 @@ fn run(config: Config) -> anyhow::Result<()> {
                 move || s.stats.commands_processed.load(Relaxed),
                 ferrodis_node::server::mono_ns,
             ));
+        }
+        let load = {
+            let server = server.clone();
+            tokio::task::spawn_blocking(move || {
+                let _loading = ferrodis_node::persist::Loading::adopt(&server);
+                load_dataset(&server)
+            })
+        };
+        tokio::select! {
+            loaded = load => match loaded {
+                Ok(Ok(())) => {}
+                Ok(Err(msg)) => {
+                    warn!("{msg}");
+                    std::process::exit(1);
+                }
+                Err(e) => {
+                    warn!("Loading the dataset failed: {e}");
+                    std::process::exit(1);
+                }
+            },
+            // A shutdown asked for while loading: exit without saving what is half loaded.
+            _ = wait_for_shutdown(&server) => {
+                exit_now(&server, &pidfile);
+            }
         }
         if let Some(c) = server.cluster.get() {
             c.forward_events(server.clone());
@@ -232,18 +250,33 @@ fn run(config: Config) -> anyhow::Result<()> {
             }
             server.shutting_down.store(false, Relaxed);
         }
-        if let Some(c) = server.cluster.get() {
-            if let Err(e) = c.flush() {
-                warn!("Could not save the cluster configuration: {e}");
-            }
+        exit_now(&server, &pidfile);
+    })
+}
+
+/// The dataset at start: the AOF with appendonly (the RDB file is not read then, as in
+/// Redis), else the RDB file. Err: the message to log before exiting.
+fn load_dataset(server: &Server) -> Result<(), String> {
+    if server.config.read().appendonly() {
+        ferrodis_node::aof::load::load_at_start(server)
+            .and_then(|m| ferrodis_node::aof::rewrite::open_at_start(server, m))
+    } else {
+        ferrodis_node::persist::load_at_start(server)
+    }
+}
+
+/// The end of a shutdown: the cluster configuration saved, the pid file removed, and the
+/// process gone at once (client tasks are not waited for, as redis-server does not).
+fn exit_now(server: &Server, pidfile: &str) -> ! {
+    if let Some(c) = server.cluster.get() {
+        if let Err(e) = c.flush() {
+            warn!("Could not save the cluster configuration: {e}");
         }
-        warn!("ferrodis is now ready to exit, bye bye...");
-        if !pidfile.is_empty() {
-            let _ = std::fs::remove_file(&pidfile);
-        }
-        Ok(())
-    })?;
-    // Don't wait for client tasks: exit at once, as redis-server does.
+    }
+    warn!("ferrodis is now ready to exit, bye bye...");
+    if !pidfile.is_empty() {
+        let _ = std::fs::remove_file(pidfile);
+    }
     std::process::exit(0);
 }
 
@@ -283,9 +316,16 @@ async fn wait_for_shutdown(server: &Arc<Server>) {
             }
         }
     };
+    let signalled = |name: &str| {
+        if server.rdb.loading.load(Relaxed) {
+            warn!("Received shutdown signal during loading, scheduling shutdown.");
+        } else {
+            warn!("Received {name} scheduling shutdown...");
+        }
+    };
     tokio::select! {
-        _ = recv(&mut term) => warn!("Received SIGTERM scheduling shutdown..."),
-        _ = recv(&mut int) => warn!("Received SIGINT scheduling shutdown..."),
+        _ = recv(&mut term) => signalled("SIGTERM"),
+        _ = recv(&mut int) => signalled("SIGINT"),
         _ = server.shutdown.notified() => {}
     }
     warn!("User requested shutdown...");

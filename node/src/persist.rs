@@ -36,9 +36,12 @@ pub struct RdbState {
     pub loaded_expired: AtomicU64,
     /// A BGSAVE asked for with SCHEDULE while another save runs.
     pub scheduled: AtomicBool,
-    /// A replica is loading its primary's snapshot (INFO `loading:1`): commands without the
-    /// `loading` flag are refused with LOADING, and the cron waits.
+    /// A load is running (the dataset at start, or a replica's snapshot of its primary;
+    /// INFO `loading:1`): commands without the `loading` flag are refused with LOADING, and
+    /// the cron waits. Set by [`Loading`].
     pub loading: AtomicBool,
+    /// How far the running load is (INFO's `loading_*` fields).
+    pub progress: LoadProgress,
 }
 
 impl Default for RdbState {
@@ -54,7 +57,116 @@ impl Default for RdbState {
             loaded_expired: AtomicU64::new(0),
             scheduled: AtomicBool::new(false),
             loading: AtomicBool::new(false),
+            progress: LoadProgress::default(),
         }
+    }
+}
+
+/// How far a load is, for INFO while it runs.
+#[derive(Default)]
+pub struct LoadProgress {
+    /// Unix seconds when it started.
+    pub started: AtomicU64,
+    /// Bytes of the files (or the payload) to read; 0 when not known.
+    pub total_bytes: AtomicU64,
+    /// Bytes read so far.
+    pub loaded_bytes: AtomicU64,
+    /// The `used-mem` aux field of the RDB being read (0 without one).
+    pub rdb_used_mem: AtomicU64,
+}
+
+impl LoadProgress {
+    /// INFO's `loading_*` lines at `now` (unix seconds): the percentage of `total_bytes`
+    /// read, and the seconds left at the rate so far (1 in the first second), as Redis
+    /// computes them.
+    pub fn info(&self, now: u64) -> String {
+        let total = self.total_bytes.load(Relaxed);
+        // Reads ahead may pass the end of an AOF's RDB part: never over 100%.
+        let loaded = match self.loaded_bytes.load(Relaxed) {
+            n if total > 0 => n.min(total),
+            n => n,
+        };
+        let started = self.started.load(Relaxed);
+        let (perc, remaining) = if total > 0 {
+            (
+                loaded as f64 / total as f64 * 100.0,
+                total.saturating_sub(loaded),
+            )
+        } else {
+            (0.0, 1)
+        };
+        let elapsed = now.saturating_sub(started);
+        let eta = if elapsed == 0 {
+            1
+        } else {
+            (elapsed as u128 * remaining as u128 / (loaded as u128 + 1)) as u64
+        };
+        format!(
+            "loading_start_time:{started}\r\nloading_total_bytes:{total}\r\nloading_rdb_used_mem:{}\r\nloading_loaded_bytes:{loaded}\r\nloading_loaded_perc:{perc:.2}\r\nloading_eta_seconds:{eta}\r\n",
+            self.rdb_used_mem.load(Relaxed)
+        )
+    }
+}
+
+/// INFO's `loading:1` and the LOADING refusals, for as long as it lives (also if the load
+/// panics). `total`: the bytes the load will read, 0 if not known yet. Started inside
+/// another (the AOF's files inside the whole start-up load), it restarts the progress and
+/// leaves the flag to the outer one.
+pub struct Loading<'a> {
+    server: &'a Server,
+    outer: bool,
+}
+
+impl<'a> Loading<'a> {
+    pub fn start(server: &'a Server, total: u64) -> Loading<'a> {
+        Self::restart_progress(server, total);
+        let outer = !server.rdb.loading.swap(true, SeqCst);
+        Loading { server, outer }
+    }
+
+    /// Marks `server` as loading from now on, before its clients are accepted; the thread
+    /// that then loads takes the state over with [`Loading::adopt`].
+    pub fn begin(server: &Server) {
+        Self::restart_progress(server, 0);
+        server.rdb.loading.store(true, SeqCst);
+    }
+
+    /// Takes over the state [`Loading::begin`] set: it ends when this is dropped.
+    pub fn adopt(server: &'a Server) -> Loading<'a> {
+        Loading {
+            server,
+            outer: true,
+        }
+    }
+
+    fn restart_progress(server: &Server, total: u64) {
+        let p = &server.rdb.progress;
+        p.started.store(unix_ms() / 1000, Relaxed);
+        p.total_bytes.store(total, Relaxed);
+        p.loaded_bytes.store(0, Relaxed);
+        p.rdb_used_mem.store(0, Relaxed);
+    }
+}
+
+impl Drop for Loading<'_> {
+    fn drop(&mut self) {
+        if self.outer {
+            self.server.rdb.loading.store(false, SeqCst);
+        }
+    }
+}
+
+/// A reader that adds what it reads to a load's `loaded_bytes`.
+pub struct Counted<'a, R> {
+    pub inner: R,
+    pub count: &'a AtomicU64,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Relaxed);
+        Ok(n)
     }
 }
 
@@ -231,6 +343,10 @@ pub fn shutdown_save(server: &Server) -> bool {
     }
 }
 
+/// How much of an RDB's start is read ahead for its aux fields (Redis writes about 150
+/// bytes of them).
+const AUX_PEEK: u64 = 4096;
+
 /// Loads an RDB file from `src` into the keyspace, holding every shard (the file at start, an
 /// AOF's base or preamble), a chunk at a time: memory holds the key being read, not the whole
 /// file. Keys already expired are counted and dropped.
@@ -260,6 +376,41 @@ pub fn load_rdb_into(
         .and_then(|v| v.parse::<u64>().ok())
         .filter(|&d| d > 0)
         .map(std::time::Duration::from_micros);
+    // The header and aux fields come first: read them ahead for the log and INFO's
+    // `loading_rdb_used_mem`, then parse from the start.
+    use std::io::Read as _;
+    let progress = &server.rdb.progress;
+    let mut src = Counted {
+        inner: src,
+        count: &progress.loaded_bytes,
+    };
+    let mut head = Vec::new();
+    if let Err(e) = (&mut src).take(AUX_PEEK).read_to_end(&mut head) {
+        return Err(file::LoadError {
+            offset: head.len(),
+            error: rdb::RdbError::Corrupt(format!("read error: {e}")),
+        });
+    }
+    for (k, v) in file::aux_fields(&head) {
+        let v = String::from_utf8_lossy(&v);
+        match &k[..] {
+            b"redis-ver" => info!("Loading RDB produced by version {v}"),
+            b"ctime" => {
+                let age = (unix_ms() / 1000) as i64 - v.parse::<i64>().unwrap_or(0);
+                info!("RDB age {} seconds", age.max(0));
+            }
+            b"used-mem" => {
+                let m = v.parse::<u64>().unwrap_or(0);
+                info!(
+                    "RDB memory usage when created {:.2} Mb",
+                    m as f64 / (1024.0 * 1024.0)
+                );
+                progress.rdb_used_mem.store(m, Relaxed);
+            }
+            _ => {}
+        }
+    }
+    let src = std::io::Cursor::new(head).chain(src);
     file::load_from(src, &limits, now, |index, key, mut entry| {
         db.index = index;
         entry.access = access;
@@ -275,7 +426,10 @@ pub fn load_at_start(server: &Server) -> Result<(), String> {
     let path = rdb_path(server);
     let started = Instant::now();
     let loaded = match std::fs::File::open(&path) {
-        Ok(f) => load_rdb_from(server, f).map(Some),
+        Ok(f) => {
+            let _loading = Loading::start(server, f.metadata().map_or(0, |m| m.len()));
+            load_rdb_from(server, f).map(Some)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(file::LoadError {
             offset: 0,
@@ -289,16 +443,16 @@ pub fn load_at_start(server: &Server) -> Result<(), String> {
             server.rdb.loaded_keys.store(l.keys, Relaxed);
             server.rdb.loaded_expired.store(l.expired, Relaxed);
             info!(
-                "DB loaded from disk: {:.3} seconds",
-                started.elapsed().as_secs_f64()
-            );
-            info!(
                 "Done loading RDB, keys loaded: {}, keys expired: {}.",
                 l.keys, l.expired
             );
             if l.empty > 0 {
                 warn!("Done loading RDB, empty keys skipped: {}.", l.empty);
             }
+            info!(
+                "DB loaded from disk: {:.3} seconds",
+                started.elapsed().as_secs_f64()
+            );
             Ok(())
         }
         Err(e) => Err(match e.error {
@@ -313,5 +467,54 @@ pub fn load_at_start(server: &Server) -> Result<(), String> {
                 path.display()
             ),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress(started: u64, total: u64, loaded: u64) -> LoadProgress {
+        let p = LoadProgress::default();
+        p.started.store(started, Relaxed);
+        p.total_bytes.store(total, Relaxed);
+        p.loaded_bytes.store(loaded, Relaxed);
+        p.rdb_used_mem.store(7, Relaxed);
+        p
+    }
+
+    #[test]
+    fn an_inner_load_leaves_the_flag_to_the_outer_one() {
+        let server = Server::new(crate::config::Config::default());
+        let loading = || server.rdb.loading.load(SeqCst);
+        let outer = Loading::start(&server, 0);
+        {
+            let _inner = Loading::start(&server, 100);
+            assert!(loading());
+            assert_eq!(server.rdb.progress.total_bytes.load(Relaxed), 100);
+        }
+        assert!(loading());
+        drop(outer);
+        assert!(!loading());
+    }
+
+    #[test]
+    fn loading_progress_as_redis_reports_it() {
+        // 1,000 of 4,000 bytes in 10 s: 25%, 3,000 bytes left at 1,001 bytes per 10 s.
+        assert_eq!(
+            progress(100, 4000, 1000).info(110),
+            "loading_start_time:100\r\nloading_total_bytes:4000\r\nloading_rdb_used_mem:7\r\nloading_loaded_bytes:1000\r\nloading_loaded_perc:25.00\r\nloading_eta_seconds:29\r\n"
+        );
+        // The first second says 1; an unknown total says 0% and a byte left.
+        assert!(progress(100, 4000, 0)
+            .info(100)
+            .ends_with("loading_loaded_perc:0.00\r\nloading_eta_seconds:1\r\n"));
+        assert!(progress(100, 0, 9)
+            .info(102)
+            .ends_with("loading_loaded_perc:0.00\r\nloading_eta_seconds:0\r\n"));
+        // Reading past the total (an AOF's RDB part read ahead) stays at 100%.
+        assert!(progress(100, 4000, 5000)
+            .info(101)
+            .contains("loading_loaded_bytes:4000\r\nloading_loaded_perc:100.00\r\n"));
     }
 }

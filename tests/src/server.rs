@@ -230,6 +230,8 @@ pub struct ServerBuilder {
     config_file: Option<PathBuf>,
     args: Vec<OsString>,
     with_bus: bool,
+    /// Whether a `-LOADING` reply counts as started (else start waits until the load ends).
+    ready_while_loading: bool,
 }
 
 impl ServerBuilder {
@@ -267,6 +269,13 @@ impl ServerBuilder {
 
     /// Starts the server and waits until it answers PING. Panics (with the server's log) when
     /// it does not come up.
+    /// `start` returns as soon as the server answers, even `-LOADING` while it loads its
+    /// dataset (by default it waits until the load is done).
+    pub fn ready_while_loading(mut self) -> Self {
+        self.ready_while_loading = true;
+        self
+    }
+
     pub fn start(self) -> Server {
         let binary = self.binary.clone().unwrap_or_else(|| self.flavor.binary());
         let mut last_log = String::new();
@@ -376,6 +385,7 @@ impl Server {
             config_file: None,
             args: Vec::new(),
             with_bus: false,
+            ready_while_loading: false,
         }
     }
 
@@ -501,8 +511,12 @@ impl Server {
             }
             if let Ok(mut client) = RespClient::connect(self.addr()) {
                 client.set_timeout(Duration::from_secs(2));
-                // Any reply counts (a server with requirepass answers -NOAUTH).
-                if client.command(["PING"]).is_ok() {
+                // Any reply counts (a server with requirepass answers -NOAUTH), but
+                // -LOADING only when asked: the dataset is not there yet.
+                let answered = client.command(["PING"]).is_ok_and(|r| {
+                    self.launch.ready_while_loading || !r.raw().starts_with(b"-LOADING")
+                });
+                if answered {
                     // Still ours? A server that lost the port race exits right away.
                     if self.is_running() {
                         return Ok(());

@@ -174,6 +174,93 @@ fn bgsave_under_writes_is_a_point_in_time_and_sigterm_saves() {
     assert_eq!(g.ok(["GET", "k0"]).as_bytes(), Some(&b"after"[..]));
 }
 
+/// A value of INFO's text, parsed.
+fn info_value<T: std::str::FromStr>(info: &str, field: &str) -> Option<T> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn clients_get_loading_while_the_file_loads_and_sigterm_then_keeps_it() {
+    let dir = Dir::new("loading");
+    let stock = start_in(Flavor::Stock, &dir, &[]);
+    let mut s = stock.client();
+    let mut mset: Vec<String> = vec!["MSET".into()];
+    for i in 0..50_000 {
+        mset.extend([format!("k{i}"), "v".into()]);
+    }
+    s.ok(&mset);
+    assert_eq!(s.ok(["SAVE"]).raw(), b"+OK\r\n");
+    drop(stock);
+    let file = std::fs::read(dir.path().join("dump.rdb")).expect("read dump.rdb");
+    let mut transcripts = Vec::new();
+    for flavor in [Flavor::Stock, Flavor::Ferrodis] {
+        let copy = Dir::new("loading-copy");
+        std::fs::write(copy.path().join("dump.rdb"), &file).expect("write dump.rdb");
+        // 100 us per key: about 5 s of loading. Save points are set, so a SIGTERM after the
+        // load would save; during it, nothing may be written.
+        let server = Server::builder(flavor)
+            .directive("dir", &[copy.as_str()])
+            .directive("save", &["3600", "1"])
+            .directive("key-load-delay", &["100"])
+            .directive("loading-process-events-interval-bytes", &["1024"])
+            .ready_while_loading()
+            .start();
+        let mut c = server.client();
+        let mut t = Vec::new();
+        for cmd in [
+            &["PING"][..],
+            &["GET", "k1"],
+            &["DBSIZE"],
+            &["MULTI"],
+            &["GET", "k1"],
+            &["EXEC"],
+            &["CONFIG", "GET", "appendonly"],
+        ] {
+            t.push(escape(c.command(cmd).expect("a reply").raw()));
+        }
+        let info = c.ok(["INFO", "persistence"]).as_str().unwrap_or_default();
+        assert!(info.contains("\r\nloading:1\r\n"), "{flavor:?}: {info}");
+        assert_eq!(
+            info_value(&info, "loading_total_bytes"),
+            Some(file.len() as u64),
+            "{flavor:?}: {info}"
+        );
+        assert!(
+            info_value::<u64>(&info, "loading_rdb_used_mem").is_some_and(|m| m > 0),
+            "{flavor:?}: {info}"
+        );
+        let perc: f64 = info_value(&info, "loading_loaded_perc").unwrap_or(-1.0);
+        assert!((0.0..100.0).contains(&perc), "{flavor:?}: {info}");
+        assert!(info_value::<u64>(&info, "loading_eta_seconds").is_some());
+        let log = server.log();
+        assert!(server.stop_within(Duration::from_secs(5)), "{flavor:?}");
+        assert_eq!(
+            std::fs::read(copy.path().join("dump.rdb")).ok().as_ref(),
+            Some(&file),
+            "{flavor:?}: the file changed"
+        );
+        assert!(log.contains("Loading RDB produced by version"), "{log}");
+        transcripts.push(t);
+    }
+    assert_eq!(
+        transcripts[0][0],
+        "-LOADING Redis is loading the dataset in memory\\r\\n"
+    );
+    assert_eq!(transcripts[0], transcripts[1]);
+    // Started the usual way, a test waits out the load: the data is all there at once.
+    let ours = Server::builder(Flavor::Ferrodis)
+        .directive("dir", &[dir.as_str()])
+        .directive("key-load-delay", &["10"])
+        .start();
+    assert_eq!(ours.client().ok(["DBSIZE"]).as_int(), Some(50_000));
+    let log = ours.log();
+    let done = log.find("Done loading RDB, keys loaded: 50000, keys expired: 0.");
+    let ready = log.find("Ready to accept connections");
+    assert!(done.is_some() && done < ready, "{log}");
+}
+
 #[test]
 fn corrupt_files_stop_the_server_with_a_message() {
     let dir = Dir::new("good");

@@ -46,6 +46,11 @@ pub fn load_at_start(server: &Server) -> Result<Option<Manifest>, String> {
     let started = Instant::now();
     let mut replayer = Replayer::new(server);
     let files: Vec<_> = m.load_order().cloned().collect();
+    let total = files
+        .iter()
+        .map(|f| std::fs::metadata(dir.join(&f.name)).map_or(0, |m| m.len()))
+        .sum();
+    let _loading = crate::persist::Loading::start(server, total);
     for (i, f) in files.iter().enumerate() {
         let last = i + 1 == files.len();
         let path = dir.join(&f.name);
@@ -224,6 +229,8 @@ fn load_file(
     f.seek(SeekFrom::Start(at as u64)).map_err(unreadable)?;
     let mut bytes = Vec::new();
     f.read_to_end(&mut bytes).map_err(unreadable)?;
+    let progress = &r.server.rdb.progress;
+    progress.loaded_bytes.fetch_add(bytes.len() as u64, Relaxed);
     let mut failed = None;
     let mut n = 0u64;
     let end = parse_commands(&bytes, |args| {

@@ -484,6 +484,9 @@ pub fn info_text(
                 aof_info(server).1,
             ),
         );
+        if rdb.loading.load(Relaxed) {
+            out.push_str(&rdb.progress.info(unix_ms() / 1000));
+        }
     }
     if want("stats") {
         let s = &server.stats;

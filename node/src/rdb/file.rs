@@ -218,8 +218,8 @@ pub fn load(
 }
 
 /// What [`load_from`] reads at a time: also the most a file load holds beyond its largest
-/// single key.
-pub const READ_CHUNK: usize = 1 << 20;
+/// single key, and the steps in which INFO's `loading_loaded_bytes` moves.
+pub const READ_CHUNK: usize = 64 << 10;
 
 /// Parses an RDB file as `src` yields it, a chunk at a time (see [`Loader`]): memory holds
 /// the key being read, not the whole file. Stops after the checksum, so `Loaded::end` is
@@ -272,6 +272,23 @@ fn load_in_chunks(
         // doubles what it parses and a huge key costs about twice its size, not its square.
         want = chunk.max(buf.len());
     }
+}
+
+/// The aux fields (name, value) at the start of an RDB file, as far as `head` (its first
+/// bytes) holds them whole; none if it is not an RDB file.
+pub fn aux_fields(head: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut fields = Vec::new();
+    let mut r = Reader::new(head);
+    if r.take(9).ok().and_then(|m| m.get(..5)) != Some(b"REDIS") {
+        return fields;
+    }
+    while r.u8() == Ok(opcode::AUX) {
+        match (r.string(), r.string()) {
+            (Ok(k), Ok(v)) => fields.push((k, v)),
+            _ => break,
+        }
+    }
+    fields
 }
 
 /// An RDB parser fed a piece at a time: [`Loader::feed`] takes the complete items at the front
@@ -485,6 +502,33 @@ mod tests {
         };
         let mut d = ks.lock_all(view(0));
         encode(&aux, |sink| d.snapshot_now(true, sink)).unwrap()
+    }
+
+    #[test]
+    fn aux_fields_are_read_from_the_head() {
+        let field = |head: &[u8], name: &[u8]| {
+            aux_fields(head)
+                .into_iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v)
+        };
+        let bytes = file_of(&Keyspace::new());
+        assert_eq!(aux_fields(&bytes).len(), 5);
+        assert_eq!(field(&bytes, b"used-mem"), Some(b"2".to_vec()));
+        assert_eq!(field(&bytes, b"ctime"), Some(b"1".to_vec()));
+        assert_eq!(field(&bytes, b"nope"), None);
+        // Cut short anywhere: the fields whole before the cut.
+        let all = aux_fields(&bytes);
+        for cut in 0..bytes.len() {
+            let got = aux_fields(&bytes[..cut]);
+            assert_eq!(got[..], all[..got.len()], "cut at {cut}");
+        }
+        assert_eq!(aux_fields(&bytes[..12]), vec![]);
+        assert_eq!(aux_fields(b"HELLO0010\xfa"), vec![]);
+        // Redis writes numbers as integer-encoded strings (0xc2: 32 bits).
+        let mut head = b"REDIS0010\xfa\x08used-mem\xc2".to_vec();
+        head.extend_from_slice(&19_035_720u32.to_le_bytes());
+        assert_eq!(field(&head, b"used-mem"), Some(b"19035720".to_vec()));
     }
 
     #[test]

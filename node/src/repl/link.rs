@@ -446,7 +446,11 @@ fn load_snapshot(server: &Server, snapshot: Snapshot) -> Result<(), String> {
         server.aof.stop();
     }
     let mut db = crate::persist::lock_everything(server, unix_ms());
-    let loading = Loading::start(server);
+    let total = match &snapshot {
+        Snapshot::Memory(bytes) => bytes.len() as u64,
+        Snapshot::File(tmp) => std::fs::metadata(tmp).map_or(0, |m| m.len()),
+    };
+    let loading = crate::persist::Loading::start(server, total);
     info!("MASTER <-> REPLICA sync: Flushing old data");
     for i in 0..crate::db::NDBS {
         db.flush_db(i);
@@ -492,23 +496,6 @@ fn load_snapshot(server: &Server, snapshot: Snapshot) -> Result<(), String> {
             e.error, e.offset
         )
     })
-}
-
-/// INFO's `loading:1` and the LOADING refusals, for as long as it lives (also if the load
-/// panics).
-struct Loading<'a>(&'a Server);
-
-impl<'a> Loading<'a> {
-    fn start(server: &'a Server) -> Loading<'a> {
-        server.rdb.loading.store(true, SeqCst);
-        Loading(server)
-    }
-}
-
-impl Drop for Loading<'_> {
-    fn drop(&mut self) {
-        self.0.rdb.loading.store(false, SeqCst);
-    }
 }
 
 /// The loaded snapshot becomes `dir/dbfilename`, unless `rdb-del-sync-files yes` asks to
