@@ -267,6 +267,15 @@ pub fn execute(
 ) -> Outcome {
     let mark = out.len();
     let outcome = run(server, settings, client, args, hint, out);
+    // CLIENT CACHING yes/no holds for the next command, or the next transaction (until its
+    // EXEC), whether it runs or is refused; CLIENT's own subcommands leave it, as in Redis.
+    if client.tracking.caching.is_some()
+        && client.multi.is_none()
+        && !matches!(outcome, Outcome::Paused(_))
+        && !args[0].eq_ignore_ascii_case(b"client")
+    {
+        client.tracking.caching = None;
+    }
     if matches!(outcome, Outcome::Blocked) || client.action.is_some() {
         // The connection waits before the next command (for the unblocking, or to carry
         // out the action): that command reads the clock itself.
@@ -328,18 +337,12 @@ fn run(
     *client.info.last_cmd.lock() = (parent.map_or("", |p| p.name), cmd.name);
     if !cmd.arity_ok(args.len()) {
         let e = CmdError::WrongArity(full_name(parent, cmd));
-        if client.multi.is_some() && parent.is_none() && cmd.name == "exec" {
-            // A rejected EXEC discards the transaction, naming the reason.
-            crate::cmd::multi::end_transaction(server, client);
-            let text = e.to_string();
-            let reason = text.strip_prefix("ERR ").unwrap_or(&text);
-            let abort = format!("EXECABORT Transaction discarded because of: {reason}");
-            reply_error(server, out, proto, &CmdError::Msg(abort.into()));
-            return Outcome::Done;
-        }
-        client.flag_transaction();
-        reply_error(server, out, proto, &e);
-        return Outcome::Done;
+        return reject(server, client, parent, cmd, out, &e);
+    }
+    if parent.is_none() && cmd.name == "debug" && !crate::cmd::server::debug_allowed(server, client)
+    {
+        let e = CmdError::raw(crate::cmd::server::DEBUG_NOT_ALLOWED);
+        return reject(server, client, parent, cmd, out, &e);
     }
     // Authentication is required while the default user has a password or is off (Redis's
     // authRequired), checked again on each command of an unauthenticated connection.
@@ -347,16 +350,12 @@ fn run(
         && cmd.flags & flags::NO_AUTH == 0
         && !server.acl.default_user().auto_auth()
     {
-        client.flag_transaction();
-        reply_error(server, out, proto, &CmdError::NoAuth);
-        return Outcome::Done;
+        return reject(server, client, parent, cmd, out, &CmdError::NoAuth);
     }
     // ACLs: one flag for users allowed everything, the full check for the others.
     if !client.user.is_open() {
         if let Err(e) = acl_check(server, client, parent.is_some(), cmd, args) {
-            client.flag_transaction();
-            reply_error(server, out, proto, &e);
-            return Outcome::Done;
+            return reject(server, client, parent, cmd, out, &e);
         }
     }
     // A migration deleting keys after this point makes the routing below stale (see
@@ -612,8 +611,34 @@ fn queue(
     ReplyWriter::new(out, proto).simple("QUEUED");
 }
 
-/// Answers LOADING (EXECABORT for an EXEC) if `cmd` may not run while a replica loads its
-/// primary's snapshot; true if it did. Out of line: the check in `run` stays one load.
+/// Refuses a command before it runs, as Redis's rejectCommand: an EXEC (also one given
+/// outside MULTI) discards the transaction and names the reason; any other command fails
+/// the transaction being queued, if any.
+#[cold]
+#[inline(never)]
+fn reject(
+    server: &Server,
+    client: &mut Client,
+    parent: Option<&Command>,
+    cmd: &Command,
+    out: &mut bytes::BytesMut,
+    e: &CmdError,
+) -> Outcome {
+    if parent.is_none() && cmd.name == "exec" {
+        crate::cmd::multi::end_transaction(server, client);
+        let text = e.to_string();
+        let reason = text.strip_prefix("ERR ").unwrap_or(&text);
+        let abort = format!("EXECABORT Transaction discarded because of: {reason}");
+        reply_error(server, out, client.proto, &CmdError::Msg(abort.into()));
+    } else {
+        client.flag_transaction();
+        reply_error(server, out, client.proto, e);
+    }
+    Outcome::Done
+}
+
+/// Answers LOADING (EXECABORT for an EXEC) if `cmd` may not run while a load runs (at
+/// start, or a replica's of its primary's snapshot); true if it did. Out of line: the check in `run` stays one load.
 #[cold]
 #[inline(never)]
 fn refused_while_loading(
@@ -629,18 +654,10 @@ fn refused_while_loading(
     } else {
         cmd.flags & flags::LOADING == 0
     };
-    if !denied {
-        return false;
+    if denied {
+        reject(server, client, parent, cmd, out, &CmdError::raw(LOADING));
     }
-    if is_exec {
-        crate::cmd::multi::end_transaction(server, client);
-        let abort = format!("EXECABORT Transaction discarded because of: {LOADING}");
-        reply_error(server, out, client.proto, &CmdError::Msg(abort.into()));
-    } else {
-        client.flag_transaction();
-        reply_error(server, out, client.proto, &CmdError::raw(LOADING));
-    }
-    true
+    denied
 }
 
 /// A queued command as EXEC runs it.
@@ -884,20 +901,15 @@ fn invoke<'a>(
             server.tracking.flushed(server, cmd.name == "flushall");
         }
     }
-    if client.tracking.on {
-        if cmd.flags & flags::READONLY != 0 && client.tracking.remembers() {
-            let mut idx = Vec::new();
-            cmd.key_indices(args, &mut idx);
-            server
-                .tracking
-                .remember(client.info.id, idx.iter().map(|&i| &args[i][..]));
-            server
-                .tracking
-                .limit_keys(server, settings.tracking_table_max_keys);
-        }
-        if cmd.name != "caching" {
-            client.tracking.caching = None;
-        }
+    if client.tracking.on && cmd.flags & flags::READONLY != 0 && client.tracking.remembers() {
+        let mut idx = Vec::new();
+        cmd.key_indices(args, &mut idx);
+        server
+            .tracking
+            .remember(client.info.id, idx.iter().map(|&i| &args[i][..]));
+        server
+            .tracking
+            .limit_keys(server, settings.tracking_table_max_keys);
     }
     if let Err(e) = result {
         out.truncate(mark);

@@ -266,10 +266,15 @@ pub fn snapshot(server: &Server, db: &mut Db) -> Vec<(usize, Bytes, bool)> {
     out
 }
 
-/// After a whole-database command: touches the watched keys it replaced.
+/// After a whole-database command: touches the watched keys of the databases it emptied
+/// or swapped.
 pub fn touch_replaced(server: &Server, db: &mut Db, before: Vec<(usize, Bytes, bool)>) {
+    let replaced = db.fx.as_ref().map_or(0, |fx| fx.replaced_dbs);
     let saved = db.index;
     for (d, k, was) in before {
+        if replaced & (1 << d) == 0 {
+            continue;
+        }
         db.index = d;
         let after = db.raw_state(&k);
         server.watches.touch_replaced(d, &k, was, after);

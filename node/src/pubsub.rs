@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashMap;
+use indexmap::IndexSet;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 use tracing::warn;
@@ -73,7 +74,9 @@ pub struct Pushes {
     /// Unix ms when the soft limit was first exceeded (0: not exceeded).
     soft_since: AtomicU64,
     /// Channels, patterns, shard channels (indexed by [`Kind::index`]).
-    subs: Mutex<[HashSet<Bytes>; 3]>,
+    /// Insertion-ordered: an UNSUBSCRIBE of everything answers in subscription order, as
+    /// Redis's per-client pattern list does.
+    subs: Mutex<[IndexSet<Bytes>; 3]>,
 }
 
 impl Pushes {
@@ -347,14 +350,14 @@ fn confirm(out: &mut crate::resp::ReplyWriter, word: &[u8], name: Option<&[u8]>,
 }
 
 /// Count shown in a confirmation: channels + patterns, or shard channels.
-fn count_for(kind: Kind, subs: &[HashSet<Bytes>; 3]) -> usize {
+fn count_for(kind: Kind, subs: &[IndexSet<Bytes>; 3]) -> usize {
     match kind {
         Kind::Shard => subs[2].len(),
         _ => subs[0].len() + subs[1].len(),
     }
 }
 
-fn update_flag(info: &ClientInfo, subs: &[HashSet<Bytes>; 3]) {
+fn update_flag(info: &ClientInfo, subs: &[IndexSet<Bytes>; 3]) {
     if subs.iter().all(|s| s.is_empty()) {
         info.flags.fetch_and(!cflags::PUBSUB, Relaxed);
     } else {
@@ -405,7 +408,7 @@ pub fn unsubscribe(
         names
     };
     for n in list {
-        if subs[k].remove(n) {
+        if subs[k].shift_remove(n) {
             if let Some(v) = reg.maps[k].get_mut(n) {
                 v.retain(|c| c.id != info.id);
                 if v.is_empty() {

@@ -1,4 +1,5 @@
-//! Blocking stream reads (XREAD / XREADGROUP BLOCK) with several raw clients, against stock
+//! Blocking stream reads (XREAD / XREADGROUP BLOCK) with several raw clients, and stream
+//! checks a script cannot make (XCLAIM's counts beside varying idle times), against stock
 //! Redis and ferrodis: each scenario runs on both servers and the replies every client got must
 //! match byte for byte, and match what the scenario expects. Every wait has a deadline: clients
 //! read with a timeout, and "client is blocked" is polled through `INFO clients`.
@@ -157,4 +158,30 @@ fn rename_wakes_a_reader_with_at_most_a_thousand_entries() {
         out
     });
     assert_eq!(t[1], "entries: 1000");
+}
+
+/// XCLAIM's RETRYCOUNT below zero is ignored: the delivery count goes up by one, or stays
+/// with JUSTID (XPENDING's idle times vary, so only the counts are compared).
+#[test]
+fn xclaim_ignores_a_negative_retrycount() {
+    let counts = both("negative retrycount", |s| {
+        let mut c = s.client();
+        c.ok(["XADD", "s", "1-1", "a", "1"]);
+        c.ok(["XGROUP", "CREATE", "s", "g", "0"]);
+        c.ok(["XREADGROUP", "GROUP", "g", "c1", "STREAMS", "s", ">"]);
+        let mut out = Vec::new();
+        for (consumer, justid) in [("c2", true), ("c3", false), ("c4", false)] {
+            let mut args = vec!["XCLAIM", "s", "g", consumer, "0", "1-1", "RETRYCOUNT", "-1"];
+            if justid {
+                args.push("JUSTID");
+            }
+            c.ok(&args);
+            let pending = c.ok(["XPENDING", "s", "g", "-", "+", "10"]);
+            let entry = &pending.children()[0];
+            let count = entry.children()[3].as_int().unwrap_or(-99);
+            out.push(format!("{consumer}: {count}"));
+        }
+        out
+    });
+    assert_eq!(counts, ["c2: 1", "c3: 2", "c4: 3"]);
 }

@@ -15,16 +15,22 @@ use crate::dispatch::Ctx;
 use crate::error::CmdError;
 use crate::server::unix_ms;
 
-const SUB: u32 = f::NOSCRIPT | f::STALE;
-const ADMIN_SUB: u32 = f::ADMIN | f::NOSCRIPT | f::STALE | f::NO_ASYNC_LOADING;
+const SUB: u32 = f::STALE;
+const ADMIN_SUB: u32 = f::ADMIN | f::STALE | f::NO_ASYNC_LOADING;
+/// The tip of subcommands whose answer depends on the node and the moment.
+const NONDET: &[&str] = &["nondeterministic_output"];
 
 macro_rules! sub {
     ($name:literal, $arity:expr, $flags:expr, $handler:ident, $summary:literal) => {
+        sub!($name, $arity, $flags, $handler, $summary, &[])
+    };
+    ($name:literal, $arity:expr, $flags:expr, $handler:ident, $summary:literal, $tips:expr) => {
         Command {
             name: $name,
             arity: $arity,
             flags: $flags,
             handler: Some($handler),
+            tips: $tips,
             group: "cluster",
             since: "3.0.0",
             complexity: "O(N)",
@@ -62,14 +68,16 @@ pub static COMMANDS: &[Command] = &[
                 2,
                 ADMIN_SUB,
                 bumpepoch,
-                "Advances the cluster config epoch."
+                "Advances the cluster config epoch.",
+                NONDET
             ),
             sub!(
                 "count-failure-reports",
                 3,
                 f::ADMIN | SUB,
                 count_failure_reports,
-                "Returns the number of active failure reports for a node."
+                "Returns the number of active failure reports for a node.",
+                NONDET
             ),
             sub!(
                 "countkeysinslot",
@@ -118,7 +126,8 @@ pub static COMMANDS: &[Command] = &[
                 4,
                 SUB,
                 getkeysinslot,
-                "Returns the key names in a hash slot."
+                "Returns the key names in a hash slot.",
+                NONDET
             ),
             sub!(
                 "help",
@@ -132,7 +141,8 @@ pub static COMMANDS: &[Command] = &[
                 2,
                 SUB,
                 info,
-                "Returns information about the state of a node."
+                "Returns information about the state of a node.",
+                NONDET
             ),
             sub!(
                 "keyslot",
@@ -146,7 +156,8 @@ pub static COMMANDS: &[Command] = &[
                 2,
                 SUB,
                 links,
-                "Returns a list of all TCP links to and from peer nodes."
+                "Returns a list of all TCP links to and from peer nodes.",
+                NONDET
             ),
             sub!(
                 "meet",
@@ -168,14 +179,16 @@ pub static COMMANDS: &[Command] = &[
                 2,
                 SUB,
                 nodes,
-                "Returns the cluster configuration for a node."
+                "Returns the cluster configuration for a node.",
+                NONDET
             ),
             sub!(
                 "replicas",
                 3,
                 f::ADMIN | SUB,
                 replicas,
-                "Lists the replica nodes of a master node."
+                "Lists the replica nodes of a master node.",
+                NONDET
             ),
             sub!(
                 "replicate",
@@ -187,7 +200,7 @@ pub static COMMANDS: &[Command] = &[
             sub!(
                 "reset",
                 -2,
-                f::ADMIN | f::NOSCRIPT | f::STALE | f::NO_ASYNC_LOADING,
+                f::ADMIN | f::NOSCRIPT | f::STALE,
                 reset,
                 "Resets a node."
             ),
@@ -217,21 +230,24 @@ pub static COMMANDS: &[Command] = &[
                 2,
                 SUB,
                 shards,
-                "Returns the mapping of cluster slots to shards."
+                "Returns the mapping of cluster slots to shards.",
+                NONDET
             ),
             sub!(
                 "slaves",
                 3,
                 f::ADMIN | SUB,
                 replicas,
-                "Lists the replica nodes of a master node."
+                "Lists the replica nodes of a master node.",
+                NONDET
             ),
             sub!(
                 "slots",
                 2,
                 SUB,
                 slots,
-                "Returns the mapping of cluster slots to nodes."
+                "Returns the mapping of cluster slots to nodes.",
+                NONDET
             ),
         ],
         ..Command::DEFAULT

@@ -166,6 +166,11 @@ fn key_spec(out: &mut ReplyWriter, s: &KeySpec) {
             out.bulk(b"startfrom");
             out.int(startfrom as i64);
         }
+        BeginSearch::Unknown => {
+            out.bulk(b"unknown");
+            out.bulk(b"spec");
+            out.map(0);
+        }
     }
     out.bulk(b"find_keys");
     out.map(2);
@@ -200,6 +205,11 @@ fn key_spec(out: &mut ReplyWriter, s: &KeySpec) {
             out.int(firstkey as i64);
             out.bulk(b"keystep");
             out.int(step as i64);
+        }
+        FindKeys::Unknown => {
+            out.bulk(b"unknown");
+            out.bulk(b"spec");
+            out.map(0);
         }
     }
 }
@@ -363,8 +373,10 @@ fn docs(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
-/// The row and key positions for `COMMAND GETKEYS`-style arguments.
-fn keys_of(ctx: &Ctx) -> Result<(&'static Command, Vec<usize>), CmdError> {
+/// The keys of `COMMAND GETKEYS`-style arguments, with their flags, checked in Redis's
+/// order: a known command, one with keys, the right number of arguments, key specs that
+/// fit them, and at least one key unless the command may have none.
+fn keys_of(ctx: &Ctx) -> Result<Vec<(usize, u16)>, CmdError> {
     let argv = &ctx.args[2..];
     let Some(top) = lookup(&argv[0]) else {
         return Err(CmdError::err("Invalid command specified"));
@@ -374,49 +386,39 @@ fn keys_of(ctx: &Ctx) -> Result<(&'static Command, Vec<usize>), CmdError> {
     } else {
         top
     };
+    if cmd.key_specs.iter().all(|s| s.flags & kflags::NOT_KEY != 0) {
+        return Err(CmdError::err("The command has no key arguments"));
+    }
     if !cmd.arity_ok(argv.len()) {
         return Err(CmdError::err(
             "Invalid number of arguments specified for command",
         ));
     }
-    let mut idx = Vec::new();
-    cmd.key_indices(argv, &mut idx);
-    if idx.is_empty() {
-        return Err(CmdError::err("The command has no key arguments"));
+    let mut keys = Vec::new();
+    if !cmd.keys_with_flags(argv, &mut keys) {
+        keys.clear();
     }
-    Ok((cmd, idx))
+    if keys.is_empty() && cmd.flags & f::NO_MANDATORY_KEYS == 0 {
+        return Err(CmdError::err("Invalid arguments specified for command"));
+    }
+    Ok(keys)
 }
 
 fn getkeys(ctx: &mut Ctx) -> CmdResult {
-    let (_, idx) = keys_of(ctx)?;
-    ctx.out.array(idx.len());
-    for i in idx {
+    let keys = keys_of(ctx)?;
+    ctx.out.array(keys.len());
+    for (i, _) in keys {
         ctx.out.bulk(&ctx.args[2 + i]);
     }
     Ok(())
 }
 
 fn getkeysandflags(ctx: &mut Ctx) -> CmdResult {
-    let (cmd, idx) = keys_of(ctx)?;
-    let argv = &ctx.args[2..];
-    ctx.out.array(idx.len());
-    for i in idx {
-        // The flags of the first spec that yields this position.
-        let mut flags = 0;
-        let mut one = Vec::new();
-        for s in cmd.key_specs {
-            let probe = Command {
-                key_specs: std::slice::from_ref(s),
-                ..Command::DEFAULT
-            };
-            probe.key_indices(argv, &mut one);
-            if one.contains(&i) {
-                flags = s.flags;
-                break;
-            }
-        }
+    let keys = keys_of(ctx)?;
+    ctx.out.array(keys.len());
+    for (i, flags) in keys {
         ctx.out.array(2);
-        ctx.out.bulk(&argv[i]);
+        ctx.out.bulk(&ctx.args[2 + i]);
         key_flag_names(&mut ctx.out, flags);
     }
     Ok(())

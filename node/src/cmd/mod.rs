@@ -22,6 +22,7 @@ pub mod pubsub;
 pub mod repl;
 pub mod server;
 pub mod set;
+pub mod sort;
 pub mod stream;
 pub mod string;
 pub mod tracking;
@@ -181,6 +182,8 @@ pub enum BeginSearch {
         keyword: &'static str,
         startfrom: i32,
     },
+    /// Not expressible as a spec: the command's [`Command::getkeys`] finds these keys.
+    Unknown,
 }
 
 /// How keys are found from the start position.
@@ -195,6 +198,8 @@ pub enum FindKeys {
         firstkey: i32,
         step: i32,
     },
+    /// With [`BeginSearch::Unknown`].
+    Unknown,
 }
 
 /// One key spec, as in Redis 7's `COMMAND INFO`.
@@ -236,6 +241,9 @@ impl KeySpec {
     }
 }
 
+/// A command's own key finder: calls back with `(index, key spec flags)` for each key.
+pub type GetKeys = fn(&[bytes::Bytes], &mut dyn FnMut(usize, u16));
+
 /// A command (or subcommand) row.
 #[derive(Debug)]
 pub struct Command {
@@ -252,6 +260,9 @@ pub struct Command {
     /// None only for containers that always need a subcommand; a container with a
     /// handler (COMMAND) runs it when called without one.
     pub handler: Option<Handler>,
+    /// Finds the keys, `(index, key spec flags)`, where specs cannot (SORT's STORE), as
+    /// Redis's getkeys procedures do; the specs are then only shown.
+    pub getkeys: Option<GetKeys>,
     pub group: &'static str,
     pub since: &'static str,
     pub complexity: &'static str,
@@ -270,6 +281,7 @@ impl Command {
         key_specs: &[],
         subcommands: &[],
         handler: None,
+        getkeys: None,
         group: "generic",
         since: "1.0.0",
         complexity: "O(1)",
@@ -387,10 +399,11 @@ impl Command {
         self.visit_keys(args, any, |i, _| out.push(i));
     }
 
-    /// Every key argument with the flags of the key spec that found it (ACL read/write checks).
-    /// `VARIABLE_FLAGS` specs get the flags of these arguments, as Redis's key callbacks
-    /// (`setGetKeys`, `bitfieldGetKeys`) give them.
-    pub fn keys_with_flags(&self, args: &[bytes::Bytes], out: &mut Vec<(usize, u16)>) {
+    /// Every key argument with the flags of the key spec that found it (ACL read/write checks,
+    /// COMMAND GETKEYSANDFLAGS). `VARIABLE_FLAGS` specs get the flags of these arguments, as
+    /// Redis's key callbacks (`setGetKeys`, `bitfieldGetKeys`) give them. False if a spec
+    /// does not fit the arguments (Redis's "invalid spec": a bad key count, keys past the end).
+    pub fn keys_with_flags(&self, args: &[bytes::Bytes], out: &mut Vec<(usize, u16)>) -> bool {
         out.clear();
         self.visit_keys(args, u16::MAX, |i, f| {
             let f = if f & kflags::VARIABLE_FLAGS != 0 {
@@ -399,12 +412,24 @@ impl Command {
                 f
             };
             out.push((i, f))
-        });
+        })
     }
 
-    /// Calls `f(index, spec flags)` for each key found by the specs having one of the `any` flags.
-    fn visit_keys(&self, args: &[bytes::Bytes], any: u16, mut f: impl FnMut(usize, u16)) {
+    /// Calls `f(index, spec flags)` for each key found by the specs having one of the `any`
+    /// flags. Returns false if a spec does not fit the arguments as Redis judges it (its
+    /// first or last key out of range, a key count that is not a number, negative or zero);
+    /// the keys it does find are visited anyway.
+    fn visit_keys(&self, args: &[bytes::Bytes], any: u16, mut f: impl FnMut(usize, u16)) -> bool {
+        if let Some(getkeys) = self.getkeys {
+            getkeys(args, &mut |i, flags| {
+                if flags & any != 0 {
+                    f(i, flags)
+                }
+            });
+            return true;
+        }
         let argc = args.len() as i32;
+        let mut valid = true;
         // MIGRATE ... "" ... KEYS k...: the key argument is an empty placeholder, not a key
         // (Redis's `migrateGetKeys`).
         let skip_first = self.name == "migrate" && migrate::uses_keys_option(args);
@@ -429,8 +454,10 @@ impl Command {
                         None => continue,
                     }
                 }
+                BeginSearch::Unknown => continue,
             };
             if start >= argc {
+                valid = false;
                 continue;
             }
             match spec.find {
@@ -446,6 +473,7 @@ impl Command {
                     } else {
                         argc + lastkey
                     };
+                    valid &= last < argc && last >= start;
                     let mut i = start;
                     while i <= last.min(argc - 1) {
                         f(i as usize, spec.flags);
@@ -459,15 +487,20 @@ impl Command {
                 } => {
                     let idx = start + keynumidx;
                     if idx >= argc {
+                        valid = false;
                         continue;
                     }
                     let Some(n) = crate::util::num::parse_i64(&args[idx as usize]) else {
+                        valid = false;
                         continue;
                     };
+                    let first = start + firstkey;
+                    if n <= 0 || first as i64 + n > argc as i64 {
+                        valid = false;
+                    }
                     if n <= 0 {
                         continue;
                     }
-                    let first = start + firstkey;
                     for k in 0..n.min(argc as i64) as i32 {
                         let i = first + k * step.max(1);
                         if i < argc {
@@ -475,10 +508,11 @@ impl Command {
                         }
                     }
                 }
+                FindKeys::Unknown => {}
             }
         }
+        valid
     }
-
     /// The subcommand row for `name`, case-insensitively.
     pub fn subcommand(&self, name: &[u8]) -> Option<&'static Command>
     where
@@ -537,6 +571,7 @@ pub static GROUPS: &[&[Command]] = &[
     migrate::COMMANDS,
     hash::COMMANDS,
     list::COMMANDS,
+    sort::COMMANDS,
     set::COMMANDS,
     zset::COMMANDS,
     hll::COMMANDS,

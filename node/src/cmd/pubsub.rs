@@ -214,6 +214,12 @@ fn punsubscribe(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn ssubscribe(ctx: &mut Ctx) -> CmdResult {
+    // Unlike SUBSCRIBE, not even inside MULTI (as Redis).
+    if !ctx.client.may_block() {
+        return Err(CmdError::raw(
+            "ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client",
+        ));
+    }
     sub(ctx, Kind::Shard)
 }
 

@@ -83,6 +83,7 @@ pub static COMMANDS: &[Command] = &[
         flags: f::NOSCRIPT,
         acl: acl::SLOW | acl::CONNECTION,
         handler: Some(wait),
+        tips: &["request_policy:all_shards", "response_policy:agg_min"],
         group: "generic",
         since: "3.0.0",
         summary: "Blocks until the writes of this connection reach the given number of replicas.",

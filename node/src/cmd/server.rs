@@ -872,6 +872,11 @@ fn shutdown(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn monitor(ctx: &mut Ctx) -> CmdResult {
+    if !ctx.client.may_block() {
+        return Err(CmdError::raw(
+            "ERR MONITOR isn't allowed for DENY BLOCKING client",
+        ));
+    }
     ctx.out.ok();
     ctx.client.action = Some(Action::Monitor);
     Ok(())
@@ -1054,23 +1059,25 @@ fn memory_help(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
-fn debug(ctx: &mut Ctx) -> CmdResult {
-    let allowed = {
-        let cfg = ctx.server.config.read();
-        match cfg.enable_debug_command() {
-            "yes" => true,
-            "local" => ctx
-                .client
-                .info
-                .addr
-                .rsplit_once(':')
-                .is_some_and(|(ip, _)| ip == "127.0.0.1" || ip == "[::1]"),
-            _ => false,
-        }
-    };
-    if !allowed {
-        return Err(CmdError::raw("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server."));
+/// Whether `enable-debug-command` lets this client run DEBUG (`local`: from loopback).
+/// Checked by dispatch before the command runs or is queued, as Redis checks its
+/// protected commands.
+pub fn debug_allowed(server: &Server, client: &crate::dispatch::Client) -> bool {
+    match server.config.read().enable_debug_command() {
+        "yes" => true,
+        "local" => client
+            .info
+            .addr
+            .rsplit_once(':')
+            .is_some_and(|(ip, _)| ip == "127.0.0.1" || ip == "[::1]"),
+        _ => false,
     }
+}
+
+/// The refusal of DEBUG when [`debug_allowed`] says no.
+pub const DEBUG_NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+
+fn debug(ctx: &mut Ctx) -> CmdResult {
     let sub = ctx.args[1].to_ascii_lowercase();
     match (sub.as_slice(), ctx.args.len()) {
         (b"sleep", 3) => {

@@ -631,7 +631,7 @@ fn parse_add_trim_for(
         } else if xadd && opt.eq_ignore_ascii_case(b"nomkstream") {
             a.nomkstream = true;
         } else if xadd {
-            let p = parse_id(opt, 0, false, true).ok_or(CmdError::InvalidStreamId)?;
+            let p = parse_id(opt, 0, true, true).ok_or(CmdError::InvalidStreamId)?;
             a.id = Some((p.id, p.seq_given));
             a.id_index = i;
             break;
@@ -1045,9 +1045,16 @@ fn read_generic(ctx: &mut Ctx<'_>, group_mode: bool) -> CmdResult {
     let mut tmp = BytesMut::new();
     let mut w = ReplyWriter::new(&mut tmp, ctx.out.proto);
     let mut served = 0;
+    let mut created = Vec::new();
     for (key, from) in keys.iter().zip(&froms) {
         let Some(s) = write_stream(&mut ctx.db, key)? else {
             continue;
+        };
+        // A consumer is made (by `history` or `deliver_new`) when a stream is served to it.
+        let new_consumer = |s: &Stream, (g, consumer): (&[u8], &[u8])| {
+            s.groups
+                .get(g)
+                .is_some_and(|gr| !gr.consumers.contains_key(consumer))
         };
         let wrote = match group {
             None => {
@@ -1061,6 +1068,9 @@ fn read_generic(ctx: &mut Ctx<'_>, group_mode: bool) -> CmdResult {
             }
             Some((g, consumer)) => match *from {
                 From::After(gt) => {
+                    if new_consumer(s, (g, consumer)) {
+                        created.push(key);
+                    }
                     open_stream(&mut w, key);
                     history(&mut w, s, g, consumer, gt, count, now);
                     ctx.db.dirty += 1;
@@ -1070,6 +1080,9 @@ fn read_generic(ctx: &mut Ctx<'_>, group_mode: bool) -> CmdResult {
                     let last = s.groups.get(g).map_or(StreamId::MAX, |gr| gr.last_id);
                     if s.is_empty() || s.last_valid_id() <= last {
                         continue;
+                    }
+                    if new_consumer(s, (g, consumer)) {
+                        created.push(key);
                     }
                     open_stream(&mut w, key);
                     deliver_new(&mut w, s, g, consumer, last, count, noack, now);
@@ -1081,6 +1094,9 @@ fn read_generic(ctx: &mut Ctx<'_>, group_mode: bool) -> CmdResult {
         if wrote {
             served += 1;
         }
+    }
+    for key in created {
+        consumer_created(ctx, key);
     }
     if served > 0 {
         // A map of stream -> entries in RESP3, an array of `[stream, entries]` in RESP2.
@@ -1107,6 +1123,13 @@ fn read_generic(ctx: &mut Ctx<'_>, group_mode: bool) -> CmdResult {
         _ => ctx.out.null_array(),
     }
     Ok(())
+}
+
+/// A consumer made by XREADGROUP, XCLAIM or XAUTOCLAIM as it was named: a change, and the
+/// `xgroup-createconsumer` event XGROUP CREATECONSUMER sends too.
+fn consumer_created(ctx: &mut Ctx<'_>, key: &[u8]) {
+    ctx.db.dirty += 1;
+    ctx.notify(T, "xgroup-createconsumer", key);
 }
 
 /// Starts one stream's part of an XREAD reply: `[key, ...` (RESP2) or `key => ...` (RESP3).
@@ -1259,9 +1282,16 @@ fn serve_blocked(
                 blocking::block(ctx, &[], None, "stream");
                 return Ok(());
             }
+            let new = s
+                .groups
+                .get_mut(g)
+                .is_some_and(|gr| gr.consumer(consumer, now).1);
             open_stream(&mut w, serving);
             deliver_new(&mut w, s, g, consumer, last, count, noack, now);
             ctx.db.dirty += 1;
+            if new {
+                consumer_created(ctx, serving);
+            }
         }
         None => {
             let gt = strict_id(&id_args[j], 0).unwrap_or(StreamId::MAX);
@@ -1452,7 +1482,8 @@ fn xclaim(ctx: &mut Ctx<'_>) -> CmdResult {
         } else if o.eq_ignore_ascii_case(b"retrycount") && more > 0 {
             j += 1;
             let v = int_or(&args[j], "Invalid RETRYCOUNT option argument for XCLAIM")?;
-            retry = Some(v as u64);
+            // A negative count is ignored (the usual increment applies), as in Redis.
+            retry = u64::try_from(v).ok();
         } else if o.eq_ignore_ascii_case(b"lastid") && more > 0 {
             j += 1;
             last_id = strict_id(&args[j], 0)?;
@@ -1483,6 +1514,7 @@ fn xclaim(ctx: &mut Ctx<'_>) -> CmdResult {
     let mut n = 0;
     let mut dirty = 0;
     let mut props = Vec::new();
+    let mut created = false;
     for id in ids {
         if !s.contains(id) {
             if g.ack(id) {
@@ -1505,7 +1537,9 @@ fn xclaim(ctx: &mut Ctx<'_>) -> CmdResult {
                 continue;
             }
         }
-        g.consumer(name, now).0.seen_time = now;
+        let (c, new) = g.consumer(name, now);
+        c.seen_time = now;
+        created |= new;
         let prev = g.pel.get(&id).cloned();
         if let Some(p) = &prev {
             if &p.consumer[..] != name {
@@ -1543,6 +1577,9 @@ fn xclaim(ctx: &mut Ctx<'_>) -> CmdResult {
     let group_last = g.last_id;
     s.groups.insert(Bytes::copy_from_slice(&args[2]), g);
     ctx.db.dirty += dirty;
+    if created {
+        consumer_created(ctx, &args[1]);
+    }
     propagate_claims(ctx, props, group_last);
     ctx.out.array(n);
     ctx.out.raw(&tmp);
@@ -1645,6 +1682,7 @@ fn xautoclaim(ctx: &mut Ctx<'_>) -> CmdResult {
     let mut claimed = 0;
     let mut deleted = Vec::new();
     let mut dirty = 0;
+    let mut created = false;
     let mut cursor = start;
     let mut next: Option<StreamId> = None;
     let mut props = Vec::new();
@@ -1675,7 +1713,9 @@ fn xautoclaim(ctx: &mut Ctx<'_>) -> CmdResult {
         } else {
             let nack_time = g.pel[&id].delivery_time;
             if minidle == 0 || now.saturating_sub(nack_time) >= minidle {
-                g.consumer(name, now).0.seen_time = now;
+                let (c, new) = g.consumer(name, now);
+                c.seen_time = now;
+                created |= new;
                 let prev = g.pel[&id].clone();
                 if &prev.consumer[..] != name {
                     if let Some(c) = g.consumers.get_mut(&prev.consumer) {
@@ -1712,6 +1752,9 @@ fn xautoclaim(ctx: &mut Ctx<'_>) -> CmdResult {
     let group_last = g.last_id;
     s.groups.insert(Bytes::copy_from_slice(&args[2]), g);
     ctx.db.dirty += dirty;
+    if created {
+        consumer_created(ctx, &args[1]);
+    }
     propagate_claims(ctx, props, group_last);
     let out = &mut ctx.out;
     out.array(3);

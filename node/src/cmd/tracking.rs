@@ -103,10 +103,19 @@ pub fn client_tracking(ctx: &mut Ctx) -> CmdResult {
                 }
             }
         }
+        // No prefix is the empty one, which every key has (shown by TRACKINGINFO, and
+        // overlapping any later prefix, as in Redis).
+        if opts.prefixes.is_empty() {
+            opts.prefixes.push(Bytes::new());
+        }
         // Prefixes add up while tracking stays on.
         if cur.on {
             let mut all = cur.opts.prefixes.clone();
-            all.append(&mut opts.prefixes);
+            for p in opts.prefixes.drain(..) {
+                if !all.contains(&p) {
+                    all.push(p);
+                }
+            }
             opts.prefixes = all;
         }
     }
@@ -217,8 +226,11 @@ pub fn client_trackinginfo(ctx: &mut Ctx) -> CmdResult {
     out.bulk(b"redirect");
     out.int(if t.on { t.opts.redirect as i64 } else { -1 });
     out.bulk(b"prefixes");
-    out.array(t.opts.prefixes.len());
-    for p in &t.opts.prefixes {
+    // In byte order, as Redis's prefix tree lists them.
+    let mut prefixes: Vec<&Bytes> = t.opts.prefixes.iter().collect();
+    prefixes.sort();
+    out.array(prefixes.len());
+    for p in prefixes {
         out.bulk(p);
     }
     Ok(())

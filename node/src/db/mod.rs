@@ -548,6 +548,9 @@ pub struct Effects {
     /// (as `DEL`), then what the handler asked for with [`Db::propagate_as`], or the command
     /// itself when it changed something (dispatch appends it).
     pub propagated: Vec<(usize, Vec<bytes::Bytes>)>,
+    /// Databases emptied or swapped whole through this view (bit `db`): the watched keys
+    /// of these, and only these, changed with them.
+    pub replaced_dbs: u32,
 }
 
 impl<'a> Db<'a> {
@@ -970,6 +973,7 @@ impl<'a> Db<'a> {
             }
         }
         self.dirty += n as u64;
+        self.fx().replaced_dbs |= 1 << db;
         n
     }
 
@@ -979,6 +983,7 @@ impl<'a> Db<'a> {
             self.shard(i).dbs.swap(a, b);
         }
         self.dirty += 1;
+        self.fx().replaced_dbs |= (1 << a) | (1 << b);
     }
 
     /// A random live key of the selected database.
