@@ -194,11 +194,19 @@ fn run(config: Config) -> anyhow::Result<()> {
                 warn!("Failed to write PID file: {e}");
             }
         }
-        // Clients are served while the dataset loads, as in Redis: commands without the
-        // `loading` flag get LOADING (INFO shows the progress). The state is on before the
-        // first client is accepted and lasts the whole start-up, the AOF's opening too: the
-        // cron (which would start the AOF itself) waits meanwhile.
-        ferrodis_node::persist::Loading::begin(&server);
+        // A dataset on disk is loaded while clients are served, as in Redis: commands
+        // without the `loading` flag get LOADING (INFO shows the progress). The state is on
+        // before the first client is accepted and lasts the whole start-up, the AOF's
+        // opening too: the cron (which would start the AOF itself) waits meanwhile. With
+        // nothing on disk the start-up is done first, so a fresh server never answers
+        // LOADING (scripts wait with `redis-cli ping`, which takes any reply).
+        let in_background = dataset_on_disk(&server);
+        if in_background {
+            ferrodis_node::persist::Loading::begin(&server);
+        } else if let Err(msg) = load_dataset(&server) {
+            warn!("{msg}");
+            std::process::exit(1);
+        }
         listener::log_listening(&listeners);
         for l in listeners {
             tokio::spawn(listener::accept_loop(server.clone(), l));
@@ -215,6 +223,9 @@ fn run(config: Config) -> anyhow::Result<()> {
         let load = {
             let server = server.clone();
             tokio::task::spawn_blocking(move || {
+                if !in_background {
+                    return Ok(());
+                }
                 let _loading = ferrodis_node::persist::Loading::adopt(&server);
                 load_dataset(&server)
             })
@@ -262,6 +273,22 @@ fn load_dataset(server: &Server) -> Result<(), String> {
             .and_then(|m| ferrodis_node::aof::rewrite::open_at_start(server, m))
     } else {
         ferrodis_node::persist::load_at_start(server)
+    }
+}
+
+/// Whether start-up has a dataset file to read: the AOF's manifest (or an old-style AOF)
+/// with appendonly, else the RDB file.
+fn dataset_on_disk(server: &Server) -> bool {
+    let c = server.config.read();
+    if c.appendonly() {
+        let prefix = c.appendfilename();
+        c.aof_dir()
+            .join(ferrodis_node::aof::manifest::manifest_name(&prefix))
+            .exists()
+            || std::path::Path::new(c.dir()).join(&prefix).exists()
+    } else {
+        drop(c);
+        ferrodis_node::persist::rdb_path(server).exists()
     }
 }
 
