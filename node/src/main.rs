@@ -200,9 +200,10 @@ fn run(config: Config) -> anyhow::Result<()> {
         // opening too: the cron (which would start the AOF itself) waits meanwhile. With
         // nothing on disk the start-up is done first, so a fresh server never answers
         // LOADING (scripts wait with `redis-cli ping`, which takes any reply).
-        let in_background = dataset_on_disk(&server);
-        if in_background {
-            ferrodis_node::persist::Loading::begin(&server);
+        let on_disk = dataset_on_disk(&server);
+        let in_background = on_disk.is_some();
+        if let Some(total) = on_disk {
+            ferrodis_node::persist::Loading::begin(&server, total);
         } else if let Err(msg) = load_dataset(&server) {
             warn!("{msg}");
             std::process::exit(1);
@@ -276,19 +277,26 @@ fn load_dataset(server: &Server) -> Result<(), String> {
     }
 }
 
-/// Whether start-up has a dataset file to read: the AOF's manifest (or an old-style AOF)
-/// with appendonly, else the RDB file.
-fn dataset_on_disk(server: &Server) -> bool {
+/// The bytes of the dataset files start-up reads, if there are any: the AOF directory's
+/// files (or an old-style AOF) with appendonly, else the RDB file.
+fn dataset_on_disk(server: &Server) -> Option<u64> {
     let c = server.config.read();
+    let size = |p: &std::path::Path| std::fs::metadata(p).ok().map(|m| m.len());
     if c.appendonly() {
         let prefix = c.appendfilename();
-        c.aof_dir()
+        let dir = c.aof_dir();
+        if dir
             .join(ferrodis_node::aof::manifest::manifest_name(&prefix))
             .exists()
-            || std::path::Path::new(c.dir()).join(&prefix).exists()
+        {
+            let files = std::fs::read_dir(&dir).ok()?;
+            Some(files.flatten().filter_map(|f| size(&f.path())).sum())
+        } else {
+            size(&std::path::Path::new(c.dir()).join(&prefix))
+        }
     } else {
         drop(c);
-        ferrodis_node::persist::rdb_path(server).exists()
+        size(&ferrodis_node::persist::rdb_path(server))
     }
 }
 

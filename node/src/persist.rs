@@ -124,10 +124,10 @@ impl<'a> Loading<'a> {
         Loading { server, outer }
     }
 
-    /// Marks `server` as loading from now on, before its clients are accepted; the thread
-    /// that then loads takes the state over with [`Loading::adopt`].
-    pub fn begin(server: &Server) {
-        Self::restart_progress(server, 0);
+    /// Marks `server` as loading `total` bytes from now on, before its clients are accepted;
+    /// the thread that then loads takes the state over with [`Loading::adopt`].
+    pub fn begin(server: &Server, total: u64) {
+        Self::restart_progress(server, total);
         server.rdb.loading.store(true, SeqCst);
     }
 

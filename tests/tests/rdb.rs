@@ -220,7 +220,16 @@ fn clients_get_loading_while_the_file_loads_and_sigterm_then_keeps_it() {
         ] {
             t.push(escape(c.command(cmd).expect("a reply").raw()));
         }
-        let info = c.ok(["INFO", "persistence"]).as_str().unwrap_or_default();
+        // The RDB's aux fields are read by the loading thread: give it a moment.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let info = loop {
+            let info = c.ok(["INFO", "persistence"]).as_str().unwrap_or_default();
+            let used: Option<u64> = info_value(&info, "loading_rdb_used_mem");
+            if used.is_some_and(|m| m > 0) || Instant::now() > deadline {
+                break info;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
         assert!(info.contains("\r\nloading:1\r\n"), "{flavor:?}: {info}");
         assert_eq!(
             info_value(&info, "loading_total_bytes"),
