@@ -299,11 +299,9 @@ pub fn unblock(server: &Server, id: u64, error: bool) -> bool {
     let mut out = bytes::BytesMut::new();
     let mut wr = ReplyWriter::new(&mut out, w.call.proto);
     if error {
-        wr.error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
-        server
-            .stats
-            .error_replies
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let text = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
+        wr.error(text);
+        server.stats.count_error(text);
     } else {
         wr.null_array();
     }
@@ -339,10 +337,7 @@ pub fn unblock_with_error(
         };
         let mut out = bytes::BytesMut::new();
         ReplyWriter::new(&mut out, w.call.proto).error(&e);
-        server
-            .stats
-            .error_replies
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        server.stats.count_error(&e);
         let _ = w.tx.send(out.freeze());
         n += 1;
     }

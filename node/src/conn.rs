@@ -201,7 +201,9 @@ where
             }
             if let Some(e) = pipeline.take_error() {
                 debug!(client = info.id, "protocol error: {e}");
-                ReplyWriter::new(&mut out, client.proto).error(&format!("ERR {e}"));
+                let text = format!("ERR {e}");
+                server.stats.count_error(&text);
+                ReplyWriter::new(&mut out, client.proto).error(&text);
                 closing = true;
                 break;
             }

@@ -1182,8 +1182,9 @@ fn no_handler(_: &mut Ctx<'_>) -> crate::cmd::CmdResult {
 }
 
 fn reply_error(server: &Server, out: &mut bytes::BytesMut, proto: Protocol, e: &CmdError) {
-    server.stats.error_replies.fetch_add(1, Relaxed);
-    ReplyWriter::new(out, proto).error(&e.to_string());
+    let text = e.to_string();
+    server.stats.count_error(&text);
+    ReplyWriter::new(out, proto).error(&text);
 }
 
 /// The arguments as SLOWLOG and MONITOR show them: the secrets Redis 7 hides read

@@ -231,8 +231,32 @@ pub struct Stats {
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
     pub error_replies: AtomicU64,
+    /// Error replies by their code (`ERR`, `WRONGTYPE`...), for INFO errorstats, in byte
+    /// order as Redis lists them.
+    pub error_codes: Mutex<std::collections::BTreeMap<String, u64>>,
     /// Instantaneous ops/sec, updated by the cron.
     pub ops_per_sec: AtomicU64,
+}
+
+/// At most this many error codes are counted apart, as in Redis: later new codes are not.
+const ERROR_CODES_MAX: usize = 128;
+
+impl Stats {
+    /// Counts an error reply (`text` without the leading `-`): its code is the first word
+    /// when a space comes within the first 31 bytes, else `ERR`, as Redis takes it.
+    pub fn count_error(&self, text: &str) {
+        self.error_replies.fetch_add(1, Relaxed);
+        let code = match text.as_bytes().iter().take(31).position(|&b| b == b' ') {
+            Some(end) => &text[..end],
+            None => "ERR",
+        };
+        let mut codes = self.error_codes.lock();
+        if let Some(n) = codes.get_mut(code) {
+            *n += 1;
+        } else if codes.len() < ERROR_CODES_MAX {
+            codes.insert(code.to_string(), 1);
+        }
+    }
 }
 
 /// One `SLOWLOG` entry.
@@ -698,6 +722,27 @@ mod tests {
     use super::Pause;
     use super::PausePurpose::{Client, Failover};
     use std::time::Duration;
+
+    #[test]
+    fn errors_are_counted_by_code() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = super::Stats::default();
+        s.count_error("ERR syntax error");
+        s.count_error("WRONGTYPE Operation against a key holding the wrong kind of value");
+        s.count_error("ERR wrong number of arguments for 'get' command");
+        // No space within the first 31 bytes: counted as ERR.
+        s.count_error("NOSPACEINTHISVERYLONGERRORCODETEXT at all");
+        s.count_error("LOADING");
+        let codes: Vec<(String, u64)> = s.error_codes.lock().clone().into_iter().collect();
+        assert_eq!(codes, vec![("ERR".into(), 4), ("WRONGTYPE".into(), 1)]);
+        assert_eq!(s.error_replies.load(Relaxed), 5);
+        // Past 128 codes, new ones are not counted apart (the total still is).
+        for i in 0..200 {
+            s.count_error(&format!("C{i} x"));
+        }
+        assert_eq!(s.error_codes.lock().len(), super::ERROR_CODES_MAX);
+        assert_eq!(s.error_replies.load(Relaxed), 205);
+    }
 
     #[test]
     fn a_lost_slot_loses_its_keys_and_no_other() {

@@ -316,16 +316,17 @@ fn geoadd_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     }
     let key = &args[1][..];
     let dirty = ctx.db.dirty;
+    let limits = ctx.settings.zset_limits;
     let (mut added, mut updated) = (0i64, 0i64);
     let mut apply = |z: &mut ZSetValue| {
         for &(member, score) in &items {
             match z.score(member) {
                 None if !xx => {
-                    z.insert(member, score);
+                    z.insert_with(member, score, limits);
                     added += 1;
                 }
                 Some(old) if !nx && old != score => {
-                    z.insert(member, score);
+                    z.insert_with(member, score, limits);
                     updated += 1;
                 }
                 _ => {}
@@ -486,6 +487,7 @@ fn search_generic(ctx: &mut Ctx<'_>, variant: Variant) -> CmdResult {
         "georadiusstore"
     };
     let args = ctx.args;
+    let limits = ctx.settings.zset_limits;
     let src_index = if variant == (Variant::Search { store: true }) {
         2
     } else {
@@ -707,7 +709,8 @@ fn search_generic(ctx: &mut Ctx<'_>, variant: Variant) -> CmdResult {
     } else {
         let mut dest = ZSetValue::new();
         for p in &found {
-            dest.insert(&p.member, if store_dist { p.dist } else { p.score });
+            let score = if store_dist { p.dist } else { p.score };
+            dest.insert_with(&p.member, score, limits);
         }
         let dirty = db.dirty;
         db.set(key, Value::ZSet(Box::new(dest)), false);

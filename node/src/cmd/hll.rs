@@ -194,7 +194,9 @@ fn pfcount_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
         None => {
             let c = hll::count(h).map_err(corrupt)?;
             hll::set_cached(h, c);
+            // The cache is a change of the value (WATCH sees it, as in Redis).
             db.dirty += 1;
+            db.note_modified(&args[1]);
             c
         }
     };

@@ -808,6 +808,8 @@ fn ltrim(ctx: &mut Ctx<'_>) -> CmdResult {
     l.delete_front(ltrim as usize);
     l.delete_back(rtrim as usize);
     ctx.db.dirty += (ltrim + rtrim) as u64;
+    // Signalled even when nothing was trimmed, as Redis does (a WATCH on it breaks).
+    ctx.db.note_modified(&args[1]);
     ctx.db.notify(notify::LIST, "ltrim", &args[1]);
     drop_if_empty(&mut ctx.db, &args[1]);
     ctx.out.ok();

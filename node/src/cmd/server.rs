@@ -530,7 +530,11 @@ pub fn info_text(
         section(&mut out, "Modules", String::new());
     }
     if want("errorstats") {
-        section(&mut out, "Errorstats", String::new());
+        let mut body = String::new();
+        for (code, n) in server.stats.error_codes.lock().iter() {
+            let _ = write!(body, "errorstat_{code}:count={n}\r\n");
+        }
+        section(&mut out, "Errorstats", body);
     }
     if want("cluster") {
         let enabled = u8::from(server.cluster.get().is_some());
@@ -744,6 +748,7 @@ fn config_resetstat(ctx: &mut Ctx) -> CmdResult {
     ] {
         c.store(0, Relaxed);
     }
+    s.error_codes.lock().clear();
     ctx.out.ok();
     Ok(())
 }

@@ -766,14 +766,12 @@ fn xadd(ctx: &mut Ctx<'_>) -> CmdResult {
 
 fn xtrim(ctx: &mut Ctx<'_>) -> CmdResult {
     let key = &ctx.args[1][..];
-    if write_stream(&mut ctx.db, key)?.is_none() {
-        ctx.out.int(0);
-        return Ok(());
-    }
+    // The options first, then the key (as Redis: a syntax error wins over a missing key).
     let max = ctx.settings.stream_limits.max_entries;
     let a = parse_add_trim_for(ctx.args, false, max, ctx.client.obey)?;
     let Some(s) = write_stream(&mut ctx.db, key)? else {
-        return Err(CmdError::NoSuchKey);
+        ctx.out.int(0);
+        return Ok(());
     };
     let deleted = match a.trim {
         Some(t) => s.trim(t, a.approx, a.limit),
@@ -1917,6 +1915,16 @@ fn xgroup_create(ctx: &mut Ctx<'_>) -> CmdResult {
 
 fn xgroup_setid(ctx: &mut Ctx<'_>) -> CmdResult {
     let args = ctx.args;
+    // The options come first, then the key and the group, then the count (as Redis).
+    let mut entries_read = INVALID_ENTRIES_READ;
+    let mut i = 5;
+    while i < args.len() {
+        if !args[i].eq_ignore_ascii_case(b"entriesread") || i + 1 == args.len() {
+            return Err(subcommand_syntax(ctx));
+        }
+        entries_read = entries_read_arg(&args[i + 1])?;
+        i += 2;
+    }
     xgroup_stream(ctx, false)?;
     xgroup_group(ctx)?;
     if args.len() != 5 && args.len() != 7 {
@@ -1929,13 +1937,6 @@ fn xgroup_setid(ctx: &mut Ctx<'_>) -> CmdResult {
             .map(|p| p.id)
             .ok_or(CmdError::InvalidStreamId)?
     };
-    let mut entries_read = INVALID_ENTRIES_READ;
-    if args.len() == 7 {
-        if !args[5].eq_ignore_ascii_case(b"entriesread") {
-            return Err(subcommand_syntax(ctx));
-        }
-        entries_read = entries_read_arg(&args[6])?;
-    }
     let g = xgroup_group(ctx)?;
     g.last_id = id;
     g.entries_read = entries_read;
@@ -2027,26 +2028,28 @@ fn lag_reply(out: &mut ReplyWriter<'_>, s: &Stream, g: &Group) {
 
 fn xinfo_stream(ctx: &mut Ctx<'_>) -> CmdResult {
     let args = ctx.args;
-    let mut full = false;
-    let mut count: i64 = 10;
-    if args.len() > 3 {
+    let options = || -> Result<(bool, i64), CmdError> {
+        if args.len() <= 3 {
+            return Ok((false, 10));
+        }
         if !args[3].eq_ignore_ascii_case(b"full") {
             return Err(subcommand_syntax(ctx));
         }
-        full = true;
-        if args.len() > 4 {
-            if args.len() != 6 || !args[4].eq_ignore_ascii_case(b"count") {
-                return Err(subcommand_syntax(ctx));
-            }
-            count = int(&args[5])?;
-            if count < 0 {
-                count = 10;
-            }
+        if args.len() == 4 {
+            return Ok((true, 10));
         }
-    }
+        if args.len() != 6 || !args[4].eq_ignore_ascii_case(b"count") {
+            return Err(subcommand_syntax(ctx));
+        }
+        let count = int(&args[5])?;
+        Ok((true, if count < 0 { 10 } else { count }))
+    };
+    // The key is looked up before the options are read, as in Redis.
+    let options = options();
     let now = ctx.db.now;
     let s: &Stream = read_stream(&mut ctx.db, &mut ctx.hits, &mut ctx.misses, &ctx.args[2])?
         .ok_or(CmdError::NoSuchKey)?;
+    let (full, count) = options?;
     let out = &mut ctx.out;
     out.map(if full { 9 } else { 10 });
     out.bulk(b"length");

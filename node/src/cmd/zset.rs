@@ -1313,8 +1313,9 @@ fn zrandmember_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
         return Ok(());
     }
     if count as usize >= size {
+        // The whole set, highest score first (as Redis answers it).
         header(out, size);
-        z.for_each(|m, s| emit(out, m, s));
+        z.for_range(0, size, true, &mut |m, s| emit(out, m, s));
         return Ok(());
     }
     let picks = sample(&mut rng, size, count as usize);

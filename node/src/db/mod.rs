@@ -646,7 +646,10 @@ impl<'a> Db<'a> {
         self.fx().created.push((index, SmallBytes::new(key)));
     }
 
-    fn note_modified(&mut self, key: &[u8]) {
+    /// Records `key` (in the selected database) as modified for WATCH and client-side
+    /// caching, when someone watches or tracks keys (`track`). Writes through this view do it
+    /// themselves; a command calls it for a change Redis signals without one.
+    pub fn note_modified(&mut self, key: &[u8]) {
         if self.track {
             let index = self.index;
             self.fx().modified.push((index, SmallBytes::new(key)));

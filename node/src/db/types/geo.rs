@@ -282,8 +282,13 @@ pub fn distance(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
     let lon1r = lon1 * D_R;
     let lat2r = lat2 * D_R;
     let lon2r = lon2 * D_R;
-    let u = ((lat2r - lat1r) / 2.0).sin();
     let v = ((lon2r - lon1r) / 2.0).sin();
+    if v == 0.0 {
+        // Same longitude: the arc along the meridian (Redis takes this shortcut, whose last
+        // digits differ from the full formula's).
+        return EARTH_RADIUS_IN_METERS * (lat2r - lat1r).abs();
+    }
+    let u = ((lat2r - lat1r) / 2.0).sin();
     2.0 * EARTH_RADIUS_IN_METERS * (u * u + lat1r.cos() * lat2r.cos() * v * v).sqrt().asin()
 }
 
@@ -637,9 +642,18 @@ fn pqsort<T>(
     }
 }
 
-/// A distance as Redis prints it (`%.4f`).
+/// A distance as Redis prints it: four decimals of `d * 10000` rounded to an integer as C's
+/// `llrint` does (half to even), which differs from a decimal `%.4f` where the product
+/// lands on a half.
 pub fn fmt_distance(d: f64) -> String {
-    format!("{d:.4}")
+    let scaled = (d * 10000.0).round_ties_even();
+    if !scaled.is_finite() || scaled.abs() >= 9.0e18 {
+        return format!("{d:.4}");
+    }
+    let v = scaled as i64;
+    let sign = if v < 0 { "-" } else { "" };
+    let a = v.unsigned_abs();
+    format!("{sign}{}.{:04}", a / 10000, a % 10000)
 }
 
 /// A coordinate as Redis prints it (`%.17Lf` of the double, trailing zeros and dot removed).
