@@ -638,7 +638,8 @@ fn reject(
 }
 
 /// Answers LOADING (EXECABORT for an EXEC) if `cmd` may not run while a load runs (at
-/// start, or a replica's of its primary's snapshot); true if it did. Out of line: the check in `run` stays one load.
+/// start, or a replica loading its primary's snapshot); true if it did. Out of line: the
+/// check in `run` stays one load.
 #[cold]
 #[inline(never)]
 fn refused_while_loading(

@@ -200,6 +200,7 @@ fn run(config: Config) -> anyhow::Result<()> {
         // opening too: the cron (which would start the AOF itself) waits meanwhile. With
         // nothing on disk the start-up is done first, so a fresh server never answers
         // LOADING (scripts wait with `redis-cli ping`, which takes any reply).
+        let mut signals = Signals::new();
         let on_disk = dataset_on_disk(&server);
         let in_background = on_disk.is_some();
         if let Some(total) = on_disk {
@@ -221,31 +222,31 @@ fn run(config: Config) -> anyhow::Result<()> {
                 ferrodis_node::server::mono_ns,
             ));
         }
-        let load = {
-            let server = server.clone();
-            tokio::task::spawn_blocking(move || {
-                if !in_background {
-                    return Ok(());
+        if in_background {
+            let load = {
+                let server = server.clone();
+                tokio::task::spawn_blocking(move || {
+                    let _loading = ferrodis_node::persist::Loading::adopt(&server);
+                    load_dataset(&server)
+                })
+            };
+            tokio::select! {
+                loaded = load => match loaded {
+                    Ok(Ok(())) => {}
+                    Ok(Err(msg)) => {
+                        warn!("{msg}");
+                        std::process::exit(1);
+                    }
+                    Err(e) => {
+                        warn!("Loading the dataset failed: {e}");
+                        std::process::exit(1);
+                    }
+                },
+                // A shutdown asked for while loading: exit without saving what is half
+                // loaded.
+                _ = signals.shutdown(&server) => {
+                    exit_now(&server, &pidfile);
                 }
-                let _loading = ferrodis_node::persist::Loading::adopt(&server);
-                load_dataset(&server)
-            })
-        };
-        tokio::select! {
-            loaded = load => match loaded {
-                Ok(Ok(())) => {}
-                Ok(Err(msg)) => {
-                    warn!("{msg}");
-                    std::process::exit(1);
-                }
-                Err(e) => {
-                    warn!("Loading the dataset failed: {e}");
-                    std::process::exit(1);
-                }
-            },
-            // A shutdown asked for while loading: exit without saving what is half loaded.
-            _ = wait_for_shutdown(&server) => {
-                exit_now(&server, &pidfile);
             }
         }
         if let Some(c) = server.cluster.get() {
@@ -256,7 +257,7 @@ fn run(config: Config) -> anyhow::Result<()> {
         }
         info!("Ready to accept connections");
         loop {
-            wait_for_shutdown(&server).await;
+            signals.shutdown(&server).await;
             if final_save(&server) {
                 break;
             }
@@ -336,34 +337,47 @@ fn final_save(server: &Server) -> bool {
     !wanted || ferrodis_node::persist::shutdown_save(server)
 }
 
-async fn wait_for_shutdown(server: &Arc<Server>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).ok();
-    let mut int = signal(SignalKind::interrupt()).ok();
-    let recv = |s: &mut Option<tokio::signal::unix::Signal>| {
-        let s = s.take();
-        async move {
+/// SIGTERM and SIGINT, listened to from before the first client is accepted until the
+/// process exits: one listener each for the whole run, so a signal arriving between two
+/// waits (after the load, after a failed final save) is not lost.
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        Signals {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
+        }
+    }
+
+    /// Until a signal or SHUTDOWN asks the server to stop.
+    async fn shutdown(&mut self, server: &Server) {
+        async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
             match s {
-                Some(mut s) => {
+                Some(s) => {
                     s.recv().await;
                 }
                 None => std::future::pending::<()>().await,
             }
         }
-    };
-    let signalled = |name: &str| {
-        if server.rdb.loading.load(Relaxed) {
-            warn!("Received shutdown signal during loading, scheduling shutdown.");
-        } else {
-            warn!("Received {name} scheduling shutdown...");
+        let signalled = |name: &str| {
+            if server.rdb.loading.load(Relaxed) {
+                warn!("Received shutdown signal during loading, scheduling shutdown.");
+            } else {
+                warn!("Received {name} scheduling shutdown...");
+            }
+        };
+        tokio::select! {
+            _ = recv(&mut self.term) => signalled("SIGTERM"),
+            _ = recv(&mut self.int) => signalled("SIGINT"),
+            _ = server.shutdown.notified() => {}
         }
-    };
-    tokio::select! {
-        _ = recv(&mut term) => signalled("SIGTERM"),
-        _ = recv(&mut int) => signalled("SIGINT"),
-        _ = server.shutdown.notified() => {}
+        warn!("User requested shutdown...");
     }
-    warn!("User requested shutdown...");
 }
 
 /// Background work, `hz` times a second: active expiry, idle clients, ops/sec.
