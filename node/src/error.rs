@@ -101,7 +101,7 @@ pub fn unknown_command(args: &[bytes::Bytes]) -> String {
 /// cut at the first NUL byte and at `max` bytes, newlines turned into spaces.
 pub fn lossy(b: &[u8], max: usize) -> String {
     let b = &b[..b.len().min(max)];
-    let b = &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())];
+    let b = crate::util::cstr(b);
     String::from_utf8_lossy(b)
         .chars()
         .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })

@@ -278,26 +278,14 @@ fn load_dataset(server: &Server) -> Result<(), String> {
     }
 }
 
-/// The bytes of the dataset files start-up reads, if there are any: the AOF directory's
-/// files (or an old-style AOF) with appendonly, else the RDB file.
+/// The bytes of the dataset files start-up reads, if there are any: the AOF's with
+/// appendonly, else the RDB file.
 fn dataset_on_disk(server: &Server) -> Option<u64> {
-    let c = server.config.read();
-    let size = |p: &std::path::Path| std::fs::metadata(p).ok().map(|m| m.len());
-    if c.appendonly() {
-        let prefix = c.appendfilename();
-        let dir = c.aof_dir();
-        if dir
-            .join(ferrodis_node::aof::manifest::manifest_name(&prefix))
-            .exists()
-        {
-            let files = std::fs::read_dir(&dir).ok()?;
-            Some(files.flatten().filter_map(|f| size(&f.path())).sum())
-        } else {
-            size(&std::path::Path::new(c.dir()).join(&prefix))
-        }
+    if server.config.read().appendonly() {
+        ferrodis_node::aof::load::size_on_disk(server)
     } else {
-        drop(c);
-        size(&ferrodis_node::persist::rdb_path(server))
+        let rdb = ferrodis_node::persist::rdb_path(server);
+        std::fs::metadata(rdb).ok().map(|m| m.len())
     }
 }
 

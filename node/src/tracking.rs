@@ -96,13 +96,9 @@ impl Tracking {
             self.clients.fetch_add(1, Relaxed);
         }
         i.broken.remove(&id);
+        // CLIENT TRACKING gives BCAST at least the empty prefix.
         if opts.bcast {
-            let prefixes = if opts.prefixes.is_empty() {
-                vec![Bytes::new()]
-            } else {
-                opts.prefixes.clone()
-            };
-            for p in prefixes {
+            for p in opts.prefixes.iter().cloned() {
                 match i.prefixes.iter_mut().find(|(q, _)| *q == p) {
                     Some((_, ids)) if ids.contains(&id) => {}
                     Some((_, ids)) => ids.push(id),

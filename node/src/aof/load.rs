@@ -19,11 +19,13 @@ use crate::server::Server;
 /// Loads the AOF the configuration names. `Ok(None)`: there is none yet (no manifest).
 /// Err: the message to log before exiting.
 pub fn load_at_start(server: &Server) -> Result<Option<Manifest>, String> {
-    let (dir, prefix, truncated_ok) = {
-        let c = server.config.read();
-        (c.aof_dir(), c.appendfilename(), c.aof_load_truncated())
-    };
-    let mpath = dir.join(manifest::manifest_name(&prefix));
+    let truncated_ok = server.config.read().aof_load_truncated();
+    let Places {
+        dir,
+        prefix,
+        manifest: mpath,
+        old_style,
+    } = Places::of(server);
     let found = match std::fs::read(&mpath) {
         Ok(text) => {
             let text = String::from_utf8(text)
@@ -38,7 +40,6 @@ pub fn load_at_start(server: &Server) -> Result<Option<Manifest>, String> {
             ))
         }
     };
-    let old_style = PathBuf::from(server.config.read().dir()).join(&prefix);
     let found = upgrade_old_style(&old_style, &dir, &prefix, found)?;
     let Some(m) = found else {
         return Ok(None);
@@ -135,6 +136,41 @@ fn upgrade_old_style(
         )
     );
     Ok(Some(m))
+}
+
+/// Where the AOF is: its directory and file prefix, the manifest, and the single file of
+/// the old style (before the directory).
+struct Places {
+    dir: PathBuf,
+    prefix: String,
+    manifest: PathBuf,
+    old_style: PathBuf,
+}
+
+impl Places {
+    fn of(server: &Server) -> Places {
+        let c = server.config.read();
+        let (dir, prefix) = (c.aof_dir(), c.appendfilename());
+        Places {
+            manifest: dir.join(manifest::manifest_name(&prefix)),
+            old_style: PathBuf::from(c.dir()).join(&prefix),
+            dir,
+            prefix,
+        }
+    }
+}
+
+/// The bytes [`load_at_start`] will read, if there is an AOF to load: the files of the AOF
+/// directory when it has a manifest, else the old-style file.
+pub fn size_on_disk(server: &Server) -> Option<u64> {
+    let p = Places::of(server);
+    let size = |p: &Path| std::fs::metadata(p).ok().map(|m| m.len());
+    if p.manifest.exists() {
+        let files = std::fs::read_dir(&p.dir).ok()?;
+        Some(files.flatten().filter_map(|f| size(&f.path())).sum())
+    } else {
+        size(&p.old_style)
+    }
 }
 
 /// Replays commands through dispatch with a client of its own.

@@ -257,8 +257,7 @@ fn pfmerge_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
 fn pfdebug_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     let args = ctx.args;
     // Compared like C strings: up to the first NUL byte.
-    let sub = &args[1][..];
-    let sub = &sub[..sub.iter().position(|&c| c == 0).unwrap_or(sub.len())];
+    let sub = crate::util::cstr(&args[1]);
     let Ctx { db, out, .. } = ctx;
     let mut changed = 0;
     let Some(e) = db.get(&args[2]) else {

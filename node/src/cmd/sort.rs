@@ -14,7 +14,7 @@ use crate::db::types::list::ListValue;
 use crate::db::Value;
 use crate::dispatch::Ctx;
 use crate::error::CmdError;
-use crate::util::num;
+use crate::util::{cstr, num};
 
 const SORT_ACL: u32 = acl::SET | acl::SORTEDSET | acl::LIST | acl::SLOW | acl::DANGEROUS;
 const COMPLEXITY: &str = "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).";
@@ -173,11 +173,6 @@ fn sort(ctx: &mut Ctx<'_>) -> CmdResult {
 
 fn sort_ro(ctx: &mut Ctx<'_>) -> CmdResult {
     run(ctx, true)
-}
-
-/// A string as C sees it: up to its first NUL (Redis searches patterns with `strchr`).
-fn cstr(b: &[u8]) -> &[u8] {
-    &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())]
 }
 
 /// One element being sorted, with what it is sorted by.
@@ -440,17 +435,19 @@ fn lookup_by_pattern(
     key.extend_from_slice(&pattern[..star]);
     key.extend_from_slice(elem);
     key.extend_from_slice(tail);
-    let found = ctx.db.get(&key).is_some();
+    let mut tmp = itoa::Buffer::new();
+    let (found, value) = match ctx.db.get(&key) {
+        None => (false, None),
+        Some(e) => match (field, &e.value) {
+            (Some(f), Value::Hash(h)) => (true, h.get(f).map(<[u8]>::to_vec)),
+            (None, v) => (true, v.str_bytes(&mut tmp).map(<[u8]>::to_vec)),
+            _ => (true, None),
+        },
+    };
     if !write {
         ctx.hit(found);
     }
-    let value = ctx.db.peek(&key).map(|e| &e.value)?;
-    let mut tmp = itoa::Buffer::new();
-    match (field, value) {
-        (Some(f), Value::Hash(h)) => h.get(f).map(<[u8]>::to_vec),
-        (None, v) => v.str_bytes(&mut tmp).map(<[u8]>::to_vec),
-        _ => None,
-    }
+    value
 }
 
 #[cfg(test)]

@@ -4,6 +4,13 @@ pub mod digest;
 pub mod glob;
 pub mod num;
 
+/// The bytes as C sees them: up to the first NUL (where Redis's `strchr`, `strcasecmp` or
+/// `strtod` stop reading an argument).
+#[inline]
+pub fn cstr(b: &[u8]) -> &[u8] {
+    &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())]
+}
+
 /// Hints the CPU to start loading the cache lines of `*p` (the first two: a key node spans
 /// two). Never reads: a no-op where there is no prefetch instruction.
 #[inline]

@@ -84,7 +84,7 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
 /// score ranges of ZRANGEBYSCORE, ZCOUNT...): the argument ends at its first NUL byte, leading
 /// whitespace is skipped, an empty rest is 0, overflow gives +-inf and underflow 0; NaN fails.
 pub fn parse_strtod(s: &[u8]) -> Option<f64> {
-    let s = &s[..s.iter().position(|&c| c == 0).unwrap_or(s.len())];
+    let s = super::cstr(s);
     let start = s
         .iter()
         .position(|&c| !matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))

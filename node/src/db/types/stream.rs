@@ -121,7 +121,7 @@ pub fn parse_id(arg: &[u8], missing_seq: u64, strict: bool, allow_star: bool) ->
         return None;
     }
     // Redis works on a C string: everything after a NUL byte is invisible.
-    let buf = &arg[..arg.iter().position(|&b| b == 0).unwrap_or(arg.len())];
+    let buf = crate::util::cstr(arg);
     if strict && (buf == b"-" || buf == b"+") {
         return None;
     }
