@@ -181,7 +181,7 @@ pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CmdError> {
 /// `kind` or `timeout` passes. Call it from the handler, with the keys still locked, after
 /// finding them all empty; write no reply. When the handler is re-run for a ready key
 /// (`ctx.serving`), this instead records that there was nothing to serve.
-pub fn block(ctx: &mut Ctx<'_>, keys: &[&[u8]], timeout: Option<Duration>, kind: &'static str) {
+pub fn block(ctx: &mut Ctx<'_, '_>, keys: &[&[u8]], timeout: Option<Duration>, kind: &'static str) {
     let args = ctx.args.to_vec();
     block_as(ctx, args, keys, timeout, kind);
 }
@@ -189,7 +189,7 @@ pub fn block(ctx: &mut Ctx<'_>, keys: &[&[u8]], timeout: Option<Duration>, kind:
 /// [`block`], re-running `args` instead of the command's own arguments when a key becomes
 /// ready (XREAD BLOCK replaces `$` by the ID it stood for when the client blocked).
 pub fn block_as(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     args: Vec<Bytes>,
     keys: &[&[u8]],
     timeout: Option<Duration>,

@@ -100,6 +100,9 @@ pub struct Client {
     /// connection clears it before every batch. So it is never older than the command
     /// before.
     pub clock: u64,
+    /// Memory was over `maxmemory` when the running script (or the transaction holding it)
+    /// was dispatched: its writes that need memory are refused (see [`ScriptRights`]).
+    pub script_oom: bool,
 }
 
 impl Client {
@@ -125,6 +128,7 @@ impl Client {
             repl_port: 0,
             repl_capa_eof: false,
             clock: 0,
+            script_oom: false,
         }
     }
 
@@ -159,14 +163,17 @@ impl Client {
     }
 }
 
-/// Everything a handler can see.
-pub struct Ctx<'a> {
+/// Everything a handler can see. `'a` is the command's own borrows (its arguments, the
+/// connection and its output); `'s` the server's, which the keyspace view holds, so a
+/// handler can lend its view to the commands it runs itself (a script's `redis.call`) and
+/// get it back.
+pub struct Ctx<'a, 's> {
     /// The arguments, `args[0]` being the command name.
     pub args: &'a [Bytes],
     pub out: ReplyWriter<'a>,
-    pub db: Db<'a>,
+    pub db: Db<'s>,
     pub client: &'a mut Client,
-    pub server: &'a Server,
+    pub server: &'s Server,
     pub settings: &'a Settings,
     pub cmd: &'static Command,
     /// Keyspace hits and misses of this command.
@@ -177,7 +184,7 @@ pub struct Ctx<'a> {
     pub serving: Option<&'a [u8]>,
 }
 
-impl Ctx<'_> {
+impl Ctx<'_, '_> {
     /// Argument `i` (the caller has checked arity).
     pub fn arg(&self, i: usize) -> &[u8] {
         &self.args[i]
@@ -390,6 +397,14 @@ fn run(
     if server.rdb.loading.load(Relaxed) && refused_while_loading(server, client, parent, cmd, out) {
         return Outcome::Done;
     }
+    if cmd.flags & flags::ALLOW_BUSY == 0
+        && server.scripts.is_running()
+        && script_busy(server, settings, client)
+    {
+        client.flag_transaction();
+        reply_error(server, out, proto, &CmdError::raw(BUSY));
+        return Outcome::Done;
+    }
     if client.multi.is_some() && !runs_in_multi(parent, cmd) {
         queue(server, settings, client, parent, cmd, args, out);
         return Outcome::Done;
@@ -407,12 +422,15 @@ fn run(
         t => t,
     };
     let now = crate::server::unix_ms_at(started);
-    if cmd.flags & flags::DENYOOM != 0
-        && settings.maxmemory > 0
-        && !server.free_memory_if_needed(settings, now)
-    {
-        reply_error(server, out, proto, &CmdError::Oom);
-        return Outcome::Done;
+    // Scripts evict before they run too (their writes are checked against the state found
+    // now, as Redis's pre-command OOM state).
+    if settings.maxmemory > 0 && (cmd.flags & flags::DENYOOM != 0 || cmd.group == "scripting") {
+        let oom = !client.obey && !server.free_memory_if_needed(settings, now);
+        if oom && cmd.flags & flags::DENYOOM != 0 {
+            reply_error(server, out, proto, &CmdError::Oom);
+            return Outcome::Done;
+        }
+        client.script_oom = oom;
     }
     if cmd.flags & flags::WRITE != 0 && too_few_replicas(server, settings, client) {
         reply_error(server, out, proto, &CmdError::raw(NOREPLICAS));
@@ -829,6 +847,160 @@ fn exec(
     Outcome::Done
 }
 
+const BUSY: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+
+/// Waits while another client's script runs (it holds the keyspace anyway): false when it
+/// ended, true once it has run for `busy-reply-threshold` (the command then answers BUSY, as
+/// in Redis, and the worker is free for SCRIPT KILL).
+fn script_busy(server: &Server, settings: &Settings, client: &Client) -> bool {
+    let threshold = Duration::from_millis(settings.busy_reply_threshold);
+    while let Some(ran) = server.scripts.busy_for(client.info.id) {
+        if ran >= threshold {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(1).min(threshold - ran));
+    }
+    false
+}
+
+/// How a script's `redis.call` may write (see [`script_call`]).
+#[derive(Default)]
+pub struct ScriptRights {
+    /// EVAL_RO, EVALSHA_RO, FCALL_RO, or a `no-writes` script.
+    pub read_only: bool,
+    /// The script may write past `maxmemory` (`allow-oom`).
+    pub allow_oom: bool,
+    /// Memory was over `maxmemory` when the script started (eviction could not make room),
+    /// as Redis decides before running it.
+    pub oom: bool,
+    /// A write has run (after it, OOM no longer stops the script's writes, so it is not
+    /// left half done).
+    pub wrote: bool,
+}
+
+/// Runs one command a script called, on the script's view, with Redis's checks for
+/// commands called from scripts (in its order: the command, its arity, `noscript`, writes in a
+/// read-only script or on a read-only replica, memory, ACL, cluster slots). The reply, in the
+/// client's current protocol, or the check's error, is appended to `out`.
+#[allow(clippy::too_many_arguments)] // the borrows invoke takes, plus the script's rights
+pub(crate) fn script_call<'a, 's>(
+    server: &'s Server,
+    settings: &'a Settings,
+    client: &'a mut Client,
+    args: &'a [Bytes],
+    out: &'a mut bytes::BytesMut,
+    mut db: Db<'s>,
+    rights: &mut ScriptRights,
+) -> Db<'s> {
+    let proto = client.proto;
+    let fail = |out: &mut bytes::BytesMut, msg: &str| {
+        ReplyWriter::new(out, proto).error(msg);
+    };
+    let (parent, cmd) = match resolve(args, None) {
+        Ok(found) => found,
+        Err(CmdError::WrongArity(_)) => {
+            fail(
+                out,
+                "ERR Wrong number of args calling Redis command from script",
+            );
+            return db;
+        }
+        Err(_) => {
+            fail(out, "ERR Unknown Redis command called from script");
+            return db;
+        }
+    };
+    if !cmd.arity_ok(args.len()) || (parent.is_none() && !cmd.subcommands.is_empty()) {
+        fail(
+            out,
+            "ERR Wrong number of args calling Redis command from script",
+        );
+        return db;
+    }
+    let all_flags = cmd.flags | parent.map_or(0, |p| p.flags);
+    if all_flags & flags::NOSCRIPT != 0 {
+        fail(out, "ERR This Redis command is not allowed from script");
+        return db;
+    }
+    if cmd.flags & flags::WRITE != 0 {
+        if rights.read_only {
+            fail(
+                out,
+                "ERR Write commands are not allowed from read-only scripts.",
+            );
+            return db;
+        }
+        if !client.obey && settings.replica_read_only && server.repl.link.is_replica() {
+            fail(out, "READONLY You can't write against a read only replica.");
+            return db;
+        }
+    }
+    if cmd.flags & flags::DENYOOM != 0 && rights.oom && !rights.allow_oom && !rights.wrote {
+        fail(
+            out,
+            "OOM command not allowed when used memory > 'maxmemory'.",
+        );
+        return db;
+    }
+    if !client.user.is_open() {
+        if let Err(denied) = crate::acl::check(&client.user.rules(), cmd, parent.is_some(), args) {
+            use crate::acl::{Context, Denied, Reason};
+            let (reason, object, msg) = match denied {
+                Denied::Command => (
+                    Reason::Command,
+                    Bytes::from(crate::acl::rules::fullname(crate::acl::rules::command_id(cmd))),
+                    "ERR The user executing the script can't run this command or subcommand",
+                ),
+                Denied::Key(i) => (
+                    Reason::Key,
+                    args[i].clone(),
+                    "ERR The user executing the script can't access at least one of the keys mentioned in the command arguments",
+                ),
+                Denied::Channel(i) => (
+                    Reason::Channel,
+                    args[i].clone(),
+                    "ERR The user executing the script can't publish to the channel mentioned in the command",
+                ),
+            };
+            server.acl.log(
+                reason,
+                Context::Lua,
+                object,
+                client.user.name.clone(),
+                client.describe(server),
+            );
+            fail(out, msg);
+            return db;
+        }
+    }
+    if settings.cluster_enabled
+        && crate::cluster::route(server, settings, client, cmd, args).is_some()
+    {
+        fail(
+            out,
+            "ERR Script attempted to access a non local key in a cluster node",
+        );
+        return db;
+    }
+    db.index = client.db;
+    let (db, client, _) = invoke(
+        server,
+        settings,
+        client,
+        cmd,
+        args,
+        out,
+        db,
+        crate::server::mono_ns(),
+    );
+    client.blocked = None;
+    if cmd.flags & flags::WRITE != 0 && db.dirty > 0 {
+        rights.wrote = true;
+    }
+    db
+}
+
 /// Runs one command's handler with `db` (already holding its shards) and applies the side
 /// effects: error reply, stats, modified-keys signal, tracking, MONITOR, SLOWLOG. Returns the
 /// view (EXEC reuses it for the next command; its `created` keys are left for the caller).
@@ -836,16 +1008,16 @@ fn exec(
 /// Everything borrowed is moved into the handler's [`Ctx`] and moved back out, so the caller
 /// gets the same borrows back and can call again with them.
 #[allow(clippy::too_many_arguments)] // the borrows Ctx is built from, moved in and back out
-fn invoke<'a>(
-    server: &'a Server,
+pub(crate) fn invoke<'a, 's>(
+    server: &'s Server,
     settings: &'a Settings,
     client: &'a mut Client,
     cmd: &'static Command,
     args: &'a [Bytes],
     out: &'a mut bytes::BytesMut,
-    mut db: Db<'a>,
+    mut db: Db<'s>,
     started: u64,
-) -> (Db<'a>, &'a mut Client, &'a mut bytes::BytesMut) {
+) -> (Db<'s>, &'a mut Client, &'a mut bytes::BytesMut) {
     let mark = out.len();
     let proto = client.proto;
     let from_db = client.db;
@@ -1150,7 +1322,7 @@ pub fn run_blocked(
 /// read-only key spec (`RO`) that is absent after the command ran (the command does not write
 /// those keys, so that is the set of keys its read lookups missed), in argument order as
 /// Redis's lookups report them. Subcommands (OBJECT) look keys up without notifying, as Redis.
-fn note_key_misses(ctx: &mut Ctx) {
+fn note_key_misses(ctx: &mut Ctx<'_, '_>) {
     let mut idx = Vec::new();
     for spec in ctx.cmd.key_specs {
         if spec.flags & cmd::kflags::RO == 0 {
@@ -1178,7 +1350,7 @@ pub fn publish_events(server: &Server, settings: &Settings, events: &[crate::pub
     }
 }
 
-fn no_handler(_: &mut Ctx<'_>) -> crate::cmd::CmdResult {
+fn no_handler(_: &mut Ctx<'_, '_>) -> crate::cmd::CmdResult {
     Err(CmdError::raw("ERR command has no handler"))
 }
 

@@ -21,6 +21,7 @@
 //! [`server`] (shared state), [`config`] (the directive registry),
 //! [`error`] (every error text), [`log`] (Redis's log format), [`alloc`] (memory counter),
 //! [`persist`] (SAVE/BGSAVE, save points, loading at start), [`aof`] (append-only file),
+//! [`scripting`] (the script cache and each thread's Lua interpreter),
 //! [`tls`] (rustls for the client port and the cluster bus, certificate reload),
 //! [`util`] (number parsing and formatting, glob matching, the value digest of DEBUG
 //! DIGEST-VALUE).
@@ -50,6 +51,7 @@ pub mod pipeline;
 pub mod pubsub;
 pub mod push;
 pub mod resp;
+pub mod scripting;
 pub mod server;
 pub mod spin;
 pub mod tls;

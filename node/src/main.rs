@@ -148,6 +148,9 @@ fn run(config: Config) -> anyhow::Result<()> {
     if let Some(n) = server.config.read().worker_threads() {
         rt.worker_threads(n);
     }
+    // Scripts run on the workers, and the Lua interpreter recurses once per nested Lua call
+    // (its depth limit is sized for this stack); the memory is only reserved.
+    rt.thread_stack_size(ferrodis_node::scripting::STACK_SIZE);
     let rt = rt.enable_all().build().context("starting the runtime")?;
     rt.block_on(async move {
         let listeners = if port == 0 {

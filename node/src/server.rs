@@ -75,6 +75,8 @@ pub struct Settings {
     pub requirepass: Option<Vec<u8>>,
     pub slowlog_slower_than: i64,
     pub slowlog_max_len: u64,
+    /// `busy-reply-threshold` (ms).
+    pub busy_reply_threshold: u64,
     pub timeout_secs: u64,
     pub hash_max_listpack_entries: u64,
     pub hash_max_listpack_value: u64,
@@ -122,6 +124,7 @@ impl Settings {
             maxclients: c.maxclients(),
             requirepass: c.requirepass(),
             slowlog_slower_than: c.slowlog_log_slower_than(),
+            busy_reply_threshold: c.busy_reply_threshold(),
             slowlog_max_len: c.slowlog_max_len(),
             timeout_secs: c.timeout(),
             hash_max_listpack_entries: c.hash_max_listpack_entries(),
@@ -417,6 +420,8 @@ pub struct Server {
     pub acl: crate::acl::Acl,
     /// MIGRATE's cached connections and fenced keys (see [`crate::cluster::migrate_pool`]).
     pub migrate: crate::cluster::migrate_pool::Migrations,
+    /// The script cache and the running script (see [`crate::scripting`]).
+    pub scripts: crate::scripting::Scripts,
 }
 
 impl Server {
@@ -432,6 +437,7 @@ impl Server {
             me: me.clone(),
             acl,
             migrate: Default::default(),
+            scripts: Default::default(),
             shutdown_mode: std::sync::atomic::AtomicU8::new(SHUTDOWN_DEFAULT),
             rdb: crate::persist::RdbState::default(),
             aof: crate::aof::Aof::default(),

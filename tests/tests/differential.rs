@@ -56,6 +56,7 @@ scripts!(
     pubsub,
     resp3,
     set,
+    scripting,
     sort,
     stream,
     stream_dump,

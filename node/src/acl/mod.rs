@@ -107,6 +107,8 @@ pub enum Reason {
 pub enum Context {
     Toplevel,
     Multi,
+    /// A command a script ran (`redis.call`).
+    Lua,
 }
 
 /// One `ACL LOG` entry.
@@ -136,6 +138,7 @@ impl LogEntry {
         match self.context {
             Context::Toplevel => "toplevel",
             Context::Multi => "multi",
+            Context::Lua => "lua",
         }
     }
 }

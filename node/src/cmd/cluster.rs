@@ -291,7 +291,7 @@ fn disabled() -> CmdError {
     CmdError::raw("ERR This instance has cluster support disabled")
 }
 
-fn cluster<'a>(ctx: &Ctx<'a>) -> Result<&'a Cluster, CmdError> {
+fn cluster<'a>(ctx: &Ctx<'_, 'a>) -> Result<&'a Cluster, CmdError> {
     ctx.server.cluster.get().ok_or_else(disabled)
 }
 
@@ -442,7 +442,7 @@ fn countkeysinslot(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
-fn keys_db<'a>(ctx: &Ctx<'a>, slot: u16) -> crate::db::Db<'a> {
+fn keys_db<'a>(ctx: &Ctx<'_, 'a>, slot: u16) -> crate::db::Db<'a> {
     ctx.server.keyspace.lock_slots(
         &[slot],
         ViewCtx {

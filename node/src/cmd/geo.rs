@@ -287,7 +287,7 @@ fn coord_reply(out: &mut ReplyWriter<'_>, v: f64) {
 // GEOADD, GEODIST, GEOHASH, GEOPOS
 
 /// `GEOADD key [NX|XX] [CH] lon lat member [lon lat member ...]`: ZADD of the encoded scores.
-fn geoadd_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn geoadd_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let (mut nx, mut xx, mut ch) = (false, false, false);
     let mut first = 2;
@@ -354,7 +354,7 @@ fn geoadd_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
 }
 
 /// `GEODIST key member1 member2 [M|KM|FT|MI]`.
-fn geodist_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn geodist_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let to_meter = match args.len() {
         5 => unit_arg(&args[4])?,
@@ -384,7 +384,7 @@ fn geodist_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
 }
 
 /// `GEOHASH key [member ...]`.
-fn geohash_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn geohash_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let Ctx {
         db, hits, misses, ..
@@ -404,7 +404,7 @@ fn geohash_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
 }
 
 /// `GEOPOS key [member ...]`.
-fn geopos_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn geopos_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let Ctx {
         db, hits, misses, ..
@@ -442,27 +442,27 @@ enum Variant {
     Search { store: bool },
 }
 
-fn georadius_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn georadius_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     search_generic(ctx, Variant::Radius { store: true })
 }
 
-fn georadius_ro_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn georadius_ro_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     search_generic(ctx, Variant::Radius { store: false })
 }
 
-fn georadiusbymember_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn georadiusbymember_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     search_generic(ctx, Variant::ByMember { store: true })
 }
 
-fn georadiusbymember_ro_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn georadiusbymember_ro_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     search_generic(ctx, Variant::ByMember { store: false })
 }
 
-fn geosearch_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn geosearch_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     search_generic(ctx, Variant::Search { store: false })
 }
 
-fn geosearchstore_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn geosearchstore_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     search_generic(ctx, Variant::Search { store: true })
 }
 
@@ -480,7 +480,7 @@ fn member_pos(z: &ZSetValue, member: &[u8]) -> Result<(f64, f64), CmdError> {
         .ok_or_else(|| CmdError::err("could not decode requested zset member"))
 }
 
-fn search_generic(ctx: &mut Ctx<'_>, variant: Variant) -> CmdResult {
+fn search_generic(ctx: &mut Ctx<'_, '_>, variant: Variant) -> CmdResult {
     let store_event = if ctx.cmd.name == "geosearchstore" {
         "geosearchstore"
     } else {

@@ -377,20 +377,20 @@ pub(crate) fn signed_count(arg: &[u8]) -> Result<i64, CmdError> {
 // ---------------------------------------------------------------------------------------------
 // HSET, HMSET, HSETNX, HDEL
 
-fn hset(ctx: &mut Ctx<'_>) -> CmdResult {
+fn hset(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let n = hset_generic(ctx)?;
     ctx.out.int(n as i64);
     Ok(())
 }
 
-fn hmset(ctx: &mut Ctx<'_>) -> CmdResult {
+fn hmset(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     hset_generic(ctx)?;
     ctx.out.ok();
     Ok(())
 }
 
 /// Sets every pair; returns how many fields were new.
-fn hset_generic(ctx: &mut Ctx<'_>) -> Result<usize, CmdError> {
+fn hset_generic(ctx: &mut Ctx<'_, '_>) -> Result<usize, CmdError> {
     let args = ctx.args;
     if args.len() % 2 == 1 {
         return Err(CmdError::WrongArity(ctx.cmd.name.to_string()));
@@ -408,7 +408,7 @@ fn hset_generic(ctx: &mut Ctx<'_>) -> Result<usize, CmdError> {
     Ok(created)
 }
 
-fn hsetnx(ctx: &mut Ctx<'_>) -> CmdResult {
+fn hsetnx(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let l = limits(ctx.settings);
     let db = &mut ctx.db;
@@ -429,7 +429,7 @@ fn hsetnx(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn hdel(ctx: &mut Ctx<'_>) -> CmdResult {
+fn hdel(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let key = &args[1][..];
     let db = &mut ctx.db;
@@ -462,7 +462,7 @@ fn hdel(ctx: &mut Ctx<'_>) -> CmdResult {
 // ---------------------------------------------------------------------------------------------
 // Reads
 
-fn hget(ctx: &mut Ctx<'_>) -> CmdResult {
+fn hget(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let Ctx {
         args,
         db,
@@ -480,7 +480,7 @@ fn hget(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn hmget(ctx: &mut Ctx<'_>) -> CmdResult {
+fn hmget(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let Ctx {
         args,
         db,
@@ -503,7 +503,10 @@ fn hmget(ctx: &mut Ctx<'_>) -> CmdResult {
 }
 
 /// Runs `f` on the hash at `args[1]` (read lookup); a missing key replies `:0`.
-fn read_int(ctx: &mut Ctx<'_>, f: impl FnOnce(&HashValue, &[bytes::Bytes]) -> i64) -> CmdResult {
+fn read_int(
+    ctx: &mut Ctx<'_, '_>,
+    f: impl FnOnce(&HashValue, &[bytes::Bytes]) -> i64,
+) -> CmdResult {
     let Ctx {
         args,
         db,
@@ -518,15 +521,15 @@ fn read_int(ctx: &mut Ctx<'_>, f: impl FnOnce(&HashValue, &[bytes::Bytes]) -> i6
     Ok(())
 }
 
-fn hexists(ctx: &mut Ctx<'_>) -> CmdResult {
+fn hexists(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     read_int(ctx, |h, a| h.contains(&a[2]) as i64)
 }
 
-fn hlen(ctx: &mut Ctx<'_>) -> CmdResult {
+fn hlen(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     read_int(ctx, |h, _| h.len() as i64)
 }
 
-fn hstrlen(ctx: &mut Ctx<'_>) -> CmdResult {
+fn hstrlen(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     read_int(ctx, |h, a| h.get(&a[2]).map_or(0, |v| v.len() as i64))
 }
 
@@ -538,7 +541,7 @@ enum Part {
     Both,
 }
 
-fn getall_generic(ctx: &mut Ctx<'_>, part: Part) -> CmdResult {
+fn getall_generic(ctx: &mut Ctx<'_, '_>, part: Part) -> CmdResult {
     let Ctx {
         args,
         db,
@@ -570,22 +573,22 @@ fn getall_generic(ctx: &mut Ctx<'_>, part: Part) -> CmdResult {
     Ok(())
 }
 
-fn hkeys(ctx: &mut Ctx<'_>) -> CmdResult {
+fn hkeys(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     getall_generic(ctx, Part::Keys)
 }
 
-fn hvals(ctx: &mut Ctx<'_>) -> CmdResult {
+fn hvals(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     getall_generic(ctx, Part::Vals)
 }
 
-fn hgetall(ctx: &mut Ctx<'_>) -> CmdResult {
+fn hgetall(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     getall_generic(ctx, Part::Both)
 }
 
 // ---------------------------------------------------------------------------------------------
 // HINCRBY, HINCRBYFLOAT
 
-fn hincrby(ctx: &mut Ctx<'_>) -> CmdResult {
+fn hincrby(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let incr = num::parse_i64(&args[3]).ok_or(CmdError::NotInteger)?;
     let l = limits(ctx.settings);
@@ -607,7 +610,7 @@ fn hincrby(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn hincrbyfloat(ctx: &mut Ctx<'_>) -> CmdResult {
+fn hincrbyfloat(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let incr = LongDouble::parse(&args[3]).ok_or(CmdError::NotFloat)?;
     if !incr.is_finite() {
@@ -647,7 +650,7 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>) -> CmdResult {
 // ---------------------------------------------------------------------------------------------
 // HRANDFIELD, HSCAN
 
-fn hrandfield(ctx: &mut Ctx<'_>) -> CmdResult {
+fn hrandfield(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let mut with_values = false;
     let count_arg = if args.len() >= 3 {
@@ -732,7 +735,7 @@ pub(crate) fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
     crate::cmd::keys::parse_cursor(arg).ok_or_else(|| CmdError::err("invalid cursor"))
 }
 
-fn hscan(ctx: &mut Ctx<'_>) -> CmdResult {
+fn hscan(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let cursor = parse_cursor(&args[2])?;
     let Ctx {

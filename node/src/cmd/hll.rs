@@ -118,7 +118,7 @@ fn hll_mut(v: &mut Value) -> Result<&mut Vec<u8>, CmdError> {
 }
 
 /// `PFADD key [element ...]`: 1 if the key was created or a register changed.
-fn pfadd_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn pfadd_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let key = &args[1][..];
     let max = ctx.settings.hll_sparse_max_bytes as usize;
@@ -154,7 +154,7 @@ fn pfadd_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
 
 /// `PFCOUNT key [key ...]`: one key uses and refreshes its cache; several are merged into a
 /// temporary set of registers.
-fn pfcount_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn pfcount_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     if args.len() > 2 {
         let mut max = vec![0u8; hll::REGISTERS];
@@ -206,7 +206,7 @@ fn pfcount_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
 
 /// `PFMERGE destkey [sourcekey ...]`: the destination (also a source) gets the register-wise
 /// maximum; it becomes dense if any input was dense.
-fn pfmerge_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn pfmerge_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let sparse_max = ctx.settings.hll_sparse_max_bytes as usize;
     let mut max = vec![0u8; hll::REGISTERS];
@@ -254,7 +254,7 @@ fn pfmerge_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
 }
 
 /// `PFDEBUG GETREG|DECODE|ENCODING|TODENSE key`.
-fn pfdebug_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn pfdebug_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     // Compared like C strings: up to the first NUL byte.
     let sub = crate::util::cstr(&args[1]);
@@ -299,7 +299,7 @@ fn pfdebug_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn pfselftest_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn pfselftest_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     match hll::self_test() {
         Ok(()) => {
             ctx.out.ok();

@@ -454,7 +454,12 @@ fn range_reply(out: &mut ReplyWriter<'_>, l: &ListValue, start: i64, end: i64, r
 
 /// Pops up to `count` elements from one end of the list at `key` and replies them as an
 /// array, the first popped first; deletes the list if emptied. Returns how many were popped.
-fn pop_range(ctx: &mut Ctx<'_>, key: &[u8], left: bool, count: usize) -> Result<usize, CmdError> {
+fn pop_range(
+    ctx: &mut Ctx<'_, '_>,
+    key: &[u8],
+    left: bool,
+    count: usize,
+) -> Result<usize, CmdError> {
     let Some(l) = get_list(&mut ctx.db, key)? else {
         return Ok(0);
     };
@@ -475,7 +480,7 @@ fn pop_range(ctx: &mut Ctx<'_>, key: &[u8], left: bool, count: usize) -> Result<
 }
 
 /// Pops one element from the list at `key` (known to be non-empty).
-fn pop_one(ctx: &mut Ctx<'_>, key: &[u8], left: bool) -> Result<Option<Vec<u8>>, CmdError> {
+fn pop_one(ctx: &mut Ctx<'_, '_>, key: &[u8], left: bool) -> Result<Option<Vec<u8>>, CmdError> {
     let Some(l) = get_list(&mut ctx.db, key)? else {
         return Ok(None);
     };
@@ -496,7 +501,7 @@ fn has_elements(db: &mut Db<'_>, key: &[u8]) -> Result<bool, CmdError> {
 // ---------------------------------------------------------------------------------------------
 // Push and pop
 
-fn push_generic(ctx: &mut Ctx<'_>, left: bool, only_existing: bool) -> CmdResult {
+fn push_generic(ctx: &mut Ctx<'_, '_>, left: bool, only_existing: bool) -> CmdResult {
     let args = ctx.args;
     let key = &args[1][..];
     let dirty = ctx.db.dirty;
@@ -527,24 +532,24 @@ fn push_generic(ctx: &mut Ctx<'_>, left: bool, only_existing: bool) -> CmdResult
     Ok(())
 }
 
-fn lpush(ctx: &mut Ctx<'_>) -> CmdResult {
+fn lpush(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     push_generic(ctx, true, false)
 }
 
-fn rpush(ctx: &mut Ctx<'_>) -> CmdResult {
+fn rpush(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     push_generic(ctx, false, false)
 }
 
-fn lpushx(ctx: &mut Ctx<'_>) -> CmdResult {
+fn lpushx(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     push_generic(ctx, true, true)
 }
 
-fn rpushx(ctx: &mut Ctx<'_>) -> CmdResult {
+fn rpushx(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     push_generic(ctx, false, true)
 }
 
 /// LPOP/RPOP key [count]: a bulk string without count, an array with one.
-fn pop_generic(ctx: &mut Ctx<'_>, left: bool) -> CmdResult {
+fn pop_generic(ctx: &mut Ctx<'_, '_>, left: bool) -> CmdResult {
     let args = ctx.args;
     if args.len() > 3 {
         return Err(CmdError::WrongArity(ctx.cmd.name.to_string()));
@@ -580,25 +585,25 @@ fn pop_generic(ctx: &mut Ctx<'_>, left: bool) -> CmdResult {
     Ok(())
 }
 
-fn lpop(ctx: &mut Ctx<'_>) -> CmdResult {
+fn lpop(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     pop_generic(ctx, true)
 }
 
-fn rpop(ctx: &mut Ctx<'_>) -> CmdResult {
+fn rpop(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     pop_generic(ctx, false)
 }
 
 // ---------------------------------------------------------------------------------------------
 // Reads
 
-fn llen(ctx: &mut Ctx<'_>) -> CmdResult {
+fn llen(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let key = &ctx.args[1];
     let n = read_list(&mut ctx.db, &mut ctx.hits, &mut ctx.misses, key)?.map_or(0, |l| l.len());
     ctx.out.int(n as i64);
     Ok(())
 }
 
-fn lrange(ctx: &mut Ctx<'_>) -> CmdResult {
+fn lrange(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let start = ctx.int_arg(2)?;
     let end = ctx.int_arg(3)?;
     let key = &ctx.args[1];
@@ -609,7 +614,7 @@ fn lrange(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn lindex(ctx: &mut Ctx<'_>) -> CmdResult {
+fn lindex(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let Some(l) = read_list(&mut ctx.db, &mut ctx.hits, &mut ctx.misses, &args[1])? else {
         ctx.out.null();
@@ -628,7 +633,7 @@ fn lindex(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn lpos(ctx: &mut Ctx<'_>) -> CmdResult {
+fn lpos(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let ele = &args[2][..];
     let (mut rank, mut count, mut maxlen) = (1i64, None::<i64>, 0i64);
@@ -723,7 +728,7 @@ fn lpos(ctx: &mut Ctx<'_>) -> CmdResult {
 // ---------------------------------------------------------------------------------------------
 // In-place changes
 
-fn lset(ctx: &mut Ctx<'_>) -> CmdResult {
+fn lset(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let Some(l) = get_list(&mut ctx.db, &args[1])? else {
         return Err(CmdError::NoSuchKey);
@@ -743,7 +748,7 @@ fn lset(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn linsert(ctx: &mut Ctx<'_>) -> CmdResult {
+fn linsert(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let after = if args[2].eq_ignore_ascii_case(b"after") {
         true
@@ -768,7 +773,7 @@ fn linsert(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn lrem(ctx: &mut Ctx<'_>) -> CmdResult {
+fn lrem(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let count = ctx.int_arg(2)?;
     let Some(l) = get_list(&mut ctx.db, &args[1])? else {
@@ -786,7 +791,7 @@ fn lrem(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn ltrim(ctx: &mut Ctx<'_>) -> CmdResult {
+fn ltrim(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let start = ctx.int_arg(2)?;
     let end = ctx.int_arg(3)?;
@@ -820,7 +825,7 @@ fn ltrim(ctx: &mut Ctx<'_>) -> CmdResult {
 // Moves
 
 /// LMOVE's work once the source is known to exist (Redis `lmoveGenericCommand`).
-fn lmove_generic(ctx: &mut Ctx<'_>, from_left: bool, to_left: bool) -> CmdResult {
+fn lmove_generic(ctx: &mut Ctx<'_, '_>, from_left: bool, to_left: bool) -> CmdResult {
     let args = ctx.args;
     let (src, dst) = (&args[1][..], &args[2][..]);
     let Some(l) = get_list(&mut ctx.db, src)? else {
@@ -865,19 +870,19 @@ fn lmove_generic(ctx: &mut Ctx<'_>, from_left: bool, to_left: bool) -> CmdResult
     Ok(())
 }
 
-fn lmove(ctx: &mut Ctx<'_>) -> CmdResult {
+fn lmove(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let from = side(&ctx.args[3])?;
     let to = side(&ctx.args[4])?;
     lmove_generic(ctx, from, to)
 }
 
-fn rpoplpush(ctx: &mut Ctx<'_>) -> CmdResult {
+fn rpoplpush(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     lmove_generic(ctx, false, true)
 }
 
 /// BLMOVE/BRPOPLPUSH once the arguments are parsed (Redis `blmoveGenericCommand`).
 fn blmove_generic(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     from: bool,
     to: bool,
     timeout: Option<std::time::Duration>,
@@ -914,14 +919,14 @@ fn blmove_generic(
     Ok(())
 }
 
-fn blmove(ctx: &mut Ctx<'_>) -> CmdResult {
+fn blmove(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let from = side(&ctx.args[3])?;
     let to = side(&ctx.args[4])?;
     let timeout = blocking::parse_timeout(&ctx.args[5])?;
     blmove_generic(ctx, from, to, timeout)
 }
 
-fn brpoplpush(ctx: &mut Ctx<'_>) -> CmdResult {
+fn brpoplpush(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let timeout = blocking::parse_timeout(&ctx.args[3])?;
     blmove_generic(ctx, false, true, timeout)
 }
@@ -933,7 +938,7 @@ fn brpoplpush(ctx: &mut Ctx<'_>) -> CmdResult {
 /// element as `[key, element]` when `count` is None, else up to `count` as `[key, [elements]]`.
 /// Blocks when all are empty and `block` is given; answers a null array otherwise.
 fn pop_first_nonempty(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     keys: &[bytes::Bytes],
     left: bool,
     count: Option<usize>,
@@ -994,23 +999,23 @@ fn pop_first_nonempty(
     Ok(())
 }
 
-fn bpop_generic(ctx: &mut Ctx<'_>, left: bool) -> CmdResult {
+fn bpop_generic(ctx: &mut Ctx<'_, '_>, left: bool) -> CmdResult {
     let args = ctx.args;
     let timeout = blocking::parse_timeout(&args[args.len() - 1])?;
     pop_first_nonempty(ctx, &args[1..args.len() - 1], left, None, Some(timeout))
 }
 
-fn blpop(ctx: &mut Ctx<'_>) -> CmdResult {
+fn blpop(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     bpop_generic(ctx, true)
 }
 
-fn brpop(ctx: &mut Ctx<'_>) -> CmdResult {
+fn brpop(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     bpop_generic(ctx, false)
 }
 
 /// LMPOP/BLMPOP: `numkeys` at `numkeys_idx`, then the keys, `LEFT|RIGHT`, `[COUNT n]`
 /// (Redis `lmpopGenericCommand`).
-fn mpop_generic(ctx: &mut Ctx<'_>, numkeys_idx: usize, blocks: bool) -> CmdResult {
+fn mpop_generic(ctx: &mut Ctx<'_, '_>, numkeys_idx: usize, blocks: bool) -> CmdResult {
     let args = ctx.args;
     let numkeys = long_in(&args[numkeys_idx], 1, "numkeys should be greater than 0")?;
     let where_idx = usize::try_from(numkeys)
@@ -1045,10 +1050,10 @@ fn mpop_generic(ctx: &mut Ctx<'_>, numkeys_idx: usize, blocks: bool) -> CmdResul
     )
 }
 
-fn lmpop(ctx: &mut Ctx<'_>) -> CmdResult {
+fn lmpop(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     mpop_generic(ctx, 1, false)
 }
 
-fn blmpop(ctx: &mut Ctx<'_>) -> CmdResult {
+fn blmpop(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     mpop_generic(ctx, 2, true)
 }

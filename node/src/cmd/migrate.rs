@@ -259,7 +259,7 @@ fn heavy(v: &crate::db::Value) -> bool {
 
 /// Puts `new` in place of the handler's view, carrying over what the command recorded so
 /// far (changes, events, propagation), and returns the old view (dropping it unlocks).
-fn swap_view<'a>(ctx: &mut Ctx<'a>, mut new: crate::db::Db<'a>) -> crate::db::Db<'a> {
+fn swap_view<'a>(ctx: &mut Ctx<'_, 'a>, mut new: crate::db::Db<'a>) -> crate::db::Db<'a> {
     let old = &mut ctx.db;
     new.dirty = old.dirty;
     new.expired = old.expired;

@@ -20,6 +20,7 @@ pub mod migrate;
 pub mod multi;
 pub mod pubsub;
 pub mod repl;
+pub mod script;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -37,7 +38,7 @@ use crate::error::CmdError;
 /// What a handler returns: the reply was written to `ctx.out`, or an error to send instead.
 pub type CmdResult = Result<(), CmdError>;
 /// A command handler.
-pub type Handler = fn(&mut Ctx<'_>) -> CmdResult;
+pub type Handler = fn(&mut Ctx<'_, '_>) -> CmdResult;
 
 /// Command flags, in the order `COMMAND INFO` prints them.
 pub mod flags {
@@ -571,6 +572,7 @@ pub static GROUPS: &[&[Command]] = &[
     migrate::COMMANDS,
     hash::COMMANDS,
     list::COMMANDS,
+    script::COMMANDS,
     sort::COMMANDS,
     set::COMMANDS,
     zset::COMMANDS,

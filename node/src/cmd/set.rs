@@ -173,7 +173,7 @@ fn reply_members(out: &mut ReplyWriter<'_>, s: &SetValue) {
 // ---------------------------------------------------------------------------------------------
 // SADD, SREM, SMOVE
 
-fn sadd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn sadd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let key = &args[1][..];
     let max = ctx.settings.set_max_intset_entries;
@@ -196,7 +196,7 @@ fn sadd(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn srem(ctx: &mut Ctx<'_>) -> CmdResult {
+fn srem(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let key = &args[1][..];
     let db = &mut ctx.db;
@@ -224,7 +224,7 @@ fn srem(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn smove(ctx: &mut Ctx<'_>) -> CmdResult {
+fn smove(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let (src, dst, member) = (&args[1][..], &args[2][..], &args[3][..]);
     let max = ctx.settings.set_max_intset_entries;
@@ -278,7 +278,7 @@ fn smove(ctx: &mut Ctx<'_>) -> CmdResult {
 // ---------------------------------------------------------------------------------------------
 // Reads of one set
 
-fn read_int(ctx: &mut Ctx<'_>, f: impl FnOnce(&SetValue, &[bytes::Bytes]) -> i64) -> CmdResult {
+fn read_int(ctx: &mut Ctx<'_, '_>, f: impl FnOnce(&SetValue, &[bytes::Bytes]) -> i64) -> CmdResult {
     let Ctx {
         args,
         db,
@@ -293,15 +293,15 @@ fn read_int(ctx: &mut Ctx<'_>, f: impl FnOnce(&SetValue, &[bytes::Bytes]) -> i64
     Ok(())
 }
 
-fn sismember(ctx: &mut Ctx<'_>) -> CmdResult {
+fn sismember(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     read_int(ctx, |s, a| s.contains(&a[2]) as i64)
 }
 
-fn scard(ctx: &mut Ctx<'_>) -> CmdResult {
+fn scard(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     read_int(ctx, |s, _| s.len() as i64)
 }
 
-fn smismember(ctx: &mut Ctx<'_>) -> CmdResult {
+fn smismember(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let Ctx {
         args,
         db,
@@ -320,11 +320,11 @@ fn smismember(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn smembers(ctx: &mut Ctx<'_>) -> CmdResult {
+fn smembers(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     inter_generic(ctx, 1..ctx.args.len(), None, None)
 }
 
-fn sscan(ctx: &mut Ctx<'_>) -> CmdResult {
+fn sscan(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let cursor = parse_cursor(&args[2])?;
     let Ctx {
@@ -354,7 +354,7 @@ fn sscan(ctx: &mut Ctx<'_>) -> CmdResult {
 // ---------------------------------------------------------------------------------------------
 // SPOP, SRANDMEMBER
 
-fn spop(ctx: &mut Ctx<'_>) -> CmdResult {
+fn spop(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     match args.len() {
         3 => return spop_count(ctx),
@@ -384,7 +384,7 @@ fn spop(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn spop_count(ctx: &mut Ctx<'_>) -> CmdResult {
+fn spop_count(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let key = &args[1][..];
     let positive = || CmdError::err("value is out of range, must be positive");
@@ -425,7 +425,7 @@ fn spop_count(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn srandmember(ctx: &mut Ctx<'_>) -> CmdResult {
+fn srandmember(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let n = match args.len() {
         3 => Some(signed_count(&args[2])?),
@@ -483,7 +483,7 @@ fn srandmember(ctx: &mut Ctx<'_>) -> CmdResult {
 /// (hits and misses count, the STORE variants included); the first key of another type stops
 /// with WRONGTYPE.
 fn lookup_sources(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     keys: &[bytes::Bytes],
 ) -> Result<Vec<Option<usize>>, CmdError> {
     let Ctx {
@@ -508,7 +508,7 @@ fn members_of(db: &mut Db<'_>, key: &[u8]) -> Vec<SmallBytes> {
 /// SINTER (`dst` None, `limit` None), SINTERCARD (`limit` Some: 0 = no limit) and SINTERSTORE
 /// over the keys `args[keys]`.
 fn inter_generic(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     keys: std::ops::Range<usize>,
     dst: Option<&[u8]>,
     limit: Option<u64>,
@@ -556,16 +556,16 @@ fn inter_generic(
     Ok(())
 }
 
-fn sinter(ctx: &mut Ctx<'_>) -> CmdResult {
+fn sinter(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     inter_generic(ctx, 1..ctx.args.len(), None, None)
 }
 
-fn sinterstore(ctx: &mut Ctx<'_>) -> CmdResult {
+fn sinterstore(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     inter_generic(ctx, 2..args.len(), Some(&args[1]), None)
 }
 
-fn sintercard(ctx: &mut Ctx<'_>) -> CmdResult {
+fn sintercard(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let numkeys_err = || CmdError::err("numkeys should be greater than 0");
     let numkeys = crate::util::num::parse_i64(&args[1]).ok_or_else(numkeys_err)?;
@@ -602,7 +602,7 @@ enum Op {
     Diff,
 }
 
-fn union_diff(ctx: &mut Ctx<'_>, first: usize, dst: Option<&[u8]>, op: Op) -> CmdResult {
+fn union_diff(ctx: &mut Ctx<'_, '_>, first: usize, dst: Option<&[u8]>, op: Op) -> CmdResult {
     let args = ctx.args;
     let keys = &args[first..];
     let sizes = lookup_sources(ctx, keys)?;
@@ -661,20 +661,20 @@ fn union_diff(ctx: &mut Ctx<'_>, first: usize, dst: Option<&[u8]>, op: Op) -> Cm
     Ok(())
 }
 
-fn sunion(ctx: &mut Ctx<'_>) -> CmdResult {
+fn sunion(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     union_diff(ctx, 1, None, Op::Union)
 }
 
-fn sunionstore(ctx: &mut Ctx<'_>) -> CmdResult {
+fn sunionstore(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     union_diff(ctx, 2, Some(&args[1]), Op::Union)
 }
 
-fn sdiff(ctx: &mut Ctx<'_>) -> CmdResult {
+fn sdiff(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     union_diff(ctx, 1, None, Op::Diff)
 }
 
-fn sdiffstore(ctx: &mut Ctx<'_>) -> CmdResult {
+fn sdiffstore(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     union_diff(ctx, 2, Some(&args[1]), Op::Diff)
 }

@@ -100,7 +100,7 @@ struct Opts {
     store: Option<Bytes>,
 }
 
-fn parse(ctx: &Ctx<'_>, readonly: bool) -> Result<Opts, CmdError> {
+fn parse(ctx: &Ctx<'_, '_>, readonly: bool) -> Result<Opts, CmdError> {
     let args = ctx.args;
     let mut o = Opts {
         by: None,
@@ -167,11 +167,11 @@ fn parse(ctx: &Ctx<'_>, readonly: bool) -> Result<Opts, CmdError> {
     Ok(o)
 }
 
-fn sort(ctx: &mut Ctx<'_>) -> CmdResult {
+fn sort(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     run(ctx, false)
 }
 
-fn sort_ro(ctx: &mut Ctx<'_>) -> CmdResult {
+fn sort_ro(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     run(ctx, true)
 }
 
@@ -183,7 +183,7 @@ struct Item {
     by: Option<Vec<u8>>,
 }
 
-fn run(ctx: &mut Ctx<'_>, readonly: bool) -> CmdResult {
+fn run(ctx: &mut Ctx<'_, '_>, readonly: bool) -> CmdResult {
     let mut o = parse(ctx, readonly)?;
     let key = &ctx.args[1];
     let storing = o.store.is_some();
@@ -412,7 +412,7 @@ fn sort_score(v: &[u8]) -> Option<f64> {
 /// reads that hash field instead of a string. None: no `*`, no such key, or the wrong type.
 /// `write`: looked up as a write (no keyspace hit or miss counted).
 fn lookup_by_pattern(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     pattern: &[u8],
     elem: &[u8],
     write: bool,

@@ -667,7 +667,7 @@ fn parse_add_trim_for(
     Ok(a)
 }
 
-fn xadd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn xadd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let limits = ctx.settings.stream_limits;
     let a = parse_add_trim_for(args, true, limits.max_entries, ctx.client.obey)?;
@@ -764,7 +764,7 @@ fn xadd(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn xtrim(ctx: &mut Ctx<'_>) -> CmdResult {
+fn xtrim(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let key = &ctx.args[1][..];
     // The options first, then the key (as Redis: a syntax error wins over a missing key).
     let max = ctx.settings.stream_limits.max_entries;
@@ -796,7 +796,7 @@ fn xtrim(ctx: &mut Ctx<'_>) -> CmdResult {
 // ---------------------------------------------------------------------------------------------
 // XRANGE / XREVRANGE / XLEN / XDEL
 
-fn range_generic(ctx: &mut Ctx<'_>, rev: bool) -> CmdResult {
+fn range_generic(ctx: &mut Ctx<'_, '_>, rev: bool) -> CmdResult {
     let args = ctx.args;
     let (sarg, earg) = if rev {
         (&args[3], &args[2])
@@ -827,22 +827,22 @@ fn range_generic(ctx: &mut Ctx<'_>, rev: bool) -> CmdResult {
     Ok(())
 }
 
-fn xrange(ctx: &mut Ctx<'_>) -> CmdResult {
+fn xrange(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     range_generic(ctx, false)
 }
 
-fn xrevrange(ctx: &mut Ctx<'_>) -> CmdResult {
+fn xrevrange(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     range_generic(ctx, true)
 }
 
-fn xlen(ctx: &mut Ctx<'_>) -> CmdResult {
+fn xlen(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let n = read_stream(&mut ctx.db, &mut ctx.hits, &mut ctx.misses, &ctx.args[1])?
         .map_or(0, |s| s.len());
     ctx.out.int(n as i64);
     Ok(())
 }
 
-fn xdel(ctx: &mut Ctx<'_>) -> CmdResult {
+fn xdel(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     if write_stream(&mut ctx.db, &args[1])?.is_none() {
         ctx.out.int(0);
@@ -889,11 +889,11 @@ fn xdel(ctx: &mut Ctx<'_>) -> CmdResult {
 /// Entries blocked readers get per wake-up without COUNT.
 const BLOCKED_DEFAULT_COUNT: usize = 1000;
 
-fn xread(ctx: &mut Ctx<'_>) -> CmdResult {
+fn xread(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     read_generic(ctx, false)
 }
 
-fn xreadgroup(ctx: &mut Ctx<'_>) -> CmdResult {
+fn xreadgroup(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let dirty = ctx.db.dirty;
     let r = read_generic(ctx, true);
     if ctx.db.dirty > dirty {
@@ -944,7 +944,7 @@ enum From {
     New,
 }
 
-fn read_generic(ctx: &mut Ctx<'_>, group_mode: bool) -> CmdResult {
+fn read_generic(ctx: &mut Ctx<'_, '_>, group_mode: bool) -> CmdResult {
     let args = ctx.args;
     let mut timeout: Option<Option<std::time::Duration>> = None;
     let mut count: usize = 0;
@@ -1125,7 +1125,7 @@ fn read_generic(ctx: &mut Ctx<'_>, group_mode: bool) -> CmdResult {
 
 /// A consumer made by XREADGROUP, XCLAIM or XAUTOCLAIM as it was named: a change, and the
 /// `xgroup-createconsumer` event XGROUP CREATECONSUMER sends too.
-fn consumer_created(ctx: &mut Ctx<'_>, key: &[u8]) {
+fn consumer_created(ctx: &mut Ctx<'_, '_>, key: &[u8]) {
     ctx.db.dirty += 1;
     ctx.notify(T, "xgroup-createconsumer", key);
 }
@@ -1237,7 +1237,7 @@ fn deliver_new(
 /// A blocked XREAD/XREADGROUP re-run because `serving` became ready (Redis
 /// `serveClientsBlockedOnStreamKey`).
 fn serve_blocked(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     serving: &[u8],
     keys: &[Bytes],
     id_args: &[Bytes],
@@ -1313,7 +1313,7 @@ fn serve_blocked(
 // ---------------------------------------------------------------------------------------------
 // XACK / XPENDING / XCLAIM / XAUTOCLAIM
 
-fn xack(ctx: &mut Ctx<'_>) -> CmdResult {
+fn xack(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let has_group = match read_stream(&mut ctx.db, &mut ctx.hits, &mut ctx.misses, &args[1])? {
         Some(s) => s.groups.contains_key(&args[2][..]),
@@ -1352,7 +1352,7 @@ fn nogroup(key: &[u8], group: &[u8]) -> CmdError {
     ))
 }
 
-fn xpending(ctx: &mut Ctx<'_>) -> CmdResult {
+fn xpending(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let argc = args.len();
     if argc != 3 && !(6..=9).contains(&argc) {
@@ -1439,7 +1439,7 @@ fn xpending(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn xclaim(ctx: &mut Ctx<'_>) -> CmdResult {
+fn xclaim(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let ok = match read_stream(&mut ctx.db, &mut ctx.hits, &mut ctx.misses, &args[1])? {
         Some(s) => s.groups.contains_key(&args[2][..]),
@@ -1611,7 +1611,7 @@ fn ack_form(kg: &[Bytes], id: StreamId) -> Vec<Bytes> {
 }
 
 /// Propagates XCLAIM/XAUTOCLAIM as the claims and acks they made, then the group's last ID.
-fn propagate_claims(ctx: &mut Ctx<'_>, props: Vec<Vec<Bytes>>, group_last: StreamId) {
+fn propagate_claims(ctx: &mut Ctx<'_, '_>, props: Vec<Vec<Bytes>>, group_last: StreamId) {
     if props.is_empty() {
         return;
     }
@@ -1628,7 +1628,7 @@ fn propagate_claims(ctx: &mut Ctx<'_>, props: Vec<Vec<Bytes>>, group_last: Strea
     ]);
 }
 
-fn xautoclaim(ctx: &mut Ctx<'_>) -> CmdResult {
+fn xautoclaim(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let minidle = int_or(&args[4], "Invalid min-idle-time argument for XAUTOCLAIM")?.max(0) as u64;
     let start = range_start(&args[5])?;
@@ -1769,7 +1769,7 @@ fn xautoclaim(ctx: &mut Ctx<'_>) -> CmdResult {
 // ---------------------------------------------------------------------------------------------
 // XSETID
 
-fn xsetid(ctx: &mut Ctx<'_>) -> CmdResult {
+fn xsetid(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let id = strict_id(&args[2], 0)?;
     let mut entries_added: i64 = -1;
@@ -1826,7 +1826,7 @@ fn xsetid(ctx: &mut Ctx<'_>) -> CmdResult {
 // ---------------------------------------------------------------------------------------------
 // XGROUP
 
-fn subcommand_syntax(ctx: &Ctx<'_>) -> CmdError {
+fn subcommand_syntax(ctx: &Ctx<'_, '_>) -> CmdError {
     CmdError::err(format!(
         "unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
         lossy(&ctx.args[1], 128),
@@ -1835,7 +1835,7 @@ fn subcommand_syntax(ctx: &Ctx<'_>) -> CmdError {
 }
 
 /// The stream at argument 2 for XGROUP subcommands: must exist unless `mkstream`.
-fn xgroup_stream(ctx: &mut Ctx<'_>, mkstream: bool) -> Result<bool, CmdError> {
+fn xgroup_stream(ctx: &mut Ctx<'_, '_>, mkstream: bool) -> Result<bool, CmdError> {
     let exists = write_stream(&mut ctx.db, &ctx.args[2])?.is_some();
     if !exists && !mkstream {
         return Err(CmdError::err("The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically."));
@@ -1844,7 +1844,7 @@ fn xgroup_stream(ctx: &mut Ctx<'_>, mkstream: bool) -> Result<bool, CmdError> {
 }
 
 /// The group at argument 3, or `NOGROUP No such consumer group ...`.
-fn xgroup_group<'a>(ctx: &'a mut Ctx<'_>) -> Result<&'a mut Group, CmdError> {
+fn xgroup_group<'a>(ctx: &'a mut Ctx<'_, '_>) -> Result<&'a mut Group, CmdError> {
     let args = ctx.args;
     write_stream(&mut ctx.db, &args[2])?
         .and_then(|s| s.groups.get_mut(&args[3][..]))
@@ -1867,7 +1867,7 @@ fn entries_read_arg(arg: &[u8]) -> Result<i64, CmdError> {
     Ok(v)
 }
 
-fn xgroup_create(ctx: &mut Ctx<'_>) -> CmdResult {
+fn xgroup_create(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let mut mkstream = false;
     let mut entries_read = INVALID_ENTRIES_READ;
@@ -1913,7 +1913,7 @@ fn xgroup_create(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn xgroup_setid(ctx: &mut Ctx<'_>) -> CmdResult {
+fn xgroup_setid(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     // The options come first, then the key and the group, then the count (as Redis).
     let mut entries_read = INVALID_ENTRIES_READ;
@@ -1946,7 +1946,7 @@ fn xgroup_setid(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn xgroup_destroy(ctx: &mut Ctx<'_>) -> CmdResult {
+fn xgroup_destroy(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     xgroup_stream(ctx, false)?;
     let removed = write_stream(&mut ctx.db, &args[2])?
@@ -1962,7 +1962,7 @@ fn xgroup_destroy(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn xgroup_createconsumer(ctx: &mut Ctx<'_>) -> CmdResult {
+fn xgroup_createconsumer(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     xgroup_stream(ctx, false)?;
     let now = ctx.db.now;
     let name = ctx.args[4].clone();
@@ -1975,7 +1975,7 @@ fn xgroup_createconsumer(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn xgroup_delconsumer(ctx: &mut Ctx<'_>) -> CmdResult {
+fn xgroup_delconsumer(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     xgroup_stream(ctx, false)?;
     let name = ctx.args[4].clone();
     let pending = xgroup_group(ctx)?.delete_consumer(&name);
@@ -1987,7 +1987,7 @@ fn xgroup_delconsumer(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn xgroup_help(ctx: &mut Ctx<'_>) -> CmdResult {
+fn xgroup_help(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     super::connection::help(
         ctx,
         "XGROUP",
@@ -2026,7 +2026,7 @@ fn lag_reply(out: &mut ReplyWriter<'_>, s: &Stream, g: &Group) {
     }
 }
 
-fn xinfo_stream(ctx: &mut Ctx<'_>) -> CmdResult {
+fn xinfo_stream(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let options = || -> Result<(bool, i64), CmdError> {
         if args.len() <= 3 {
@@ -2144,7 +2144,7 @@ fn xinfo_stream(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn xinfo_groups(ctx: &mut Ctx<'_>) -> CmdResult {
+fn xinfo_groups(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let s: &Stream = read_stream(&mut ctx.db, &mut ctx.hits, &mut ctx.misses, &ctx.args[2])?
         .ok_or(CmdError::NoSuchKey)?;
     let out = &mut ctx.out;
@@ -2167,7 +2167,7 @@ fn xinfo_groups(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn xinfo_consumers(ctx: &mut Ctx<'_>) -> CmdResult {
+fn xinfo_consumers(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let now = ctx.db.now;
     let s: &Stream = read_stream(&mut ctx.db, &mut ctx.hits, &mut ctx.misses, &ctx.args[2])?
@@ -2193,7 +2193,7 @@ fn xinfo_consumers(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn xinfo_help(ctx: &mut Ctx<'_>) -> CmdResult {
+fn xinfo_help(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     super::connection::help(
         ctx,
         "XINFO",

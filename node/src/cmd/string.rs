@@ -600,7 +600,7 @@ enum SetReply {
 }
 
 /// SET, SETNX, SETEX, PSETEX (Redis `setGenericCommand`): `args[1]` is the key.
-fn set_generic(ctx: &mut Ctx<'_>, o: ExtOpts<'_>, vi: usize, reply: SetReply) -> CmdResult {
+fn set_generic(ctx: &mut Ctx<'_, '_>, o: ExtOpts<'_>, vi: usize, reply: SetReply) -> CmdResult {
     let args = ctx.args;
     let key = &args[1][..];
     let value = &args[vi][..];
@@ -671,13 +671,13 @@ fn set_generic(ctx: &mut Ctx<'_>, o: ExtOpts<'_>, vi: usize, reply: SetReply) ->
     Ok(())
 }
 
-fn set_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn set_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let o = parse_ext_opts(args, true)?;
     set_generic(ctx, o, 2, SetReply::Ok)
 }
 
-fn setnx_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn setnx_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let o = ExtOpts {
         nx: true,
         ..ExtOpts::default()
@@ -685,16 +685,16 @@ fn setnx_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     set_generic(ctx, o, 2, SetReply::Int)
 }
 
-fn setex_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn setex_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     setex_generic(ctx, ExpireKind::Ex)
 }
 
-fn psetex_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn psetex_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     setex_generic(ctx, ExpireKind::Px)
 }
 
 /// `SETEX key seconds value` / `PSETEX key milliseconds value`.
-fn setex_generic(ctx: &mut Ctx<'_>, kind: ExpireKind) -> CmdResult {
+fn setex_generic(ctx: &mut Ctx<'_, '_>, kind: ExpireKind) -> CmdResult {
     let args = ctx.args;
     let o = ExtOpts {
         expire: Some((kind, &args[2][..])),
@@ -706,7 +706,7 @@ fn setex_generic(ctx: &mut Ctx<'_>, kind: ExpireKind) -> CmdResult {
 // ---------------------------------------------------------------------------------------------
 // GET, GETEX, GETDEL, GETSET, MGET, MSET, MSETNX
 
-fn get_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn get_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let Ctx {
         args,
         db,
@@ -728,7 +728,7 @@ fn get_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
 
 /// `GETEX key [EX s | PX ms | EXAT t | PXAT t | PERSIST]`: options first, then the lookup (a
 /// missing key is a null even with a bad expiry), the type, then the expiry value.
-fn getex_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn getex_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let key = &args[1][..];
     let o = parse_ext_opts(args, false)?;
@@ -781,7 +781,7 @@ fn getex_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn getdel_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn getdel_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let Ctx {
         args,
         db,
@@ -805,7 +805,7 @@ fn getdel_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn getset_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn getset_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let Ctx {
         args,
         db,
@@ -826,7 +826,7 @@ fn getset_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn mget_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn mget_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let Ctx {
         args,
         db,
@@ -848,16 +848,16 @@ fn mget_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn mset_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn mset_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     mset_generic(ctx, false)
 }
 
-fn msetnx_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn msetnx_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     mset_generic(ctx, true)
 }
 
 /// `MSET k v [k v ...]`, and MSETNX which sets nothing (replying 0) if any key exists.
-fn mset_generic(ctx: &mut Ctx<'_>, nx: bool) -> CmdResult {
+fn mset_generic(ctx: &mut Ctx<'_, '_>, nx: bool) -> CmdResult {
     let args = ctx.args;
     if args.len() & 1 == 0 {
         return Err(CmdError::WrongArity(ctx.cmd.name.to_string()));
@@ -881,20 +881,20 @@ fn mset_generic(ctx: &mut Ctx<'_>, nx: bool) -> CmdResult {
 // ---------------------------------------------------------------------------------------------
 // Counters
 
-fn incr_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn incr_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     incr_generic(ctx, 1)
 }
 
-fn decr_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn decr_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     incr_generic(ctx, -1)
 }
 
-fn incrby_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn incrby_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let by = int_of(&ctx.args[2])?;
     incr_generic(ctx, by)
 }
 
-fn decrby_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn decrby_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let by = int_of(&ctx.args[2])?;
     let by = by
         .checked_neg()
@@ -904,7 +904,7 @@ fn decrby_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
 
 /// Adds `by` to the integer at `args[1]` (0 if missing), keeping the TTL; the result is stored
 /// `int` encoded.
-fn incr_generic(ctx: &mut Ctx<'_>, by: i64) -> CmdResult {
+fn incr_generic(ctx: &mut Ctx<'_, '_>, by: i64) -> CmdResult {
     let args = ctx.args;
     let key = &args[1][..];
     let db = &mut ctx.db;
@@ -934,7 +934,7 @@ fn incr_generic(ctx: &mut Ctx<'_>, by: i64) -> CmdResult {
 
 /// `INCRBYFLOAT key incr`: the stored value is checked before the increment; the result is
 /// stored as text (`embstr` when short), keeping the TTL.
-fn incrbyfloat_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn incrbyfloat_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let key = &args[1][..];
     let incr = &args[2][..];
@@ -974,7 +974,7 @@ fn incrbyfloat_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
 // ---------------------------------------------------------------------------------------------
 // APPEND, STRLEN, GETRANGE, SETRANGE
 
-fn append_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn append_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let (key, tail) = (&args[1][..], &args[2][..]);
     let max = ctx.settings.proto_max_bulk;
@@ -1001,7 +1001,7 @@ fn append_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn strlen_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn strlen_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let Ctx {
         args,
         db,
@@ -1021,7 +1021,7 @@ fn strlen_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
 }
 
 /// GETRANGE and SUBSTR: both indexes are parsed before the lookup.
-fn getrange_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn getrange_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let start = int_of(&ctx.args[2])?;
     let end = int_of(&ctx.args[3])?;
     let Ctx {
@@ -1045,7 +1045,7 @@ fn getrange_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
 }
 
 /// `SETRANGE key offset value`: a negative offset is refused before the key is looked at.
-fn setrange_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn setrange_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let (key, value) = (&args[1][..], &args[3][..]);
     let offset = int_of(&args[2])?;
@@ -1087,7 +1087,7 @@ fn setrange_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
 // ---------------------------------------------------------------------------------------------
 // LCS
 
-fn lcs_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn lcs_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let Ctx {
         args,
         db,
@@ -1200,7 +1200,7 @@ fn bit_offset(arg: &[u8], max: u64) -> Result<u64, CmdError> {
 
 /// `SETBIT key offset 0|1`: the key becomes a `raw` string grown to hold the bit; a change is
 /// counted only if the string grew or the bit flipped.
-fn setbit_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn setbit_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let key = &args[1][..];
     let offset = bit_offset(&args[2], ctx.settings.proto_max_bulk)?;
@@ -1233,7 +1233,7 @@ fn setbit_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn getbit_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn getbit_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let offset = bit_offset(&ctx.args[2], ctx.settings.proto_max_bulk)?;
     let Ctx {
         args,
@@ -1270,7 +1270,7 @@ fn bit_unit(arg: &[u8]) -> Result<BitUnit, CmdError> {
 /// `BITCOUNT key [start end [BYTE|BIT]]`: a missing key is 0 whatever the other arguments;
 /// the range is parsed after the type check, and two negative indexes with `start > end`
 /// answer 0 before the unit is looked at.
-fn bitcount_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn bitcount_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let Ctx {
         args,
         db,
@@ -1310,7 +1310,7 @@ fn bitcount_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
 
 /// `BITPOS key bit [start [end [BYTE|BIT]]]`: the bit is checked first; a missing key answers
 /// 0 (looking for 0) or -1 without parsing the range; the unit is parsed before `end`.
-fn bitpos_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn bitpos_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let bit = int_of(&ctx.args[2])?;
     if bit != 0 && bit != 1 {
         return Err(CmdError::err("The bit argument must be 1 or 0."));
@@ -1354,7 +1354,7 @@ fn bitpos_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
 
 /// `BITOP op dest src...`: missing sources are empty strings; an empty result deletes the
 /// destination. The reply is the result's length.
-fn bitop_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn bitop_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let Ctx {
         args,
         db,
@@ -1472,18 +1472,18 @@ fn parse_fields(args: &[bytes::Bytes], max: u64) -> Result<Vec<Field>, CmdError>
     Ok(fields)
 }
 
-fn bitfield_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn bitfield_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     bitfield_generic(ctx, false)
 }
 
-fn bitfield_ro_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn bitfield_ro_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     bitfield_generic(ctx, true)
 }
 
 /// BITFIELD and BITFIELD_RO. Only GETs: a read lookup, and a missing key reads zeros. Any
 /// write: the key is created (or made `raw`) and grown to the farthest written bit before
 /// the operations run, even if OVERFLOW FAIL then refuses every write.
-fn bitfield_generic(ctx: &mut Ctx<'_>, read_only: bool) -> CmdResult {
+fn bitfield_generic(ctx: &mut Ctx<'_, '_>, read_only: bool) -> CmdResult {
     let fields = parse_fields(ctx.args, ctx.settings.proto_max_bulk)?;
     let Ctx {
         args,

@@ -432,17 +432,17 @@ struct AddFlags {
     incr: bool,
 }
 
-fn zadd_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zadd_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     zadd_generic(ctx, false)
 }
 
-fn zincrby_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zincrby_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     zadd_generic(ctx, true)
 }
 
 /// ZADD and ZINCRBY (which is ZADD with INCR set: it even accepts ZADD's flags, then fails on
 /// the member count, as Redis).
-fn zadd_generic(ctx: &mut Ctx<'_>, incr: bool) -> CmdResult {
+fn zadd_generic(ctx: &mut Ctx<'_, '_>, incr: bool) -> CmdResult {
     let args = ctx.args;
     let key = &args[1][..];
     let mut f = AddFlags {
@@ -568,7 +568,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, incr: bool) -> CmdResult {
 // ---------------------------------------------------------------------------------------------
 // ZSCORE, ZMSCORE, ZCARD, ZCOUNT, ZLEXCOUNT, ZRANK, ZREVRANK
 
-fn zscore_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zscore_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let Ctx {
         db,
@@ -584,7 +584,7 @@ fn zscore_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn zmscore_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zmscore_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let Ctx {
         db,
@@ -604,7 +604,7 @@ fn zmscore_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn zcard_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zcard_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let Ctx {
         db,
@@ -618,7 +618,7 @@ fn zcard_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn zcount_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zcount_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let r = parse_score_range(&args[2], &args[3])?;
     let Ctx {
@@ -636,7 +636,7 @@ fn zcount_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn zlexcount_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zlexcount_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let (min, max) = parse_lex_range(&args[2], &args[3])?;
     let Ctx {
@@ -654,7 +654,7 @@ fn zlexcount_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn zrank_generic(ctx: &mut Ctx<'_>, rev: bool) -> CmdResult {
+fn zrank_generic(ctx: &mut Ctx<'_, '_>, rev: bool) -> CmdResult {
     let args = ctx.args;
     let Ctx {
         db,
@@ -674,11 +674,11 @@ fn zrank_generic(ctx: &mut Ctx<'_>, rev: bool) -> CmdResult {
     Ok(())
 }
 
-fn zrank_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zrank_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     zrank_generic(ctx, false)
 }
 
-fn zrevrank_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zrevrank_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     zrank_generic(ctx, true)
 }
 
@@ -743,7 +743,7 @@ fn select(z: &ZSetValue, spec: &RangeSpec, rev: bool, offset: i64, limit: i64) -
 /// Redis `zrangeGenericCommand`: `src` is the index of the source key; `dst` the destination
 /// of ZRANGESTORE. `rtype`/`rev` are fixed by the legacy commands, `Auto`/`None` for ZRANGE.
 fn zrange_generic(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     src: usize,
     dst: Option<&[u8]>,
     mut rtype: RangeType,
@@ -872,39 +872,39 @@ fn store_result(
     }
 }
 
-fn zrange_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zrange_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     zrange_generic(ctx, 1, None, RangeType::Auto, None)
 }
 
-fn zrangestore_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zrangestore_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     zrange_generic(ctx, 2, Some(&args[1]), RangeType::Auto, None)
 }
 
-fn zrangebyscore_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zrangebyscore_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     zrange_generic(ctx, 1, None, RangeType::Score, Some(false))
 }
 
-fn zrevrangebyscore_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zrevrangebyscore_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     zrange_generic(ctx, 1, None, RangeType::Score, Some(true))
 }
 
-fn zrangebylex_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zrangebylex_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     zrange_generic(ctx, 1, None, RangeType::Lex, Some(false))
 }
 
-fn zrevrangebylex_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zrevrangebylex_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     zrange_generic(ctx, 1, None, RangeType::Lex, Some(true))
 }
 
-fn zrevrange_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zrevrange_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     zrange_generic(ctx, 1, None, RangeType::Rank, Some(true))
 }
 
 // ---------------------------------------------------------------------------------------------
 // ZREM, ZREMRANGEBY*
 
-fn zrem_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zrem_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let key = &args[1][..];
     let Ctx { db, out, .. } = ctx;
@@ -930,7 +930,7 @@ fn zrem_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
     Ok(())
 }
 
-fn zremrange_generic(ctx: &mut Ctx<'_>, rtype: RangeType) -> CmdResult {
+fn zremrange_generic(ctx: &mut Ctx<'_, '_>, rtype: RangeType) -> CmdResult {
     let args = ctx.args;
     let key = &args[1][..];
     let spec = match rtype {
@@ -961,15 +961,15 @@ fn zremrange_generic(ctx: &mut Ctx<'_>, rtype: RangeType) -> CmdResult {
     Ok(())
 }
 
-fn zremrangebyrank_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zremrangebyrank_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     zremrange_generic(ctx, RangeType::Rank)
 }
 
-fn zremrangebyscore_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zremrangebyscore_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     zremrange_generic(ctx, RangeType::Score)
 }
 
-fn zremrangebylex_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zremrangebylex_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     zremrange_generic(ctx, RangeType::Lex)
 }
 
@@ -1057,7 +1057,7 @@ pub fn zpop_generic(
     Ok(true)
 }
 
-fn zpop_minmax(ctx: &mut Ctx<'_>, max: bool) -> CmdResult {
+fn zpop_minmax(ctx: &mut Ctx<'_, '_>, max: bool) -> CmdResult {
     let args = ctx.args;
     if args.len() > 3 {
         return Err(CmdError::Syntax);
@@ -1076,11 +1076,11 @@ fn zpop_minmax(ctx: &mut Ctx<'_>, max: bool) -> CmdResult {
     Ok(())
 }
 
-fn zpopmin_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zpopmin_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     zpop_minmax(ctx, false)
 }
 
-fn zpopmax_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zpopmax_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     zpop_minmax(ctx, true)
 }
 
@@ -1143,7 +1143,7 @@ const MPOP_REPLY: PopReply = PopReply {
     nil_when_empty: true,
 };
 
-fn zmpop_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zmpop_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let p = parse_mpop(args, 1)?;
     let Ctx { db, out, .. } = ctx;
@@ -1160,7 +1160,7 @@ pub use crate::blocking::parse_timeout;
 /// otherwise blocks on all of them until one receives a sorted set or `timeout` passes, then
 /// replies a null array. Re-run for a ready key (`ctx.serving`), only that key is served.
 fn bzpop_generic(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     keys: &[Bytes],
     max: bool,
     count: Option<u64>,
@@ -1212,7 +1212,7 @@ fn is_empty_zset(db: &mut Db<'_>, key: &[u8]) -> bool {
 }
 
 /// BZPOPMIN / BZPOPMAX `key [key ...] timeout`.
-fn bzpop_minmax(ctx: &mut Ctx<'_>, max: bool) -> CmdResult {
+fn bzpop_minmax(ctx: &mut Ctx<'_, '_>, max: bool) -> CmdResult {
     let args = ctx.args;
     let timeout = parse_timeout(&args[args.len() - 1])?;
     let how = PopReply {
@@ -1223,16 +1223,16 @@ fn bzpop_minmax(ctx: &mut Ctx<'_>, max: bool) -> CmdResult {
     bzpop_generic(ctx, &args[1..args.len() - 1], max, None, how, timeout)
 }
 
-fn bzpopmin_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn bzpopmin_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     bzpop_minmax(ctx, false)
 }
 
-fn bzpopmax_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn bzpopmax_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     bzpop_minmax(ctx, true)
 }
 
 /// BZMPOP `timeout numkeys key [key ...] MIN|MAX [COUNT count]`.
-fn bzmpop_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn bzmpop_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let timeout = parse_timeout(&args[1])?;
     let p = parse_mpop(args, 2)?;
@@ -1243,7 +1243,7 @@ fn bzmpop_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
 // ---------------------------------------------------------------------------------------------
 // ZRANDMEMBER
 
-fn zrandmember_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zrandmember_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let mut rng = rand::thread_rng();
     if args.len() < 3 {
@@ -1412,7 +1412,7 @@ impl Src {
 
 /// Redis `zunionInterDiffGenericCommand`.
 fn zsetop_generic(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     dst: Option<&[u8]>,
     numkeys_idx: usize,
     op: SetOp,
@@ -1577,41 +1577,41 @@ fn zsetop_generic(
     Ok(())
 }
 
-fn zunion_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zunion_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     zsetop_generic(ctx, None, 1, SetOp::Union, false)
 }
 
-fn zinter_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zinter_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     zsetop_generic(ctx, None, 1, SetOp::Inter, false)
 }
 
-fn zdiff_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zdiff_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     zsetop_generic(ctx, None, 1, SetOp::Diff, false)
 }
 
-fn zunionstore_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zunionstore_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     zsetop_generic(ctx, Some(&args[1]), 2, SetOp::Union, false)
 }
 
-fn zinterstore_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zinterstore_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     zsetop_generic(ctx, Some(&args[1]), 2, SetOp::Inter, false)
 }
 
-fn zdiffstore_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zdiffstore_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     zsetop_generic(ctx, Some(&args[1]), 2, SetOp::Diff, false)
 }
 
-fn zintercard_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zintercard_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     zsetop_generic(ctx, None, 1, SetOp::Inter, true)
 }
 
 // ---------------------------------------------------------------------------------------------
 // ZSCAN
 
-fn zscan_cmd(ctx: &mut Ctx<'_>) -> CmdResult {
+fn zscan_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let args = ctx.args;
     let cursor = parse_cursor(&args[2]).ok_or_else(|| CmdError::err("invalid cursor"))?;
     let Ctx {

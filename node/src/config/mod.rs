@@ -199,6 +199,7 @@ mod idx {
     pub const TIMEOUT: usize = index_of("timeout");
     pub const TCP_KEEPALIVE: usize = index_of("tcp-keepalive");
     pub const SLOWLOG_LOG_SLOWER_THAN: usize = index_of("slowlog-log-slower-than");
+    pub const BUSY_REPLY_THRESHOLD: usize = index_of("busy-reply-threshold");
     pub const SLOWLOG_MAX_LEN: usize = index_of("slowlog-max-len");
     pub const DATABASES: usize = index_of("databases");
     pub const DIR: usize = index_of("dir");
@@ -1481,6 +1482,12 @@ impl Config {
     }
 
     /// Microseconds; -1 disables the slow log, 0 logs every command.
+    /// Milliseconds a script runs before other clients get BUSY (`busy-reply-threshold`,
+    /// `lua-time-limit`).
+    pub fn busy_reply_threshold(&self) -> u64 {
+        self.num(idx::BUSY_REPLY_THRESHOLD) as u64
+    }
+
     pub fn slowlog_log_slower_than(&self) -> i64 {
         i64::try_from(self.num(idx::SLOWLOG_LOG_SLOWER_THAN)).unwrap_or(10000)
     }

@@ -162,6 +162,48 @@ impl<'a> ReplyWriter<'a> {
         }
     }
 
+    /// `+text` from bytes, CR and LF turned into spaces (a script's status reply).
+    pub fn status_bytes(&mut self, s: &[u8]) {
+        self.line_bytes(b'+', s);
+    }
+
+    /// `-text` from bytes, CR and LF turned into spaces (a script's error reply).
+    pub fn error_bytes(&mut self, s: &[u8]) {
+        self.line_bytes(b'-', s);
+    }
+
+    fn line_bytes(&mut self, prefix: u8, s: &[u8]) {
+        self.buf.reserve(s.len() + 3);
+        self.buf.put_u8(prefix);
+        for &c in s {
+            self.buf
+                .put_u8(if c == b'\r' || c == b'\n' { b' ' } else { c });
+        }
+        self.buf.put_slice(b"\r\n");
+    }
+
+    /// A big number: `(digits` in RESP3, a bulk string in RESP2.
+    pub fn big_number(&mut self, digits: &[u8]) {
+        match self.proto {
+            Protocol::Resp2 => self.bulk(digits),
+            Protocol::Resp3 => self.line_bytes(b'(', digits),
+        }
+    }
+
+    /// Verbatim text in a given 3-byte format (`=len\r\nfmt:...`), a bulk string in RESP2.
+    pub fn verbatim_as(&mut self, format: &[u8; 3], data: &[u8]) {
+        match self.proto {
+            Protocol::Resp2 => self.bulk(data),
+            Protocol::Resp3 => {
+                self.header(b'=', data.len() as i64 + 4);
+                self.buf.put_slice(format);
+                self.buf.put_u8(b':');
+                self.buf.put_slice(data);
+                self.buf.put_slice(b"\r\n");
+            }
+        }
+    }
+
     /// Raw, already encoded bytes.
     pub fn raw(&mut self, data: &[u8]) {
         self.buf.put_slice(data);

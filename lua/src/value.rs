@@ -1,0 +1,536 @@
+//! Lua values, tables and functions: the contract every other module of the crate works with.
+//!
+//! Values live on one thread (`Rc`): a [`crate::Lua`] state is made per thread and never sent.
+//! Compiled chunks ([`crate::Chunk`]) are `Send + Sync` and shared between threads.
+
+use std::cell::RefCell;
+use std::hash::{Hash, Hasher};
+use std::rc::Rc;
+
+use crate::error::LuaError;
+use crate::interp::State;
+
+/// A Lua string: bytes, not UTF-8.
+pub type LStr = Rc<[u8]>;
+
+/// What a native function returns: its results, or an error raised.
+pub type Ret = Result<Vec<Value>, LuaError>;
+
+/// A function written in Rust. Gets the calling state and its arguments.
+pub type NativeFn = fn(&mut State<'_>, Vec<Value>) -> Ret;
+
+/// One Lua value.
+#[derive(Clone, Default)]
+pub enum Value {
+    #[default]
+    Nil,
+    Bool(bool),
+    /// Lua 5.1 has one number type: a double.
+    Num(f64),
+    Str(LStr),
+    Table(TableRef),
+    Func(FuncRef),
+}
+
+impl Value {
+    pub fn str(bytes: &[u8]) -> Value {
+        Value::Str(Rc::from(bytes))
+    }
+
+    /// Lua's truth: everything but nil and false.
+    pub fn truthy(&self) -> bool {
+        !matches!(self, Value::Nil | Value::Bool(false))
+    }
+
+    pub fn is_nil(&self) -> bool {
+        matches!(self, Value::Nil)
+    }
+
+    /// The name `type()` gives.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Nil => "nil",
+            Value::Bool(_) => "boolean",
+            Value::Num(_) => "number",
+            Value::Str(_) => "string",
+            Value::Table(_) => "table",
+            Value::Func(_) => "function",
+        }
+    }
+
+    /// A number, or a string that reads as one (Lua's arithmetic coercion).
+    pub fn to_number(&self) -> Option<f64> {
+        match self {
+            Value::Num(n) => Some(*n),
+            Value::Str(s) => crate::number::parse(s),
+            _ => None,
+        }
+    }
+
+    /// A string, or a number written as `tostring` writes it (Lua's concatenation coercion).
+    pub fn to_lstr(&self) -> Option<LStr> {
+        match self {
+            Value::Str(s) => Some(s.clone()),
+            Value::Num(n) => Some(Rc::from(crate::number::format(*n).as_slice())),
+            _ => None,
+        }
+    }
+
+    /// Raw equality (`rawequal`, and `==` without metamethods): tables and functions by
+    /// identity.
+    pub fn raw_eq(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Nil, Value::Nil) => true,
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::Num(a), Value::Num(b)) => a == b,
+            (Value::Str(a), Value::Str(b)) => a == b,
+            (Value::Table(a), Value::Table(b)) => Rc::ptr_eq(&a.0, &b.0),
+            (Value::Func(a), Value::Func(b)) => Rc::ptr_eq(&a.0, &b.0),
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Debug for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Nil => write!(f, "nil"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Num(n) => write!(f, "{n}"),
+            Value::Str(s) => write!(f, "{:?}", String::from_utf8_lossy(s)),
+            Value::Table(t) => write!(f, "table: {:p}", Rc::as_ptr(&t.0)),
+            Value::Func(x) => write!(f, "function: {:p}", Rc::as_ptr(&x.0)),
+        }
+    }
+}
+
+/// A shared table, compared and hashed by identity.
+#[derive(Clone)]
+pub struct TableRef(pub Rc<RefCell<Table>>);
+
+impl TableRef {
+    pub fn new(table: Table) -> TableRef {
+        TableRef(Rc::new(RefCell::new(table)))
+    }
+}
+
+impl Default for TableRef {
+    fn default() -> TableRef {
+        TableRef::new(Table::default())
+    }
+}
+
+/// A shared function, compared and hashed by identity.
+#[derive(Clone)]
+pub struct FuncRef(pub Rc<Function>);
+
+/// A native function with a value of its own (what a C closure keeps in upvalues, e.g. the
+/// iterator `string.gmatch` returns): gets that value as its second argument.
+pub type NativeWithFn = fn(&mut State<'_>, &Value, Vec<Value>) -> Ret;
+
+/// A function: a Lua closure or a native one.
+pub enum Function {
+    Lua(crate::interp::Closure),
+    Native {
+        /// The name error messages use (`bad argument #1 to 'insert'`).
+        name: &'static str,
+        f: NativeFn,
+    },
+    /// A native function with data (a native closure).
+    NativeWith {
+        name: &'static str,
+        f: NativeWithFn,
+        data: Value,
+    },
+}
+
+impl FuncRef {
+    pub fn native(name: &'static str, f: NativeFn) -> FuncRef {
+        FuncRef(Rc::new(Function::Native { name, f }))
+    }
+
+    /// A native closure: `f` gets `data` on every call.
+    pub fn native_with(name: &'static str, f: NativeWithFn, data: Value) -> FuncRef {
+        FuncRef(Rc::new(Function::NativeWith { name, f, data }))
+    }
+}
+
+/// A table key: any value but nil and NaN. Numbers with an integer value are one key whatever
+/// their sign of zero.
+#[derive(Clone)]
+pub enum Key {
+    Bool(bool),
+    Num(f64),
+    Str(LStr),
+    Table(TableRef),
+    Func(FuncRef),
+}
+
+impl Key {
+    /// The key for `v`, or None for nil and NaN (which cannot index a table).
+    pub fn from_value(v: &Value) -> Option<Key> {
+        Some(match v {
+            Value::Nil => return None,
+            Value::Num(n) if n.is_nan() => return None,
+            Value::Bool(b) => Key::Bool(*b),
+            Value::Num(n) => Key::Num(if *n == 0.0 { 0.0 } else { *n }),
+            Value::Str(s) => Key::Str(s.clone()),
+            Value::Table(t) => Key::Table(t.clone()),
+            Value::Func(f) => Key::Func(f.clone()),
+        })
+    }
+
+    pub fn to_value(&self) -> Value {
+        match self {
+            Key::Bool(b) => Value::Bool(*b),
+            Key::Num(n) => Value::Num(*n),
+            Key::Str(s) => Value::Str(s.clone()),
+            Key::Table(t) => Value::Table(t.clone()),
+            Key::Func(f) => Value::Func(f.clone()),
+        }
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        match (self, other) {
+            (Key::Bool(a), Key::Bool(b)) => a == b,
+            (Key::Num(a), Key::Num(b)) => a.to_bits() == b.to_bits(),
+            (Key::Str(a), Key::Str(b)) => a == b,
+            (Key::Table(a), Key::Table(b)) => Rc::ptr_eq(&a.0, &b.0),
+            (Key::Func(a), Key::Func(b)) => Rc::ptr_eq(&a.0, &b.0),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Key {}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        match self {
+            Key::Bool(b) => b.hash(h),
+            Key::Num(n) => n.to_bits().hash(h),
+            Key::Str(s) => s.hash(h),
+            Key::Table(t) => (Rc::as_ptr(&t.0) as *const u8 as usize).hash(h),
+            Key::Func(f) => (Rc::as_ptr(&f.0) as *const u8 as usize).hash(h),
+        }
+    }
+}
+
+type Hashed = indexmap::IndexMap<Key, Value, foldhash::fast::FixedState>;
+
+/// A Lua table: an array part for keys 1..=n and a hash part for the rest, kept in insertion
+/// order so `next` walks it in a stable order.
+///
+/// A key set to nil in the hash part keeps its slot (holding nil) so that a traversal that
+/// clears fields as it goes, which Lua allows, keeps its place; the slots are dropped when
+/// they outnumber the live ones and a new key is added.
+#[derive(Default)]
+pub struct Table {
+    /// Values of keys 1..=arr.len(); never ends with nil.
+    pub arr: Vec<Value>,
+    hash: Hashed,
+    /// Hash slots holding nil.
+    dead: usize,
+    pub meta: Option<TableRef>,
+    /// Writes refused with "Attempt to modify a readonly table" (Redis's protected globals
+    /// and libraries).
+    pub readonly: bool,
+}
+
+/// Dropping a table drops the tables only it holds without recursing: a script can nest
+/// tables a million deep (`t = {t}` in a loop), which a recursive drop would pay for in Rust
+/// stack.
+impl Drop for Table {
+    fn drop(&mut self) {
+        if self.arr.is_empty() && self.hash.is_empty() && self.meta.is_none() {
+            return;
+        }
+        let mut pending: Vec<Table> = Vec::new();
+        let take = |v: Value, pending: &mut Vec<Table>| {
+            if let Value::Table(t) = v {
+                if let Ok(cell) = Rc::try_unwrap(t.0) {
+                    pending.push(cell.into_inner());
+                }
+            }
+        };
+        let drain = |t: &mut Table, pending: &mut Vec<Table>| {
+            for v in std::mem::take(&mut t.arr) {
+                take(v, pending);
+            }
+            for (k, v) in std::mem::take(&mut t.hash) {
+                take(k.to_value(), pending);
+                take(v, pending);
+            }
+            if let Some(m) = t.meta.take() {
+                take(Value::Table(m), pending);
+            }
+        };
+        drain(self, &mut pending);
+        while let Some(mut t) = pending.pop() {
+            drain(&mut t, &mut pending);
+            // `t` is empty now: its own drop returns at once.
+        }
+    }
+}
+
+/// The array index a key stands for, if it is an integer >= 1.
+fn array_index(k: &Value) -> Option<usize> {
+    match k {
+        Value::Num(n) if *n >= 1.0 && n.fract() == 0.0 && *n < (1u64 << 53) as f64 => {
+            Some(*n as usize)
+        }
+        _ => None,
+    }
+}
+
+impl Table {
+    pub fn new() -> Table {
+        Table::default()
+    }
+
+    /// A table with `items` at 1..=n.
+    pub fn from_array(items: Vec<Value>) -> Table {
+        let mut t = Table::new();
+        for v in items {
+            if v.is_nil() {
+                break;
+            }
+            t.arr.push(v);
+        }
+        t
+    }
+
+    /// Raw read (`rawget`): nil for absent keys.
+    pub fn get(&self, k: &Value) -> Value {
+        if let Some(i) = array_index(k) {
+            if i <= self.arr.len() {
+                return self.arr[i - 1].clone();
+            }
+        }
+        match Key::from_value(k) {
+            Some(key) => self.hash.get(&key).cloned().unwrap_or_default(),
+            None => Value::Nil,
+        }
+    }
+
+    pub fn get_str(&self, k: &str) -> Value {
+        self.get(&Value::str(k.as_bytes()))
+    }
+
+    pub fn get_int(&self, i: i64) -> Value {
+        self.get(&Value::Num(i as f64))
+    }
+
+    /// Raw write (`rawset`). Err when the key is nil or NaN (Lua's "table index is nil" /
+    /// "table index is NaN"); the readonly flag is the caller's to check.
+    pub fn set(&mut self, k: Value, v: Value) -> Result<(), &'static str> {
+        if let Some(i) = array_index(&k) {
+            let n = self.arr.len();
+            if i <= n {
+                if v.is_nil() && i == n {
+                    self.arr.pop();
+                    // Keep the array part without trailing nils.
+                    while self.arr.last().is_some_and(Value::is_nil) {
+                        self.arr.pop();
+                    }
+                } else {
+                    self.arr[i - 1] = v;
+                }
+                return Ok(());
+            }
+            if i == n + 1 && !v.is_nil() {
+                self.arr.push(v);
+                self.migrate_from_hash();
+                return Ok(());
+            }
+        }
+        let key = match &k {
+            Value::Nil => return Err("table index is nil"),
+            Value::Num(n) if n.is_nan() => return Err("table index is NaN"),
+            _ => Key::from_value(&k).ok_or("table index is nil")?,
+        };
+        if v.is_nil() {
+            if let Some(slot) = self.hash.get_mut(&key) {
+                if !slot.is_nil() {
+                    *slot = Value::Nil;
+                    self.dead += 1;
+                }
+            }
+            return Ok(());
+        }
+        match self.hash.get_mut(&key) {
+            Some(slot) => {
+                if slot.is_nil() {
+                    self.dead -= 1;
+                }
+                *slot = v;
+            }
+            None => {
+                if self.dead > 0 && self.dead * 2 >= self.hash.len() {
+                    self.hash.retain(|_, v| !v.is_nil());
+                    self.dead = 0;
+                }
+                self.hash.insert(key, v);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn set_str(&mut self, k: &str, v: Value) {
+        let _ = self.set(Value::str(k.as_bytes()), v);
+    }
+
+    /// Moves keys n+1, n+2... from the hash part to the array part after a push at n.
+    fn migrate_from_hash(&mut self) {
+        if self.hash.len() == self.dead {
+            return;
+        }
+        loop {
+            let next = Key::Num((self.arr.len() + 1) as f64);
+            match self.hash.get_mut(&next) {
+                Some(v) if !v.is_nil() => {
+                    let v = std::mem::take(v);
+                    self.dead += 1;
+                    self.arr.push(v);
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// The length operator `#` (a border: here the array part's length, or, when that is 0,
+    /// the first border found in the hash part from 1).
+    pub fn len(&self) -> usize {
+        if !self.arr.is_empty() {
+            return self.arr.len();
+        }
+        let mut n = 0;
+        while self
+            .hash
+            .get(&Key::Num((n + 1) as f64))
+            .is_some_and(|v| !v.is_nil())
+        {
+            n += 1;
+        }
+        n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `next`: the entry after `k` (nil: the first), or None at the end. Err when `k` is not
+    /// in the table ("invalid key to 'next'", which the caller words).
+    #[allow(clippy::result_unit_err)] // one cause only; the caller has the message
+    pub fn next(&self, k: &Value) -> Result<Option<(Value, Value)>, ()> {
+        let mut start_hash = 0;
+        // The array part may hold nils (a middle element cleared): they are skipped.
+        let from_arr = |start: usize| {
+            (start..self.arr.len())
+                .find(|&j| !self.arr[j].is_nil())
+                .map(|j| (Value::Num((j + 1) as f64), self.arr[j].clone()))
+        };
+        if k.is_nil() {
+            if let Some(kv) = from_arr(0) {
+                return Ok(Some(kv));
+            }
+        } else if let Some(i) = array_index(k).filter(|&i| i <= self.arr.len()) {
+            if let Some(kv) = from_arr(i) {
+                return Ok(Some(kv));
+            }
+        } else {
+            let key = Key::from_value(k).ok_or(())?;
+            start_hash = self.hash.get_index_of(&key).ok_or(())? + 1;
+        }
+        for i in start_hash..self.hash.len() {
+            let (key, v) = self.hash.get_index(i).expect("index below len");
+            if !v.is_nil() {
+                return Ok(Some((key.to_value(), v.clone())));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every live entry, array part first (for conversions that read a whole table).
+    pub fn entries(&self) -> impl Iterator<Item = (Value, Value)> + '_ {
+        let arr = self
+            .arr
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| !v.is_nil())
+            .map(|(i, v)| (Value::Num((i + 1) as f64), v.clone()));
+        let hash = self
+            .hash
+            .iter()
+            .filter(|(_, v)| !v.is_nil())
+            .map(|(k, v)| (k.to_value(), v.clone()));
+        arr.chain(hash)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(x: f64) -> Value {
+        Value::Num(x)
+    }
+
+    #[test]
+    fn array_part_grows_and_takes_keys_from_the_hash() {
+        let mut t = Table::new();
+        t.set(n(2.0), Value::str(b"b")).unwrap();
+        assert_eq!(t.arr.len(), 0);
+        t.set(n(1.0), Value::str(b"a")).unwrap();
+        assert_eq!(t.arr.len(), 2);
+        assert_eq!(t.len(), 2);
+        t.set(n(2.0), Value::Nil).unwrap();
+        assert_eq!(t.len(), 1);
+        assert!(t.get(&n(2.0)).is_nil());
+    }
+
+    #[test]
+    fn next_walks_everything_even_while_clearing() {
+        let mut t = Table::new();
+        for i in 1..=3 {
+            t.set(n(i as f64), n(i as f64)).unwrap();
+        }
+        for k in ["x", "y", "z"] {
+            t.set_str(k, Value::Bool(true));
+        }
+        let mut seen = 0;
+        let mut k = Value::Nil;
+        while let Some((key, _)) = t.next(&k).unwrap() {
+            seen += 1;
+            if matches!(key, Value::Str(_)) {
+                t.set(key.clone(), Value::Nil).unwrap();
+            }
+            k = key;
+        }
+        assert_eq!(seen, 6);
+        assert!(t.next(&Value::str(b"nope")).is_err());
+        assert_eq!(t.entries().count(), 3);
+    }
+
+    #[test]
+    fn deeply_nested_tables_drop_without_recursing() {
+        let mut t = TableRef::default();
+        for _ in 0..1_000_000 {
+            let mut outer = Table::new();
+            outer.arr.push(Value::Table(t));
+            t = TableRef::new(outer);
+        }
+        drop(t);
+    }
+
+    #[test]
+    fn zero_and_negative_zero_are_one_key() {
+        let mut t = Table::new();
+        t.set(n(0.0), Value::Bool(true)).unwrap();
+        assert!(t.get(&n(-0.0)).truthy());
+        assert!(t.set(Value::Nil, n(1.0)).is_err());
+        assert!(t.set(n(f64::NAN), n(1.0)).is_err());
+    }
+}

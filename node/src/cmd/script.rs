@@ -1,0 +1,537 @@
+//! Scripting commands: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT.
+//!
+//! A script runs on the view its command locked (every shard: a script may touch keys it did
+//! not declare, as in standalone Redis), and each `redis.call` goes through
+//! [`crate::dispatch::script_call`] on that same view, so the whole script is atomic. Its
+//! writes are propagated as they ran, wrapped in MULTI/EXEC when there are several (Redis
+//! 7.0's effects replication); EVAL itself never reaches the AOF or replicas.
+
+use bytes::{Bytes, BytesMut};
+use ferrodis_lua::host::{Host, Reply};
+use ferrodis_lua::{redislib, LuaError, Value};
+
+use super::{acl, flags as f, kflags, BeginSearch, CmdResult, Command, FindKeys, KeySpec};
+use crate::db::{Db, ViewCtx};
+use crate::dispatch::{Client, Ctx, ScriptRights};
+use crate::error::CmdError;
+use crate::resp::{Protocol, ReplyWriter};
+use crate::server::{Server, Settings};
+
+const EVAL_FLAGS: u32 =
+    f::NOSCRIPT | f::SKIP_MONITOR | f::MAY_REPLICATE | f::NO_MANDATORY_KEYS | f::STALE;
+const EVAL_RO_FLAGS: u32 =
+    f::NOSCRIPT | f::SKIP_MONITOR | f::NO_MANDATORY_KEYS | f::STALE | f::READONLY;
+const COMPLEXITY: &str = "Depends on the script that is executed.";
+
+const fn script_keys(flags: u16) -> KeySpec {
+    KeySpec {
+        notes: "We cannot tell how the keys will be used so we assume the worst, RW and UPDATE",
+        flags,
+        begin: BeginSearch::Index(2),
+        find: FindKeys::Keynum {
+            keynumidx: 0,
+            firstkey: 1,
+            step: 1,
+        },
+    }
+}
+const RW_KEYS: KeySpec = script_keys(kflags::RW | kflags::ACCESS | kflags::UPDATE);
+const RO_KEYS: KeySpec = KeySpec {
+    notes: "",
+    ..script_keys(kflags::RO | kflags::ACCESS)
+};
+
+macro_rules! eval_row {
+    ($name:literal, $flags:expr, $keys:expr, $handler:ident, $since:literal, $summary:literal) => {
+        Command {
+            name: $name,
+            arity: -3,
+            // Scripts may touch keys they did not declare: they see the whole keyspace.
+            flags: $flags | f::ALL_SHARDS,
+            acl: acl::SCRIPTING,
+            key_specs: &[$keys],
+            handler: Some($handler),
+            group: "scripting",
+            since: $since,
+            complexity: COMPLEXITY,
+            summary: $summary,
+            ..Command::DEFAULT
+        }
+    };
+}
+
+pub static COMMANDS: &[Command] = &[
+    eval_row!(
+        "eval",
+        EVAL_FLAGS,
+        RW_KEYS,
+        eval,
+        "2.6.0",
+        "Runs a Lua script on the server."
+    ),
+    eval_row!(
+        "eval_ro",
+        EVAL_RO_FLAGS,
+        RO_KEYS,
+        eval_ro,
+        "7.0.0",
+        "Runs a read-only Lua script on the server."
+    ),
+    eval_row!(
+        "evalsha",
+        EVAL_FLAGS,
+        RW_KEYS,
+        evalsha,
+        "2.6.0",
+        "Runs a cached Lua script, named by the SHA1 of its body."
+    ),
+    eval_row!(
+        "evalsha_ro",
+        EVAL_RO_FLAGS,
+        RO_KEYS,
+        evalsha_ro,
+        "7.0.0",
+        "Runs a cached read-only Lua script, named by the SHA1 of its body."
+    ),
+    Command {
+        name: "script",
+        arity: -2,
+        subcommands: SCRIPT,
+        group: "scripting",
+        since: "2.6.0",
+        complexity: "Depends on subcommand.",
+        summary: "Manages the server's cache of Lua scripts.",
+        ..Command::DEFAULT
+    },
+];
+
+static SCRIPT: &[Command] = &[
+    Command {
+        name: "debug",
+        arity: 3,
+        flags: f::NOSCRIPT,
+        acl: acl::SCRIPTING,
+        handler: Some(script_debug),
+        group: "scripting",
+        since: "3.2.0",
+        complexity: "O(1)",
+        summary: "Sets the debug mode of later scripts (only NO here).",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "exists",
+        arity: -3,
+        flags: f::NOSCRIPT,
+        acl: acl::SCRIPTING,
+        tips: &["request_policy:all_shards", "response_policy:agg_logical_and"],
+        handler: Some(script_exists),
+        group: "scripting",
+        since: "2.6.0",
+        complexity: "O(N) with N being the number of scripts to check (so checking a single script is an O(1) operation).",
+        summary: "Tells which scripts are in the cache.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "flush",
+        arity: -2,
+        flags: f::NOSCRIPT,
+        acl: acl::SCRIPTING,
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        handler: Some(script_flush),
+        group: "scripting",
+        since: "2.6.0",
+        complexity: "O(N) with N being the number of scripts in cache",
+        summary: "Empties the script cache.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "help",
+        arity: 2,
+        flags: f::LOADING | f::STALE,
+        acl: acl::SCRIPTING,
+        handler: Some(script_help),
+        group: "scripting",
+        since: "5.0.0",
+        summary: "Describes the SCRIPT subcommands.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "kill",
+        arity: 2,
+        flags: f::NOSCRIPT | f::ALLOW_BUSY,
+        acl: acl::SCRIPTING,
+        tips: &["request_policy:all_shards", "response_policy:one_succeeded"],
+        handler: Some(script_kill),
+        group: "scripting",
+        since: "2.6.0",
+        summary: "Stops the running script if it has not written yet.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "load",
+        arity: 3,
+        flags: f::NOSCRIPT | f::STALE,
+        acl: acl::SCRIPTING,
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        handler: Some(script_load),
+        group: "scripting",
+        since: "2.6.0",
+        complexity: "O(N) with N being the length in bytes of the script body.",
+        summary: "Compiles a script and caches it without running it.",
+        ..Command::DEFAULT
+    },
+];
+
+fn eval(ctx: &mut Ctx<'_, '_>) -> CmdResult {
+    eval_generic(ctx, false, false)
+}
+
+fn eval_ro(ctx: &mut Ctx<'_, '_>) -> CmdResult {
+    eval_generic(ctx, false, true)
+}
+
+fn evalsha(ctx: &mut Ctx<'_, '_>) -> CmdResult {
+    eval_generic(ctx, true, false)
+}
+
+fn evalsha_ro(ctx: &mut Ctx<'_, '_>) -> CmdResult {
+    eval_generic(ctx, true, true)
+}
+
+/// The script's number of keys: Redis's checks, in its order.
+fn numkeys(ctx: &Ctx<'_, '_>) -> Result<usize, CmdError> {
+    let n = ctx.int_arg(2)?;
+    if n > (ctx.args.len() - 3) as i64 {
+        return Err(CmdError::raw(
+            "ERR Number of keys can't be greater than number of args",
+        ));
+    }
+    if n < 0 {
+        return Err(CmdError::raw("ERR Number of keys can't be negative"));
+    }
+    Ok(n as usize)
+}
+
+const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
+
+fn eval_generic(ctx: &mut Ctx<'_, '_>, by_sha: bool, read_only: bool) -> CmdResult {
+    let nkeys = numkeys(ctx)?;
+    let (sha, script) = if by_sha {
+        let sha = String::from_utf8_lossy(ctx.arg(1)).to_ascii_lowercase();
+        match ctx.server.scripts.get(&sha) {
+            Some(s) => (sha, s),
+            None => return Err(CmdError::raw(NOSCRIPT)),
+        }
+    } else {
+        let body = ctx.args[1].clone();
+        ctx.server
+            .scripts
+            .load(&body)
+            .map_err(|e| CmdError::Msg(e.into()))?
+    };
+    if script.flags.no_writes || read_only {
+        // Nothing to check before the run: each write is refused as it is called.
+    }
+    let keys: Vec<Value> = ctx.args[3..3 + nkeys]
+        .iter()
+        .map(|k| Value::str(k))
+        .collect();
+    let argv: Vec<Value> = ctx.args[3 + nkeys..]
+        .iter()
+        .map(|a| Value::str(a))
+        .collect();
+
+    // The view goes to the script's commands and comes back after.
+    let placeholder = ctx.server.keyspace.unlocked(ViewCtx {
+        db: ctx.client.db,
+        now: ctx.db.now,
+        mode: ctx.settings.access,
+    });
+    let db = std::mem::replace(&mut ctx.db, placeholder);
+    let saved_db = ctx.client.db;
+    let saved_deny = std::mem::replace(&mut ctx.client.deny_blocking, true);
+    let mut host = ScriptHost {
+        server: ctx.server,
+        settings: ctx.settings,
+        client: &mut *ctx.client,
+        db: Some(db),
+        rights: ScriptRights {
+            read_only: read_only || script.flags.no_writes,
+            allow_oom: script.flags.allow_oom,
+            oom: false,
+            wrote: false,
+        },
+        scratch: BytesMut::new(),
+    };
+    host.rights.oom = host.client.script_oom;
+    ctx.server.scripts.start(host.client.info.id);
+    let (result, resp, line) = crate::scripting::with_lua(|lua| {
+        lua.set_global_raw("KEYS", table(keys));
+        lua.set_global_raw("ARGV", table(argv));
+        redislib::reset_resp(lua);
+        let result = lua.run(&script.chunk, &mut host);
+        (result, redislib::resp(lua), error_line(lua))
+    });
+    ctx.server.scripts.end();
+    let mut db = host.db.take().expect("the view comes back after each call");
+    ctx.client.db = saved_db;
+    ctx.client.deny_blocking = saved_deny;
+    // The script's commands propagated themselves and counted their own changes.
+    db.rewrote = true;
+    db.dirty = 0;
+    db.expired = 0;
+    ctx.db = db;
+
+    let reply = match result {
+        Ok(values) => redislib::value_to_reply(values.first().unwrap_or(&Value::Nil), resp),
+        Err(e) => Reply::Error(error_text(&e, &sha, line).into_bytes()),
+    };
+    write_reply(&mut ctx.out, &reply);
+    Ok(())
+}
+
+fn table(items: Vec<Value>) -> Value {
+    Value::Table(ferrodis_lua::TableRef::new(
+        ferrodis_lua::Table::from_array(items),
+    ))
+}
+
+/// The error reply of a script that failed: the error's text (an error table's `err`, or
+/// `ERR` and the message), then where it was raised, as Redis 7.0 words it.
+fn error_text(e: &LuaError, sha: &str, line: Option<u32>) -> String {
+    let (msg, line) = match e {
+        LuaError::Kill(reason) => (reason.clone(), line),
+        LuaError::Raise(v) => {
+            let msg = match v {
+                Value::Table(t) => match t.0.borrow().get_str("err") {
+                    Value::Str(s) => String::from_utf8_lossy(&s).into_owned(),
+                    _ => "ERR unknown error".to_string(),
+                },
+                Value::Str(s) => format!("ERR {}", String::from_utf8_lossy(s)),
+                Value::Num(n) => format!(
+                    "ERR {}",
+                    String::from_utf8_lossy(&ferrodis_lua::number::format(*n))
+                ),
+                Value::Nil => "ERR nil".to_string(),
+                Value::Bool(b) => format!("ERR {b}"),
+                Value::Func(_) => "ERR unknown error".to_string(),
+            };
+            (msg, line)
+        }
+    };
+    let line = line.map_or_else(|| "?".to_string(), |l| l.to_string());
+    format!("{msg} script: {sha}, on @user_script:{line}.")
+}
+
+/// The line of the script where the error that ended the run was raised.
+fn error_line(lua: &ferrodis_lua::Lua) -> Option<u32> {
+    lua.error_line
+}
+
+/// Writes a script's reply in the client's protocol.
+pub fn write_reply(out: &mut ReplyWriter<'_>, r: &Reply) {
+    match r {
+        Reply::Status(s) => out.status_bytes(s),
+        Reply::Error(e) => out.error_bytes(e),
+        Reply::Int(n) => out.int(*n),
+        Reply::Bulk(b) => out.bulk(b),
+        Reply::NilBulk | Reply::Null => out.null(),
+        Reply::NilArray => out.null_array(),
+        Reply::Array(items) => {
+            out.array(items.len());
+            for i in items {
+                write_reply(out, i);
+            }
+        }
+        Reply::Map(pairs) => {
+            out.map(pairs.len());
+            for (k, v) in pairs {
+                write_reply(out, k);
+                write_reply(out, v);
+            }
+        }
+        Reply::Set(items) => {
+            out.set(items.len());
+            for i in items {
+                write_reply(out, i);
+            }
+        }
+        Reply::Double(d) => out.double(*d),
+        Reply::Bool(b) => out.boolean(*b),
+        Reply::BigNumber(n) => out.big_number(n),
+        Reply::Verbatim(format, text) => {
+            let mut fmt = *b"txt";
+            if format.len() == 3 {
+                fmt.copy_from_slice(format);
+            }
+            out.verbatim_as(&fmt, text)
+        }
+    }
+}
+
+/// The server side of a running script.
+struct ScriptHost<'h, 's> {
+    server: &'s Server,
+    settings: &'h Settings,
+    client: &'h mut Client,
+    /// The script's view, lent to each command it calls.
+    db: Option<Db<'s>>,
+    rights: ScriptRights,
+    /// Where each command's reply is written, then read back.
+    scratch: BytesMut,
+}
+
+impl Host for ScriptHost<'_, '_> {
+    fn call(&mut self, argv: Vec<Vec<u8>>, resp: u8) -> Reply {
+        let args: Vec<Bytes> = argv.into_iter().map(Bytes::from).collect();
+        let proto = std::mem::replace(
+            &mut self.client.proto,
+            if resp == 3 {
+                Protocol::Resp3
+            } else {
+                Protocol::Resp2
+            },
+        );
+        self.scratch.clear();
+        let db = self.db.take().expect("the view comes back after each call");
+        let wrote = self.rights.wrote;
+        let db = crate::dispatch::script_call(
+            self.server,
+            self.settings,
+            &mut *self.client,
+            &args,
+            &mut self.scratch,
+            db,
+            &mut self.rights,
+        );
+        self.db = Some(db);
+        self.client.proto = proto;
+        if self.rights.wrote && !wrote {
+            self.server.scripts.wrote();
+        }
+        match crate::resp::read_reply(&self.scratch) {
+            Some((reply, _)) => reply,
+            None => Reply::Error(b"ERR the command wrote no reply".to_vec()),
+        }
+    }
+
+    fn log(&mut self, level: i64, msg: &[u8]) {
+        let msg = String::from_utf8_lossy(msg);
+        match level {
+            0 => tracing::debug!("{msg}"),
+            1 => tracing::info!(verbose = true, "{msg}"),
+            2 => tracing::info!("{msg}"),
+            _ => tracing::warn!("{msg}"),
+        }
+    }
+
+    fn interrupted(&mut self) -> Option<String> {
+        if self.server.scripts.killed() {
+            tracing::warn!("Lua script killed by user with SCRIPT KILL.");
+            return Some("ERR Script killed by user with SCRIPT KILL...".to_string());
+        }
+        None
+    }
+
+    fn acl_check(&mut self, argv: Vec<Vec<u8>>) -> Result<bool, String> {
+        let args: Vec<Bytes> = argv.into_iter().map(Bytes::from).collect();
+        let Some(top) = super::lookup(&args[0]) else {
+            return Err("Invalid command passed to redis.acl_check_cmd()".into());
+        };
+        let (cmd, is_sub) = match top.subcommands.is_empty() {
+            true => (top, false),
+            false => match args.get(1).and_then(|a| top.subcommand(a)) {
+                Some(sub) => (sub, true),
+                None => return Err("Invalid command passed to redis.acl_check_cmd()".into()),
+            },
+        };
+        if !cmd.arity_ok(args.len()) {
+            return Err("Invalid number of arguments passed to redis.acl_check_cmd()".into());
+        }
+        Ok(self.client.user.is_open()
+            || crate::acl::check(&self.client.user.rules(), cmd, is_sub, &args).is_ok())
+    }
+}
+
+fn script_load(ctx: &mut Ctx<'_, '_>) -> CmdResult {
+    let body = ctx.args[2].clone();
+    let (sha, _) = ctx
+        .server
+        .scripts
+        .load(&body)
+        .map_err(|e| CmdError::Msg(e.into()))?;
+    ctx.out.bulk(sha.as_bytes());
+    Ok(())
+}
+
+fn script_exists(ctx: &mut Ctx<'_, '_>) -> CmdResult {
+    let n = ctx.args.len() - 2;
+    ctx.out.array(n);
+    for i in 2..ctx.args.len() {
+        let sha = String::from_utf8_lossy(ctx.arg(i)).to_ascii_lowercase();
+        let found = ctx.server.scripts.get(&sha).is_some();
+        ctx.out.int(found as i64);
+    }
+    Ok(())
+}
+
+fn script_flush(ctx: &mut Ctx<'_, '_>) -> CmdResult {
+    match ctx.args.len() {
+        2 => {}
+        3 if ctx.arg(2).eq_ignore_ascii_case(b"sync")
+            || ctx.arg(2).eq_ignore_ascii_case(b"async") => {}
+        _ => {
+            return Err(CmdError::raw(
+                "ERR SCRIPT FLUSH only support SYNC|ASYNC option",
+            ))
+        }
+    }
+    ctx.server.scripts.flush();
+    ctx.out.ok();
+    Ok(())
+}
+
+fn script_kill(ctx: &mut Ctx<'_, '_>) -> CmdResult {
+    use crate::scripting::Kill;
+    match ctx.server.scripts.kill() {
+        Kill::NotBusy => Err(CmdError::raw("NOTBUSY No scripts in execution right now.")),
+        Kill::Unkillable => Err(CmdError::raw("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.")),
+        Kill::Killed => {
+            ctx.out.ok();
+            Ok(())
+        }
+    }
+}
+
+fn script_debug(ctx: &mut Ctx<'_, '_>) -> CmdResult {
+    if ctx.arg(2).eq_ignore_ascii_case(b"no") {
+        ctx.out.ok();
+        return Ok(());
+    }
+    if ctx.arg(2).eq_ignore_ascii_case(b"yes") || ctx.arg(2).eq_ignore_ascii_case(b"sync") {
+        return Err(CmdError::raw(
+            "ERR The Lua debugger is not available in this server",
+        ));
+    }
+    Err(CmdError::raw("ERR Use SCRIPT DEBUG YES/SYNC/NO"))
+}
+
+fn script_help(ctx: &mut Ctx<'_, '_>) -> CmdResult {
+    super::connection::help(
+        ctx,
+        "SCRIPT",
+        &[
+            "DEBUG (YES|SYNC|NO)",
+            "    Set the debug mode of later scripts (only NO: no debugger here).",
+            "EXISTS <sha1> [<sha1> ...]",
+            "    For each SHA1, answer 1 if a script with it is cached, else 0.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Empty the script cache.",
+            "KILL",
+            "    Stop the running script, if it has not written anything yet.",
+            "LOAD <script>",
+            "    Compile and cache a script; answer its SHA1 for EVALSHA.",
+        ],
+    );
+    Ok(())
+}
