@@ -116,7 +116,7 @@ impl Lua {
             globals: TableRef::default(),
             string_meta: None,
             max_depth: 200,
-            rand_state: crate::mathlib::seed_state(0),
+            rand_state: crate::mathlib::INITIAL_STATE,
             error_line: None,
             mm_names: MM_NAMES.iter().map(|n| Value::str(n.as_bytes())).collect(),
             const_cache: HashMap::new(),

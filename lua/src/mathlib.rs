@@ -15,6 +15,10 @@ const MASK48: u64 = (1 << 48) - 1;
 const RAND_MAX: u64 = 0x7fff_ffff;
 
 /// The generator's state after seeding with `seed` (`redisSrand48`).
+/// The generator's state before any seeding (drand48's default, which Redis starts with:
+/// the first `math.random()` of a fresh server is 0.39646477363839).
+pub const INITIAL_STATE: u64 = 0x1234_ABCD_330E;
+
 pub fn seed_state(seed: i32) -> u64 {
     (u64::from(seed as u32) << 16) | 0x330E
 }
@@ -173,6 +177,12 @@ mod tests {
         let mut s = seed_state(0);
         let mut r = || (next_rand(&mut s) % RAND_MAX) as f64 / RAND_MAX as f64;
         for want in [0.17082803611217, 0.74990198051087, 0.09637165539729] {
+            assert!((r() - want).abs() < 1e-13);
+        }
+        // And from a fresh server (no seeding): 0.39646477363839, 0.84048536971234.
+        let mut s = INITIAL_STATE;
+        let mut r = || (next_rand(&mut s) % RAND_MAX) as f64 / RAND_MAX as f64;
+        for want in [0.39646477363839, 0.84048536971234, 0.35333609737146] {
             assert!((r() - want).abs() < 1e-13);
         }
     }

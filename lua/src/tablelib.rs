@@ -104,9 +104,10 @@ fn concat(st: &mut State<'_>, args: Vec<Value>) -> Ret {
             v @ (Value::Str(_) | Value::Num(_)) => {
                 out.extend_from_slice(&v.to_lstr().expect("string or number"))
             }
-            _ => {
+            v => {
                 return Err(st.error(format!(
-                    "invalid value (at index {k}) in table for 'concat'"
+                    "invalid value ({}) at index {k} in table for 'concat'",
+                    v.type_name()
                 )))
             }
         }

@@ -381,9 +381,10 @@ async fn cron(server: Arc<Server>, hz: u32) {
     loop {
         tick.tick().await;
         ferrodis_node::server::resync_clock();
-        if server.rdb.loading.load(Relaxed) {
-            // A replica loading its primary's snapshot holds every shard (Redis's cron waits
-            // out a load too).
+        if server.rdb.loading.load(Relaxed) || server.scripts.is_running() {
+            // A replica loading its primary's snapshot, and a script, hold every shard
+            // (Redis's cron waits out a load and a script too): the cron would block a worker
+            // that other connections need (to be answered BUSY, or to send SCRIPT KILL).
             continue;
         }
         let now = unix_ms();

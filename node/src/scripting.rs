@@ -92,6 +92,9 @@ pub struct Scripts {
     /// By lowercase SHA1 hex.
     cache: Mutex<HashMap<String, Arc<Script>>>,
     running: Mutex<Option<Running>>,
+    /// `math.random`'s generator, shared by the threads' interpreters so scripts see one
+    /// sequence (None: not seeded yet; the interpreter's own seed).
+    rand: Mutex<Option<u64>>,
     /// `running.is_some()`, read on every command without the lock.
     is_running: AtomicBool,
     kill: AtomicBool,
@@ -195,6 +198,18 @@ impl Scripts {
 
     pub fn killed(&self) -> bool {
         self.kill.load(Relaxed)
+    }
+
+    /// Hands `lua` the shared `math.random` state before a run.
+    pub fn lend_rand(&self, lua: &mut Lua) {
+        if let Some(state) = *self.rand.lock() {
+            lua.rand_state = state;
+        }
+    }
+
+    /// Takes the `math.random` state back after a run.
+    pub fn keep_rand(&self, lua: &Lua) {
+        *self.rand.lock() = Some(lua.rand_state);
     }
 }
 

@@ -48,6 +48,7 @@ scripts!(
     migrate,
     min_replicas,
     list,
+    lua,
     multi,
     nocluster,
     notify,

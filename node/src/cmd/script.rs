@@ -6,6 +6,8 @@
 //! writes are propagated as they ran, wrapped in MULTI/EXEC when there are several (Redis
 //! 7.0's effects replication); EVAL itself never reaches the AOF or replicas.
 
+use std::time::{Duration, Instant};
+
 use bytes::{Bytes, BytesMut};
 use ferrodis_lua::host::{Host, Reply};
 use ferrodis_lua::{redislib, LuaError, Value};
@@ -262,6 +264,8 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, by_sha: bool, read_only: bool) -> CmdResu
             wrote: false,
         },
         scratch: BytesMut::new(),
+        started: Instant::now(),
+        next_handoff: HANDOFF_AFTER,
     };
     host.rights.oom = host.client.script_oom;
     ctx.server.scripts.start(host.client.info.id);
@@ -269,7 +273,9 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, by_sha: bool, read_only: bool) -> CmdResu
         lua.set_global_raw("KEYS", table(keys));
         lua.set_global_raw("ARGV", table(argv));
         redislib::reset_resp(lua);
+        ctx.server.scripts.lend_rand(lua);
         let result = lua.run(&script.chunk, &mut host);
+        ctx.server.scripts.keep_rand(lua);
         (result, redislib::resp(lua), error_line(lua))
     });
     ctx.server.scripts.end();
@@ -369,6 +375,22 @@ pub fn write_reply(out: &mut ReplyWriter<'_>, r: &Reply) {
     }
 }
 
+/// How long a script runs before its thread gives its tokio worker to another thread (and
+/// again after as long, should that not have happened).
+const HANDOFF_AFTER: Duration = Duration::from_millis(20);
+
+/// Lets the runtime go on without this thread: a long script keeps its thread, and a new
+/// worker takes over the thread's queue and the I/O driver, so other connections are read
+/// (to be answered BUSY, or SCRIPT KILL) instead of waiting unpolled for the script.
+/// `block_in_place` takes the worker back when it returns unless another thread has picked
+/// it up, which the short wait gives it time to do.
+fn hand_off_worker() {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread) {
+        tokio::task::block_in_place(|| std::thread::sleep(Duration::from_millis(1)));
+    }
+}
+
 /// The server side of a running script.
 struct ScriptHost<'h, 's> {
     server: &'s Server,
@@ -379,6 +401,9 @@ struct ScriptHost<'h, 's> {
     rights: ScriptRights,
     /// Where each command's reply is written, then read back.
     scratch: BytesMut,
+    started: Instant,
+    /// When (since `started`) to hand the worker off next (see [`hand_off_worker`]).
+    next_handoff: Duration,
 }
 
 impl Host for ScriptHost<'_, '_> {
@@ -426,6 +451,17 @@ impl Host for ScriptHost<'_, '_> {
     }
 
     fn interrupted(&mut self) -> Option<String> {
+        if self.started.elapsed() >= self.next_handoff {
+            self.next_handoff += HANDOFF_AFTER;
+            hand_off_worker();
+        }
+        if self
+            .server
+            .shutting_down
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Some("ERR Script killed by a server shutdown".to_string());
+        }
         if self.server.scripts.killed() {
             tracing::warn!("Lua script killed by user with SCRIPT KILL.");
             return Some("ERR Script killed by user with SCRIPT KILL...".to_string());

@@ -1,0 +1,188 @@
+//! Scripts under concurrency and over time (the replies themselves are in the differential
+//! script `tests/scripts/scripting.redis`):
+//! - a read-modify-write script run by many clients at once loses no update, and a reader
+//!   never sees two keys a script writes together differ (a script is atomic across shards);
+//! - a long script makes other clients wait, then answer BUSY after `busy-reply-threshold`;
+//!   SCRIPT KILL stops it unless it has written (UNKILLABLE), and the server serves again.
+//!
+//! Loops are bounded in count and by deadlines; the concurrency test runs on stock Redis too,
+//! as a check of the test.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferrodis_tests::resp_client::Reply;
+use ferrodis_tests::server::Flavor;
+use ferrodis_tests::{RespClient, Server};
+
+const CLIENTS: usize = 12;
+const CALLS: usize = 200;
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Reads a counter, adds one and writes it back, and moves two keys in different slots
+/// (so different shards) together: only atomic if nothing runs in between.
+const BUMP: &str = "local v = tonumber(redis.call('get', KEYS[1]) or '0')
+redis.call('set', KEYS[1], v + 1)
+redis.call('incr', KEYS[2])
+redis.call('incr', KEYS[3])
+return v + 1";
+
+fn int(r: &Reply) -> i64 {
+    r.as_int()
+        .or_else(|| r.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or_else(|| panic!("not an integer: {r}"))
+}
+
+fn concurrent_scripts(s: &Server) {
+    let mut c = s.client();
+    let sha = c.ok(["SCRIPT", "LOAD", BUMP]).as_str().expect("sha");
+    let stop = Arc::new(AtomicBool::new(false));
+    let torn = Arc::new(AtomicU64::new(0));
+    let reader = {
+        let (addr, stop, torn) = (s.addr(), stop.clone(), torn.clone());
+        std::thread::spawn(move || {
+            let mut c = RespClient::connect(addr).expect("connect");
+            let read = "return {redis.call('get', KEYS[1]), redis.call('get', KEYS[2])}";
+            let mut reads = 0u64;
+            while !stop.load(Relaxed) && reads < 100_000 {
+                let r = c.ok(["EVAL", read, "2", "{a}n", "{b}n"]);
+                let v: Vec<String> = r.children().iter().map(|x| x.to_string()).collect();
+                if v.len() != 2 || v[0] != v[1] {
+                    torn.fetch_add(1, Relaxed);
+                }
+                reads += 1;
+            }
+            reads
+        })
+    };
+    let started = Instant::now();
+    let workers: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (addr, sha) = (s.addr(), sha.clone());
+            std::thread::spawn(move || {
+                let mut c = RespClient::connect(addr).expect("connect");
+                let mut done = 0u64;
+                for _ in 0..CALLS {
+                    if started.elapsed() > DEADLINE {
+                        break;
+                    }
+                    let r = c.ok(["EVALSHA", sha.as_str(), "3", "counter", "{a}n", "{b}n"]);
+                    assert!(int(&r) > 0, "{r}");
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let calls: u64 = workers.into_iter().map(|w| w.join().expect("worker")).sum();
+    stop.store(true, Relaxed);
+    let reads = reader.join().expect("reader");
+    let get = |c: &mut RespClient, k: &str| int(&c.ok(["GET", k])) as u64;
+    assert_eq!(get(&mut c, "counter"), calls, "{:?}", s.flavor());
+    assert_eq!(get(&mut c, "{a}n"), calls, "{:?}", s.flavor());
+    assert_eq!(get(&mut c, "{b}n"), calls, "{:?}", s.flavor());
+    assert!(calls > 0 && reads > 0);
+    assert_eq!(torn.load(Relaxed), 0, "a reader saw a half-run script");
+}
+
+#[test]
+fn concurrent_scripts_lose_no_update_ferrodis() {
+    concurrent_scripts(&Server::ferrodis());
+}
+
+#[test]
+fn concurrent_scripts_lose_no_update_stock() {
+    concurrent_scripts(&Server::stock());
+}
+
+const BUSY: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+
+/// Waits (bounded) for `c` to answer `cmd` with BUSY, as other clients do once a script has
+/// run past the threshold.
+fn until_busy(c: &mut RespClient) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = c.command(["PING"]).expect("ping");
+        if r.is_error() {
+            assert_eq!(r.as_str().as_deref(), Some(BUSY), "{r}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "never BUSY");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_long_script_makes_others_busy_and_script_kill_stops_it() {
+    let s = Server::builder(Flavor::Ferrodis)
+        .arg("--busy-reply-threshold")
+        .arg("200")
+        .start();
+    let mut runner = s.client();
+    runner.set_timeout(Duration::from_secs(30));
+    let mut other = s.client();
+    other.set_timeout(Duration::from_secs(30));
+    let r = other.command(["SCRIPT", "KILL"]).expect("kill");
+    assert_eq!(
+        r.as_str().as_deref(),
+        Some("NOTBUSY No scripts in execution right now.")
+    );
+
+    // A script that never ends (the interpreter polls for SCRIPT KILL as it loops).
+    runner
+        .send_command(["EVAL", "local i = 0 while true do i = i + 1 end", "0"])
+        .expect("send");
+    until_busy(&mut other);
+    // Other commands, keyed ones too, get BUSY (and do not hang the worker).
+    let r = other.command(["GET", "k"]).expect("get");
+    assert_eq!(r.as_str().as_deref(), Some(BUSY));
+    assert_eq!(other.ok(["SCRIPT", "KILL"]).as_str().as_deref(), Some("OK"));
+    let r = runner.read_reply().expect("the script's reply");
+    assert!(
+        r.as_str()
+            .is_some_and(|t| t.starts_with("ERR Script killed by user with SCRIPT KILL")),
+        "{r}"
+    );
+    assert_eq!(other.ok(["PING"]).as_str().as_deref(), Some("PONG"));
+
+    // A script that wrote cannot be killed; it ends on its own here (bounded loop).
+    runner
+        .send_command([
+            "EVAL",
+            "redis.call('set', 'k', 'v') local t = redis.call('time') local i = 0 \
+             while i < 2e9 do i = i + 1 if i % 100000 == 0 and \
+             tonumber(redis.call('time')[1]) - tonumber(t[1]) >= 2 then break end end \
+             return 'done'",
+            "0",
+        ])
+        .expect("send");
+    until_busy(&mut other);
+    let r = other.command(["SCRIPT", "KILL"]).expect("kill");
+    assert!(
+        r.as_str().is_some_and(|t| t.starts_with("UNKILLABLE ")),
+        "{r}"
+    );
+    let r = runner.read_reply().expect("the script's reply");
+    assert_eq!(r.as_str().as_deref(), Some("done"));
+    assert_eq!(other.ok(["GET", "k"]).as_str().as_deref(), Some("v"));
+}
+
+/// SIGTERM while a script loops forever: the server still exits by itself, promptly.
+#[test]
+fn sigterm_stops_a_server_running_an_endless_script() {
+    let s = Server::ferrodis();
+    let mut runner = s.client();
+    runner
+        .send_command(["EVAL", "while true do end", "0"])
+        .expect("send");
+    // Let the script start and pass the point where it hands off its worker.
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    assert!(
+        s.stop_within(Duration::from_secs(10)),
+        "the server did not exit on SIGTERM"
+    );
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}
