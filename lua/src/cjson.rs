@@ -1082,32 +1082,7 @@ pub fn open(lua: &mut crate::Lua) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn s(x: &str) -> Value {
-        Value::str(x.as_bytes())
-    }
-
-    fn n(x: f64) -> Value {
-        Value::Num(x)
-    }
-
-    fn table(items: Vec<(Value, Value)>) -> Value {
-        let mut t = Table::new();
-        for (k, v) in items {
-            t.set(k, v).unwrap();
-        }
-        Value::Table(TableRef::new(t))
-    }
-
-    fn arr(items: Vec<Value>) -> Value {
-        table(
-            items
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| (n(i as f64 + 1.0), v))
-                .collect(),
-        )
-    }
+    use crate::test_util::{arr, n, s, table};
 
     fn enc_cfg(v: &Value, cfg: &Config) -> String {
         match encode(v, cfg, None) {

@@ -408,28 +408,7 @@ pub fn open(lua: &mut crate::Lua) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn n(x: f64) -> Value {
-        Value::Num(x)
-    }
-
-    fn table(items: Vec<(Value, Value)>) -> Value {
-        let mut t = Table::new();
-        for (k, v) in items {
-            t.set(k, v).unwrap();
-        }
-        Value::Table(TableRef::new(t))
-    }
-
-    fn arr(items: Vec<Value>) -> Value {
-        table(
-            items
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| (n(i as f64 + 1.0), v))
-                .collect(),
-        )
-    }
+    use crate::test_util::{arr, n, table};
 
     fn hex(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()

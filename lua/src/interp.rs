@@ -449,6 +449,17 @@ impl<'a> State<'a> {
         }
     }
 
+    /// `attempt to index <what>`: the object is named (`local 't'`) only when it is the
+    /// expression indexed itself (`n == 0`), not a value reached through `__index`.
+    fn index_error(&self, n: usize, desc: Option<(&Expr, &Closure)>, v: &Value) -> LuaError {
+        let d = if n == 0 {
+            desc.and_then(|(e, cl)| describe(e, cl))
+        } else {
+            None
+        };
+        self.runtime_error(format!("attempt to index {}", typed(d, v)))
+    }
+
     /// Records where the error being returned was raised, if no call has yet.
     fn note_error_line(&mut self) {
         if self.lua.error_line.is_none() {
@@ -1203,14 +1214,7 @@ impl<'a> State<'a> {
                 other => {
                     let h = self.metamethod(other, Mm::Index);
                     if h.is_nil() {
-                        let d = if n == 0 {
-                            desc.and_then(|(e, cl)| describe(e, cl))
-                        } else {
-                            None
-                        };
-                        return Err(
-                            self.runtime_error(format!("attempt to index {}", typed(d, other)))
-                        );
+                        return Err(self.index_error(n, desc, other));
                     }
                     h
                 }
@@ -1259,14 +1263,7 @@ impl<'a> State<'a> {
                 other => {
                     let h = self.metamethod(other, Mm::NewIndex);
                     if h.is_nil() {
-                        let d = if n == 0 {
-                            desc.and_then(|(e, cl)| describe(e, cl))
-                        } else {
-                            None
-                        };
-                        return Err(
-                            self.runtime_error(format!("attempt to index {}", typed(d, other)))
-                        );
+                        return Err(self.index_error(n, desc, other));
                     }
                     h
                 }
@@ -1687,7 +1684,7 @@ mod tests {
             ("local t = {1, 2, 3} return table.remove(t), table.remove(t, 1), t[1], #t", "3,1,2,1"),
             ("return table.remove({})", ""),
             ("table.insert({}, 1, 2, 3)", "ERR:user_script:1: wrong number of arguments to 'insert'"),
-            ("return table.concat({1, {}, 3})", "ERR:user_script:1: invalid value (at index 2) in table for 'concat'"),
+            ("return table.concat({1, {}, 3})", "ERR:user_script:1: invalid value (table) at index 2 in table for 'concat'"),
             ("return table.concat({'a', 'b', 'c'}, '-', 2, 3)", "b-c"),
             ("local t = {5, 2, 8, 1, 9, 3, 7, 4, 6, 0, 11, 10} table.sort(t) return table.concat(t, ' ')", "0 1 2 3 4 5 6 7 8 9 10 11"),
             ("local t = {'b', 'c', 'a'} table.sort(t, function(a, b) return a > b end) return table.concat(t)", "cba"),

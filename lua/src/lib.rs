@@ -36,6 +36,8 @@ pub mod redislib;
 pub mod stringlib;
 pub mod structlib;
 pub mod tablelib;
+#[cfg(test)]
+mod test_util;
 pub mod value;
 
 pub use error::LuaError;

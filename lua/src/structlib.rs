@@ -377,10 +377,7 @@ pub fn open(lua: &mut crate::Lua) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn n(x: f64) -> Value {
-        Value::Num(x)
-    }
+    use crate::test_util::n;
 
     fn s(x: &[u8]) -> Value {
         Value::str(x)

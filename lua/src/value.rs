@@ -473,10 +473,7 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn n(x: f64) -> Value {
-        Value::Num(x)
-    }
+    use crate::test_util::n;
 
     #[test]
     fn array_part_grows_and_takes_keys_from_the_hash() {

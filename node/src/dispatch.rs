@@ -103,6 +103,9 @@ pub struct Client {
     /// Memory was over `maxmemory` when the running script (or the transaction holding it)
     /// was dispatched: its writes that need memory are refused (see [`ScriptRights`]).
     pub script_oom: bool,
+    /// A script of this client is running: the commands it calls are shown to monitors as
+    /// from `lua` and are not in the slow log (EVAL is, as a whole).
+    pub in_script: bool,
 }
 
 impl Client {
@@ -129,6 +132,7 @@ impl Client {
             repl_capa_eof: false,
             clock: 0,
             script_oom: false,
+            in_script: false,
         }
     }
 
@@ -1101,6 +1105,7 @@ pub(crate) fn invoke<'a, 's>(
     if settings.slowlog_slower_than >= 0
         && micros >= settings.slowlog_slower_than as u64
         && cmd.flags & flags::SKIP_SLOWLOG == 0
+        && !client.in_script
     {
         record_slow(server, settings, client, args, micros);
     }
@@ -1417,15 +1422,19 @@ pub fn redacted(args: &[Bytes]) -> std::borrow::Cow<'_, [Bytes]> {
 }
 
 /// Sends a command to every MONITOR client: `time [db addr] "arg" ...`.
-fn feed_monitors(server: &Server, client: &Client, args: &[Bytes]) {
+pub(crate) fn feed_monitors(server: &Server, client: &Client, args: &[Bytes]) {
     let args = &*redacted(args);
     let us = crate::server::unix_us();
+    let source = if client.in_script {
+        "lua"
+    } else {
+        client.info.addr.as_str()
+    };
     let mut line = format!(
-        "+{}.{:06} [{} {}]",
+        "+{}.{:06} [{} {source}]",
         us / 1_000_000,
         us % 1_000_000,
         client.db,
-        client.info.addr
     );
     for a in args {
         line.push_str(" \"");

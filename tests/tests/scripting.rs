@@ -186,3 +186,37 @@ fn sigterm_stops_a_server_running_an_endless_script() {
     );
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 }
+
+/// MONITOR shows EVAL, then the commands the script called, from `lua`.
+fn monitor_lines(s: &Server) -> Vec<String> {
+    let mut m = s.client();
+    m.set_timeout(Duration::from_secs(10));
+    assert_eq!(m.ok(["MONITOR"]).as_str().as_deref(), Some("OK"));
+    let mut c = s.client();
+    c.ok(["EVAL", "return redis.call('set', KEYS[1], 'v')", "1", "mk"]);
+    (0..2)
+        .map(|_| {
+            let line = m
+                .read_reply()
+                .expect("a monitor line")
+                .as_str()
+                .expect("text");
+            // Drop the timestamp and the client's address.
+            let (_, rest) = line.split_once(" [").expect("monitor format");
+            let (db_source, args) = rest.split_once("] ").expect("monitor format");
+            let (db, source) = db_source.split_once(' ').expect("monitor format");
+            let source = if source == "lua" { "lua" } else { "client" };
+            format!("[{db} {source}] {args}")
+        })
+        .collect()
+}
+
+#[test]
+fn monitor_shows_the_script_then_its_commands() {
+    let want = vec![
+        r#"[0 client] "EVAL" "return redis.call('set', KEYS[1], 'v')" "1" "mk""#.to_string(),
+        r#"[0 lua] "set" "mk" "v""#.to_string(),
+    ];
+    assert_eq!(monitor_lines(&Server::stock()), want);
+    assert_eq!(monitor_lines(&Server::ferrodis()), want);
+}

@@ -243,6 +243,15 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, by_sha: bool, read_only: bool) -> CmdResu
         .map(|a| Value::str(a))
         .collect();
 
+    // EVAL skips the usual feed (it runs after the command): monitors see it before the
+    // commands it calls, as in Redis.
+    if ctx
+        .server
+        .has_monitors
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        crate::dispatch::feed_monitors(ctx.server, ctx.client, ctx.args);
+    }
     // The view goes to the script's commands and comes back after.
     let placeholder = ctx.server.keyspace.unlocked(ViewCtx {
         db: ctx.client.db,
@@ -252,6 +261,7 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, by_sha: bool, read_only: bool) -> CmdResu
     let db = std::mem::replace(&mut ctx.db, placeholder);
     let saved_db = ctx.client.db;
     let saved_deny = std::mem::replace(&mut ctx.client.deny_blocking, true);
+    let saved_in_script = std::mem::replace(&mut ctx.client.in_script, true);
     let mut host = ScriptHost {
         server: ctx.server,
         settings: ctx.settings,
@@ -282,6 +292,7 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, by_sha: bool, read_only: bool) -> CmdResu
     let mut db = host.db.take().expect("the view comes back after each call");
     ctx.client.db = saved_db;
     ctx.client.deny_blocking = saved_deny;
+    ctx.client.in_script = saved_in_script;
     // The script's commands propagated themselves and counted their own changes.
     db.rewrote = true;
     db.dirty = 0;
