@@ -300,9 +300,30 @@ fn first(v: Vec<Value>) -> Value {
     v.into_iter().next().unwrap_or_default()
 }
 
-fn new_cell(v: Value) -> Rc<RefCell<Value>> {
-    Rc::new(RefCell::new(v))
+/// A closure's captured variables are freed without recursing (see [`crate::value::release`]).
+impl Drop for Closure {
+    fn drop(&mut self) {
+        if self.upvals.is_empty() {
+            return;
+        }
+        let mut pending = Vec::new();
+        self.drain_into(&mut pending);
+        crate::value::release(pending);
+    }
 }
+
+impl Closure {
+    /// Moves the values of the variables only this closure holds into `out`.
+    pub(crate) fn drain_into(&mut self, out: &mut Vec<Value>) {
+        for cell in std::mem::take(&mut self.upvals) {
+            if let Ok(cell) = Rc::try_unwrap(cell) {
+                out.push(cell.into_inner());
+            }
+        }
+    }
+}
+
+use crate::value::new_cell;
 
 impl<'a> State<'a> {
     pub fn new(lua: &'a mut Lua, host: &'a mut dyn Host) -> State<'a> {
@@ -1334,6 +1355,9 @@ impl<'a> State<'a> {
                     Value::Num(n) => out.extend_from_slice(&crate::number::format(*n)),
                     _ => {}
                 }
+                if out.len() > crate::stringlib::MAX_STRING {
+                    return Err(crate::stringlib::no_memory());
+                }
             }
             return Ok(Value::str(&out));
         }
@@ -1345,6 +1369,9 @@ impl<'a> State<'a> {
             if is_sn(&a) && is_sn(&acc) {
                 let mut s = a.to_lstr().expect("string or number").to_vec();
                 s.extend_from_slice(&acc.to_lstr().expect("string or number"));
+                if s.len() > crate::stringlib::MAX_STRING {
+                    return Err(crate::stringlib::no_memory());
+                }
                 acc = Value::str(&s);
             } else {
                 let mut h = self.metamethod(&a, Mm::Concat);

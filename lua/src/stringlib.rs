@@ -51,7 +51,7 @@ pub fn open(lua: &mut Lua) {
     lua.string_meta = Some(TableRef::new(meta));
 }
 
-fn no_memory() -> LuaError {
+pub(crate) fn no_memory() -> LuaError {
     LuaError::msg("not enough memory")
 }
 

@@ -102,7 +102,10 @@ fn concat(st: &mut State<'_>, args: Vec<Value>) -> Ret {
     while k <= j {
         match tb.get_int(k) {
             v @ (Value::Str(_) | Value::Num(_)) => {
-                out.extend_from_slice(&v.to_lstr().expect("string or number"))
+                out.extend_from_slice(&v.to_lstr().expect("string or number"));
+                if out.len() > crate::stringlib::MAX_STRING {
+                    return Err(crate::stringlib::no_memory());
+                }
             }
             v => {
                 return Err(st.error(format!(

@@ -110,8 +110,84 @@ pub struct TableRef(pub Rc<RefCell<Table>>);
 
 impl TableRef {
     pub fn new(table: Table) -> TableRef {
-        TableRef(Rc::new(RefCell::new(table)))
+        let t = TableRef(Rc::new(RefCell::new(table)));
+        ARENA.with(|a| {
+            if let Some(a) = a.borrow_mut().as_mut() {
+                a.tables.push(Rc::downgrade(&t.0));
+                a.compact();
+            }
+        });
+        t
     }
+}
+
+/// A captured variable's box, shared by the closures that see it.
+pub type Cell = Rc<RefCell<Value>>;
+
+/// A new captured variable's box (registered with the running script's arena).
+pub fn new_cell(v: Value) -> Cell {
+    let c = Rc::new(RefCell::new(v));
+    ARENA.with(|a| {
+        if let Some(a) = a.borrow_mut().as_mut() {
+            a.cells.push(Rc::downgrade(&c));
+            a.compact();
+        }
+    });
+    c
+}
+
+/// What a script made: every table and captured variable created while it ran, so what is
+/// left of them when it ends (cycles: `t.self = t`, `M.__index = M`, a recursive local
+/// function) can be emptied and freed. Lua has a garbage collector for those; this
+/// interpreter counts references, and a script cannot keep anything past its run (globals
+/// and libraries are read-only), so ending the run is when to break them.
+#[derive(Default)]
+struct Arena {
+    tables: Vec<std::rc::Weak<RefCell<Table>>>,
+    cells: Vec<std::rc::Weak<RefCell<Value>>>,
+    /// Length at which to drop the entries of objects already freed.
+    next_compact: usize,
+}
+
+impl Arena {
+    fn compact(&mut self) {
+        if self.tables.len() + self.cells.len() < self.next_compact {
+            return;
+        }
+        self.tables.retain(|w| w.strong_count() > 0);
+        self.cells.retain(|w| w.strong_count() > 0);
+        self.next_compact = ((self.tables.len() + self.cells.len()) * 2).max(1024);
+    }
+}
+
+thread_local! {
+    static ARENA: RefCell<Option<Arena>> = const { RefCell::new(None) };
+}
+
+/// Starts recording what is made on this thread (see [`Arena`]), forgetting an earlier
+/// recording.
+pub fn arena_start() {
+    ARENA.with(|a| *a.borrow_mut() = Some(Arena::default()));
+}
+
+/// Stops recording and empties everything recorded that is still alive: call it once the
+/// script's results have been read.
+pub fn arena_collect() {
+    let Some(arena) = ARENA.with(|a| a.borrow_mut().take()) else {
+        return;
+    };
+    let mut pending = Vec::new();
+    for t in arena.tables.iter().filter_map(std::rc::Weak::upgrade) {
+        if let Ok(mut t) = t.try_borrow_mut() {
+            t.drain_into(&mut pending);
+        }
+    }
+    for c in arena.cells.iter().filter_map(std::rc::Weak::upgrade) {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            pending.push(std::mem::take(&mut *c));
+        }
+    }
+    release(pending);
 }
 
 impl Default for TableRef {
@@ -239,38 +315,56 @@ pub struct Table {
     pub readonly: bool,
 }
 
-/// Dropping a table drops the tables only it holds without recursing: a script can nest
-/// tables a million deep (`t = {t}` in a loop), which a recursive drop would pay for in Rust
-/// stack.
+/// Dropping a table drops what only it holds without recursing: a script can nest tables or
+/// closures a million deep (`t = {t}`, `f = function() return g end` in a loop), which a
+/// recursive drop would pay for in Rust stack.
 impl Drop for Table {
     fn drop(&mut self) {
         if self.arr.is_empty() && self.hash.is_empty() && self.meta.is_none() {
             return;
         }
-        let mut pending: Vec<Table> = Vec::new();
-        let take = |v: Value, pending: &mut Vec<Table>| {
-            if let Value::Table(t) = v {
+        let mut pending = Vec::new();
+        self.drain_into(&mut pending);
+        release(pending);
+    }
+}
+
+impl Table {
+    /// Moves every value this table holds (keys and metatable included) into `out`.
+    fn drain_into(&mut self, out: &mut Vec<Value>) {
+        out.append(&mut self.arr);
+        for (k, v) in std::mem::take(&mut self.hash) {
+            out.push(k.to_value());
+            out.push(v);
+        }
+        self.dead = 0;
+        if let Some(m) = self.meta.take() {
+            out.push(Value::Table(m));
+        }
+    }
+}
+
+/// Drops `pending` and everything only they hold, breadth first, on the heap: a table or a
+/// function is opened only when this is its last reference, and what it holds joins the
+/// list, so no drop recurses more than one level.
+pub fn release(mut pending: Vec<Value>) {
+    while let Some(v) = pending.pop() {
+        match v {
+            Value::Table(t) => {
                 if let Ok(cell) = Rc::try_unwrap(t.0) {
-                    pending.push(cell.into_inner());
+                    cell.into_inner().drain_into(&mut pending);
                 }
             }
-        };
-        let drain = |t: &mut Table, pending: &mut Vec<Table>| {
-            for v in std::mem::take(&mut t.arr) {
-                take(v, pending);
+            Value::Func(f) => {
+                if let Ok(func) = Rc::try_unwrap(f.0) {
+                    match func {
+                        Function::Lua(mut cl) => cl.drain_into(&mut pending),
+                        Function::NativeWith { data, .. } => pending.push(data),
+                        Function::Native { .. } => {}
+                    }
+                }
             }
-            for (k, v) in std::mem::take(&mut t.hash) {
-                take(k.to_value(), pending);
-                take(v, pending);
-            }
-            if let Some(m) = t.meta.take() {
-                take(Value::Table(m), pending);
-            }
-        };
-        drain(self, &mut pending);
-        while let Some(mut t) = pending.pop() {
-            drain(&mut t, &mut pending);
-            // `t` is empty now: its own drop returns at once.
+            _ => {}
         }
     }
 }
@@ -520,6 +614,60 @@ mod tests {
             t = TableRef::new(outer);
         }
         drop(t);
+    }
+
+    #[test]
+    fn long_chains_of_closures_drop_without_recursing() {
+        let mut lua = crate::Lua::new();
+        let chunk = crate::Lua::compile(
+            b"local f = function() return 1 end \
+              for i = 1, 1000000 do local g = f f = function() return g end end \
+              local t = {} for i = 1, 300000 do local p = t t = {function() return p end} end \
+              return 1",
+            "user_script",
+        )
+        .unwrap();
+        struct Quiet;
+        impl crate::host::Host for Quiet {
+            fn call(&mut self, _: Vec<Vec<u8>>, _: u8) -> crate::host::Reply {
+                crate::host::Reply::Null
+            }
+            fn log(&mut self, _: i64, _: &[u8]) {}
+        }
+        // On a test thread's 2 MiB stack: a recursive drop of either chain overflows it.
+        assert!(lua.run(&chunk, &mut Quiet).is_ok());
+    }
+
+    #[test]
+    fn cycles_made_by_a_run_are_freed_when_it_is_collected() {
+        let mut lua = crate::Lua::new();
+        let chunk = crate::Lua::compile(
+            b"local t = {} t.self = t \
+              local M = {} M.__index = M local o = setmetatable({}, M) \
+              local function f(n) if n > 0 then return f(n - 1) end return 0 end f(3) \
+              return t",
+            "user_script",
+        )
+        .unwrap();
+        struct Quiet;
+        impl crate::host::Host for Quiet {
+            fn call(&mut self, _: Vec<Vec<u8>>, _: u8) -> crate::host::Reply {
+                crate::host::Reply::Null
+            }
+            fn log(&mut self, _: i64, _: &[u8]) {}
+        }
+        arena_start();
+        let out = lua.run(&chunk, &mut Quiet).unwrap();
+        let Value::Table(t) = &out[0] else {
+            panic!("a table")
+        };
+        let weak = Rc::downgrade(&t.0);
+        // The result is whole until collected.
+        assert!(t.0.borrow().get_str("self").truthy());
+        drop(out);
+        assert!(weak.upgrade().is_some(), "the cycle keeps it");
+        arena_collect();
+        assert!(weak.upgrade().is_none(), "freed once collected");
     }
 
     #[test]

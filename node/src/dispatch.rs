@@ -851,7 +851,7 @@ fn exec(
     Outcome::Done
 }
 
-const BUSY: &str =
+pub const BUSY: &str =
     "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
 
 /// Waits while another client's script runs (it holds the keyspace anyway): false when it
@@ -881,6 +881,9 @@ pub struct ScriptRights {
     /// A write has run (after it, OOM no longer stops the script's writes, so it is not
     /// left half done).
     pub wrote: bool,
+    /// `redis.set_repl(redis.REPL_NONE)`: the writes called from now on are not propagated.
+    /// (AOF-only and replica-only choices propagate to both: one stream feeds both here.)
+    pub no_propagation: bool,
 }
 
 /// Runs one command a script called, on the script's view, with Redis's checks for
@@ -988,7 +991,8 @@ pub(crate) fn script_call<'a, 's>(
         return db;
     }
     db.index = client.db;
-    let (db, client, _) = invoke(
+    let propagated_before = db.fx.as_ref().map_or(0, |fx| fx.propagated.len());
+    let (mut db, client, _) = invoke(
         server,
         settings,
         client,
@@ -1001,6 +1005,11 @@ pub(crate) fn script_call<'a, 's>(
     client.blocked = None;
     if cmd.flags & flags::WRITE != 0 && db.dirty > 0 {
         rights.wrote = true;
+    }
+    if rights.no_propagation {
+        if let Some(fx) = db.fx.as_mut() {
+            fx.propagated.truncate(propagated_before);
+        }
     }
     db
 }

@@ -367,6 +367,8 @@ impl Signals {
             _ = recv(&mut self.int) => signalled("SIGINT"),
             _ = server.shutdown.notified() => {}
         }
+        // A running script stops at its next poll (it holds the shards the save needs).
+        server.shutting_down.store(true, Relaxed);
         warn!("User requested shutdown...");
     }
 }

@@ -50,7 +50,9 @@ pub fn shebang(body: &[u8]) -> Result<(Flags, std::borrow::Cow<'_, [u8]>), Strin
         return Err("ERR Invalid script shebang".into());
     };
     let line = String::from_utf8_lossy(&body[..eol]);
-    let mut parts = line.split(' ').filter(|p| !p.is_empty());
+    let mut parts = line
+        .split(|c: char| c.is_ascii_whitespace())
+        .filter(|p| !p.is_empty());
     let engine = parts.next().unwrap_or_default();
     if engine != "#!lua" {
         return Err(format!("ERR Unexpected engine in script shebang: {engine}"));
@@ -63,7 +65,7 @@ pub fn shebang(body: &[u8]) -> Result<(Flags, std::borrow::Cow<'_, [u8]>), Strin
         let Some(list) = part.strip_prefix("flags=") else {
             return Err(format!("ERR Unknown lua shebang option: {part}"));
         };
-        for flag in list.split(',').filter(|f| !f.is_empty()) {
+        for flag in list.split(',').filter(|_| !list.is_empty()) {
             match flag {
                 "no-writes" => flags.no_writes = true,
                 "allow-oom" => flags.allow_oom = true,
@@ -252,6 +254,11 @@ mod tests {
         assert!(f.shebang && f.no_writes && f.allow_oom && !f.allow_stale);
         assert_eq!(&body[..], b"\nreturn 1");
         assert!(shebang(b"#!lua flags=\nreturn 1").unwrap().0.shebang);
+        assert!(shebang(b"#!lua\r\nreturn 1").unwrap().0.shebang);
+        assert_eq!(
+            shebang(b"#!lua flags=no-writes,\n").unwrap_err(),
+            "ERR Unexpected flag in script shebang: "
+        );
         assert_eq!(shebang(b"return 1").unwrap().0, Flags::default());
         assert_eq!(shebang(b"#!lua").unwrap_err(), "ERR Invalid script shebang");
         assert_eq!(

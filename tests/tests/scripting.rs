@@ -135,8 +135,11 @@ fn a_long_script_makes_others_busy_and_script_kill_stops_it() {
         .send_command(["EVAL", "local i = 0 while true do i = i + 1 end", "0"])
         .expect("send");
     until_busy(&mut other);
-    // Other commands, keyed ones too, get BUSY (and do not hang the worker).
+    // Other commands, keyed ones too, get BUSY (and do not hang the worker); so does a
+    // SHUTDOWN that would save the script's writes half done.
     let r = other.command(["GET", "k"]).expect("get");
+    assert_eq!(r.as_str().as_deref(), Some(BUSY));
+    let r = other.command(["SHUTDOWN"]).expect("shutdown");
     assert_eq!(r.as_str().as_deref(), Some(BUSY));
     assert_eq!(other.ok(["SCRIPT", "KILL"]).as_str().as_deref(), Some("OK"));
     let r = runner.read_reply().expect("the script's reply");

@@ -272,6 +272,7 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, by_sha: bool, read_only: bool) -> CmdResu
             allow_oom: script.flags.allow_oom,
             oom: false,
             wrote: false,
+            no_propagation: false,
         },
         scratch: BytesMut::new(),
         started: Instant::now(),
@@ -279,14 +280,24 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, by_sha: bool, read_only: bool) -> CmdResu
     };
     host.rights.oom = host.client.script_oom;
     ctx.server.scripts.start(host.client.info.id);
-    let (result, resp, line) = crate::scripting::with_lua(|lua| {
+    let reply = crate::scripting::with_lua(|lua| {
+        // Everything the run makes is recorded, to be freed after (cycles included).
+        ferrodis_lua::value::arena_start();
         lua.set_global_raw("KEYS", table(keys));
         lua.set_global_raw("ARGV", table(argv));
         redislib::reset_resp(lua);
         ctx.server.scripts.lend_rand(lua);
         let result = lua.run(&script.chunk, &mut host);
         ctx.server.scripts.keep_rand(lua);
-        (result, redislib::resp(lua), error_line(lua))
+        let reply = match result {
+            Ok(values) => {
+                let resp = redislib::resp(lua);
+                redislib::value_to_reply(values.first().unwrap_or(&Value::Nil), resp)
+            }
+            Err(e) => Reply::Error(error_text(&e, &sha, error_line(lua)).into_bytes()),
+        };
+        ferrodis_lua::value::arena_collect();
+        reply
     });
     ctx.server.scripts.end();
     let mut db = host.db.take().expect("the view comes back after each call");
@@ -299,10 +310,6 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, by_sha: bool, read_only: bool) -> CmdResu
     db.expired = 0;
     ctx.db = db;
 
-    let reply = match result {
-        Ok(values) => redislib::value_to_reply(values.first().unwrap_or(&Value::Nil), resp),
-        Err(e) => Reply::Error(error_text(&e, &sha, line).into_bytes()),
-    };
     write_reply(&mut ctx.out, &reply);
     Ok(())
 }
@@ -478,6 +485,10 @@ impl Host for ScriptHost<'_, '_> {
             return Some("ERR Script killed by user with SCRIPT KILL...".to_string());
         }
         None
+    }
+
+    fn set_repl(&mut self, flags: i64) {
+        self.rights.no_propagation = flags == 0;
     }
 
     fn acl_check(&mut self, argv: Vec<Vec<u8>>) -> Result<bool, String> {

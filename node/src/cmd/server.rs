@@ -879,6 +879,13 @@ fn shutdown(ctx: &mut Ctx) -> CmdResult {
     if abort {
         return Err(CmdError::err("No shutdown in progress."));
     }
+    // While another client's script runs, only SHUTDOWN NOSAVE goes through (a save would
+    // keep the script's writes half done), as in Redis.
+    if mode != crate::server::SHUTDOWN_NOSAVE
+        && ctx.server.scripts.busy_for(ctx.client.info.id).is_some()
+    {
+        return Err(CmdError::raw(crate::dispatch::BUSY));
+    }
     ctx.server.shutdown_mode.store(mode, Relaxed);
     ctx.server.request_shutdown();
     // Like Redis, no reply: the connection closes as the server exits.

@@ -956,6 +956,13 @@ fn read_generic(ctx: &mut Ctx<'_, '_>, group_mode: bool) -> CmdResult {
         let more = args.len() - i - 1;
         let o = &args[i][..];
         if o.eq_ignore_ascii_case(b"block") && more > 0 {
+            if ctx.client.in_script {
+                // Named as the script wrote it, as Redis does.
+                return Err(CmdError::err(format!(
+                    "{} command is not allowed with BLOCK option from scripts",
+                    String::from_utf8_lossy(&args[0])
+                )));
+            }
             i += 1;
             let ms = num::parse_i64(&args[i]).ok_or(CmdError::TimeoutNotInteger)?;
             if ms < 0 {
