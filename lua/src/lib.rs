@@ -1,4 +1,5 @@
-//! ferrodis-lua: the Lua 5.1 interpreter behind EVAL, EVALSHA and FCALL.
+//! ferrodis-lua: the Lua 5.1 interpreter behind EVAL and EVALSHA (FCALL once functions are
+//! built).
 //!
 //! Redis embeds the C Lua 5.1; ferrodis has its own, in Rust, with the same language, the same
 //! libraries a script can reach in Redis 7.0 and the same error texts. It does no I/O: a
