@@ -102,6 +102,15 @@ pub struct Scripts {
     kill: AtomicBool,
 }
 
+/// A running script, ended when dropped (see [`Scripts::start`]).
+pub struct RunningGuard<'a>(&'a Scripts);
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        self.0.end();
+    }
+}
+
 /// SCRIPT KILL's answer.
 pub enum Kill {
     NotBusy,
@@ -155,8 +164,9 @@ impl Scripts {
         self.is_running.load(Relaxed)
     }
 
-    /// A script starts running for `client`.
-    pub fn start(&self, client: u64) {
+    /// A script starts running for `client`; it has ended when the guard is dropped.
+    #[must_use = "the script runs until the guard is dropped"]
+    pub fn start(&self, client: u64) -> RunningGuard<'_> {
         self.kill.store(false, Relaxed);
         self.is_running.store(true, Relaxed);
         *self.running.lock() = Some(Running {
@@ -164,9 +174,10 @@ impl Scripts {
             started: Instant::now(),
             wrote: false,
         });
+        RunningGuard(self)
     }
 
-    pub fn end(&self) {
+    fn end(&self) {
         *self.running.lock() = None;
         self.is_running.store(false, Relaxed);
         self.kill.store(false, Relaxed);

@@ -279,7 +279,9 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, by_sha: bool, read_only: bool) -> CmdResu
         next_handoff: HANDOFF_AFTER,
     };
     host.rights.oom = host.client.script_oom;
-    ctx.server.scripts.start(host.client.info.id);
+    // Ends the running state however the run ends (an interpreter panic included: other
+    // clients would otherwise wait on a script that is gone).
+    let running = ctx.server.scripts.start(host.client.info.id);
     let reply = crate::scripting::with_lua(|lua| {
         // Everything the run makes is recorded, to be freed after (cycles included).
         ferrodis_lua::value::arena_start();
@@ -299,7 +301,7 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, by_sha: bool, read_only: bool) -> CmdResu
         ferrodis_lua::value::arena_collect();
         reply
     });
-    ctx.server.scripts.end();
+    drop(running);
     let mut db = host.db.take().expect("the view comes back after each call");
     ctx.client.db = saved_db;
     ctx.client.deny_blocking = saved_deny;
