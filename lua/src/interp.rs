@@ -97,6 +97,8 @@ pub struct Lua {
     /// raised (what Redis's error handler reports as `on @user_script:N`). Set by the first
     /// call that returns the error, cleared when `pcall` catches it and at each run.
     pub error_line: Option<u32>,
+    /// The protocol `redis.call` replies are read in (`redis.setresp`): 2 or 3.
+    pub resp: u8,
     /// Metamethod names as values.
     mm_names: Vec<Value>,
     /// String constants of the functions made during the current run, by prototype.
@@ -118,6 +120,7 @@ impl Lua {
             max_depth: 200,
             rand_state: crate::mathlib::INITIAL_STATE,
             error_line: None,
+            resp: 2,
             mm_names: MM_NAMES.iter().map(|n| Value::str(n.as_bytes())).collect(),
             const_cache: HashMap::new(),
         }

@@ -70,21 +70,14 @@ pub fn set_version(lua: &mut Lua, version: &str, num: i64) {
     }
 }
 
-/// The per-run settings a script changes (`redis.setresp`), kept in the interpreter's
-/// registry table under this key.
-const RESP_KEY: &str = "__redis_resp";
-
 /// The protocol `redis.call` replies are converted from (2 unless `redis.setresp(3)`).
 pub fn resp(lua: &Lua) -> u8 {
-    match lua.globals.0.borrow().get_str(RESP_KEY) {
-        Value::Num(3.0) => 3,
-        _ => 2,
-    }
+    lua.resp
 }
 
 /// Back to RESP2 before a run.
 pub fn reset_resp(lua: &mut Lua) {
-    lua.globals.0.borrow_mut().set_str(RESP_KEY, Value::Nil);
+    lua.resp = 2;
 }
 
 fn err_text(text: &str) -> LuaError {
@@ -115,46 +108,7 @@ fn command_args(args: &[Value]) -> Result<Vec<Vec<u8>>, &'static str> {
 
 /// C's `%.17g`: how Redis writes a number given to `redis.call`.
 fn g17(n: f64) -> Vec<u8> {
-    if n.is_nan() {
-        return if n.is_sign_negative() {
-            b"-nan".to_vec()
-        } else {
-            b"nan".to_vec()
-        };
-    }
-    if n.is_infinite() {
-        return if n < 0.0 {
-            b"-inf".to_vec()
-        } else {
-            b"inf".to_vec()
-        };
-    }
-    if n == 0.0 {
-        return if n.is_sign_negative() {
-            b"-0".to_vec()
-        } else {
-            b"0".to_vec()
-        };
-    }
-    let sci = format!("{n:.16e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let trim = |s: String| -> String {
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s
-        }
-    };
-    let out = if !(-4..17).contains(&exp) {
-        let m = trim(mantissa.to_string());
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{m}e{sign}{:02}", exp.abs())
-    } else {
-        let decimals = (16 - exp).max(0) as usize;
-        trim(format!("{n:.decimals$}"))
-    };
-    out.into_bytes()
+    crate::number::format_g(n, 17, false).into_bytes()
 }
 
 fn run_command(st: &mut State<'_>, args: Vec<Value>, raise: bool) -> Ret {
@@ -378,13 +332,8 @@ fn setresp(st: &mut State<'_>, args: Vec<Value>) -> Ret {
     }
     let v = arg(&args, 0).to_number().map(|n| n as i64);
     match v {
-        Some(2) | Some(3) => {
-            let n = v.unwrap_or(2);
-            st.lua
-                .globals
-                .0
-                .borrow_mut()
-                .set_str(RESP_KEY, Value::Num(n as f64));
+        Some(n @ (2 | 3)) => {
+            st.lua.resp = n as u8;
             Ok(vec![])
         }
         _ => Err(err_text_plain("RESP version must be 2 or 3.")),

@@ -583,7 +583,6 @@ fn format(st: &mut State<'_>, args: Vec<Value>) -> Ret {
 #[allow(clippy::approx_constant)]
 mod tests {
     use super::*;
-    use crate::host::{Host, Reply};
 
     fn spec(s: &str) -> (Spec, u8) {
         let b = s.as_bytes();
@@ -741,20 +740,11 @@ mod tests {
 
     // ---- end to end, through the interpreter ----
 
-    struct NoHost;
-
-    impl Host for NoHost {
-        fn call(&mut self, _args: Vec<Vec<u8>>, _resp: u8) -> Reply {
-            Reply::NilBulk
-        }
-        fn log(&mut self, _level: i64, _msg: &[u8]) {}
-    }
-
     /// Runs a script; its results as text (strings as they are, others through tostring),
     /// or the error message.
     fn run(src: &str) -> Result<Vec<String>, String> {
         let chunk = Lua::compile(src.as_bytes(), "user_script").expect("compiles");
-        match Lua::new().run(&chunk, &mut NoHost) {
+        match Lua::new().run(&chunk, &mut crate::test_util::QuietHost) {
             Ok(vals) => Ok(vals
                 .iter()
                 .map(|v| match v {

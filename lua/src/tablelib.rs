@@ -292,22 +292,13 @@ fn quicksort(st: &mut State<'_>, v: &mut [Value], lt: &mut Less<'_>) -> Result<(
 
 #[cfg(test)]
 mod tests {
-    use crate::host::{Host, Reply};
+    use crate::test_util::QuietHost;
     use crate::value::Value;
     use crate::{Lua, LuaError};
 
-    struct NoHost;
-
-    impl Host for NoHost {
-        fn call(&mut self, _args: Vec<Vec<u8>>, _resp: u8) -> Reply {
-            Reply::NilBulk
-        }
-        fn log(&mut self, _level: i64, _msg: &[u8]) {}
-    }
-
     fn run(src: &str) -> Result<Vec<Value>, LuaError> {
         let chunk = Lua::compile(src.as_bytes(), "user_script").expect("compiles");
-        Lua::new().run(&chunk, &mut NoHost)
+        Lua::new().run(&chunk, &mut QuietHost)
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Helpers shared by the crate's unit tests: values and tables built in one line.
 
+use crate::host::{Host, Reply};
 use crate::value::{Table, TableRef, Value};
 
 pub fn s(x: &str) -> Value {
@@ -28,4 +29,15 @@ pub fn arr(items: Vec<Value>) -> Value {
             .map(|(i, v)| (n(i as f64 + 1.0), v))
             .collect(),
     )
+}
+
+/// A host for scripts that call no Redis command.
+pub struct QuietHost;
+
+impl Host for QuietHost {
+    fn call(&mut self, _args: Vec<Vec<u8>>, _resp: u8) -> Reply {
+        Reply::NilBulk
+    }
+
+    fn log(&mut self, _level: i64, _msg: &[u8]) {}
 }

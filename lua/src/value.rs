@@ -627,15 +627,8 @@ mod tests {
             "user_script",
         )
         .unwrap();
-        struct Quiet;
-        impl crate::host::Host for Quiet {
-            fn call(&mut self, _: Vec<Vec<u8>>, _: u8) -> crate::host::Reply {
-                crate::host::Reply::Null
-            }
-            fn log(&mut self, _: i64, _: &[u8]) {}
-        }
         // On a test thread's 2 MiB stack: a recursive drop of either chain overflows it.
-        assert!(lua.run(&chunk, &mut Quiet).is_ok());
+        assert!(lua.run(&chunk, &mut crate::test_util::QuietHost).is_ok());
     }
 
     #[test]
@@ -649,15 +642,8 @@ mod tests {
             "user_script",
         )
         .unwrap();
-        struct Quiet;
-        impl crate::host::Host for Quiet {
-            fn call(&mut self, _: Vec<Vec<u8>>, _: u8) -> crate::host::Reply {
-                crate::host::Reply::Null
-            }
-            fn log(&mut self, _: i64, _: &[u8]) {}
-        }
         arena_start();
-        let out = lua.run(&chunk, &mut Quiet).unwrap();
+        let out = lua.run(&chunk, &mut crate::test_util::QuietHost).unwrap();
         let Value::Table(t) = &out[0] else {
             panic!("a table")
         };

@@ -500,8 +500,19 @@ fn run(
     Outcome::Done
 }
 
+/// Where an ACL check happens: each logs its own context and answers its own error texts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AclAt {
+    /// A command as the client sent it (or queued it in MULTI).
+    Command,
+    /// A queued command at EXEC: the rules may have changed since it was queued.
+    Exec,
+    /// A command a script called (`redis.call`).
+    Script,
+}
+
 /// The ACL check of one command for the client's user; a refusal is logged and returned as
-/// its NOPERM error. Inside EXEC (`at_exec`) the error says the rules changed since queueing.
+/// its NOPERM error.
 fn acl_check(
     server: &Server,
     client: &Client,
@@ -509,7 +520,7 @@ fn acl_check(
     cmd: &'static Command,
     args: &[Bytes],
 ) -> Result<(), CmdError> {
-    acl_check_in(server, client, is_sub, cmd, args, false)
+    acl_check_in(server, client, is_sub, cmd, args, AclAt::Command)
 }
 
 fn acl_check_in(
@@ -518,7 +529,7 @@ fn acl_check_in(
     is_sub: bool,
     cmd: &'static Command,
     args: &[Bytes],
-    at_exec: bool,
+    at: AclAt,
 ) -> Result<(), CmdError> {
     use crate::acl::{Context, Denied, Reason};
     let denied = match crate::acl::check(&client.user.rules(), cmd, is_sub, args) {
@@ -535,10 +546,11 @@ fn acl_check_in(
         Denied::Key(i) => (Reason::Key, args[i].clone()),
         Denied::Channel(i) => (Reason::Channel, args[i].clone()),
     };
-    let context = if client.multi.is_some() || at_exec {
-        Context::Multi
-    } else {
-        Context::Toplevel
+    let context = match at {
+        AclAt::Script => Context::Lua,
+        AclAt::Exec => Context::Multi,
+        AclAt::Command if client.multi.is_some() => Context::Multi,
+        AclAt::Command => Context::Toplevel,
     };
     server.acl.log(
         reason,
@@ -547,21 +559,26 @@ fn acl_check_in(
         client.user.name.clone(),
         client.describe(server),
     );
-    Err(match (denied, at_exec) {
-        (Denied::Command, false) => {
+    Err(match (denied, at) {
+        (Denied::Command, AclAt::Command) => {
             CmdError::NoPermCommand(String::from_utf8_lossy(&object).into_owned())
         }
-        (Denied::Key(_), false) => CmdError::NoPermKey,
-        (Denied::Channel(_), false) => CmdError::NoPermChannel,
-        (Denied::Command, true) => {
+        (Denied::Key(_), AclAt::Command) => CmdError::NoPermKey,
+        (Denied::Channel(_), AclAt::Command) => CmdError::NoPermChannel,
+        (Denied::Command, AclAt::Exec) => {
             CmdError::NoPermAtExec("no permission to execute the command or subcommand")
         }
-        (Denied::Key(_), true) => {
+        (Denied::Key(_), AclAt::Exec) => {
             CmdError::NoPermAtExec("no permission to touch the specified keys")
         }
-        (Denied::Channel(_), true) => {
+        (Denied::Channel(_), AclAt::Exec) => {
             CmdError::NoPermAtExec("no permission to access one of the channels used as arguments")
         }
+        (Denied::Command, AclAt::Script) => CmdError::raw(
+            "ERR The user executing the script can't run this command or subcommand",
+        ),
+        (Denied::Key(_), AclAt::Script) => CmdError::raw("ERR The user executing the script can't access at least one of the keys mentioned in the command arguments"),
+        (Denied::Channel(_), AclAt::Script) => CmdError::raw("ERR The user executing the script can't publish to the channel mentioned in the command"),
     })
 }
 
@@ -743,7 +760,15 @@ fn exec(
         let refused = if client.user.is_open() {
             None
         } else {
-            acl_check_in(server, client, q.parent.is_some(), q.cmd, &q.args, true).err()
+            acl_check_in(
+                server,
+                client,
+                q.parent.is_some(),
+                q.cmd,
+                &q.args,
+                AclAt::Exec,
+            )
+            .err()
         };
         q.cmd.key_indices(&q.args, &mut idx);
         let first = slots.len();
@@ -951,33 +976,8 @@ pub(crate) fn script_call<'a, 's>(
         return db;
     }
     if !client.user.is_open() {
-        if let Err(denied) = crate::acl::check(&client.user.rules(), cmd, parent.is_some(), args) {
-            use crate::acl::{Context, Denied, Reason};
-            let (reason, object, msg) = match denied {
-                Denied::Command => (
-                    Reason::Command,
-                    Bytes::from(crate::acl::rules::fullname(crate::acl::rules::command_id(cmd))),
-                    "ERR The user executing the script can't run this command or subcommand",
-                ),
-                Denied::Key(i) => (
-                    Reason::Key,
-                    args[i].clone(),
-                    "ERR The user executing the script can't access at least one of the keys mentioned in the command arguments",
-                ),
-                Denied::Channel(i) => (
-                    Reason::Channel,
-                    args[i].clone(),
-                    "ERR The user executing the script can't publish to the channel mentioned in the command",
-                ),
-            };
-            server.acl.log(
-                reason,
-                Context::Lua,
-                object,
-                client.user.name.clone(),
-                client.describe(server),
-            );
-            fail(out, msg);
+        if let Err(e) = acl_check_in(server, client, parent.is_some(), cmd, args, AclAt::Script) {
+            fail(out, &e.to_string());
             return db;
         }
     }

@@ -231,9 +231,6 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, by_sha: bool, read_only: bool) -> CmdResu
             .load(&body)
             .map_err(|e| CmdError::Msg(e.into()))?
     };
-    if script.flags.no_writes || read_only {
-        // Nothing to check before the run: each write is refused as it is called.
-    }
     let keys: Vec<Value> = ctx.args[3..3 + nkeys]
         .iter()
         .map(|k| Value::str(k))
@@ -296,7 +293,7 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, by_sha: bool, read_only: bool) -> CmdResu
                 let resp = redislib::resp(lua);
                 redislib::value_to_reply(values.first().unwrap_or(&Value::Nil), resp)
             }
-            Err(e) => Reply::Error(error_text(&e, &sha, error_line(lua)).into_bytes()),
+            Err(e) => Reply::Error(error_text(&e, &sha, lua.error_line).into_bytes()),
         };
         ferrodis_lua::value::arena_collect();
         reply
@@ -347,11 +344,6 @@ fn error_text(e: &LuaError, sha: &str, line: Option<u32>) -> String {
     };
     let line = line.map_or_else(|| "?".to_string(), |l| l.to_string());
     format!("{msg} script: {sha}, on @user_script:{line}.")
-}
-
-/// The line of the script where the error that ended the run was raised.
-fn error_line(lua: &ferrodis_lua::Lua) -> Option<u32> {
-    lua.error_line
 }
 
 /// Writes a script's reply in the client's protocol.
