@@ -79,7 +79,7 @@ where
         }
         crate::push::drain(&info, &mut pushes, &mut out);
         // Messages from PUBLISH and keyspace notifications go out with this flush.
-        let pushed = info.pushes.drain_into(&mut out);
+        info.pushes.drain_into(&mut out);
         if info.killed.load(Relaxed) {
             break;
         }
@@ -230,7 +230,6 @@ where
             run_others_first().await;
         }
         let flushed = flush(&mut stream, &mut out, &server, &info).await;
-        info.pushes.written(pushed);
         if !flushed || closing {
             break;
         }
@@ -356,14 +355,34 @@ async fn flush<S: AsyncWrite + Unpin>(
     // Writes these replies acknowledge reach the AOF first (fsynced under `always`).
     server.aof.before_reply().await;
     let n = out.len();
+    let pushes = &info.pushes;
+    let mut write = std::pin::pin!(async {
+        // `write_all`, counting what reaches the socket as it goes: a subscriber's messages
+        // stop counting against its output buffer limit once the kernel has them.
+        let mut at = 0;
+        while at < out.len() {
+            let n = stream.write(&out[at..]).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            at += n;
+            pushes.sent(n as u64);
+        }
+        // This matters for TLS (records buffered in the session); for TCP it is a no-op.
+        stream.flush().await
+    });
+    // A write that cannot finish at once found the socket full: the client is not reading,
+    // which is what output buffer limits judge (see `pubsub::over_limit`).
+    let written = std::future::poll_fn(|cx| {
+        let r = std::future::Future::poll(write.as_mut(), cx);
+        pushes.stall(r.is_pending());
+        r
+    });
     let ok = tokio::select! {
-        // The flush matters for TLS (records buffered in the session); for TCP it is a no-op.
-        r = async {
-            stream.write_all(out).await?;
-            stream.flush().await
-        } => r.is_ok(),
+        r = written => r.is_ok(),
         _ = info.kill.notified() => false,
     };
+    pushes.stall(false);
     out.clear();
     server.stats.net_output_bytes.fetch_add(n as u64, Relaxed);
     ok

@@ -303,8 +303,7 @@ pub fn execute(
         // Messages the command published to its own client go before its reply, as in Redis
         // (and are kept even when CLIENT REPLY drops the reply).
         let tail = out.split_off(mark);
-        let n = client.info.pushes.drain_into(out);
-        client.info.pushes.written(n);
+        client.info.pushes.drain_into(out);
         out.unsplit(tail);
     }
     outcome

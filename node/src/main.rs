@@ -411,17 +411,19 @@ async fn cron(server: Arc<Server>, hz: u32) {
                 .lock()
                 .values()
                 .filter(|c| {
-                    // Monitors and blocked clients are never idle-killed (Redis skips both).
+                    // Monitors, blocked clients and subscribers are never idle-killed
+                    // (Redis skips all three).
                     c.flags.load(Relaxed)
                         & (ferrodis_node::server::cflags::MONITOR
-                            | ferrodis_node::server::cflags::BLOCKED)
+                            | ferrodis_node::server::cflags::BLOCKED
+                            | ferrodis_node::server::cflags::PUBSUB)
                         == 0
                         && up.saturating_sub(c.last_active_ms.load(Relaxed)) > limit
                 })
                 .cloned()
                 .collect();
             for c in idle {
-                c.kill();
+                server.close_client(&c);
             }
         }
         if s.maxmemory > 0 {

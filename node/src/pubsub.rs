@@ -14,7 +14,7 @@
 //! events in [`crate::db::Db::notify`]; dispatch publishes them once the command is done.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -71,8 +71,14 @@ pub struct Pushes {
     pub ready: Notify,
     /// Bytes queued and not yet written to the socket.
     pending: AtomicU64,
+    /// Of those, the bytes already moved into the connection's buffer (only the connection
+    /// task changes it).
+    unsent: AtomicU64,
     /// Unix ms when the soft limit was first exceeded (0: not exceeded).
     soft_since: AtomicU64,
+    /// The connection is waiting for the client to read: its last write found the socket full
+    /// (see [`Pushes::stall`]).
+    stalled: AtomicBool,
     /// Channels, patterns, shard channels (indexed by [`Kind::index`]).
     /// Insertion-ordered: an UNSUBSCRIBE of everything answers in subscription order, as
     /// Redis's per-client pattern list does.
@@ -92,30 +98,44 @@ impl Pushes {
         self.pending.load(Relaxed)
     }
 
-    /// Moves everything queued into `out`; returns how many bytes (pass them to
-    /// [`Pushes::written`] once they are on the socket).
-    pub fn drain_into(&self, out: &mut BytesMut) -> u64 {
+    /// Moves everything queued into the connection's buffer `out`; they count against the
+    /// limits until [`Pushes::sent`] says they reached the socket.
+    pub fn drain_into(&self, out: &mut BytesMut) {
         let mut q = self.queue.lock();
         let mut n = 0u64;
         for m in q.drain(..) {
             n += m.len() as u64;
             out.extend_from_slice(&m);
         }
-        n
+        if n > 0 {
+            self.unsent.fetch_add(n, Relaxed);
+        }
     }
 
-    /// `n` drained bytes were written.
-    pub fn written(&self, n: u64) {
-        if n > 0 {
-            // Saturating: a client closed for its limits had `pending` reset to 0 meanwhile.
-            let before = self
-                .pending
-                .fetch_update(Relaxed, Relaxed, |p| Some(p.saturating_sub(n)))
-                .unwrap_or(0);
-            if before <= n {
-                self.soft_since.store(0, Relaxed);
-            }
+    /// `n` bytes of the connection's buffer reached the socket: as much of what
+    /// [`Pushes::drain_into`] moved there stops counting. (Which bytes of the buffer they were
+    /// does not matter: only the total is judged, and the buffer is written whole.)
+    pub fn sent(&self, n: u64) {
+        let unsent = self.unsent.load(Relaxed);
+        if unsent == 0 {
+            return;
         }
+        let n = n.min(unsent);
+        self.unsent.store(unsent - n, Relaxed);
+        // Saturating: a client closed for its limits had `pending` reset to 0 meanwhile.
+        let before = self
+            .pending
+            .fetch_update(Relaxed, Relaxed, |p| Some(p.saturating_sub(n)))
+            .unwrap_or(0);
+        if before <= n {
+            self.soft_since.store(0, Relaxed);
+        }
+    }
+
+    /// Called by the connection task around a write: true while the socket refuses more
+    /// (the client is not reading), false once the write went through.
+    pub fn stall(&self, stalled: bool) {
+        self.stalled.store(stalled, Relaxed);
     }
 
     /// True if anything is queued.
@@ -144,7 +164,7 @@ pub fn deliver(server: &Server, info: &ClientInfo, frame: Bytes) -> bool {
         0
     };
     let limit = server.pubsub.limit(class);
-    if over_limit(p, &limit, used) {
+    if over_limit(p, &limit, used, len) {
         warn!(
             "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
             info.id, info.addr
@@ -158,14 +178,32 @@ pub fn deliver(server: &Server, info: &ClientInfo, frame: Bytes) -> bool {
     true
 }
 
+/// Bytes a client that is not known to be stalled may have queued past its hard limit before it
+/// is closed anyway (see [`over_limit`]).
+const UNSTALLED_CAP: u64 = 64 << 20;
+
 /// Redis's `checkClientOutputBufferLimits`: hard limit at once, soft limit after it has been
 /// exceeded continuously for more than the soft seconds.
-fn over_limit(p: &Pushes, l: &ObufLimit, used: u64) -> bool {
-    over_limit_at(p, l, used, crate::server::unix_ms)
+///
+/// In Redis the thread that runs PUBLISH also writes to the subscribers' sockets, so a
+/// subscriber's buffer only grows while its socket is full, that is while it does not read.
+/// Here the subscriber's own connection task writes, and on a busy machine that task can be
+/// kept off the CPU while the publisher's runs: a subscriber that reads everything would be
+/// a megabyte behind through no fault of its own. So the hard limit closes a client only when
+/// its last write found the socket full (`stalled`), when one message alone is over the limit
+/// (as in Redis), or when the backlog passes a fixed cap, which bounds memory if the task
+/// never runs at all.
+fn over_limit(p: &Pushes, l: &ObufLimit, used: u64, len: u64) -> bool {
+    over_limit_at(p, l, used, len, crate::server::unix_ms)
 }
 
-fn over_limit_at(p: &Pushes, l: &ObufLimit, used: u64, now: impl Fn() -> u64) -> bool {
-    if l.hard_bytes > 0 && used >= l.hard_bytes {
+fn over_limit_at(p: &Pushes, l: &ObufLimit, used: u64, len: u64, now: impl Fn() -> u64) -> bool {
+    if l.hard_bytes > 0
+        && used >= l.hard_bytes
+        && (p.stalled.load(Relaxed)
+            || len >= l.hard_bytes
+            || used >= l.hard_bytes.max(UNSTALLED_CAP))
+    {
         return true;
     }
     if l.soft_bytes > 0 && used >= l.soft_bytes {
@@ -307,33 +345,47 @@ pub fn spublish(server: &Server, channel: &[u8], message: &[u8]) -> usize {
 }
 
 fn publish_kind(server: &Server, kind: Kind, channel: &[u8], message: &[u8]) -> usize {
-    // Delivery only takes each subscriber's queue lock, so it runs under the registry's read
-    // lock (no list of receivers to build).
-    let reg = server.pubsub.reg.read();
-    let mut receivers = 0;
-    if let Some(subs) = reg.maps[kind.index()].get(channel) {
-        let word: &[u8] = if kind == Kind::Shard {
-            b"smessage"
-        } else {
-            b"message"
-        };
-        let mut msg = Lazy::new(&[word, channel, message]);
-        for c in subs {
-            deliver(server, c, msg.get(proto_of(c)));
+    // Subscribers this message put over their output buffer limits (rare).
+    let mut closed: Vec<Arc<ClientInfo>> = Vec::new();
+    let mut send = |c: &Arc<ClientInfo>, frame: Bytes| {
+        if !deliver(server, c, frame) && c.killed.load(Relaxed) {
+            closed.push(c.clone());
         }
-        receivers += subs.len();
-    }
-    if kind == Kind::Channel {
-        for (pat, subs) in reg.maps[Kind::Pattern.index()].iter() {
-            if !glob_match(pat, channel, false) {
-                continue;
-            }
-            let mut msg = Lazy::new(&[b"pmessage", pat, channel, message]);
+    };
+    let mut receivers = 0;
+    {
+        // Delivery only takes each subscriber's queue lock, so it runs under the registry's
+        // read lock (no list of receivers to build).
+        let reg = server.pubsub.reg.read();
+        if let Some(subs) = reg.maps[kind.index()].get(channel) {
+            let word: &[u8] = if kind == Kind::Shard {
+                b"smessage"
+            } else {
+                b"message"
+            };
+            let mut msg = Lazy::new(&[word, channel, message]);
             for c in subs {
-                deliver(server, c, msg.get(proto_of(c)));
+                send(c, msg.get(proto_of(c)));
             }
             receivers += subs.len();
         }
+        if kind == Kind::Channel {
+            for (pat, subs) in reg.maps[Kind::Pattern.index()].iter() {
+                if !glob_match(pat, channel, false) {
+                    continue;
+                }
+                let mut msg = Lazy::new(&[b"pmessage", pat, channel, message]);
+                for c in subs {
+                    send(c, msg.get(proto_of(c)));
+                }
+                receivers += subs.len();
+            }
+        }
+    }
+    // A closed subscriber stops counting at once, as in Redis, which frees it before the next
+    // command: its connection task may take a while to notice the kill.
+    for c in closed {
+        server.close_client(&c);
     }
     receivers
 }
@@ -536,28 +588,37 @@ mod tests {
             soft_bytes: 0,
             soft_seconds: 0,
         };
-        assert!(!over_limit_at(&p, &hard, 99, || 1000));
-        assert!(over_limit_at(&p, &hard, 100, || 1000));
+        // A client whose socket still takes everything is a task behind, not a slow reader.
+        assert!(!over_limit_at(&p, &hard, 100, 10, || 1000));
+        // One message over the limit on its own closes it, as in Redis.
+        assert!(over_limit_at(&p, &hard, 100, 100, || 1000));
+        // So does a backlog past the fixed cap.
+        assert!(over_limit_at(&p, &hard, UNSTALLED_CAP, 10, || 1000));
+        // A client that stopped reading is closed at the limit.
+        p.stall(true);
+        assert!(!over_limit_at(&p, &hard, 99, 10, || 1000));
+        assert!(over_limit_at(&p, &hard, 100, 10, || 1000));
+        p.stall(false);
         let soft = ObufLimit {
             hard_bytes: 0,
             soft_bytes: 10,
             soft_seconds: 2,
         };
-        assert!(!over_limit_at(&p, &soft, 5, || 1000));
-        assert!(!over_limit_at(&p, &soft, 20, || 1000));
+        assert!(!over_limit_at(&p, &soft, 5, 1, || 1000));
+        assert!(!over_limit_at(&p, &soft, 20, 1, || 1000));
         // Whole seconds, as Redis: over for 2 s is not yet more than 2 s.
-        assert!(!over_limit_at(&p, &soft, 20, || 3999));
-        assert!(over_limit_at(&p, &soft, 20, || 4000));
+        assert!(!over_limit_at(&p, &soft, 20, 1, || 3999));
+        assert!(over_limit_at(&p, &soft, 20, 1, || 4000));
         // Dropping below the soft limit restarts the clock.
-        assert!(!over_limit_at(&p, &soft, 5, || 4001));
-        assert!(!over_limit_at(&p, &soft, 20, || 5000));
-        assert!(!over_limit_at(&p, &soft, 20, || 7999));
+        assert!(!over_limit_at(&p, &soft, 5, 1, || 4001));
+        assert!(!over_limit_at(&p, &soft, 20, 1, || 5000));
+        assert!(!over_limit_at(&p, &soft, 20, 1, || 7999));
         let none = ObufLimit {
             hard_bytes: 0,
             soft_bytes: 0,
             soft_seconds: 0,
         };
-        assert!(!over_limit_at(&p, &none, u64::MAX / 2, || 0));
+        assert!(!over_limit_at(&p, &none, u64::MAX / 2, 1, || 0));
     }
 
     #[test]

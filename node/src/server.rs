@@ -545,6 +545,14 @@ impl Server {
         info
     }
 
+    /// Closes another client (CLIENT KILL, ACL changes, idle timeout): its connection task
+    /// ends it, and its subscriptions stop counting at once, as Redis frees the client before
+    /// the next command.
+    pub fn close_client(&self, c: &ClientInfo) {
+        c.kill();
+        crate::pubsub::unsubscribe_all(self, c);
+    }
+
     pub fn unregister_client(&self, id: u64) {
         let removed = {
             let mut clients = self.clients.lock();

@@ -126,7 +126,7 @@ fn disconnect(ctx: &mut Ctx, gone: &[Arc<User>]) {
         let hit = is_gone(&c.user.lock());
         if hit {
             *c.user.lock() = default.clone();
-            c.kill();
+            ctx.server.close_client(&c);
         }
     }
 }
@@ -202,7 +202,7 @@ fn kill_pubsub_clients_if_needed(ctx: &mut Ctx, user: &Arc<User>, old: &Rules) {
             if c.id == ctx.client.info.id {
                 ctx.client.action = Some(Action::Close);
             } else {
-                c.kill();
+                ctx.server.close_client(&c);
             }
         }
     }

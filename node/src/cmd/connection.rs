@@ -628,7 +628,7 @@ fn client_kill(ctx: &mut Ctx) -> CmdResult {
                 if c.id == me {
                     ctx.client.action = Some(Action::Close);
                 } else {
-                    c.kill();
+                    ctx.server.close_client(&c);
                 }
                 ctx.out.ok();
                 Ok(())
@@ -705,7 +705,7 @@ fn client_kill(ctx: &mut Ctx) -> CmdResult {
             }
             ctx.client.action = Some(Action::Close);
         } else {
-            c.kill();
+            ctx.server.close_client(&c);
         }
         killed += 1;
     }
