@@ -99,6 +99,9 @@ pub struct Lua {
     pub error_line: Option<u32>,
     /// The protocol `redis.call` replies are read in (`redis.setresp`): 2 or 3.
     pub resp: u8,
+    /// While a function library loads: the functions it registered so far (see
+    /// [`crate::fnlib`]).
+    pub registering: Option<Vec<crate::fnlib::Registered>>,
     /// Metamethod names as values.
     mm_names: Vec<Value>,
     /// String constants of the functions made during the current run, by prototype.
@@ -121,6 +124,7 @@ impl Lua {
             rand_state: crate::mathlib::INITIAL_STATE,
             error_line: None,
             resp: 2,
+            registering: None,
             mm_names: MM_NAMES.iter().map(|n| Value::str(n.as_bytes())).collect(),
             const_cache: HashMap::new(),
         }
@@ -199,6 +203,22 @@ impl Lua {
         r
     }
 
+    /// Calls a function value made by an earlier run (a function library's callback).
+    pub fn call_function(
+        &mut self,
+        f: &Value,
+        args: Vec<Value>,
+        host: &mut dyn Host,
+    ) -> Result<Vec<Value>, LuaError> {
+        self.const_cache.clear();
+        self.error_line = None;
+        let mut st = State::new(self, host);
+        let r = st.call(f, args);
+        drop(st);
+        self.const_cache.clear();
+        r
+    }
+
     /// The name of a metamethod event, as a value.
     pub fn mm_name(&self, mm: Mm) -> &Value {
         &self.mm_names[mm as usize]
@@ -206,7 +226,7 @@ impl Lua {
 }
 
 /// `_G`'s `__index`: Redis's error for a global that does not exist.
-fn global_missing(st: &mut State<'_>, args: Vec<Value>) -> Ret {
+pub(crate) fn global_missing(st: &mut State<'_>, args: Vec<Value>) -> Ret {
     let name = match args.get(1) {
         Some(Value::Str(s)) => String::from_utf8_lossy(s).into_owned(),
         Some(v) => String::from_utf8_lossy(&st.tostring(v)?).into_owned(),

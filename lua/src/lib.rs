@@ -1,5 +1,4 @@
-//! ferrodis-lua: the Lua 5.1 interpreter behind EVAL and EVALSHA (FCALL once functions are
-//! built).
+//! ferrodis-lua: the Lua 5.1 interpreter behind EVAL, EVALSHA and FCALL.
 //!
 //! Redis embeds the C Lua 5.1; ferrodis has its own, in Rust, with the same language, the same
 //! libraries a script can reach in Redis 7.0 and the same error texts. It does no I/O: a
@@ -16,7 +15,8 @@
 //!   [`number`]: numbers to text and back, as Lua's `%.14g` and `lua_str2number`.
 //! - The libraries a script sees: [`base`], [`tablelib`], [`stringlib`] (with [`pattern`]),
 //!   [`mathlib`], [`bitlib`], [`cjson`], [`cmsgpack`], [`structlib`], and [`redislib`] (the
-//!   `redis` table: `redis.call` and friends, replies to Lua values and back).
+//!   `redis` table: `redis.call` and friends, replies to Lua values and back), and [`fnlib`]
+//!   (what a function library's code sees at FUNCTION LOAD: `redis.register_function`).
 //! - [`host`]: what the server provides to a running script ([`host::Host`], [`host::Reply`]).
 #![forbid(unsafe_code)]
 
@@ -26,6 +26,7 @@ pub mod bitlib;
 pub mod cjson;
 pub mod cmsgpack;
 pub mod error;
+pub mod fnlib;
 pub mod host;
 pub mod interp;
 pub mod lex;

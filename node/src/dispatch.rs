@@ -405,7 +405,12 @@ fn run(
         && script_busy(server, settings, client)
     {
         client.flag_transaction();
-        reply_error(server, out, proto, &CmdError::raw(BUSY));
+        reply_error(
+            server,
+            out,
+            proto,
+            &CmdError::raw(server.scripts.busy_reply()),
+        );
         return Outcome::Done;
     }
     if client.multi.is_some() && !runs_in_multi(parent, cmd) {
@@ -874,9 +879,6 @@ fn exec(
     }
     Outcome::Done
 }
-
-pub const BUSY: &str =
-    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
 
 /// Waits while another client's script runs (it holds the keyspace anyway): false when it
 /// ended, true once it has run for `busy-reply-threshold` (the command then answers BUSY, as

@@ -38,6 +38,7 @@ pub mod conn;
 pub mod db;
 pub mod dispatch;
 pub mod error;
+pub mod functions;
 pub mod keysig;
 pub mod listener;
 pub mod rdb;

@@ -178,10 +178,16 @@ pub fn rdb_path(server: &Server) -> PathBuf {
 
 /// The RDB aux fields of a file written now (`aof_base`: the base of an AOF).
 pub fn aux(server: &Server, aof_base: bool) -> file::Aux {
+    let compress = server.settings().rdbcompression;
+    let mut functions = Vec::new();
+    for code in server.functions.codes() {
+        crate::functions::write_record(&mut functions, &code, compress);
+    }
     file::Aux {
         ctime: unix_ms() / 1000,
         used_mem: server.used_memory(),
         aof_base,
+        functions,
     }
 }
 
@@ -411,14 +417,23 @@ pub fn load_rdb_into(
         }
     }
     let src = std::io::Cursor::new(head).chain(src);
-    file::load_from(src, &limits, now, |index, key, mut entry| {
+    let loaded = file::load_from(src, &limits, now, |index, key, mut entry| {
         db.index = index;
         entry.access = access;
         db.set_entry(key, entry);
         if let Some(d) = delay {
             std::thread::sleep(d);
         }
-    })
+    })?;
+    // The file's function libraries, each replacing one of the same name.
+    server
+        .functions
+        .load_all(&loaded.functions)
+        .map_err(|e| file::LoadError {
+            offset: loaded.end,
+            error: rdb::RdbError::Corrupt(format!("Failed loading library: {e}")),
+        })?;
+    Ok(loaded)
 }
 
 /// Loads `dir/dbfilename` at start. Err: the message to log before exiting.

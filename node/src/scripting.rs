@@ -86,6 +86,8 @@ struct Running {
     client: u64,
     started: Instant,
     wrote: bool,
+    /// A function (FCALL): its name and the command that called it (FUNCTION STATS).
+    function: Option<(Bytes, Vec<Bytes>)>,
 }
 
 /// The script cache and the running script.
@@ -111,12 +113,21 @@ impl Drop for RunningGuard<'_> {
     }
 }
 
-/// SCRIPT KILL's answer.
+/// SCRIPT KILL's and FUNCTION KILL's answer.
 pub enum Kill {
     NotBusy,
     Unkillable,
+    /// The running script is of the other kind (a function for SCRIPT KILL, an EVAL script
+    /// for FUNCTION KILL): the BUSY reply naming the right command.
+    OtherKind,
     Killed,
 }
+
+/// Refusals while an EVAL script runs, and while a function runs.
+pub const BUSY_SCRIPT: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+pub const BUSY_FUNCTION: &str =
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
 
 impl Scripts {
     pub fn get(&self, sha: &str) -> Option<Arc<Script>> {
@@ -166,13 +177,15 @@ impl Scripts {
 
     /// A script starts running for `client`; it has ended when the guard is dropped.
     #[must_use = "the script runs until the guard is dropped"]
-    pub fn start(&self, client: u64) -> RunningGuard<'_> {
+    /// `function`: the function's name and the FCALL's arguments; None for EVAL.
+    pub fn start(&self, client: u64, function: Option<(Bytes, Vec<Bytes>)>) -> RunningGuard<'_> {
         self.kill.store(false, Relaxed);
         self.is_running.store(true, Relaxed);
         *self.running.lock() = Some(Running {
             client,
             started: Instant::now(),
             wrote: false,
+            function,
         });
         RunningGuard(self)
     }
@@ -197,16 +210,34 @@ impl Scripts {
         (r.client != client).then(|| r.started.elapsed())
     }
 
-    pub fn kill(&self) -> Kill {
+    /// SCRIPT KILL (`function` false) or FUNCTION KILL: each stops only its own kind.
+    pub fn kill(&self, function: bool) -> Kill {
         let r = self.running.lock();
         match r.as_ref() {
             None => Kill::NotBusy,
             Some(r) if r.wrote => Kill::Unkillable,
+            Some(r) if r.function.is_some() != function => Kill::OtherKind,
             Some(_) => {
                 self.kill.store(true, Relaxed);
                 Kill::Killed
             }
         }
+    }
+
+    /// The BUSY reply while a script runs: it names the command that can stop it.
+    pub fn busy_reply(&self) -> &'static str {
+        match self.running.lock().as_ref() {
+            Some(r) if r.function.is_some() => BUSY_FUNCTION,
+            _ => BUSY_SCRIPT,
+        }
+    }
+
+    /// The running function: name, calling command, milliseconds so far (FUNCTION STATS).
+    pub fn running_function(&self) -> Option<(Bytes, Vec<Bytes>, u128)> {
+        let r = self.running.lock();
+        let r = r.as_ref()?;
+        let (name, args) = r.function.clone()?;
+        Some((name, args, r.started.elapsed().as_millis()))
     }
 
     pub fn killed(&self) -> bool {

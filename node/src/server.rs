@@ -422,6 +422,8 @@ pub struct Server {
     pub migrate: crate::cluster::migrate_pool::Migrations,
     /// The script cache and the running script (see [`crate::scripting`]).
     pub scripts: crate::scripting::Scripts,
+    /// Function libraries (FUNCTION LOAD, FCALL).
+    pub functions: crate::functions::Functions,
 }
 
 impl Server {
@@ -438,6 +440,7 @@ impl Server {
             acl,
             migrate: Default::default(),
             scripts: Default::default(),
+            functions: Default::default(),
             shutdown_mode: std::sync::atomic::AtomicU8::new(SHUTDOWN_DEFAULT),
             rdb: crate::persist::RdbState::default(),
             aof: crate::aof::Aof::default(),

@@ -40,6 +40,7 @@ scripts!(
     databases,
     dump,
     expire,
+    functions,
     geo,
     hash,
     hll,

@@ -95,7 +95,9 @@ pub fn write_atomic_with<T>(
 /// (values read back with these limits).
 pub enum BaseFormat {
     Rdb(crate::rdb::file::Aux),
-    Commands(crate::rdb::Limits),
+    /// Commands: values read back with these limits, and the function libraries' sources
+    /// (FUNCTION LOAD first).
+    Commands(crate::rdb::Limits, Vec<bytes::Bytes>),
 }
 
 impl BaseFormat {
@@ -104,7 +106,10 @@ impl BaseFormat {
         if server.config.read().aof_use_rdb_preamble() {
             BaseFormat::Rdb(crate::persist::aux(server, true))
         } else {
-            BaseFormat::Commands(crate::rdb::Limits::from_settings(&server.settings()))
+            BaseFormat::Commands(
+                crate::rdb::Limits::from_settings(&server.settings()),
+                server.functions.codes(),
+            )
         }
     }
 
@@ -124,8 +129,11 @@ pub fn save_base(
     let mut feed = Some(feed);
     let r = write_atomic_with(dir, name, |w| match format {
         BaseFormat::Rdb(aux) => crate::rdb::file::stream(w, aux, &mut feed).map(|(_, n)| n),
-        BaseFormat::Commands(limits) => {
+        BaseFormat::Commands(limits, functions) => {
             let mut cw = super::plain::CommandWriter::new(w, *limits);
+            for code in functions {
+                cw.function(code)?;
+            }
             let run = feed
                 .take()
                 .ok_or_else(|| std::io::Error::other("the snapshot was already written"))?;

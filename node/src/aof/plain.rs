@@ -61,6 +61,11 @@ impl<W: Write> CommandWriter<W> {
         Ok(())
     }
 
+    /// `FUNCTION LOAD` of one library.
+    pub fn function(&mut self, code: &[u8]) -> std::io::Result<()> {
+        self.cmd(&[b"FUNCTION", b"LOAD", code])
+    }
+
     /// Appends one part of a snapshot.
     pub fn part(&mut self, part: Part<'_>) -> std::io::Result<()> {
         match part {

@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod command;
 pub mod connection;
 pub mod dump;
+pub mod function;
 pub mod geo;
 pub mod hash;
 pub mod hll;
@@ -573,6 +574,7 @@ pub static GROUPS: &[&[Command]] = &[
     hash::COMMANDS,
     list::COMMANDS,
     script::COMMANDS,
+    function::COMMANDS,
     sort::COMMANDS,
     set::COMMANDS,
     zset::COMMANDS,

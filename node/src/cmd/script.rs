@@ -201,7 +201,7 @@ fn evalsha_ro(ctx: &mut Ctx<'_, '_>) -> CmdResult {
 }
 
 /// The script's number of keys: Redis's checks, in its order.
-fn numkeys(ctx: &Ctx<'_, '_>) -> Result<usize, CmdError> {
+pub(crate) fn numkeys(ctx: &Ctx<'_, '_>) -> Result<usize, CmdError> {
     let n = ctx.int_arg(2)?;
     if n > (ctx.args.len() - 3) as i64 {
         return Err(CmdError::raw(
@@ -231,6 +231,69 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, by_sha: bool, read_only: bool) -> CmdResu
             .load(&body)
             .map_err(|e| CmdError::Msg(e.into()))?
     };
+    run(
+        ctx,
+        Run {
+            body: Body::Script(&script.chunk),
+            name: &sha,
+            chunk_name: "user_script",
+            flags: script.flags,
+            read_only,
+            nkeys,
+        },
+    )
+}
+
+/// What a run executes: an EVAL script's chunk, or a function of a library (FCALL).
+pub(crate) enum Body<'a> {
+    Script(&'a ferrodis_lua::Chunk),
+    Function(&'a std::sync::Arc<crate::functions::Library>, usize),
+}
+
+/// One run of a script or function.
+pub(crate) struct Run<'a> {
+    pub body: Body<'a>,
+    /// The script's SHA1 or the function's name, for error replies.
+    pub name: &'a str,
+    /// `user_script` or `user_function`.
+    pub chunk_name: &'static str,
+    pub flags: crate::scripting::Flags,
+    /// Called as EVAL_RO, EVALSHA_RO or FCALL_RO.
+    pub read_only: bool,
+    /// Keys among the arguments after the numkeys argument.
+    pub nkeys: usize,
+}
+
+/// The checks Redis makes before running a script that declares its flags (a shebang
+/// script or a function), in its order.
+fn refuse_by_flags(ctx: &Ctx<'_, '_>, run: &Run<'_>) -> Result<(), CmdError> {
+    let f = run.flags;
+    if !f.shebang {
+        return Ok(());
+    }
+    if f.no_cluster && ctx.settings.cluster_enabled {
+        return Err(CmdError::raw(
+            "ERR Can not run script on cluster, 'no-cluster' flag is set.",
+        ));
+    }
+    if !f.no_writes {
+        if run.read_only {
+            return Err(CmdError::raw(
+                "ERR Can not execute a script with write flag using *_ro command.",
+            ));
+        }
+        if !f.allow_oom && ctx.client.script_oom {
+            return Err(CmdError::Oom);
+        }
+    }
+    Ok(())
+}
+
+/// Runs a script or function on the command's view (see the module's doc) and writes its
+/// reply.
+pub(crate) fn run(ctx: &mut Ctx<'_, '_>, run: Run<'_>) -> CmdResult {
+    refuse_by_flags(ctx, &run)?;
+    let nkeys = run.nkeys;
     let keys: Vec<Value> = ctx.args[3..3 + nkeys]
         .iter()
         .map(|k| Value::str(k))
@@ -265,8 +328,8 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, by_sha: bool, read_only: bool) -> CmdResu
         client: &mut *ctx.client,
         db: Some(db),
         rights: ScriptRights {
-            read_only: read_only || script.flags.no_writes,
-            allow_oom: script.flags.allow_oom,
+            read_only: run.read_only || run.flags.no_writes,
+            allow_oom: run.flags.allow_oom,
             oom: false,
             wrote: false,
             no_propagation: false,
@@ -278,22 +341,53 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, by_sha: bool, read_only: bool) -> CmdResu
     host.rights.oom = host.client.script_oom;
     // Ends the running state however the run ends (an interpreter panic included: other
     // clients would otherwise wait on a script that is gone).
-    let running = ctx.server.scripts.start(host.client.info.id);
+    let function = match &run.body {
+        Body::Function(..) => Some((
+            Bytes::copy_from_slice(run.name.as_bytes()),
+            ctx.args.to_vec(),
+        )),
+        Body::Script(_) => None,
+    };
+    let running = ctx.server.scripts.start(host.client.info.id, function);
+    // A thread's first call of a library's function runs the library's code here first:
+    // after the running state is set, so commands arriving meanwhile answer BUSY instead of
+    // waiting on the shards this command holds.
+    let callback = match run.body {
+        Body::Function(lib, index) => Some(crate::functions::callback(lib, index)),
+        Body::Script(_) => None,
+    };
     let reply = crate::scripting::with_lua(|lua| {
         // Everything the run makes is recorded, to be freed after (cycles included).
         ferrodis_lua::value::arena_start();
-        lua.set_global_raw("KEYS", table(keys));
-        lua.set_global_raw("ARGV", table(argv));
         redislib::reset_resp(lua);
         ctx.server.scripts.lend_rand(lua);
-        let result = lua.run(&script.chunk, &mut host);
+        let result = match run.body {
+            Body::Script(chunk) => {
+                lua.set_global_raw("KEYS", table(keys));
+                lua.set_global_raw("ARGV", table(argv));
+                lua.run(chunk, &mut host)
+            }
+            Body::Function(..) => match callback {
+                Some(Ok(callback)) => {
+                    // A function gets its keys and arguments as parameters; EVAL's globals of
+                    // an earlier run on this thread must not show.
+                    lua.set_global_raw("KEYS", Value::Nil);
+                    lua.set_global_raw("ARGV", Value::Nil);
+                    lua.call_function(&callback, vec![table(keys), table(argv)], &mut host)
+                }
+                Some(Err(e)) => Err(LuaError::Kill(e)),
+                None => unreachable!("a function's callback is looked up above"),
+            },
+        };
         ctx.server.scripts.keep_rand(lua);
         let reply = match result {
             Ok(values) => {
                 let resp = redislib::resp(lua);
                 redislib::value_to_reply(values.first().unwrap_or(&Value::Nil), resp)
             }
-            Err(e) => Reply::Error(error_text(&e, &sha, lua.error_line).into_bytes()),
+            Err(e) => {
+                Reply::Error(error_text(&e, run.name, run.chunk_name, lua.error_line).into_bytes())
+            }
         };
         ferrodis_lua::value::arena_collect();
         reply
@@ -321,29 +415,10 @@ fn table(items: Vec<Value>) -> Value {
 
 /// The error reply of a script that failed: the error's text (an error table's `err`, or
 /// `ERR` and the message), then where it was raised, as Redis 7.0 words it.
-fn error_text(e: &LuaError, sha: &str, line: Option<u32>) -> String {
-    let (msg, line) = match e {
-        LuaError::Kill(reason) => (reason.clone(), line),
-        LuaError::Raise(v) => {
-            let msg = match v {
-                Value::Table(t) => match t.0.borrow().get_str("err") {
-                    Value::Str(s) => String::from_utf8_lossy(&s).into_owned(),
-                    _ => "ERR unknown error".to_string(),
-                },
-                Value::Str(s) => format!("ERR {}", String::from_utf8_lossy(s)),
-                Value::Num(n) => format!(
-                    "ERR {}",
-                    String::from_utf8_lossy(&ferrodis_lua::number::format(*n))
-                ),
-                Value::Nil => "ERR nil".to_string(),
-                Value::Bool(b) => format!("ERR {b}"),
-                Value::Func(_) => "ERR unknown error".to_string(),
-            };
-            (msg, line)
-        }
-    };
+fn error_text(e: &LuaError, name: &str, chunk_name: &str, line: Option<u32>) -> String {
+    let msg = crate::functions::error_message(e);
     let line = line.map_or_else(|| "?".to_string(), |l| l.to_string());
-    format!("{msg} script: {sha}, on @user_script:{line}.")
+    format!("{msg} script: {name}, on @{chunk_name}:{line}.")
 }
 
 /// Writes a script's reply in the client's protocol.
@@ -384,6 +459,17 @@ pub fn write_reply(out: &mut ReplyWriter<'_>, r: &Reply) {
             }
             out.verbatim_as(&fmt, text)
         }
+    }
+}
+
+/// `redis.log`: one line in the server's log at the script's level.
+pub(crate) fn log_line(level: i64, msg: &[u8]) {
+    let msg = String::from_utf8_lossy(msg);
+    match level {
+        0 => tracing::debug!("{msg}"),
+        1 => tracing::info!(verbose = true, "{msg}"),
+        2 => tracing::info!("{msg}"),
+        _ => tracing::warn!("{msg}"),
     }
 }
 
@@ -453,13 +539,7 @@ impl Host for ScriptHost<'_, '_> {
     }
 
     fn log(&mut self, level: i64, msg: &[u8]) {
-        let msg = String::from_utf8_lossy(msg);
-        match level {
-            0 => tracing::debug!("{msg}"),
-            1 => tracing::info!(verbose = true, "{msg}"),
-            2 => tracing::info!("{msg}"),
-            _ => tracing::warn!("{msg}"),
-        }
+        log_line(level, msg);
     }
 
     fn interrupted(&mut self) -> Option<String> {
@@ -544,10 +624,17 @@ fn script_flush(ctx: &mut Ctx<'_, '_>) -> CmdResult {
 }
 
 fn script_kill(ctx: &mut Ctx<'_, '_>) -> CmdResult {
-    use crate::scripting::Kill;
-    match ctx.server.scripts.kill() {
+    kill(ctx, false)
+}
+
+/// SCRIPT KILL (`function` false) and FUNCTION KILL.
+pub(crate) fn kill(ctx: &mut Ctx<'_, '_>, function: bool) -> CmdResult {
+    use crate::scripting::{Kill, BUSY_FUNCTION, BUSY_SCRIPT};
+    match ctx.server.scripts.kill(function) {
         Kill::NotBusy => Err(CmdError::raw("NOTBUSY No scripts in execution right now.")),
         Kill::Unkillable => Err(CmdError::raw("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.")),
+        Kill::OtherKind if function => Err(CmdError::raw(BUSY_SCRIPT)),
+        Kill::OtherKind => Err(CmdError::raw(BUSY_FUNCTION)),
         Kill::Killed => {
             ctx.out.ok();
             Ok(())

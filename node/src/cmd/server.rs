@@ -443,12 +443,15 @@ pub fn info_text(
         // The script cache (the interpreters' own memory is not measured: it is counted in
         // used_memory with the rest).
         let cached = server.scripts.body_bytes();
+        let (_, functions) = server.functions.counts();
+        let fn_bytes = server.functions.code_bytes();
+        let all = cached + fn_bytes;
         let scripts = format!(
-            "used_memory_lua:{cached}\r\nused_memory_vm_eval:{cached}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{cached}\r\nnumber_of_cached_scripts:{}\r\nnumber_of_functions:0\r\nnumber_of_libraries:0\r\nused_memory_vm_functions:0\r\nused_memory_vm_total:{cached}\r\nused_memory_vm_total_human:{}\r\nused_memory_functions:0\r\nused_memory_scripts:{cached}\r\nused_memory_scripts_human:{}\r\n",
+            "used_memory_lua:{cached}\r\nused_memory_vm_eval:{cached}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{cached}\r\nnumber_of_cached_scripts:{}\r\nnumber_of_functions:{functions}\r\nused_memory_vm_functions:{fn_bytes}\r\nused_memory_vm_total:{all}\r\nused_memory_vm_total_human:{}\r\nused_memory_functions:{fn_bytes}\r\nused_memory_scripts:{all}\r\nused_memory_scripts_human:{}\r\n",
             human_bytes(cached as u64),
             server.scripts.len(),
-            human_bytes(cached as u64),
-            human_bytes(cached as u64),
+            human_bytes(all as u64),
+            human_bytes(all as u64),
         );
         section(
             &mut out,
@@ -884,7 +887,7 @@ fn shutdown(ctx: &mut Ctx) -> CmdResult {
     if mode != crate::server::SHUTDOWN_NOSAVE
         && ctx.server.scripts.busy_for(ctx.client.info.id).is_some()
     {
-        return Err(CmdError::raw(crate::dispatch::BUSY));
+        return Err(CmdError::raw(ctx.server.scripts.busy_reply()));
     }
     ctx.server.shutdown_mode.store(mode, Relaxed);
     ctx.server.request_shutdown();

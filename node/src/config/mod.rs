@@ -38,7 +38,7 @@
 //! (systemd/upstart readiness notification) and `syslog-enabled`, since
 //! silently ignoring them would change behaviour.
 
-mod parse;
+pub(crate) mod parse;
 mod rewrite;
 mod table;
 #[cfg(test)]

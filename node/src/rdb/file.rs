@@ -14,6 +14,9 @@ pub struct Aux {
     pub used_mem: u64,
     /// 1 when the file is the base of an AOF (`aof-use-rdb-preamble`).
     pub aof_base: bool,
+    /// The function libraries, as RDB records (see [`crate::functions::write_record`]),
+    /// written after the aux fields.
+    pub functions: Vec<u8>,
 }
 
 /// Writes an RDB file as its parts come: the header and aux fields at once, then each part
@@ -49,6 +52,7 @@ impl<W: Write> Encoder<W> {
         field(out, "ctime", &aux.ctime.to_string());
         field(out, "used-mem", &aux.used_mem.to_string());
         field(out, "aof-base", if aux.aof_base { "1" } else { "0" });
+        out.extend_from_slice(&aux.functions);
         e.flush_head()?;
         Ok(e)
     }
@@ -195,6 +199,8 @@ pub struct Loaded {
     /// Where the RDB data ended (after the checksum): an AOF with an RDB preamble continues
     /// with commands there.
     pub end: usize,
+    /// The function libraries' sources, in file order.
+    pub functions: Vec<bytes::Bytes>,
 }
 
 /// A file that could not be loaded: what went wrong and where.
@@ -424,7 +430,11 @@ impl<'l> Loader<'l> {
                 r.string()?;
                 r.string()?;
             }
-            opcode::MODULE_AUX | opcode::FUNCTION2 | opcode::FUNCTION_PRE_GA => {
+            opcode::FUNCTION2 => {
+                let code = r.string()?;
+                self.loaded.functions.push(code.into());
+            }
+            opcode::MODULE_AUX | opcode::FUNCTION_PRE_GA => {
                 return Err(RdbError::Unsupported(t));
             }
             opcode::EOF => {
@@ -499,6 +509,7 @@ mod tests {
             ctime: 1,
             used_mem: 2,
             aof_base: false,
+            functions: Vec::new(),
         };
         let mut d = ks.lock_all(view(0));
         encode(&aux, |sink| d.snapshot_now(true, sink)).unwrap()
@@ -722,6 +733,7 @@ mod tests {
             ctime: 0,
             used_mem: 0,
             aof_base: false,
+            functions: Vec::new(),
         };
         let bytes = encode(&aux, |sink| ks.finish_snapshot(sink)).unwrap();
         assert!(!ks.snapshot_in_progress());
@@ -761,6 +773,7 @@ mod tests {
             ctime: 7,
             used_mem: 8,
             aof_base: true,
+            functions: Vec::new(),
         };
         let expected = {
             let mut d = ks.lock_all(view(0));
@@ -832,6 +845,7 @@ mod tests {
             ctime: 0,
             used_mem: 0,
             aof_base: false,
+            functions: Vec::new(),
         };
         let missing = std::env::temp_dir()
             .join(format!("ferrodis-no-such-dir-{}", std::process::id()))

@@ -455,6 +455,8 @@ fn load_snapshot(server: &Server, snapshot: Snapshot) -> Result<(), String> {
     for i in 0..crate::db::NDBS {
         db.flush_db(i);
     }
+    // The primary's libraries replace this node's (its snapshot holds them all).
+    server.functions.flush();
     info!("MASTER <-> REPLICA sync: Loading DB in memory");
     let loaded = match &snapshot {
         Snapshot::Memory(bytes) => {

@@ -1,0 +1,527 @@
+//! Redis 7.0 functions: the libraries FUNCTION LOAD installs, the functions FCALL finds in
+//! them, and their payloads for FUNCTION DUMP/RESTORE and the RDB file.
+//!
+//! A library is its source (`#!lua name=<lib>` and code that calls
+//! `redis.register_function`), compiled once. Interpreters are per worker thread and Lua
+//! values cannot cross threads, so each thread runs a library's code itself the first time
+//! it calls one of its functions, and keeps the callbacks (see [`callback`]). The code can
+//! only register functions and log, so every thread gets the same functions.
+//!
+//! The commands are in [`crate::cmd::function`].
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ferrodis_lua::fnlib::{self, Registered};
+use ferrodis_lua::host::{Host, Reply};
+use ferrodis_lua::{Chunk, Lua, LuaError, Value};
+use indexmap::IndexMap;
+use parking_lot::RwLock;
+
+use crate::scripting::Flags;
+
+/// How long a library's code may run at load (Redis: 500 ms).
+const LOAD_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// One function of a library.
+pub struct Function {
+    pub name: Bytes,
+    /// Bits of [`fnlib::FLAGS`].
+    pub flag_bits: u8,
+    pub description: Option<Bytes>,
+}
+
+impl Function {
+    /// The flags as a script's shebang flags (functions always declare theirs).
+    pub fn flags(&self) -> Flags {
+        let has = |i: usize| self.flag_bits & (1 << i) != 0;
+        Flags {
+            shebang: true,
+            no_writes: has(0),
+            allow_oom: has(1),
+            allow_stale: has(2),
+            no_cluster: has(3),
+            allow_cross_slot_keys: has(4),
+        }
+    }
+
+    /// The flag names, in Redis's order.
+    pub fn flag_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        fnlib::FLAGS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.flag_bits & (1 << i) != 0)
+            .map(|(_, n)| *n)
+    }
+}
+
+/// A loaded library.
+pub struct Library {
+    pub name: Bytes,
+    pub code: Bytes,
+    chunk: Chunk,
+    pub functions: Vec<Function>,
+}
+
+/// How FUNCTION RESTORE treats libraries already there.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    Flush,
+    Append,
+    Replace,
+}
+
+#[derive(Default, Clone)]
+struct Registry {
+    /// By name, in load order.
+    libs: IndexMap<Bytes, Arc<Library>>,
+    /// By lowercase function name (FCALL finds functions whatever their case, as Redis):
+    /// the library and the function's index in it.
+    funcs: HashMap<Vec<u8>, (Arc<Library>, usize)>,
+}
+
+impl Registry {
+    /// Adds `lib`, replacing a library of the same name only if `replace`. Err: Redis's
+    /// error, and nothing changed. (Redis quotes the library's name when FUNCTION LOAD
+    /// refuses it, not when FUNCTION RESTORE does: `quote`.)
+    fn add(&mut self, lib: Arc<Library>, replace: bool, quote: bool) -> Result<(), String> {
+        let old = self.libs.get(&lib.name).cloned();
+        if old.is_some() && !replace {
+            let name = String::from_utf8_lossy(&lib.name);
+            return Err(match quote {
+                true => format!("ERR Library '{name}' already exists"),
+                false => format!("ERR Library {name} already exists"),
+            });
+        }
+        for f in &lib.functions {
+            if let Some((other, _)) = self.funcs.get(&f.name.to_ascii_lowercase()) {
+                if other.name != lib.name {
+                    return Err(format!(
+                        "ERR Function {} already exists",
+                        String::from_utf8_lossy(&f.name)
+                    ));
+                }
+            }
+        }
+        if let Some(old) = old {
+            self.remove(&old.name);
+        }
+        for (i, f) in lib.functions.iter().enumerate() {
+            self.funcs
+                .insert(f.name.to_ascii_lowercase(), (lib.clone(), i));
+        }
+        self.libs.insert(lib.name.clone(), lib);
+        Ok(())
+    }
+
+    fn remove(&mut self, name: &[u8]) -> Option<Arc<Library>> {
+        let lib = self.libs.shift_remove(name)?;
+        for f in &lib.functions {
+            self.funcs.remove(&f.name.to_ascii_lowercase());
+        }
+        Some(lib)
+    }
+}
+
+/// The server's function libraries.
+#[derive(Default)]
+pub struct Functions {
+    reg: RwLock<Registry>,
+    /// Changes so far (libraries loaded, deleted, flushed), for the threads' caches.
+    version: AtomicU64,
+}
+
+impl Functions {
+    /// FUNCTION LOAD: compiles and runs `code`, then installs it. Returns the library's name.
+    pub fn load(&self, code: &Bytes, replace: bool) -> Result<Bytes, String> {
+        let lib = Arc::new(compile(code)?);
+        let name = lib.name.clone();
+        self.reg.write().add(lib, replace, true)?;
+        self.version.fetch_add(1, Relaxed);
+        Ok(name)
+    }
+
+    /// FUNCTION DELETE. False: no such library.
+    pub fn delete(&self, name: &[u8]) -> bool {
+        let gone = self.reg.write().remove(name).is_some();
+        self.version.fetch_add(1, Relaxed);
+        gone
+    }
+
+    /// FUNCTION FLUSH.
+    pub fn flush(&self) {
+        *self.reg.write() = Registry::default();
+        self.version.fetch_add(1, Relaxed);
+    }
+
+    /// The function FCALL names: its library and index there.
+    pub fn find(&self, name: &[u8]) -> Option<(Arc<Library>, usize)> {
+        self.reg
+            .read()
+            .funcs
+            .get(&name.to_ascii_lowercase())
+            .cloned()
+    }
+
+    /// Every library, in load order.
+    pub fn libraries(&self) -> Vec<Arc<Library>> {
+        self.reg.read().libs.values().cloned().collect()
+    }
+
+    /// Libraries and functions (FUNCTION STATS, INFO).
+    pub fn counts(&self) -> (usize, usize) {
+        let r = self.reg.read();
+        (r.libs.len(), r.funcs.len())
+    }
+
+    /// Bytes of library code held (INFO memory).
+    pub fn code_bytes(&self) -> usize {
+        self.reg.read().libs.values().map(|l| l.code.len()).sum()
+    }
+
+    /// The libraries' sources, for an RDB file or an AOF base.
+    pub fn codes(&self) -> Vec<Bytes> {
+        self.reg
+            .read()
+            .libs
+            .values()
+            .map(|l| l.code.clone())
+            .collect()
+    }
+
+    /// FUNCTION DUMP: each library as the RDB function record, then the RDB version and the
+    /// CRC-64, as a key's DUMP payload ends.
+    pub fn dump(&self, compress: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        for code in self.codes() {
+            write_record(&mut out, &code, compress);
+        }
+        out.extend_from_slice(&crate::rdb::RDB_VERSION.to_le_bytes());
+        let crc = crate::rdb::crc64(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// FUNCTION RESTORE: installs every library of a DUMP payload under `policy`, all or
+    /// nothing.
+    pub fn restore(&self, payload: &[u8], policy: Policy) -> Result<(), String> {
+        let codes = read_payload(payload)?;
+        let mut libs = Vec::with_capacity(codes.len());
+        for code in &codes {
+            libs.push(Arc::new(compile(code)?));
+        }
+        let mut reg = self.reg.write();
+        let mut next = match policy {
+            Policy::Flush => Registry::default(),
+            _ => reg.clone(),
+        };
+        for lib in libs {
+            next.add(lib, policy == Policy::Replace, false)?;
+        }
+        *reg = next;
+        drop(reg);
+        self.version.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    /// Installs the libraries an RDB file holds (each replacing one of the same name).
+    pub fn load_all(&self, codes: &[Bytes]) -> Result<(), String> {
+        for code in codes {
+            self.load(code, true)?;
+        }
+        Ok(())
+    }
+}
+
+/// Appends one library as RDB stores it: the function opcode and the code as a string.
+pub fn write_record(out: &mut Vec<u8>, code: &[u8], compress: bool) {
+    out.push(crate::rdb::opcode::FUNCTION2);
+    crate::rdb::write_string(out, code, compress);
+}
+
+/// The library sources of a FUNCTION DUMP payload, its footer checked.
+fn read_payload(payload: &[u8]) -> Result<Vec<Bytes>, String> {
+    let wrong = || "ERR DUMP payload version or checksum are wrong".to_string();
+    if payload.len() < 10 {
+        return Err(wrong());
+    }
+    let (body, footer) = payload.split_at(payload.len() - 10);
+    let version = u16::from_le_bytes([footer[0], footer[1]]);
+    let crc = u64::from_le_bytes(footer[2..10].try_into().map_err(|_| wrong())?);
+    if version > crate::rdb::RDB_VERSION || crate::rdb::crc64(&payload[..payload.len() - 8]) != crc
+    {
+        return Err(wrong());
+    }
+    let mut r = crate::rdb::Reader::new(body);
+    let mut codes = Vec::new();
+    while !r.is_empty() {
+        let op = r.u8().map_err(|_| wrong())?;
+        if op != crate::rdb::opcode::FUNCTION2 {
+            return Err("ERR given type is not a function".into());
+        }
+        let code = r
+            .string()
+            .map_err(|_| "ERR Failed loading library".to_string())?;
+        codes.push(Bytes::from(code));
+    }
+    Ok(codes)
+}
+
+/// The library's name from its first line (`#!lua name=<lib>`), as Redis reads it; the code
+/// to compile is returned with that line blanked, so line numbers stay.
+fn metadata(code: &[u8]) -> Result<(Bytes, Vec<u8>), String> {
+    if !code.starts_with(b"#!") {
+        return Err("ERR Missing library metadata".into());
+    }
+    let Some(eol) = code.iter().position(|&b| b == b'\n') else {
+        return Err("ERR Invalid library metadata".into());
+    };
+    // The line is split whole: `#! lua` has an empty engine name and `lua` as metadata.
+    let Some(parts) = crate::config::parse::split_args(&code[..eol]) else {
+        return Err("ERR Invalid library metadata".into());
+    };
+    let engine = parts
+        .first()
+        .map(|p| p.get(2..).unwrap_or_default().to_vec())
+        .unwrap_or_default();
+    let mut name: Option<Vec<u8>> = None;
+    for part in parts.iter().skip(1) {
+        match part.strip_prefix(b"name=") {
+            Some(n) if name.is_none() => name = Some(n.to_vec()),
+            Some(_) => {
+                return Err(
+                    "ERR Invalid metadata value, name argument was given multiple times".into(),
+                )
+            }
+            None => {
+                return Err(format!(
+                    "ERR Invalid metadata value given: {}",
+                    String::from_utf8_lossy(part)
+                ))
+            }
+        }
+    }
+    let Some(name) = name else {
+        return Err("ERR Library name was not given".into());
+    };
+    if !engine.eq_ignore_ascii_case(b"lua") {
+        return Err(format!(
+            "ERR Engine '{}' not found",
+            String::from_utf8_lossy(&engine)
+        ));
+    }
+    if !fnlib::valid_name(&name) {
+        return Err("ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
+    }
+    let mut source = Vec::with_capacity(code.len() - eol);
+    source.extend_from_slice(&code[eol..]);
+    Ok((Bytes::from(name), source))
+}
+
+/// Compiles a library and runs its code on this thread to learn its functions.
+fn compile(code: &Bytes) -> Result<Library, String> {
+    let (name, source) = metadata(code)?;
+    let chunk = Lua::compile(&source, "user_function")
+        .map_err(|e| format!("ERR Error compiling function: {e}"))?;
+    let mut lib = Library {
+        name,
+        code: code.clone(),
+        chunk,
+        functions: Vec::new(),
+    };
+    let registered = run_library(&lib, true)
+        .map_err(|e| format!("ERR Error registering functions: {}", error_message(&e)))?;
+    if registered.is_empty() {
+        return Err("ERR No functions registered".into());
+    }
+    lib.functions = registered
+        .iter()
+        .map(|r| Function {
+            name: Bytes::copy_from_slice(&r.name),
+            flag_bits: r.flags,
+            description: r.description.as_deref().map(Bytes::copy_from_slice),
+        })
+        .collect();
+    Ok(lib)
+}
+
+/// A Lua error as the text of an error reply (an error table's `err`, else `ERR` and the
+/// message), without the position Redis adds for a failed script.
+pub fn error_message(e: &LuaError) -> String {
+    match e {
+        LuaError::Kill(reason) => reason.clone(),
+        LuaError::Raise(v) => match v {
+            Value::Table(t) => match t.0.borrow().get_str("err") {
+                Value::Str(s) => String::from_utf8_lossy(&s).into_owned(),
+                _ => "ERR unknown error".to_string(),
+            },
+            Value::Str(s) => format!("ERR {}", String::from_utf8_lossy(s)),
+            Value::Num(n) => format!(
+                "ERR {}",
+                String::from_utf8_lossy(&ferrodis_lua::number::format(*n))
+            ),
+            Value::Nil => "ERR nil".to_string(),
+            Value::Bool(b) => format!("ERR {b}"),
+            Value::Func(_) => "ERR unknown error".to_string(),
+        },
+    }
+}
+
+/// What a library's code reaches while it loads: the log (`redis.log`; silent when a thread
+/// reruns a library already loaded) and the load timeout.
+struct LoadHost {
+    started: Instant,
+    log: bool,
+}
+
+impl Host for LoadHost {
+    fn call(&mut self, _args: Vec<Vec<u8>>, _resp: u8) -> Reply {
+        Reply::Error(b"ERR redis.call is not available while a library loads".to_vec())
+    }
+
+    fn log(&mut self, level: i64, msg: &[u8]) {
+        if self.log {
+            crate::cmd::script::log_line(level, msg);
+        }
+    }
+
+    fn interrupted(&mut self) -> Option<String> {
+        (self.started.elapsed() >= LOAD_TIMEOUT).then(|| "ERR FUNCTION LOAD timeout".to_string())
+    }
+}
+
+/// Runs a library's code in this thread's interpreter.
+fn run_library(lib: &Library, log: bool) -> Result<Vec<Registered>, LuaError> {
+    let mut host = LoadHost {
+        started: Instant::now(),
+        log,
+    };
+    crate::scripting::with_lua(|lua| fnlib::load_library(lua, &lib.chunk, &mut host))
+}
+
+/// A thread's callbacks of one library.
+struct Cached {
+    lib: Weak<Library>,
+    callbacks: Rc<Vec<Value>>,
+}
+
+thread_local! {
+    /// This thread's callbacks, by library (its address while it lives).
+    static CALLBACKS: RefCell<HashMap<usize, Cached>> = RefCell::new(HashMap::new());
+}
+
+/// The callback of function `index` of `lib` in this thread's interpreter, running the
+/// library's code here first if this thread has not yet. Err: the library failed to run
+/// here (its load run passed, so only a timeout on a loaded machine).
+pub fn callback(lib: &Arc<Library>, index: usize) -> Result<Value, String> {
+    let key = Arc::as_ptr(lib) as usize;
+    let found = CALLBACKS.with(|c| {
+        c.borrow()
+            .get(&key)
+            .filter(|e| e.lib.upgrade().is_some_and(|l| Arc::ptr_eq(&l, lib)))
+            .map(|e| e.callbacks.clone())
+    });
+    let callbacks = match found {
+        Some(cb) => cb,
+        None => {
+            let registered = run_library(lib, false)
+                .map_err(|e| format!("ERR Error registering functions: {}", error_message(&e)))?;
+            let cb = Rc::new(
+                registered
+                    .into_iter()
+                    .map(|r| r.callback)
+                    .collect::<Vec<_>>(),
+            );
+            CALLBACKS.with(|c| {
+                let mut c = c.borrow_mut();
+                // Libraries gone since are forgotten here too.
+                c.retain(|_, e| e.lib.strong_count() > 0);
+                c.insert(
+                    key,
+                    Cached {
+                        lib: Arc::downgrade(lib),
+                        callbacks: cb.clone(),
+                    },
+                );
+            });
+            cb
+        }
+    };
+    callbacks
+        .get(index)
+        .cloned()
+        .ok_or_else(|| "ERR Function not found".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lib(code: &str) -> Result<Library, String> {
+        compile(&Bytes::copy_from_slice(code.as_bytes()))
+    }
+
+    #[test]
+    fn metadata_errors_are_redis_texts() {
+        for (code, want) in [
+            ("return 1", "ERR Missing library metadata"),
+            ("#!lua name=x", "ERR Invalid library metadata"),
+            ("#!lua\n", "ERR Library name was not given"),
+            ("#!lua name=x foo=bar\n", "ERR Invalid metadata value given: foo=bar"),
+            ("#!lua name=x name=y\n", "ERR Invalid metadata value, name argument was given multiple times"),
+            ("#!python name=x\n", "ERR Engine 'python' not found"),
+            ("#!lua name=x-y\n", "ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long"),
+            ("#!lua name=x\n", "ERR No functions registered"),
+            ("#!lua name=x\nlocal x =", "ERR Error compiling function: user_function:2: unexpected symbol near '<eof>'"),
+            ("#!lua name=x\nwhile true do end", "ERR Error registering functions: ERR FUNCTION LOAD timeout"),
+        ] {
+            assert_eq!(lib(code).err().as_deref(), Some(want), "{code}");
+        }
+        let l = lib("#!LUA  name=\"ok\"\nredis.register_function('f', function() end)").unwrap();
+        assert_eq!((&l.name[..], l.functions.len()), (&b"ok"[..], 1));
+    }
+
+    #[test]
+    fn registry_names_and_payloads() {
+        let f = Functions::default();
+        let code = Bytes::from_static(
+            b"#!lua name=a\nredis.register_function('F1', function() return 1 end)",
+        );
+        assert_eq!(&f.load(&code, false).unwrap()[..], b"a");
+        assert_eq!(
+            f.load(&code, false).unwrap_err(),
+            "ERR Library 'a' already exists"
+        );
+        let clash =
+            Bytes::from_static(b"#!lua name=b\nredis.register_function('f1', function() end)");
+        assert_eq!(
+            f.load(&clash, false).unwrap_err(),
+            "ERR Function f1 already exists"
+        );
+        assert!(f.find(b"f1").is_some() && f.find(b"F1").is_some());
+        let payload = f.dump(true);
+        f.flush();
+        assert!(f.find(b"f1").is_none());
+        f.restore(&payload, Policy::Append).unwrap();
+        assert_eq!(f.counts(), (1, 1));
+        assert_eq!(
+            f.restore(&payload, Policy::Append).unwrap_err(),
+            "ERR Library a already exists"
+        );
+        f.restore(&payload, Policy::Replace).unwrap();
+        let mut bad = payload.clone();
+        bad[3] ^= 1;
+        assert_eq!(
+            f.restore(&bad, Policy::Flush).unwrap_err(),
+            "ERR DUMP payload version or checksum are wrong"
+        );
+        assert_eq!(f.counts(), (1, 1));
+        let (lib, i) = f.find(b"f1").unwrap();
+        assert!(matches!(callback(&lib, i), Ok(Value::Func(_))));
+    }
+}
