@@ -213,6 +213,8 @@ where
             }
         }
         pipeline.clear();
+        // The batch's commands count in INFO commandstats before their replies go out.
+        client.stats.flush();
         info.qbuf.store(inbuf.len(), Relaxed);
         if !closing && inbuf.len() as u64 > settings.qbuf_limit {
             warn!(

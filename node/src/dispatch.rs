@@ -60,6 +60,8 @@ pub enum Action {
 /// Per-connection state that commands read and change.
 pub struct Client {
     pub info: Arc<crate::server::ClientInfo>,
+    /// INFO commandstats counts not yet added to the server's (see `PendingStats`).
+    pub stats: crate::cmd::PendingStats,
     pub db: usize,
     pub proto: Protocol,
     pub authenticated: bool,
@@ -113,6 +115,7 @@ impl Client {
         let user = info.user.lock().clone();
         Client {
             info,
+            stats: Default::default(),
             db: 0,
             proto: Protocol::Resp2,
             authenticated: user.auto_auth(),
@@ -157,6 +160,7 @@ impl Client {
 
     /// Leaves MULTI, forgets watched keys and turns tracking off (the connection is closing).
     pub fn close(&mut self, server: &Server) {
+        self.stats.flush();
         crate::cmd::multi::end_transaction(server, self);
         crate::cmd::tracking::disable(server, self);
     }
@@ -385,6 +389,7 @@ fn run(
             client.asking = false;
         }
         if let Some(e) = redirect {
+            crate::cmd::count_rejected(cmd);
             if is_exec {
                 crate::cmd::multi::end_transaction(server, client);
             } else {
@@ -405,6 +410,7 @@ fn run(
         && script_busy(server, settings, client)
     {
         client.flag_transaction();
+        crate::cmd::count_rejected(cmd);
         reply_error(
             server,
             out,
@@ -435,12 +441,14 @@ fn run(
     if settings.maxmemory > 0 && (cmd.flags & flags::DENYOOM != 0 || cmd.group == "scripting") {
         let oom = !client.obey && !server.free_memory_if_needed(settings, now);
         if oom && cmd.flags & flags::DENYOOM != 0 {
+            crate::cmd::count_rejected(cmd);
             reply_error(server, out, proto, &CmdError::Oom);
             return Outcome::Done;
         }
         client.script_oom = oom;
     }
     if cmd.flags & flags::WRITE != 0 && too_few_replicas(server, settings, client) {
+        crate::cmd::count_rejected(cmd);
         reply_error(server, out, proto, &CmdError::raw(NOREPLICAS));
         return Outcome::Done;
     }
@@ -449,6 +457,7 @@ fn run(
         && crate::pubsub::is_subscribed(&client.info)
     {
         let e = CmdError::NotInPubSubContext(full_name(parent, cmd));
+        crate::cmd::count_rejected(cmd);
         reply_error(server, out, proto, &e);
         return Outcome::Done;
     }
@@ -459,7 +468,13 @@ fn run(
         mode: settings.access,
     };
     if client.multi.is_some() && parent.is_none() && cmd.name == "exec" {
-        return exec(server, settings, client, args, out, view);
+        let mark = out.len();
+        let outcome = exec(server, settings, client, args, out, view);
+        let micros = crate::server::mono_ns().saturating_sub(started) / 1000;
+        client
+            .stats
+            .call(cmd, micros, out.get(mark).is_some_and(|&b| b == b'-'));
+        return outcome;
     }
     if is_write
         && !client.obey
@@ -467,6 +482,7 @@ fn run(
         && server.repl.link.is_replica()
         && cmd.flags & flags::WRITE != 0
     {
+        crate::cmd::count_rejected(cmd);
         reply_error(
             server,
             out,
@@ -667,6 +683,7 @@ fn reject(
     out: &mut bytes::BytesMut,
     e: &CmdError,
 ) -> Outcome {
+    crate::cmd::count_rejected(cmd);
     if parent.is_none() && cmd.name == "exec" {
         crate::cmd::multi::end_transaction(server, client);
         let text = e.to_string();
@@ -1112,6 +1129,10 @@ pub(crate) fn invoke<'a, 's>(
     let ended = crate::server::mono_ns();
     client.clock = ended;
     let micros = ended.saturating_sub(started) / 1000;
+    // An error reply, returned or written by the handler, is a failed call.
+    client
+        .stats
+        .call(cmd, micros, out.get(mark).is_some_and(|&b| b == b'-'));
     if settings.slowlog_slower_than >= 0
         && micros >= settings.slowlog_slower_than as u64
         && cmd.flags & flags::SKIP_SLOWLOG == 0

@@ -31,6 +31,7 @@ pub mod tracking;
 pub mod zset;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
 
 use crate::dispatch::Ctx;
@@ -270,6 +271,41 @@ pub struct Command {
     pub complexity: &'static str,
     /// Our own one-line summary (`COMMAND DOCS`).
     pub summary: &'static str,
+}
+
+/// One command's counters for INFO commandstats, as Redis keeps them (see [`stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CmdStats {
+    pub calls: u64,
+    /// Microseconds spent running it.
+    pub usec: u64,
+    /// Refused before running: arity, ACL, OOM, BUSY, cluster redirection...
+    pub rejected: u64,
+    /// Ran and answered an error.
+    pub failed: u64,
+}
+
+impl CmdStats {
+    /// The INFO commandstats value, None if the command was never called nor refused.
+    pub fn line(&self) -> Option<String> {
+        let CmdStats {
+            calls,
+            usec,
+            rejected,
+            failed,
+        } = *self;
+        if calls == 0 && rejected == 0 && failed == 0 {
+            return None;
+        }
+        let per_call = if calls == 0 {
+            0.0
+        } else {
+            usec as f64 / calls as f64
+        };
+        Some(format!(
+            "calls={calls},usec={usec},usec_per_call={per_call:.2},rejected_calls={rejected},failed_calls={failed}"
+        ))
+    }
 }
 
 impl Command {
@@ -587,6 +623,126 @@ pub static GROUPS: &[&[Command]] = &[
     acl_commands::COMMANDS,
 ];
 
+/// Dense numbers for every command and subcommand row, by the row's address (the rows are
+/// statics without room for counters: they would be interior-mutable temporaries).
+fn numbers() -> &'static HashMap<usize, usize, foldhash::fast::RandomState> {
+    static TABLE: OnceLock<HashMap<usize, usize, foldhash::fast::RandomState>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        all_rows()
+            .enumerate()
+            .map(|(i, c)| (c as *const Command as usize, i))
+            .collect()
+    })
+}
+
+/// The counters of every row, by its number (see [`numbers`]): calls, usec, rejected,
+/// failed.
+fn table() -> &'static [[AtomicU64; 4]] {
+    static TABLE: OnceLock<Vec<[AtomicU64; 4]>> = OnceLock::new();
+    TABLE.get_or_init(|| (0..numbers().len()).map(|_| Default::default()).collect())
+}
+
+/// A connection's counts of its latest command kind, not yet added to the server's table: a
+/// pipeline of one command adds once per batch instead of once per command (see
+/// [`PendingStats::flush`]).
+#[derive(Debug, Default)]
+pub struct PendingStats {
+    /// The row's address (0: none).
+    key: usize,
+    n: usize,
+    calls: u64,
+    usec: u64,
+    failed: u64,
+}
+
+impl PendingStats {
+    /// One call of `cmd` that took `usec` microseconds; `failed` if it answered an error.
+    #[inline]
+    pub fn call(&mut self, cmd: &Command, usec: u64, failed: bool) {
+        let key = cmd as *const Command as usize;
+        if key != self.key {
+            self.flush();
+            let Some(&n) = numbers().get(&key) else {
+                return;
+            };
+            self.key = key;
+            self.n = n;
+        }
+        self.calls += 1;
+        self.usec += usec;
+        self.failed += failed as u64;
+    }
+
+    /// Adds what is pending to the server's table (at the end of each batch, before the
+    /// replies are written, so a reply's command is counted before the client sees it).
+    pub fn flush(&mut self) {
+        if self.calls == 0 {
+            return;
+        }
+        if let Some(c) = table().get(self.n) {
+            c[0].fetch_add(self.calls, Relaxed);
+            c[1].fetch_add(self.usec, Relaxed);
+            if self.failed > 0 {
+                c[3].fetch_add(self.failed, Relaxed);
+            }
+        }
+        self.calls = 0;
+        self.usec = 0;
+        self.failed = 0;
+    }
+}
+
+/// Counts a refusal of `cmd` before it ran (rare: straight to the table).
+pub fn count_rejected(cmd: &Command) {
+    if let Some(&n) = numbers().get(&(cmd as *const Command as usize)) {
+        table()[n][2].fetch_add(1, Relaxed);
+    }
+}
+
+/// Every row's counters so far, by full name (INFO commandstats).
+pub fn command_stats() -> Vec<(String, CmdStats)> {
+    all_with_names()
+        .zip(table())
+        .map(|((name, _), c)| {
+            (
+                name,
+                CmdStats {
+                    calls: c[0].load(Relaxed),
+                    usec: c[1].load(Relaxed),
+                    rejected: c[2].load(Relaxed),
+                    failed: c[3].load(Relaxed),
+                },
+            )
+        })
+        .collect()
+}
+
+/// CONFIG RESETSTAT: every counter back to zero.
+pub fn reset_command_stats() {
+    for c in table() {
+        for slot in c {
+            slot.store(0, Relaxed);
+        }
+    }
+}
+
+/// Every command and subcommand row, each container before its subcommands.
+fn all_rows() -> impl Iterator<Item = &'static Command> {
+    all().flat_map(|c| std::iter::once(c).chain(c.subcommands.iter()))
+}
+
+/// Every command and subcommand with its full name (`config|get`), in [`all_rows`]'s
+/// order, for INFO commandstats.
+pub fn all_with_names() -> impl Iterator<Item = (String, &'static Command)> {
+    all().flat_map(|c| {
+        std::iter::once((c.name.to_string(), c)).chain(
+            c.subcommands
+                .iter()
+                .map(move |s| (format!("{}|{}", c.name, s.name), s)),
+        )
+    })
+}
+
 /// Iterates over every top-level command row.
 pub fn all() -> impl Iterator<Item = &'static Command> {
     GROUPS.iter().flat_map(|g| g.iter())
@@ -615,6 +771,45 @@ pub fn lookup(name: &[u8]) -> Option<&'static Command> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pending_stats_add_up_per_command_and_line_as_redis() {
+        // Rows no other unit test runs (the counters are the process's).
+        let get = lookup(b"pfselftest").unwrap();
+        let set = lookup(b"pfdebug").unwrap();
+        let before = |name: &str| {
+            command_stats()
+                .into_iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, s)| s)
+                .unwrap()
+        };
+        let (g0, s0) = (before("pfselftest"), before("pfdebug"));
+        let mut p = PendingStats::default();
+        p.call(get, 3, false);
+        p.call(get, 4, true);
+        // Another command flushes the first one's counts.
+        p.call(set, 1, false);
+        let g = before("pfselftest");
+        assert_eq!(
+            (g.calls - g0.calls, g.usec - g0.usec, g.failed - g0.failed),
+            (2, 7, 1)
+        );
+        p.flush();
+        assert_eq!(before("pfdebug").calls - s0.calls, 1);
+        let line = CmdStats {
+            calls: 2,
+            usec: 7,
+            rejected: 1,
+            failed: 1,
+        }
+        .line();
+        assert_eq!(
+            line.as_deref(),
+            Some("calls=2,usec=7,usec_per_call=3.50,rejected_calls=1,failed_calls=1")
+        );
+        assert_eq!(CmdStats::default().line(), None);
+    }
 
     fn check(c: &Command, parent: Option<&str>) {
         let full = match parent {

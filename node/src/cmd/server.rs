@@ -542,6 +542,16 @@ pub fn info_text(
     if want("modules") {
         section(&mut out, "Modules", String::new());
     }
+    // Not in the default sections, as in Redis.
+    if all || sections.iter().any(|s| s == b"commandstats") {
+        let mut body = String::new();
+        for (name, stats) in crate::cmd::command_stats() {
+            if let Some(line) = stats.line() {
+                let _ = write!(body, "cmdstat_{name}:{line}\r\n");
+            }
+        }
+        section(&mut out, "Commandstats", body);
+    }
     if want("errorstats") {
         let mut body = String::new();
         for (code, n) in server.stats.error_codes.lock().iter() {
@@ -587,6 +597,8 @@ fn total_memory() -> u64 {
 }
 
 fn info(ctx: &mut Ctx) -> CmdResult {
+    // This connection's own commands so far count (it may have pipelined them with INFO).
+    ctx.client.stats.flush();
     let sections: Vec<Vec<u8>> = ctx.args[1..]
         .iter()
         .map(|a| a.to_ascii_lowercase())
@@ -762,6 +774,7 @@ fn config_resetstat(ctx: &mut Ctx) -> CmdResult {
         c.store(0, Relaxed);
     }
     s.error_codes.lock().clear();
+    crate::cmd::reset_command_stats();
     ctx.out.ok();
     Ok(())
 }

@@ -1,0 +1,86 @@
+//! INFO commandstats: the same commands on both servers count the same calls, refusals and
+//! failures per command (times differ and are only checked to be there), including
+//! subcommands, commands run by EXEC and by scripts, and CONFIG RESETSTAT.
+
+use std::collections::BTreeMap;
+
+use ferrodis_tests::{Flavor, RespClient, Server};
+
+/// `cmdstat_<name>` -> `calls=..,rejected_calls=..,failed_calls=..` (usec dropped).
+fn commandstats(c: &mut RespClient) -> BTreeMap<String, String> {
+    let info = c.ok(["INFO", "commandstats"]).as_str().unwrap_or_default();
+    let mut out = BTreeMap::new();
+    for line in info.lines() {
+        let Some((name, fields)) = line.split_once(':') else {
+            continue;
+        };
+        let kept: Vec<&str> = fields
+            .split(',')
+            .filter(|f| !f.starts_with("usec"))
+            .collect();
+        assert!(fields.contains(",usec="), "{line}");
+        out.insert(name.to_string(), kept.join(","));
+    }
+    out
+}
+
+fn scenario(flavor: Flavor) -> Vec<BTreeMap<String, String>> {
+    let s = Server::builder(flavor).start();
+    let mut c = s.client();
+    let mut snapshots = Vec::new();
+    c.ok(["CONFIG", "RESETSTAT"]);
+    let run = |c: &mut RespClient, args: &[&str]| {
+        let _ = c.command(args).expect("reply");
+    };
+    run(&mut c, &["SET", "k", "v"]);
+    run(&mut c, &["GET", "k"]);
+    run(&mut c, &["GET", "k"]);
+    // Refused (arity), failed (wrong type), unknown (not counted per command).
+    run(&mut c, &["GET"]);
+    run(&mut c, &["LPUSH", "k", "x"]);
+    run(&mut c, &["NOSUCHCOMMAND"]);
+    run(&mut c, &["CONFIG", "GET", "maxmemory"]);
+    run(&mut c, &["CONFIG", "GET"]);
+    run(&mut c, &["OBJECT", "ENCODING", "k"]);
+    // A transaction: its commands count when EXEC runs them; an error inside fails one.
+    run(&mut c, &["MULTI"]);
+    run(&mut c, &["INCR", "n"]);
+    run(&mut c, &["INCR", "k"]);
+    run(&mut c, &["EXEC"]);
+    // A transaction refused at EXEC (a queued command had the wrong arity).
+    run(&mut c, &["MULTI"]);
+    run(&mut c, &["INCR"]);
+    run(&mut c, &["EXEC"]);
+    // Scripts: the script's commands count too.
+    run(
+        &mut c,
+        &[
+            "EVAL",
+            "redis.call('INCR', 'n') return redis.call('GET', 'n')",
+            "0",
+        ],
+    );
+    run(
+        &mut c,
+        &["EVAL", "return redis.call('LPUSH', 'k', 'x')", "0"],
+    );
+    snapshots.push(commandstats(&mut c));
+    c.ok(["CONFIG", "RESETSTAT"]);
+    run(&mut c, &["PING"]);
+    snapshots.push(commandstats(&mut c));
+    snapshots
+}
+
+#[test]
+fn commandstats_count_as_redis_does() {
+    let stock = scenario(Flavor::Stock);
+    assert_eq!(
+        stock[0].get("cmdstat_get").map(String::as_str),
+        Some("calls=3,rejected_calls=1,failed_calls=0"),
+        "{stock:?}"
+    );
+    let ferro = scenario(Flavor::Ferrodis);
+    for (i, (s, f)) in stock.iter().zip(&ferro).enumerate() {
+        assert_eq!(s, f, "snapshot {i}");
+    }
+}
