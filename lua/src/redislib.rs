@@ -360,12 +360,13 @@ fn log(st: &mut State<'_>, args: Vec<Value>) -> Ret {
             "redis.log() requires two arguments or more.",
         ));
     }
-    let Value::Num(level) = arg(&args, 0) else {
+    // A number, or a string that reads as one (lua_isnumber).
+    let Some(level) = arg(&args, 0).to_number() else {
         return Err(err_text_plain(
             "First argument must be a number (log level).",
         ));
     };
-    let level = *level as i64;
+    let level = level as i64;
     if !(0..=3).contains(&level) {
         return Err(err_text_plain("Invalid debug level."));
     }

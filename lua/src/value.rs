@@ -140,7 +140,9 @@ pub fn new_cell(v: Value) -> Cell {
 /// left of them when it ends (cycles: `t.self = t`, `M.__index = M`, a recursive local
 /// function) can be emptied and freed. Lua has a garbage collector for those; this
 /// interpreter counts references, and a script cannot keep anything past its run (globals
-/// and libraries are read-only), so ending the run is when to break them.
+/// and libraries are read-only), so ending the run is when to break them. A function
+/// library can (in its locals): what its callbacks still reach is kept
+/// ([`arena_collect_keeping`]).
 #[derive(Default)]
 struct Arena {
     tables: Vec<std::rc::Weak<RefCell<Table>>>,
@@ -173,21 +175,105 @@ pub fn arena_start() {
 /// Stops recording and empties everything recorded that is still alive: call it once the
 /// script's results have been read.
 pub fn arena_collect() {
+    arena_collect_keeping(&[]);
+}
+
+/// [`arena_collect`], except what is reachable from `roots`: a function library's callbacks,
+/// whose captured variables outlive the call (a cache a library keeps in a local).
+pub fn arena_collect_keeping(roots: &[Value]) {
     let Some(arena) = ARENA.with(|a| a.borrow_mut().take()) else {
         return;
     };
+    let tables: Vec<_> = arena
+        .tables
+        .iter()
+        .filter_map(std::rc::Weak::upgrade)
+        .collect();
+    let cells: Vec<_> = arena
+        .cells
+        .iter()
+        .filter_map(std::rc::Weak::upgrade)
+        .collect();
+    if tables.is_empty() && cells.is_empty() {
+        return;
+    }
+    let kept = if roots.is_empty() {
+        Reachable::default()
+    } else {
+        Reachable::from(roots)
+    };
     let mut pending = Vec::new();
-    for t in arena.tables.iter().filter_map(std::rc::Weak::upgrade) {
+    for t in tables {
+        if kept.tables.contains(&(Rc::as_ptr(&t) as usize)) {
+            continue;
+        }
         if let Ok(mut t) = t.try_borrow_mut() {
             t.drain_into(&mut pending);
         }
     }
-    for c in arena.cells.iter().filter_map(std::rc::Weak::upgrade) {
+    for c in cells {
+        if kept.cells.contains(&(Rc::as_ptr(&c) as usize)) {
+            continue;
+        }
         if let Ok(mut c) = c.try_borrow_mut() {
             pending.push(std::mem::take(&mut *c));
         }
     }
     release(pending);
+}
+
+/// The tables and captured variables reachable from some values (by address), walked
+/// without recursion.
+#[derive(Default)]
+struct Reachable {
+    tables: std::collections::HashSet<usize>,
+    cells: std::collections::HashSet<usize>,
+}
+
+impl Reachable {
+    fn from(roots: &[Value]) -> Reachable {
+        let mut r = Reachable::default();
+        let mut funcs = std::collections::HashSet::new();
+        let mut stack: Vec<Value> = roots.to_vec();
+        while let Some(v) = stack.pop() {
+            match v {
+                Value::Table(t) => {
+                    if !r.tables.insert(Rc::as_ptr(&t.0) as usize) {
+                        continue;
+                    }
+                    if let Ok(tb) = t.0.try_borrow() {
+                        for (k, v) in tb.entries() {
+                            stack.push(k);
+                            stack.push(v);
+                        }
+                        if let Some(m) = &tb.meta {
+                            stack.push(Value::Table(m.clone()));
+                        }
+                    }
+                }
+                Value::Func(f) => {
+                    if !funcs.insert(Rc::as_ptr(&f.0) as usize) {
+                        continue;
+                    }
+                    match &*f.0 {
+                        Function::Lua(cl) => {
+                            for c in &cl.upvals {
+                                if r.cells.insert(Rc::as_ptr(c) as usize) {
+                                    if let Ok(v) = c.try_borrow() {
+                                        stack.push(v.clone());
+                                    }
+                                }
+                            }
+                        }
+                        Function::NativeWith { data, .. } => stack.push(data.clone()),
+                        Function::Native { .. } => {}
+                    }
+                }
+                _ => {}
+            }
+        }
+        r
+    }
 }
 
 impl Default for TableRef {

@@ -438,6 +438,7 @@ fn run(
     let now = crate::server::unix_ms_at(started);
     // Scripts evict before they run too (their writes are checked against the state found
     // now, as Redis's pre-command OOM state).
+    client.script_oom = false;
     if settings.maxmemory > 0 && (cmd.flags & flags::DENYOOM != 0 || cmd.group == "scripting") {
         let oom = !client.obey && !server.free_memory_if_needed(settings, now);
         if oom && cmd.flags & flags::DENYOOM != 0 {
@@ -611,13 +612,13 @@ fn runs_in_multi(parent: Option<&Command>, cmd: &Command) -> bool {
         )
 }
 
-const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+pub(crate) const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
 const LOADING: &str = "LOADING Redis is loading the dataset in memory";
 
 /// `min-replicas-to-write`: a primary with fewer good replicas (online, and acknowledged
 /// within `min-replicas-max-lag` seconds) than asked refuses writes. A replica applying its
 /// primary's stream, and the AOF loading, are never refused.
-fn too_few_replicas(server: &Server, settings: &Settings, client: &Client) -> bool {
+pub(crate) fn too_few_replicas(server: &Server, settings: &Settings, client: &Client) -> bool {
     match settings.min_replicas {
         Some((n, max_lag)) => {
             !client.obey && !server.repl.link.is_replica() && server.repl.good_replicas(max_lag) < n
@@ -983,6 +984,12 @@ pub(crate) fn script_call<'a, 's>(
         }
         if !client.obey && settings.replica_read_only && server.repl.link.is_replica() {
             fail(out, "READONLY You can't write against a read only replica.");
+            return db;
+        }
+        // `min-replicas-to-write` (scripts without flags: those with flags were checked
+        // before they ran).
+        if too_few_replicas(server, settings, client) {
+            fail(out, NOREPLICAS);
             return db;
         }
     }

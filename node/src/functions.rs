@@ -2,24 +2,23 @@
 //! them, and their payloads for FUNCTION DUMP/RESTORE and the RDB file.
 //!
 //! A library is its source (`#!lua name=<lib>` and code that calls
-//! `redis.register_function`), compiled once. Interpreters are per worker thread and Lua
-//! values cannot cross threads, so each thread runs a library's code itself the first time
-//! it calls one of its functions, and keeps the callbacks (see [`callback`]). The code can
-//! only register functions and log, so every thread gets the same functions.
+//! `redis.register_function`), compiled and run once, in the one interpreter all functions
+//! share (as Redis has one Lua state for them): what a library keeps in its locals (a cache,
+//! a counter) is seen by every later call, whichever thread runs it. That interpreter is
+//! behind a lock; a function runs holding every shard anyway, so only one runs at a time.
+//! (EVAL scripts keep an interpreter per worker thread: they cannot keep anything.)
 //!
 //! The commands are in [`crate::cmd::function`].
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ferrodis_lua::fnlib::{self, Registered};
+use ferrodis_lua::fnlib;
 use ferrodis_lua::host::{Host, Reply};
-use ferrodis_lua::{Chunk, Lua, LuaError, Value};
+use ferrodis_lua::{Lua, LuaError, Value};
 use indexmap::IndexMap;
 use parking_lot::RwLock;
 
@@ -64,7 +63,6 @@ impl Function {
 pub struct Library {
     pub name: Bytes,
     pub code: Bytes,
-    chunk: Chunk,
     pub functions: Vec<Function>,
 }
 
@@ -132,31 +130,39 @@ impl Registry {
 #[derive(Default)]
 pub struct Functions {
     reg: RwLock<Registry>,
-    /// Changes so far (libraries loaded, deleted, flushed), for the threads' caches.
-    version: AtomicU64,
 }
 
 impl Functions {
-    /// FUNCTION LOAD: compiles and runs `code`, then installs it. Returns the library's name.
+    /// FUNCTION LOAD: compiles and runs `code` (within the load timeout), then installs it.
+    /// Returns the library's name.
     pub fn load(&self, code: &Bytes, replace: bool) -> Result<Bytes, String> {
-        let lib = Arc::new(compile(code)?);
-        let name = lib.name.clone();
-        self.reg.write().add(lib, replace, true)?;
-        self.version.fetch_add(1, Relaxed);
-        Ok(name)
+        self.install(code, replace, Some(LOAD_TIMEOUT))
+    }
+
+    fn install(
+        &self,
+        code: &Bytes,
+        replace: bool,
+        timeout: Option<Duration>,
+    ) -> Result<Bytes, String> {
+        with_state(|st| {
+            let (lib, callbacks) = compile(st, code, timeout)?;
+            let lib = Arc::new(lib);
+            let name = lib.name.clone();
+            self.reg.write().add(lib.clone(), replace, true)?;
+            st.keep(&lib, callbacks);
+            Ok(name)
+        })
     }
 
     /// FUNCTION DELETE. False: no such library.
     pub fn delete(&self, name: &[u8]) -> bool {
-        let gone = self.reg.write().remove(name).is_some();
-        self.version.fetch_add(1, Relaxed);
-        gone
+        self.reg.write().remove(name).is_some()
     }
 
     /// FUNCTION FLUSH.
     pub fn flush(&self) {
         *self.reg.write() = Registry::default();
-        self.version.fetch_add(1, Relaxed);
     }
 
     /// The function FCALL names: its library and index there.
@@ -211,28 +217,40 @@ impl Functions {
     /// nothing.
     pub fn restore(&self, payload: &[u8], policy: Policy) -> Result<(), String> {
         let codes = read_payload(payload)?;
-        let mut libs = Vec::with_capacity(codes.len());
-        for code in &codes {
-            libs.push(Arc::new(compile(code)?));
-        }
-        let mut reg = self.reg.write();
-        let mut next = match policy {
-            Policy::Flush => Registry::default(),
-            _ => reg.clone(),
-        };
-        for lib in libs {
-            next.add(lib, policy == Policy::Replace, false)?;
-        }
-        *reg = next;
-        drop(reg);
-        self.version.fetch_add(1, Relaxed);
-        Ok(())
+        with_state(|st| {
+            let mut libs = Vec::with_capacity(codes.len());
+            for code in &codes {
+                let (lib, callbacks) = compile(st, code, None)?;
+                libs.push((Arc::new(lib), callbacks));
+            }
+            let mut reg = self.reg.write();
+            let mut next = match policy {
+                Policy::Flush => Registry::default(),
+                _ => reg.clone(),
+            };
+            let mut seen = std::collections::HashSet::new();
+            for (lib, _) in &libs {
+                if !seen.insert(lib.name.clone()) {
+                    return Err(format!(
+                        "ERR Library '{}' already exists",
+                        String::from_utf8_lossy(&lib.name)
+                    ));
+                }
+                next.add(lib.clone(), policy == Policy::Replace, false)?;
+            }
+            *reg = next;
+            drop(reg);
+            for (lib, callbacks) in libs {
+                st.keep(&lib, callbacks);
+            }
+            Ok(())
+        })
     }
 
     /// Installs the libraries an RDB file holds (each replacing one of the same name).
     pub fn load_all(&self, codes: &[Bytes]) -> Result<(), String> {
         for code in codes {
-            self.load(code, true)?;
+            self.install(code, true, None)?;
         }
         Ok(())
     }
@@ -266,7 +284,7 @@ fn read_payload(payload: &[u8]) -> Result<Vec<Bytes>, String> {
         }
         let code = r
             .string()
-            .map_err(|_| "ERR Failed loading library".to_string())?;
+            .map_err(|_| "ERR Failed loading library payload".to_string())?;
         codes.push(Bytes::from(code));
     }
     Ok(codes)
@@ -291,7 +309,9 @@ fn metadata(code: &[u8]) -> Result<(Bytes, Vec<u8>), String> {
         .unwrap_or_default();
     let mut name: Option<Vec<u8>> = None;
     for part in parts.iter().skip(1) {
-        match part.strip_prefix(b"name=") {
+        let value =
+            (part.len() >= 5 && part[..5].eq_ignore_ascii_case(b"name=")).then(|| &part[5..]);
+        match value {
             Some(n) if name.is_none() => name = Some(n.to_vec()),
             Some(_) => {
                 return Err(
@@ -323,23 +343,26 @@ fn metadata(code: &[u8]) -> Result<(Bytes, Vec<u8>), String> {
     Ok((Bytes::from(name), source))
 }
 
-/// Compiles a library and runs its code on this thread to learn its functions.
-fn compile(code: &Bytes) -> Result<Library, String> {
+/// Compiles a library and runs its code in the functions' interpreter: the library and its
+/// callbacks (`timeout`: FUNCTION LOAD's).
+fn compile(
+    st: &mut FnState,
+    code: &Bytes,
+    timeout: Option<Duration>,
+) -> Result<(Library, Vec<Value>), String> {
     let (name, source) = metadata(code)?;
     let chunk = Lua::compile(&source, "user_function")
         .map_err(|e| format!("ERR Error compiling function: {e}"))?;
-    let mut lib = Library {
-        name,
-        code: code.clone(),
-        chunk,
-        functions: Vec::new(),
+    let mut host = LoadHost {
+        started: Instant::now(),
+        timeout,
     };
-    let registered = run_library(&lib, true)
+    let registered = fnlib::load_library(&mut st.lua, &chunk, &mut host)
         .map_err(|e| format!("ERR Error registering functions: {}", error_message(&e)))?;
     if registered.is_empty() {
         return Err("ERR No functions registered".into());
     }
-    lib.functions = registered
+    let functions = registered
         .iter()
         .map(|r| Function {
             name: Bytes::copy_from_slice(&r.name),
@@ -347,7 +370,15 @@ fn compile(code: &Bytes) -> Result<Library, String> {
             description: r.description.as_deref().map(Bytes::copy_from_slice),
         })
         .collect();
-    Ok(lib)
+    let callbacks = registered.into_iter().map(|r| r.callback).collect();
+    Ok((
+        Library {
+            name,
+            code: code.clone(),
+            functions,
+        },
+        callbacks,
+    ))
 }
 
 /// A Lua error as the text of an error reply (an error table's `err`, else `ERR` and the
@@ -356,9 +387,10 @@ pub fn error_message(e: &LuaError) -> String {
     match e {
         LuaError::Kill(reason) => reason.clone(),
         LuaError::Raise(v) => match v {
-            Value::Table(t) => match t.0.borrow().get_str("err") {
-                Value::Str(s) => String::from_utf8_lossy(&s).into_owned(),
-                _ => "ERR unknown error".to_string(),
+            // `err` may be a number too (Lua's string coercion).
+            Value::Table(t) => match t.0.borrow().get_str("err").to_lstr() {
+                Some(s) => String::from_utf8_lossy(&s).into_owned(),
+                None => "ERR unknown error".to_string(),
             },
             Value::Str(s) => format!("ERR {}", String::from_utf8_lossy(s)),
             Value::Num(n) => format!(
@@ -372,11 +404,12 @@ pub fn error_message(e: &LuaError) -> String {
     }
 }
 
-/// What a library's code reaches while it loads: the log (`redis.log`; silent when a thread
-/// reruns a library already loaded) and the load timeout.
+/// What a library's code reaches while it loads: the log (`redis.log`) and, for FUNCTION
+/// LOAD only, the load timeout (a library from an RDB file or a RESTORE payload runs to its
+/// end, as in Redis).
 struct LoadHost {
     started: Instant,
-    log: bool,
+    timeout: Option<Duration>,
 }
 
 impl Host for LoadHost {
@@ -385,77 +418,65 @@ impl Host for LoadHost {
     }
 
     fn log(&mut self, level: i64, msg: &[u8]) {
-        if self.log {
-            crate::cmd::script::log_line(level, msg);
-        }
+        crate::cmd::script::log_line(level, msg);
     }
 
     fn interrupted(&mut self) -> Option<String> {
-        (self.started.elapsed() >= LOAD_TIMEOUT).then(|| "ERR FUNCTION LOAD timeout".to_string())
+        let t = self.timeout?;
+        (self.started.elapsed() >= t).then(|| "ERR FUNCTION LOAD timeout".to_string())
     }
 }
 
-/// Runs a library's code in this thread's interpreter.
-fn run_library(lib: &Library, log: bool) -> Result<Vec<Registered>, LuaError> {
-    let mut host = LoadHost {
-        started: Instant::now(),
-        log,
-    };
-    crate::scripting::with_lua(|lua| fnlib::load_library(lua, &lib.chunk, &mut host))
+/// The functions' interpreter and the callbacks of each library loaded in it.
+pub struct FnState {
+    pub lua: Lua,
+    /// By the library's address while it lives.
+    callbacks: HashMap<usize, (Weak<Library>, Rc<Vec<Value>>)>,
 }
 
-/// A thread's callbacks of one library.
-struct Cached {
-    lib: Weak<Library>,
-    callbacks: Rc<Vec<Value>>,
+impl FnState {
+    fn keep(&mut self, lib: &Arc<Library>, callbacks: Vec<Value>) {
+        // Libraries deleted, flushed or replaced since are forgotten.
+        self.callbacks.retain(|_, (l, _)| l.strong_count() > 0);
+        self.callbacks.insert(
+            Arc::as_ptr(lib) as usize,
+            (Arc::downgrade(lib), Rc::new(callbacks)),
+        );
+    }
+
+    /// The callbacks of `lib`'s functions, in the library's order.
+    pub fn callbacks(&self, lib: &Arc<Library>) -> Option<Rc<Vec<Value>>> {
+        self.callbacks
+            .get(&(Arc::as_ptr(lib) as usize))
+            .filter(|(l, _)| l.upgrade().is_some_and(|l| Arc::ptr_eq(&l, lib)))
+            .map(|(_, cb)| cb.clone())
+    }
 }
 
-thread_local! {
-    /// This thread's callbacks, by library (its address while it lives).
-    static CALLBACKS: RefCell<HashMap<usize, Cached>> = RefCell::new(HashMap::new());
-}
+/// [`FnState`] made movable between threads: it is only ever reached through [`STATE`]'s
+/// lock, by one thread at a time, and nothing in it leaves [`with_state`] (whose result must
+/// be `Send`, so no Lua value can).
+struct Confined(Option<FnState>);
 
-/// The callback of function `index` of `lib` in this thread's interpreter, running the
-/// library's code here first if this thread has not yet. Err: the library failed to run
-/// here (its load run passed, so only a timeout on a loaded machine).
-pub fn callback(lib: &Arc<Library>, index: usize) -> Result<Value, String> {
-    let key = Arc::as_ptr(lib) as usize;
-    let found = CALLBACKS.with(|c| {
-        c.borrow()
-            .get(&key)
-            .filter(|e| e.lib.upgrade().is_some_and(|l| Arc::ptr_eq(&l, lib)))
-            .map(|e| e.callbacks.clone())
+// SAFETY: the interpreter's values count references without atomics (`Rc`), so they must
+// never be touched by two threads at once. Every access goes through `with_state`, which
+// holds `STATE`'s mutex for its whole duration (the lock orders the accesses of successive
+// threads), and its closure's result is `Send`, so no `Rc` escapes the locked region. The
+// interpreter's thread-local arena is started and collected within one locked region, on
+// the one thread running it.
+#[allow(unsafe_code)]
+unsafe impl Send for Confined {}
+
+static STATE: parking_lot::Mutex<Confined> = parking_lot::Mutex::new(Confined(None));
+
+/// Runs `f` with the functions' interpreter, made on first use.
+pub fn with_state<R: Send>(f: impl FnOnce(&mut FnState) -> R) -> R {
+    let mut guard = STATE.lock();
+    let st = guard.0.get_or_insert_with(|| FnState {
+        lua: crate::scripting::new_lua(),
+        callbacks: HashMap::new(),
     });
-    let callbacks = match found {
-        Some(cb) => cb,
-        None => {
-            let registered = run_library(lib, false)
-                .map_err(|e| format!("ERR Error registering functions: {}", error_message(&e)))?;
-            let cb = Rc::new(
-                registered
-                    .into_iter()
-                    .map(|r| r.callback)
-                    .collect::<Vec<_>>(),
-            );
-            CALLBACKS.with(|c| {
-                let mut c = c.borrow_mut();
-                // Libraries gone since are forgotten here too.
-                c.retain(|_, e| e.lib.strong_count() > 0);
-                c.insert(
-                    key,
-                    Cached {
-                        lib: Arc::downgrade(lib),
-                        callbacks: cb.clone(),
-                    },
-                );
-            });
-            cb
-        }
-    };
-    callbacks
-        .get(index)
-        .cloned()
-        .ok_or_else(|| "ERR Function not found".to_string())
+    f(st)
 }
 
 #[cfg(test)]
@@ -463,7 +484,8 @@ mod tests {
     use super::*;
 
     fn lib(code: &str) -> Result<Library, String> {
-        compile(&Bytes::copy_from_slice(code.as_bytes()))
+        let code = Bytes::copy_from_slice(code.as_bytes());
+        with_state(|st| compile(st, &code, Some(LOAD_TIMEOUT)).map(|(l, _)| l))
     }
 
     #[test]
@@ -522,6 +544,8 @@ mod tests {
         );
         assert_eq!(f.counts(), (1, 1));
         let (lib, i) = f.find(b"f1").unwrap();
-        assert!(matches!(callback(&lib, i), Ok(Value::Func(_))));
+        let is_function =
+            with_state(|st| matches!(st.callbacks(&lib).unwrap().get(i), Some(Value::Func(_))));
+        assert!(is_function);
     }
 }

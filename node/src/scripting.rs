@@ -267,14 +267,17 @@ thread_local! {
 pub fn with_lua<R>(f: impl FnOnce(&mut Lua) -> R) -> R {
     LUA.with(|cell| {
         let mut slot = cell.borrow_mut();
-        let lua = slot.get_or_insert_with(|| {
-            let mut lua = Lua::new();
-            lua.max_depth = MAX_DEPTH;
-            ferrodis_lua::redislib::set_version(&mut lua, crate::REDIS_VERSION, version_num());
-            lua
-        });
+        let lua = slot.get_or_insert_with(new_lua);
         f(lua)
     })
+}
+
+/// An interpreter as scripts get it: Redis's libraries, call depth and version.
+pub fn new_lua() -> Lua {
+    let mut lua = Lua::new();
+    lua.max_depth = MAX_DEPTH;
+    ferrodis_lua::redislib::set_version(&mut lua, crate::REDIS_VERSION, version_num());
+    lua
 }
 
 /// `7.0.15` as Redis's `0x00MMmmpp` number.

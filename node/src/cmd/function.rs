@@ -89,7 +89,7 @@ macro_rules! sub {
     };
 }
 
-const ALL_NODES: &[&str] = &["request_policy:all_nodes", "response_policy:all_succeeded"];
+const ALL_SHARDS: &[&str] = &["request_policy:all_shards", "response_policy:all_succeeded"];
 
 static FUNCTION: &[Command] = &[
     sub!(
@@ -97,7 +97,7 @@ static FUNCTION: &[Command] = &[
         3,
         f::WRITE | f::NOSCRIPT,
         function_delete,
-        ALL_NODES,
+        ALL_SHARDS,
         "O(1)",
         "Deletes a library and its functions."
     ),
@@ -115,7 +115,7 @@ static FUNCTION: &[Command] = &[
         -2,
         f::WRITE | f::NOSCRIPT,
         function_flush,
-        ALL_NODES,
+        ALL_SHARDS,
         "O(N) where N is the number of functions deleted",
         "Deletes all libraries and functions."
     ),
@@ -151,7 +151,7 @@ static FUNCTION: &[Command] = &[
         -3,
         f::WRITE | f::DENYOOM | f::NOSCRIPT,
         function_load,
-        ALL_NODES,
+        ALL_SHARDS,
         "O(1) (considering compilation time is redundant)",
         "Creates a library."
     ),
@@ -160,7 +160,7 @@ static FUNCTION: &[Command] = &[
         -3,
         f::WRITE | f::DENYOOM | f::NOSCRIPT,
         function_restore,
-        ALL_NODES,
+        ALL_SHARDS,
         "O(N) where N is the number of functions on the payload",
         "Restores libraries from a FUNCTION DUMP payload."
     ),
@@ -309,7 +309,7 @@ fn function_list(ctx: &mut Ctx<'_, '_>) -> CmdResult {
         .functions
         .libraries()
         .into_iter()
-        .filter(|l| pattern.is_none_or(|p| glob_match(p, &l.name, false)))
+        .filter(|l| pattern.is_none_or(|p| glob_match(p, &l.name, true)))
         .collect();
     let out = &mut ctx.out;
     out.array(libs.len());
@@ -375,6 +375,13 @@ fn function_restore(ctx: &mut Ctx<'_, '_>) -> CmdResult {
 }
 
 fn function_stats(ctx: &mut Ctx<'_, '_>) -> CmdResult {
+    // While an EVAL script runs, only SCRIPT KILL goes through (FUNCTION STATS is let in for
+    // functions).
+    if ctx.server.scripts.busy_for(ctx.client.info.id).is_some()
+        && ctx.server.scripts.running_function().is_none()
+    {
+        return Err(CmdError::raw(crate::scripting::BUSY_SCRIPT));
+    }
     let (libs, funcs) = ctx.server.functions.counts();
     let running = ctx.server.scripts.running_function();
     let out = &mut ctx.out;

@@ -276,14 +276,22 @@ fn refuse_by_flags(ctx: &Ctx<'_, '_>, run: &Run<'_>) -> Result<(), CmdError> {
             "ERR Can not run script on cluster, 'no-cluster' flag is set.",
         ));
     }
+    if !f.no_writes && !f.allow_oom && ctx.client.script_oom {
+        return Err(CmdError::Oom);
+    }
     if !f.no_writes {
+        if !ctx.client.obey && ctx.settings.replica_read_only && ctx.server.repl.link.is_replica() {
+            return Err(CmdError::raw(
+                "READONLY You can't write against a read only replica.",
+            ));
+        }
         if run.read_only {
             return Err(CmdError::raw(
                 "ERR Can not execute a script with write flag using *_ro command.",
             ));
         }
-        if !f.allow_oom && ctx.client.script_oom {
-            return Err(CmdError::Oom);
+        if crate::dispatch::too_few_replicas(ctx.server, ctx.settings, ctx.client) {
+            return Err(CmdError::raw(crate::dispatch::NOREPLICAS));
         }
     }
     Ok(())
@@ -349,49 +357,24 @@ pub(crate) fn run(ctx: &mut Ctx<'_, '_>, run: Run<'_>) -> CmdResult {
         Body::Script(_) => None,
     };
     let running = ctx.server.scripts.start(host.client.info.id, function);
-    // A thread's first call of a library's function runs the library's code here first:
-    // after the running state is set, so commands arriving meanwhile answer BUSY instead of
-    // waiting on the shards this command holds.
-    let callback = match run.body {
-        Body::Function(lib, index) => Some(crate::functions::callback(lib, index)),
-        Body::Script(_) => None,
-    };
-    let reply = crate::scripting::with_lua(|lua| {
-        // Everything the run makes is recorded, to be freed after (cycles included).
-        ferrodis_lua::value::arena_start();
-        redislib::reset_resp(lua);
-        ctx.server.scripts.lend_rand(lua);
-        let result = match run.body {
-            Body::Script(chunk) => {
+    let reply = match run.body {
+        Body::Script(chunk) => crate::scripting::with_lua(|lua| {
+            execute(lua, &mut host, &run, &[], |lua, host| {
                 lua.set_global_raw("KEYS", table(keys));
                 lua.set_global_raw("ARGV", table(argv));
-                lua.run(chunk, &mut host)
-            }
-            Body::Function(..) => match callback {
-                Some(Ok(callback)) => {
-                    // A function gets its keys and arguments as parameters; EVAL's globals of
-                    // an earlier run on this thread must not show.
-                    lua.set_global_raw("KEYS", Value::Nil);
-                    lua.set_global_raw("ARGV", Value::Nil);
-                    lua.call_function(&callback, vec![table(keys), table(argv)], &mut host)
-                }
-                Some(Err(e)) => Err(LuaError::Kill(e)),
-                None => unreachable!("a function's callback is looked up above"),
-            },
-        };
-        ctx.server.scripts.keep_rand(lua);
-        let reply = match result {
-            Ok(values) => {
-                let resp = redislib::resp(lua);
-                redislib::value_to_reply(values.first().unwrap_or(&Value::Nil), resp)
-            }
-            Err(e) => {
-                Reply::Error(error_text(&e, run.name, run.chunk_name, lua.error_line).into_bytes())
-            }
-        };
-        ferrodis_lua::value::arena_collect();
-        reply
-    });
+                lua.run(chunk, host)
+            })
+        }),
+        Body::Function(lib, index) => crate::functions::with_state(|st| {
+            let callbacks = st.callbacks(lib).unwrap_or_default();
+            let f = callbacks.get(index).cloned().unwrap_or_default();
+            // What the library's functions can still reach (its locals) outlives the call.
+            execute(&mut st.lua, &mut host, &run, &callbacks, |lua, host| {
+                // A function gets its keys and arguments as parameters.
+                lua.call_function(&f, vec![table(keys), table(argv)], host)
+            })
+        }),
+    };
     drop(running);
     let mut db = host.db.take().expect("the view comes back after each call");
     ctx.client.db = saved_db;
@@ -405,6 +388,34 @@ pub(crate) fn run(ctx: &mut Ctx<'_, '_>, run: Run<'_>) -> CmdResult {
 
     write_reply(&mut ctx.out, &reply);
     Ok(())
+}
+
+/// One run in `lua`: what it makes is recorded and, once the reply is read, freed, except
+/// what `keep` (a library's callbacks) can still reach; the reply in the script's protocol
+/// or its error as Redis words it.
+fn execute(
+    lua: &mut ferrodis_lua::Lua,
+    host: &mut ScriptHost<'_, '_>,
+    run: &Run<'_>,
+    keep: &[Value],
+    body: impl FnOnce(&mut ferrodis_lua::Lua, &mut ScriptHost<'_, '_>) -> Result<Vec<Value>, LuaError>,
+) -> Reply {
+    ferrodis_lua::value::arena_start();
+    redislib::reset_resp(lua);
+    host.server.scripts.lend_rand(lua);
+    let result = body(lua, host);
+    host.server.scripts.keep_rand(lua);
+    let reply = match result {
+        Ok(values) => {
+            let resp = redislib::resp(lua);
+            redislib::value_to_reply(values.first().unwrap_or(&Value::Nil), resp)
+        }
+        Err(e) => {
+            Reply::Error(error_text(&e, run.name, run.chunk_name, lua.error_line).into_bytes())
+        }
+    };
+    ferrodis_lua::value::arena_collect_keeping(keep);
+    reply
 }
 
 fn table(items: Vec<Value>) -> Value {
