@@ -48,10 +48,7 @@ pub static COMMANDS: &[Command] = &[
         arity: -3,
         flags: FCALL_FLAGS & !f::MAY_REPLICATE | f::READONLY | f::ALL_SHARDS,
         acl: acl::SCRIPTING,
-        key_specs: &[KeySpec {
-            notes: "",
-            ..fcall_keys(kflags::RO | kflags::ACCESS)
-        }],
+        key_specs: &[super::script::RO_KEYS],
         handler: Some(fcall_ro),
         group: "scripting",
         since: "7.0.0",

@@ -38,9 +38,14 @@ const fn script_keys(flags: u16) -> KeySpec {
     }
 }
 const RW_KEYS: KeySpec = script_keys(kflags::RW | kflags::ACCESS | kflags::UPDATE);
-const RO_KEYS: KeySpec = KeySpec {
-    notes: "",
+/// EVAL_RO's and FCALL_RO's keys (Redis gives EVALSHA_RO's no note).
+pub(crate) const RO_KEYS: KeySpec = KeySpec {
+    notes: "We cannot tell how the keys will be used so we assume the worst, RO and ACCESS",
     ..script_keys(kflags::RO | kflags::ACCESS)
+};
+const RO_KEYS_NO_NOTE: KeySpec = KeySpec {
+    notes: "",
+    ..RO_KEYS
 };
 
 macro_rules! eval_row {
@@ -90,7 +95,7 @@ pub static COMMANDS: &[Command] = &[
     eval_row!(
         "evalsha_ro",
         EVAL_RO_FLAGS,
-        RO_KEYS,
+        RO_KEYS_NO_NOTE,
         evalsha_ro,
         "7.0.0",
         "Runs a cached read-only Lua script, named by the SHA1 of its body."
