@@ -358,6 +358,13 @@ fn run(
         let e = CmdError::raw(crate::cmd::server::DEBUG_NOT_ALLOWED);
         return reject(server, client, parent, cmd, out, &e);
     }
+    if parent.is_some_and(|p| p.name == "module")
+        && cmd.flags & flags::NO_ASYNC_LOADING != 0
+        && !crate::cmd::server::module_allowed(server, client)
+    {
+        let e = CmdError::raw(crate::cmd::server::MODULE_NOT_ALLOWED);
+        return reject(server, client, parent, cmd, out, &e);
+    }
     // Authentication is required while the default user has a password or is off (Redis's
     // authRequired), checked again on each command of an unauthenticated connection.
     if !client.authenticated

@@ -1,6 +1,7 @@
 //! INFO commandstats: the same commands on both servers count the same calls, refusals and
 //! failures per command (times differ and are only checked to be there), including
-//! subcommands, commands run by EXEC and by scripts, and CONFIG RESETSTAT.
+//! subcommands, commands run by EXEC and by scripts, and CONFIG RESETSTAT. Also MODULE with
+//! loading enabled.
 
 use std::collections::BTreeMap;
 
@@ -83,4 +84,49 @@ fn commandstats_count_as_redis_does() {
     for (i, (s, f)) in stock.iter().zip(&ferro).enumerate() {
         assert_eq!(s, f, "snapshot {i}");
     }
+}
+
+/// MODULE with `enable-module-command yes`: a load fails (no module can be loaded here; a
+/// missing file fails in Redis too) with Redis's reply and a log line naming the module, and
+/// counts as a failed call.
+fn module_scenario(flavor: Flavor) -> Vec<String> {
+    let s = Server::builder(flavor)
+        .directive("enable-module-command", &["yes"])
+        .start();
+    let mut c = s.client();
+    let mut out = Vec::new();
+    for args in [
+        &["MODULE", "LOAD", "/nonexistent/mod.so"][..],
+        &["MODULE", "LOADEX", "/nonexistent/mod.so"],
+        &["MODULE", "UNLOAD", "mod"],
+        &["MODULE", "LIST"],
+    ] {
+        let r = c.command(args).expect("reply");
+        out.push(String::from_utf8_lossy(r.raw()).into_owned());
+    }
+    let stats = commandstats(&mut c);
+    out.push(format!("{:?}", stats.get("cmdstat_module|load")));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !s
+        .log()
+        .contains("Module /nonexistent/mod.so failed to load")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}: no log line",
+            flavor.name()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    out
+}
+
+#[test]
+fn module_loads_fail_as_in_redis() {
+    let stock = module_scenario(Flavor::Stock);
+    assert_eq!(
+        stock[0],
+        "-ERR Error loading the extension. Please check the server logs.\r\n"
+    );
+    assert_eq!(stock, module_scenario(Flavor::Ferrodis));
 }

@@ -47,6 +47,7 @@ scripts!(
     keys,
     lcs,
     migrate,
+    module,
     min_replicas,
     list,
     lua,

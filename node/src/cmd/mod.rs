@@ -18,6 +18,7 @@ pub mod hll;
 pub mod keys;
 pub mod list;
 pub mod migrate;
+pub mod module;
 pub mod multi;
 pub mod pubsub;
 pub mod repl;
@@ -607,6 +608,7 @@ pub static GROUPS: &[&[Command]] = &[
     keys::COMMANDS,
     dump::COMMANDS,
     migrate::COMMANDS,
+    module::COMMANDS,
     hash::COMMANDS,
     list::COMMANDS,
     script::COMMANDS,

@@ -1101,7 +1101,17 @@ fn memory_help(ctx: &mut Ctx) -> CmdResult {
 /// Checked by dispatch before the command runs or is queued, as Redis checks its
 /// protected commands.
 pub fn debug_allowed(server: &Server, client: &crate::dispatch::Client) -> bool {
-    match server.config.read().enable_debug_command() {
+    protected_allowed(server.config.read().enable_debug_command(), client)
+}
+
+/// Whether `enable-module-command` lets this client load or unload modules.
+pub fn module_allowed(server: &Server, client: &crate::dispatch::Client) -> bool {
+    protected_allowed(server.config.read().enable_module_command(), client)
+}
+
+/// A protected command's setting (`yes`, `local`, `no`) for this client.
+fn protected_allowed(setting: &str, client: &crate::dispatch::Client) -> bool {
+    match setting {
         "yes" => true,
         "local" => client
             .info
@@ -1111,6 +1121,9 @@ pub fn debug_allowed(server: &Server, client: &crate::dispatch::Client) -> bool 
         _ => false,
     }
 }
+
+/// The refusal of MODULE LOAD/LOADEX/UNLOAD when [`module_allowed`] says no.
+pub const MODULE_NOT_ALLOWED: &str = "ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
 
 /// The refusal of DEBUG when [`debug_allowed`] says no.
 pub const DEBUG_NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
