@@ -264,15 +264,10 @@ fn function_flush(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     if ctx.args.len() > 3 {
         return Err(subcommand_syntax(ctx));
     }
-    match ctx.args.len() {
-        2 => {}
-        3 if ctx.arg(2).eq_ignore_ascii_case(b"sync")
-            || ctx.arg(2).eq_ignore_ascii_case(b"async") => {}
-        _ => {
-            return Err(CmdError::raw(
-                "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
-            ))
-        }
+    if !super::flush_mode_ok(&ctx.args[2..]) {
+        return Err(CmdError::raw(
+            "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
+        ));
     }
     ctx.server.functions.flush();
     propagate_verbatim(ctx);

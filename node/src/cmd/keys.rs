@@ -955,12 +955,9 @@ fn dbsize(ctx: &mut Ctx) -> CmdResult {
 
 /// The optional SYNC / ASYNC argument. Both flush at once: the reply is the same.
 fn flush_mode(ctx: &Ctx) -> CmdResult {
-    match ctx.args {
-        [_] => Ok(()),
-        [_, mode] if mode.eq_ignore_ascii_case(b"sync") || mode.eq_ignore_ascii_case(b"async") => {
-            Ok(())
-        }
-        _ => Err(CmdError::Syntax),
+    match super::flush_mode_ok(&ctx.args[1..]) {
+        true => Ok(()),
+        false => Err(CmdError::Syntax),
     }
 }
 

@@ -728,6 +728,16 @@ pub fn reset_command_stats() {
     }
 }
 
+/// The optional SYNC | ASYNC of FLUSHALL, FLUSHDB, SCRIPT FLUSH and FUNCTION FLUSH (both
+/// flush at once here); `rest`: the arguments after the command's name.
+pub fn flush_mode_ok(rest: &[bytes::Bytes]) -> bool {
+    match rest {
+        [] => true,
+        [m] => m.eq_ignore_ascii_case(b"sync") || m.eq_ignore_ascii_case(b"async"),
+        _ => false,
+    }
+}
+
 /// Every command and subcommand row, each container before its subcommands.
 fn all_rows() -> impl Iterator<Item = &'static Command> {
     all().flat_map(|c| std::iter::once(c).chain(c.subcommands.iter()))

@@ -624,15 +624,10 @@ fn script_exists(ctx: &mut Ctx<'_, '_>) -> CmdResult {
 }
 
 fn script_flush(ctx: &mut Ctx<'_, '_>) -> CmdResult {
-    match ctx.args.len() {
-        2 => {}
-        3 if ctx.arg(2).eq_ignore_ascii_case(b"sync")
-            || ctx.arg(2).eq_ignore_ascii_case(b"async") => {}
-        _ => {
-            return Err(CmdError::raw(
-                "ERR SCRIPT FLUSH only support SYNC|ASYNC option",
-            ))
-        }
+    if !super::flush_mode_ok(&ctx.args[2..]) {
+        return Err(CmdError::raw(
+            "ERR SCRIPT FLUSH only support SYNC|ASYNC option",
+        ));
     }
     ctx.server.scripts.flush();
     ctx.out.ok();
