@@ -94,6 +94,9 @@ pub struct Client {
     /// `REPLCONF capa eof`: the replica takes a snapshot of unknown length, ended by a
     /// marker, so a full sync streams it as it is encoded.
     pub repl_capa_eof: bool,
+    /// `REPLCONF rdb-filter-only functions`: the snapshot this client syncs holds only the
+    /// function libraries (`redis-cli --functions-rdb`).
+    pub repl_functions_only: bool,
     /// The monotonic clock as the previous command ended, when the next one follows it in
     /// the same pipelined batch: that command's timer starts there instead of reading the
     /// clock again (one read per command instead of two). 0: read it. Every command takes
@@ -133,6 +136,7 @@ impl Client {
             obey: false,
             repl_port: 0,
             repl_capa_eof: false,
+            repl_functions_only: false,
             clock: 0,
             script_oom: false,
             in_script: false,

@@ -344,3 +344,37 @@ fn a_long_function_is_busy_and_killed() {
     );
     assert_eq!(stock, long_function(Flavor::Ferrodis));
 }
+
+/// `redis-cli --functions-rdb` (REPLCONF rdb-only and rdb-filter-only functions): a file with
+/// the libraries and no key, which a server then starts from. `--rdb` keeps the keys.
+#[test]
+fn redis_cli_functions_rdb_holds_only_the_libraries() {
+    for flavor in [Flavor::Stock, Flavor::Ferrodis] {
+        let s = Server::builder(flavor)
+            .directive("repl-diskless-sync-delay", &["0"])
+            .start();
+        let mut c = s.client();
+        fill(&mut c);
+        let want = libraries(&mut c);
+        let dir = TempDir::new("fn-cli-rdb");
+        for (flag, keys) in [("--functions-rdb", 0), ("--rdb", 1)] {
+            let path = dir.path().join("dump.rdb");
+            let out = std::process::Command::new(ferrodis_tests::cluster::redis_cli_binary())
+                .args(["-p", &s.port().to_string(), flag])
+                .arg(&path)
+                .output()
+                .expect("run redis-cli");
+            assert!(out.status.success(), "{} {flag}: {out:?}", flavor.name());
+            // Ferrodis starts from the file: the libraries are there, and the keys or not.
+            let r = Server::builder(Flavor::Ferrodis)
+                .directive("dir", &[dir.as_str()])
+                .start();
+            let mut rc = r.client();
+            let what = format!("{} {flag}", flavor.name());
+            assert_eq!(libraries(&mut rc), want, "{what}");
+            assert_eq!(rc.ok(["DBSIZE"]).as_int(), Some(keys), "{what}");
+            r.stop();
+            std::fs::remove_file(&path).expect("remove the file");
+        }
+    }
+}

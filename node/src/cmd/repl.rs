@@ -140,7 +140,21 @@ fn replconf(ctx: &mut Ctx) -> CmdResult {
                     ctx.client.repl_capa_eof = true;
                 }
             }
-            b"ip-address" | b"rdb-only" | b"rdb-filter-only" => {}
+            b"rdb-filter-only" => {
+                // Redis's one filter: functions only (empty: everything).
+                let v = ctx.arg(i + 1);
+                if v.is_empty() {
+                    ctx.client.repl_functions_only = false;
+                } else if v.eq_ignore_ascii_case(b"functions") {
+                    ctx.client.repl_functions_only = true;
+                } else {
+                    return Err(CmdError::err(format!(
+                        "Unsupported rdb-filter-only option: {}",
+                        String::from_utf8_lossy(v)
+                    )));
+                }
+            }
+            b"ip-address" | b"rdb-only" => {}
             // An ACK outside the stream: nothing to answer (Redis replies nothing either).
             b"ack" | b"getack" => return Ok(()),
             _ => {
@@ -169,6 +183,7 @@ fn sync_request(ctx: &Ctx, replid: String, offset: i64, legacy: bool) -> SyncReq
         ip,
         port: ctx.client.repl_port,
         eof: ctx.client.repl_capa_eof,
+        functions_only: ctx.client.repl_functions_only,
     }
 }
 

@@ -252,6 +252,22 @@ pub struct SyncRequest {
     pub port: u16,
     /// `REPLCONF capa eof`: a full sync streams the snapshot, ended by a marker.
     pub eof: bool,
+    /// `REPLCONF rdb-filter-only functions`: the snapshot holds no keys.
+    pub functions_only: bool,
+}
+
+/// Hands the snapshot begun for a full sync to `sink`, or only ends it when the replica
+/// asked for the function libraries alone (they are in the file's header part).
+fn snapshot_parts(
+    ks: &crate::db::Keyspace,
+    sink: &mut dyn FnMut(crate::db::Part<'_>) -> std::io::Result<()>,
+    functions_only: bool,
+) -> Option<std::io::Result<()>> {
+    if functions_only {
+        ks.finish_snapshot(&mut |_: crate::db::Part<'_>| Ok(()))
+    } else {
+        ks.finish_snapshot(sink)
+    }
 }
 
 /// Serves one replica on its connection after PSYNC/SYNC, until it goes away: the full or
@@ -461,10 +477,11 @@ async fn full_sync<W: AsyncWrite + Unpin>(
         return Some(offset);
     }
     let me = server.clone();
+    let functions_only = req.functions_only;
     let rdb = tokio::task::spawn_blocking(move || {
         let ks = &me.keyspace;
         crate::rdb::file::encode(&crate::persist::aux(&me, false), |sink| {
-            ks.finish_snapshot(sink)
+            snapshot_parts(ks, sink, functions_only)
         })
         .ok()
     })
@@ -552,6 +569,7 @@ async fn stream_snapshot<W: AsyncWrite + Unpin>(
     }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
     let me = server.clone();
+    let functions_only = req.functions_only;
     let encoder = tokio::task::spawn_blocking(move || {
         let ks = &me.keyspace;
         let out = ChunkSender {
@@ -559,7 +577,7 @@ async fn stream_snapshot<W: AsyncWrite + Unpin>(
             buf: Vec::with_capacity(SYNC_CHUNK),
         };
         crate::rdb::file::write_to(out, &crate::persist::aux(&me, false), |sink| {
-            ks.finish_snapshot(sink)
+            snapshot_parts(ks, sink, functions_only)
         })
         .is_ok()
     });
