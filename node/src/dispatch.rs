@@ -1151,6 +1151,15 @@ pub(crate) fn invoke<'a, 's>(
     client
         .stats
         .call(cmd, micros, out.get(mark).is_some_and(|&b| b == b'-'));
+    if settings.latency_threshold_ms > 0 && micros / 1000 >= settings.latency_threshold_ms {
+        let event = match cmd.flags & flags::FAST {
+            0 => "command",
+            _ => "fast-command",
+        };
+        server
+            .latency
+            .add(event, crate::server::unix_ms() / 1000, micros / 1000);
+    }
     if settings.slowlog_slower_than >= 0
         && micros >= settings.slowlog_slower_than as u64
         && cmd.flags & flags::SKIP_SLOWLOG == 0

@@ -40,6 +40,7 @@ pub mod dispatch;
 pub mod error;
 pub mod functions;
 pub mod keysig;
+pub mod latency;
 pub mod listener;
 pub mod rdb;
 pub mod repl;

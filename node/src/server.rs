@@ -77,6 +77,8 @@ pub struct Settings {
     pub slowlog_max_len: u64,
     /// `busy-reply-threshold` (ms).
     pub busy_reply_threshold: u64,
+    /// `latency-monitor-threshold` (milliseconds; 0: off).
+    pub latency_threshold_ms: u64,
     pub timeout_secs: u64,
     pub hash_max_listpack_entries: u64,
     pub hash_max_listpack_value: u64,
@@ -125,6 +127,7 @@ impl Settings {
             requirepass: c.requirepass(),
             slowlog_slower_than: c.slowlog_log_slower_than(),
             busy_reply_threshold: c.busy_reply_threshold(),
+            latency_threshold_ms: c.latency_monitor_threshold(),
             slowlog_max_len: c.slowlog_max_len(),
             timeout_secs: c.timeout(),
             hash_max_listpack_entries: c.hash_max_listpack_entries(),
@@ -379,6 +382,8 @@ pub struct Server {
     pub pubsub: crate::pubsub::PubSub,
     pub has_monitors: AtomicBool,
     pub slowlog: Mutex<SlowLog>,
+    /// The latency monitor's samples (LATENCY).
+    pub latency: crate::latency::Monitor,
     pub shutdown: Notify,
     pub shutting_down: AtomicBool,
     pub lastsave: AtomicU64,
@@ -462,6 +467,7 @@ impl Server {
             pubsub,
             has_monitors: AtomicBool::new(false),
             slowlog: Mutex::new(SlowLog::default()),
+            latency: Default::default(),
             shutdown: Notify::new(),
             shutting_down: AtomicBool::new(false),
             lastsave: AtomicU64::new(unix_ms() / 1000),

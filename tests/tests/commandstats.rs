@@ -130,3 +130,59 @@ fn module_loads_fail_as_in_redis() {
     );
     assert_eq!(stock, module_scenario(Flavor::Ferrodis));
 }
+
+/// The latency monitor: a command over `latency-monitor-threshold` is a `command` event in
+/// LATENCY LATEST and HISTORY (one sample per second, the worst), GRAPH draws it, RESET
+/// forgets it.
+fn latency_scenario(flavor: Flavor) -> Vec<String> {
+    let s = Server::builder(flavor).start();
+    let mut c = s.client();
+    c.set_timeout(std::time::Duration::from_secs(30));
+    c.ok(["CONFIG", "SET", "latency-monitor-threshold", "20"]);
+    // A script of some tens of milliseconds in C Lua, longer here.
+    c.ok([
+        "EVAL",
+        "local i = 0 while i < 5000000 do i = i + 1 end return 1",
+        "0",
+    ]);
+    c.ok(["GET", "fast"]);
+    let mut out = Vec::new();
+    let latest = c.ok(["LATENCY", "LATEST"]);
+    for e in latest.children() {
+        let f = e.children();
+        let name = f[0].as_str().unwrap_or_default();
+        let (last, max) = (f[2].as_int().unwrap_or(0), f[3].as_int().unwrap_or(0));
+        assert!(
+            (20..20_000).contains(&last) && last <= max,
+            "{}: {e}",
+            flavor.name()
+        );
+        out.push(format!("event {name}"));
+    }
+    let history = c.ok(["LATENCY", "HISTORY", "command"]);
+    out.push(format!("history {}", history.children().len()));
+    let graph = c.command(["LATENCY", "GRAPH", "command"]).expect("reply");
+    out.push(format!("graph drawn: {}", !graph.is_error()));
+    out.push(format!("reset {:?}", c.ok(["LATENCY", "RESET"]).as_int()));
+    out.push(format!(
+        "after {}",
+        c.ok(["LATENCY", "LATEST"]).children().len()
+    ));
+    out
+}
+
+#[test]
+fn latency_monitor_records_slow_commands() {
+    let stock = latency_scenario(Flavor::Stock);
+    assert_eq!(
+        stock,
+        [
+            "event command",
+            "history 1",
+            "graph drawn: true",
+            "reset Some(1)",
+            "after 0"
+        ]
+    );
+    assert_eq!(stock, latency_scenario(Flavor::Ferrodis));
+}

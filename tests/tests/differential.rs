@@ -45,6 +45,7 @@ scripts!(
     hash,
     hll,
     keys,
+    latency,
     lcs,
     migrate,
     module,

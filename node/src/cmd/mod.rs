@@ -16,6 +16,7 @@ pub mod geo;
 pub mod hash;
 pub mod hll;
 pub mod keys;
+pub mod latency;
 pub mod list;
 pub mod migrate;
 pub mod module;
@@ -602,6 +603,7 @@ fn variable_key_flags(name: &str, args: &[bytes::Bytes]) -> u16 {
 pub static GROUPS: &[&[Command]] = &[
     connection::COMMANDS,
     server::COMMANDS,
+    latency::COMMANDS,
     repl::COMMANDS,
     command::COMMANDS,
     string::COMMANDS,

@@ -199,6 +199,7 @@ mod idx {
     pub const TIMEOUT: usize = index_of("timeout");
     pub const TCP_KEEPALIVE: usize = index_of("tcp-keepalive");
     pub const SLOWLOG_LOG_SLOWER_THAN: usize = index_of("slowlog-log-slower-than");
+    pub const LATENCY_MONITOR_THRESHOLD: usize = index_of("latency-monitor-threshold");
     pub const BUSY_REPLY_THRESHOLD: usize = index_of("busy-reply-threshold");
     pub const SLOWLOG_MAX_LEN: usize = index_of("slowlog-max-len");
     pub const DATABASES: usize = index_of("databases");
@@ -1486,6 +1487,11 @@ impl Config {
     /// `lua-time-limit`).
     pub fn busy_reply_threshold(&self) -> u64 {
         self.num(idx::BUSY_REPLY_THRESHOLD) as u64
+    }
+
+    /// Milliseconds from which commands are latency events (0: the monitor is off).
+    pub fn latency_monitor_threshold(&self) -> u64 {
+        u64::try_from(self.num(idx::LATENCY_MONITOR_THRESHOLD)).unwrap_or(0)
     }
 
     pub fn slowlog_log_slower_than(&self) -> i64 {
