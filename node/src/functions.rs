@@ -157,12 +157,19 @@ impl Functions {
 
     /// FUNCTION DELETE. False: no such library.
     pub fn delete(&self, name: &[u8]) -> bool {
-        self.reg.write().remove(name).is_some()
+        let Some(lib) = self.reg.write().remove(name) else {
+            return false;
+        };
+        // The library's callbacks (and what its locals hold) go with it.
+        with_state(|st| st.forget(lib));
+        true
     }
 
     /// FUNCTION FLUSH.
     pub fn flush(&self) {
-        *self.reg.write() = Registry::default();
+        let old = std::mem::take(&mut *self.reg.write());
+        drop(old);
+        with_state(|st| st.prune());
     }
 
     /// The function FCALL names: its library and index there.
@@ -436,12 +443,21 @@ pub struct FnState {
 
 impl FnState {
     fn keep(&mut self, lib: &Arc<Library>, callbacks: Vec<Value>) {
-        // Libraries deleted, flushed or replaced since are forgotten.
-        self.callbacks.retain(|_, (l, _)| l.strong_count() > 0);
+        self.prune();
         self.callbacks.insert(
             Arc::as_ptr(lib) as usize,
             (Arc::downgrade(lib), Rc::new(callbacks)),
         );
+    }
+
+    /// Forgets the callbacks of libraries no longer loaded (deleted, flushed, replaced).
+    fn prune(&mut self) {
+        self.callbacks.retain(|_, (l, _)| l.strong_count() > 0);
+    }
+
+    /// Forgets a library just removed (its last reference is `lib`, dropped here).
+    fn forget(&mut self, lib: Arc<Library>) {
+        self.callbacks.remove(&(Arc::as_ptr(&lib) as usize));
     }
 
     /// The callbacks of `lib`'s functions, in the library's order.
@@ -486,6 +502,25 @@ mod tests {
     fn lib(code: &str) -> Result<Library, String> {
         let code = Bytes::copy_from_slice(code.as_bytes());
         with_state(|st| compile(st, &code, Some(LOAD_TIMEOUT)).map(|(l, _)| l))
+    }
+
+    #[test]
+    fn delete_and_flush_free_the_callbacks() {
+        let f = Functions::default();
+        let code = Bytes::from_static(b"#!lua name=gone\nlocal big = {} redis.register_function('gone_f', function() return #big end)");
+        f.load(&code, false).unwrap();
+        let (lib, _) = f.find(b"gone_f").unwrap();
+        assert!(with_state(|st| st.callbacks(&lib).is_some()));
+        assert!(f.delete(b"gone"));
+        assert!(!f.delete(b"gone"));
+        assert!(with_state(|st| st.callbacks(&lib).is_none()));
+        f.load(&code, false).unwrap();
+        let key = f
+            .find(b"gone_f")
+            .map(|(l, _)| Arc::as_ptr(&l) as usize)
+            .unwrap();
+        f.flush();
+        assert!(with_state(|st| !st.callbacks.contains_key(&key)));
     }
 
     #[test]
