@@ -10,6 +10,7 @@
 use crate::error::LuaError;
 use crate::host::Host;
 use crate::interp::{global_missing, Chunk, State};
+use crate::redislib::err_text_plain as err;
 use crate::value::{FuncRef, Ret, Table, TableRef, Value};
 use crate::Lua;
 
@@ -86,12 +87,6 @@ fn load_env(lua: &Lua) -> TableRef {
     let mut g = Table::new();
     g.set_str("redis", Value::Table(strict(redis)));
     strict(g)
-}
-
-fn err(text: &str) -> LuaError {
-    let mut t = Table::new();
-    t.set_str("err", Value::str(format!("ERR {text}").as_bytes()));
-    LuaError::Raise(Value::Table(TableRef::new(t)))
 }
 
 /// A string argument as Lua's `lua_isstring` takes it (numbers are written as text).

@@ -290,7 +290,8 @@ fn error_code_text(s: &[u8]) -> Vec<u8> {
 }
 
 /// An error raised as `{err = "ERR <text>"}` (what Redis's lib functions raise).
-fn err_text_plain(text: &str) -> LuaError {
+/// An error table `{err = "ERR <text>"}` raised.
+pub(crate) fn err_text_plain(text: &str) -> LuaError {
     err_text(&format!("ERR {text}"))
 }
 

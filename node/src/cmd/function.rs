@@ -5,37 +5,21 @@
 //! FUNCTION LOAD, DELETE, FLUSH and RESTORE are write commands: they reach the AOF and the
 //! replicas as they were given, so both end with the same libraries.
 
-use super::script::{numkeys, Body, Run};
-use super::{acl, flags as f, kflags, BeginSearch, CmdResult, Command, FindKeys, KeySpec};
+use super::script::{numkeys, Body, Run, EVAL_FLAGS, EVAL_RO_FLAGS, RO_KEYS, RW_KEYS};
+use super::{acl, flags as f, CmdResult, Command};
 use crate::dispatch::Ctx;
 use crate::error::CmdError;
 use crate::functions::Policy;
 use crate::util::glob::glob_match;
-
-const FCALL_FLAGS: u32 =
-    f::NOSCRIPT | f::SKIP_MONITOR | f::MAY_REPLICATE | f::NO_MANDATORY_KEYS | f::STALE;
-
-const fn fcall_keys(flags: u16) -> KeySpec {
-    KeySpec {
-        notes: "We cannot tell how the keys will be used so we assume the worst, RW and UPDATE",
-        flags,
-        begin: BeginSearch::Index(2),
-        find: FindKeys::Keynum {
-            keynumidx: 0,
-            firstkey: 1,
-            step: 1,
-        },
-    }
-}
 
 pub static COMMANDS: &[Command] = &[
     Command {
         name: "fcall",
         arity: -3,
         // A function may touch keys it did not declare: it sees the whole keyspace.
-        flags: FCALL_FLAGS | f::ALL_SHARDS,
+        flags: EVAL_FLAGS | f::ALL_SHARDS,
         acl: acl::SCRIPTING,
-        key_specs: &[fcall_keys(kflags::RW | kflags::ACCESS | kflags::UPDATE)],
+        key_specs: &[RW_KEYS],
         handler: Some(fcall),
         group: "scripting",
         since: "7.0.0",
@@ -46,9 +30,9 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "fcall_ro",
         arity: -3,
-        flags: FCALL_FLAGS & !f::MAY_REPLICATE | f::READONLY | f::ALL_SHARDS,
+        flags: EVAL_RO_FLAGS | f::ALL_SHARDS,
         acl: acl::SCRIPTING,
-        key_specs: &[super::script::RO_KEYS],
+        key_specs: &[RO_KEYS],
         handler: Some(fcall_ro),
         group: "scripting",
         since: "7.0.0",

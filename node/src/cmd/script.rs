@@ -19,9 +19,10 @@ use crate::error::CmdError;
 use crate::resp::{Protocol, ReplyWriter};
 use crate::server::{Server, Settings};
 
-const EVAL_FLAGS: u32 =
+/// EVAL's and FCALL's flags, and their read-only variants'.
+pub(crate) const EVAL_FLAGS: u32 =
     f::NOSCRIPT | f::SKIP_MONITOR | f::MAY_REPLICATE | f::NO_MANDATORY_KEYS | f::STALE;
-const EVAL_RO_FLAGS: u32 =
+pub(crate) const EVAL_RO_FLAGS: u32 =
     f::NOSCRIPT | f::SKIP_MONITOR | f::NO_MANDATORY_KEYS | f::STALE | f::READONLY;
 const COMPLEXITY: &str = "Depends on the script that is executed.";
 
@@ -37,7 +38,8 @@ const fn script_keys(flags: u16) -> KeySpec {
         },
     }
 }
-const RW_KEYS: KeySpec = script_keys(kflags::RW | kflags::ACCESS | kflags::UPDATE);
+/// EVAL's and FCALL's keys.
+pub(crate) const RW_KEYS: KeySpec = script_keys(kflags::RW | kflags::ACCESS | kflags::UPDATE);
 /// EVAL_RO's and FCALL_RO's keys (Redis gives EVALSHA_RO's no note).
 pub(crate) const RO_KEYS: KeySpec = KeySpec {
     notes: "We cannot tell how the keys will be used so we assume the worst, RO and ACCESS",
