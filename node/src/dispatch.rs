@@ -817,10 +817,12 @@ fn exec(
             key,
         });
     }
-    let whole = cmds.iter().any(|e| {
-        e.cmd.flags & flags::ALL_SHARDS != 0
-            || (e.cmd.key_specs.is_empty() && e.cmd.group == "server")
-    });
+    let whole = cmds.iter().any(|e| needs_every_shard(e.cmd));
+    // A script in the transaction runs on its view: the script gate comes before the locks.
+    let _gate = cmds
+        .iter()
+        .any(|e| e.cmd.flags & flags::SCRIPT_LOCKS != 0)
+        .then(|| server.keyspace.script_gate());
     let lock = || {
         if whole {
             server.keyspace.lock_all(view)
@@ -1025,6 +1027,9 @@ pub(crate) fn script_call<'a, 's>(
             "ERR Script attempted to access a non local key in a cluster node",
         );
         return db;
+    }
+    if needs_every_shard(cmd) {
+        db.lock_script_all();
     }
     db.index = client.db;
     let propagated_before = db.fx.as_ref().map_or(0, |fx| fx.propagated.len());
@@ -1270,6 +1275,15 @@ pub fn replay(
     Ok(())
 }
 
+/// Whether a command run inside a transaction or a script needs every shard locked: the
+/// whole-keyspace commands, and the keyless server and cluster commands that read the
+/// keyspace (INFO, MEMORY STATS, DBSIZE, CLUSTER COUNTKEYSINSLOT...), which would otherwise
+/// lock shards themselves, some of them already held by the caller.
+fn needs_every_shard(cmd: &Command) -> bool {
+    cmd.flags & flags::ALL_SHARDS != 0
+        || (cmd.key_specs.is_empty() && matches!(cmd.group, "server" | "cluster"))
+}
+
 /// Locks the shards of the command's keys (all of them for whole-keyspace commands).
 fn lock_keys<'s>(
     server: &'s Server,
@@ -1279,7 +1293,12 @@ fn lock_keys<'s>(
     hint: Hint,
 ) -> Db<'s> {
     if cmd.flags & flags::ALL_SHARDS != 0 {
-        server.keyspace.lock_all(view)
+        if cmd.flags & flags::SCRIPT_LOCKS != 0 {
+            // Scripts lock what they reach themselves (`cmd::script::run`).
+            server.keyspace.unlocked(view)
+        } else {
+            server.keyspace.lock_all(view)
+        }
     } else if cmd.key_specs.is_empty() {
         server.keyspace.unlocked(view)
     } else if let Some(i) = cmd.single_key(args.len()) {

@@ -437,20 +437,34 @@ fn countkeysinslot(ctx: &mut Ctx) -> CmdResult {
     if !(0..SLOTS as i64).contains(&slot) {
         return Err(CmdError::raw("ERR Invalid slot"));
     }
-    let n = keys_db(ctx, slot as u16).count_in_slot(slot as u16);
+    let n = with_slot(ctx, slot as u16, |db| db.count_in_slot(slot as u16));
     ctx.out.int(n as i64);
     Ok(())
 }
 
-fn keys_db<'a>(ctx: &Ctx<'_, 'a>, slot: u16) -> crate::db::Db<'a> {
-    ctx.server.keyspace.lock_slots(
+/// Runs `f` on a view of database 0 holding `slot`'s shard: the command's own when it holds
+/// every shard (in a transaction or a script, which hold locks this thread must not take
+/// again), else one locked for the purpose.
+fn with_slot<R>(
+    ctx: &mut Ctx<'_, '_>,
+    slot: u16,
+    f: impl FnOnce(&mut crate::db::Db<'_>) -> R,
+) -> R {
+    if ctx.db.holds_all() {
+        let index = std::mem::replace(&mut ctx.db.index, 0);
+        let r = f(&mut ctx.db);
+        ctx.db.index = index;
+        return r;
+    }
+    let mut db = ctx.server.keyspace.lock_slots(
         &[slot],
         ViewCtx {
             db: 0,
             now: unix_ms(),
             mode: ctx.settings.access,
         },
-    )
+    );
+    f(&mut db)
 }
 
 fn getkeysinslot(ctx: &mut Ctx) -> CmdResult {
@@ -461,7 +475,7 @@ fn getkeysinslot(ctx: &mut Ctx) -> CmdResult {
         return Err(CmdError::raw("ERR Invalid slot or number of keys"));
     }
     let max = usize::try_from(max).unwrap_or(usize::MAX);
-    let keys = keys_db(ctx, slot as u16).keys_in_slot(slot as u16, max);
+    let keys = with_slot(ctx, slot as u16, |db| db.keys_in_slot(slot as u16, max));
     ctx.out.array(keys.len());
     for k in &keys {
         ctx.out.bulk(k);
@@ -728,7 +742,12 @@ fn delslotsrange(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn db0_is_empty(ctx: &Ctx) -> bool {
-    ctx.server.keyspace.counts()[0].0 == 0
+    // The command's own view when it holds every shard (see `with_slot`).
+    let counts = ctx
+        .db
+        .counts()
+        .unwrap_or_else(|| ctx.server.keyspace.counts());
+    counts[0].0 == 0
 }
 
 fn flushslots(ctx: &mut Ctx) -> CmdResult {
@@ -972,7 +991,7 @@ fn setslot(ctx: &mut Ctx) -> CmdResult {
                 return Err(not_primary());
             }
             if owner == Some(true) && id != view.myself {
-                let keys = keys_db(ctx, slot).count_in_slot(slot);
+                let keys = with_slot(ctx, slot, |db| db.count_in_slot(slot));
                 if keys != 0 {
                     return Err(CmdError::err(format!("Can't assign hashslot {slot} to a different node while I still hold keys for this hash slot.")));
                 }

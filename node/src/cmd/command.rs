@@ -222,7 +222,7 @@ fn describe(out: &mut ReplyWriter, c: &Command, parent: Option<&Command>) {
         None => out.bulk(c.name.as_bytes()),
     }
     out.int(c.arity as i64);
-    flag_names(out, c.all_flags() & !f::ALL_SHARDS);
+    flag_names(out, c.all_flags() & !(f::ALL_SHARDS | f::SCRIPT_LOCKS));
     let (first, last, step) = c.legacy_range();
     out.int(first as i64);
     out.int(last as i64);

@@ -5,7 +5,9 @@
 //! FUNCTION LOAD, DELETE, FLUSH and RESTORE are write commands: they reach the AOF and the
 //! replicas as they were given, so both end with the same libraries.
 
-use super::script::{numkeys, Body, Run, EVAL_FLAGS, EVAL_RO_FLAGS, RO_KEYS, RW_KEYS};
+use super::script::{
+    numkeys, Body, Run, EVAL_FLAGS, EVAL_RO_FLAGS, RO_KEYS, RW_KEYS, SCRIPT_SHARDS,
+};
 use super::{acl, flags as f, CmdResult, Command};
 use crate::dispatch::Ctx;
 use crate::error::CmdError;
@@ -16,8 +18,8 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "fcall",
         arity: -3,
-        // A function may touch keys it did not declare: it sees the whole keyspace.
-        flags: EVAL_FLAGS | f::ALL_SHARDS,
+        // A function may touch keys it did not declare: it locks what it reaches.
+        flags: EVAL_FLAGS | SCRIPT_SHARDS,
         acl: acl::SCRIPTING,
         key_specs: &[RW_KEYS],
         handler: Some(fcall),
@@ -30,7 +32,7 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "fcall_ro",
         arity: -3,
-        flags: EVAL_RO_FLAGS | f::ALL_SHARDS,
+        flags: EVAL_RO_FLAGS | SCRIPT_SHARDS,
         acl: acl::SCRIPTING,
         key_specs: &[RO_KEYS],
         handler: Some(fcall_ro),

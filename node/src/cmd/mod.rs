@@ -71,6 +71,9 @@ pub mod flags {
     /// ferrodis only, not printed: allowed while a RESP2 client is subscribed
     /// ((P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, PING, QUIT, RESET).
     pub const PUBSUB_CONTEXT: u32 = 1 << 30;
+    /// ferrodis only, not printed: runs a script, which locks the shards it reaches itself
+    /// (`Keyspace::script_view`); with ALL_SHARDS, so a transaction holding one locks them all.
+    pub const SCRIPT_LOCKS: u32 = 1 << 29;
     /// ferrodis only, not printed: the handler needs every shard locked.
     pub const ALL_SHARDS: u32 = 1 << 31;
 

@@ -1,8 +1,11 @@
 //! Scripting commands: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT.
 //!
-//! A script runs on the view its command locked (every shard: a script may touch keys it did
-//! not declare, as in standalone Redis), and each `redis.call` goes through
-//! [`crate::dispatch::script_call`] on that same view, so the whole script is atomic. Its
+//! A script runs on a view of its own ([`crate::db::Keyspace::script_view`]): it holds the
+//! script gate (one script at a time), the shards of its declared keys from the start, and
+//! every other shard it reaches (a script may touch keys it did not declare, as in Redis)
+//! from then until it ends. Each `redis.call` goes through [`crate::dispatch::script_call`]
+//! on that same view, so the whole script is atomic. Inside a transaction the script runs on
+//! the transaction's view, which holds every shard. Its
 //! writes are propagated as they ran, wrapped in MULTI/EXEC when there are several (Redis
 //! 7.0's effects replication); EVAL itself never reaches the AOF or replicas.
 
@@ -24,6 +27,8 @@ pub(crate) const EVAL_FLAGS: u32 =
     f::NOSCRIPT | f::SKIP_MONITOR | f::MAY_REPLICATE | f::NO_MANDATORY_KEYS | f::STALE;
 pub(crate) const EVAL_RO_FLAGS: u32 =
     f::NOSCRIPT | f::SKIP_MONITOR | f::NO_MANDATORY_KEYS | f::STALE | f::READONLY;
+/// How a script locks: the shards it reaches, as it goes; all of them in a transaction.
+pub(crate) const SCRIPT_SHARDS: u32 = f::SCRIPT_LOCKS | f::ALL_SHARDS;
 const COMPLEXITY: &str = "Depends on the script that is executed.";
 
 const fn script_keys(flags: u16) -> KeySpec {
@@ -55,8 +60,8 @@ macro_rules! eval_row {
         Command {
             name: $name,
             arity: -3,
-            // Scripts may touch keys they did not declare: they see the whole keyspace.
-            flags: $flags | f::ALL_SHARDS,
+            // Scripts may touch keys they did not declare: they lock what they reach.
+            flags: $flags | SCRIPT_SHARDS,
             acl: acl::SCRIPTING,
             key_specs: &[$keys],
             handler: Some($handler),
@@ -327,6 +332,14 @@ pub(crate) fn run(ctx: &mut Ctx<'_, '_>, run: Run<'_>) -> CmdResult {
     {
         crate::dispatch::feed_monitors(ctx.server, ctx.client, ctx.args);
     }
+    // The script's own view (see the module's doc): the gate, then its declared keys'
+    // shards, in order.
+    ctx.db.begin_script(&ctx.server.keyspace);
+    let slots: smallvec::SmallVec<[u16; 8]> = ctx.args[3..3 + nkeys]
+        .iter()
+        .map(|k| crate::db::key_slot(k))
+        .collect();
+    ctx.db.lock_script_slots(&slots);
     // The view goes to the script's commands and comes back after.
     let placeholder = ctx.server.keyspace.unlocked(ViewCtx {
         db: ctx.client.db,

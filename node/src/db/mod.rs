@@ -8,6 +8,12 @@
 //! expiry is indexed in an ordered set per shard so the active cycle reclaims expired keys
 //! without scanning. A command locks the shards of its keys in ascending order (no
 //! deadlock), or all shards for whole-keyspace commands, and sees a [`Db`] view.
+//!
+//! A script cannot say beforehand which keys it will touch, so it locks as it goes (see
+//! [`Keyspace::script_view`]): one script at a time holds the script gate, and only it may
+//! wait for a shard out of ascending order. While it does, the others that wait for a shard
+//! while holding some (multi-shard commands still locking theirs) let theirs go and start
+//! again, so no cycle of waiters can form.
 
 pub mod slot;
 pub mod small;
@@ -17,6 +23,9 @@ pub mod types;
 pub mod value;
 
 use std::collections::BTreeSet;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use parking_lot::{Mutex, MutexGuard};
 use rand::Rng;
@@ -117,6 +126,11 @@ pub struct Keyspace {
     shards: Box<[Mutex<Shard>]>,
     /// The background snapshot in progress, if any.
     snap: snapshot::Background,
+    /// Held by the running script (one at a time) for its whole run: taken before any shard.
+    script_gate: Mutex<()>,
+    /// The script holding the gate waits for a shard against the ascending order: whoever
+    /// waits for a shard while holding others lets them go (see [`Keyspace::lock_ordered`]).
+    reorder: AtomicBool,
 }
 
 impl Default for Keyspace {
@@ -239,6 +253,57 @@ enum Guards<'a> {
     One(usize, MutexGuard<'a, Shard>),
     Many(Vec<(usize, MutexGuard<'a, Shard>)>),
     All(Vec<MutexGuard<'a, Shard>>),
+    /// A script's view: the gate, and the shards locked so far (see [`ScriptLocks`]).
+    Script(Box<ScriptLocks<'a>>),
+}
+
+/// What a running script holds: the script gate, and each shard it reached, locked on first
+/// use and kept until the script's view is dropped (after its effects are propagated), so
+/// the whole script is atomic.
+struct ScriptLocks<'a> {
+    ks: &'a Keyspace,
+    _gate: MutexGuard<'a, ()>,
+    /// `(shard, guard)`; once every shard is held, sorted so that `held[i]` is shard `i`.
+    held: Vec<(usize, MutexGuard<'a, Shard>)>,
+    all: bool,
+}
+
+impl<'a> ScriptLocks<'a> {
+    fn shard(&mut self, idx: usize) -> &mut Shard {
+        if self.all {
+            return &mut self.held[idx].1;
+        }
+        let at = match self.held.iter().position(|(i, _)| *i == idx) {
+            Some(at) => at,
+            None => {
+                self.lock(idx);
+                self.held.len() - 1
+            }
+        };
+        &mut self.held[at].1
+    }
+
+    /// Locks shard `idx` (not held yet) and appends it to `held`. Waiting for it is safe in
+    /// ascending order; against it, only the gate holder (us) ever waits that way, and the
+    /// other waiters give way (see [`Keyspace::lock_ordered`]).
+    fn lock(&mut self, idx: usize) {
+        let ks = self.ks;
+        let g = match ks.shards[idx].try_lock() {
+            Some(g) => g,
+            None if self.held.iter().all(|(i, _)| *i < idx) => ks.shards[idx].lock(),
+            None => {
+                ks.reorder.store(true, Ordering::SeqCst);
+                let g = ks.shards[idx].lock();
+                ks.reorder.store(false, Ordering::SeqCst);
+                g
+            }
+        };
+        self.held.push((idx, ks.ready(g)));
+        if self.held.len() == NSHARDS {
+            self.held.sort_unstable_by_key(|(i, _)| *i);
+            self.all = true;
+        }
+    }
 }
 
 impl Keyspace {
@@ -246,6 +311,8 @@ impl Keyspace {
         Keyspace {
             shards: (0..NSHARDS).map(|_| Mutex::new(Shard::new())).collect(),
             snap: snapshot::Background::default(),
+            script_gate: Mutex::new(()),
+            reorder: AtomicBool::new(false),
         }
     }
 
@@ -264,7 +331,7 @@ impl Keyspace {
                 if idx.len() == 1 {
                     Guards::One(idx[0], self.lock_shard(idx[0]))
                 } else {
-                    Guards::Many(idx.into_iter().map(|i| (i, self.lock_shard(i))).collect())
+                    Guards::Many(self.lock_ordered(&idx))
                 }
             }
         };
@@ -329,10 +396,64 @@ impl Keyspace {
 
     /// Locks every shard: the command sees the whole keyspace atomically.
     pub fn lock_all(&self, ctx: ViewCtx) -> Db<'_> {
+        let all: Vec<usize> = (0..NSHARDS).collect();
+        let guards = self
+            .lock_ordered(&all)
+            .into_iter()
+            .map(|(_, g)| g)
+            .collect();
+        Db::new(Guards::All(guards), ctx)
+    }
+
+    /// Locks the shards `idx` (ascending, no duplicates). A shard found busy while others are
+    /// held is waited for a millisecond at a time: should the running script be waiting
+    /// against the order meanwhile (it may hold what we wait for), all of ours are let go,
+    /// and taken again from the first once it has what it waited for.
+    fn lock_ordered(&self, idx: &[usize]) -> Vec<(usize, MutexGuard<'_, Shard>)> {
+        let mut held = Vec::with_capacity(idx.len());
+        'again: loop {
+            for &i in &idx[held.len()..] {
+                let g = match self.shards[i].try_lock() {
+                    Some(g) => g,
+                    None if held.is_empty() => self.shards[i].lock(),
+                    None => loop {
+                        if self.reorder.load(Ordering::SeqCst) {
+                            held.clear();
+                            while self.reorder.load(Ordering::SeqCst) {
+                                std::thread::sleep(Duration::from_micros(50));
+                            }
+                            continue 'again;
+                        }
+                        if let Some(g) = self.shards[i].try_lock_for(Duration::from_millis(1)) {
+                            break g;
+                        }
+                    },
+                };
+                held.push((i, self.ready(g)));
+            }
+            return held;
+        }
+    }
+
+    /// A view for a script (EVAL, FCALL): it waits for the script gate, so scripts run one
+    /// at a time, and holds no shard yet: each is locked when the script first reaches it
+    /// ([`Db::lock_script_slots`] takes the declared keys' up front, in order).
+    pub fn script_view(&self, ctx: ViewCtx) -> Db<'_> {
         Db::new(
-            Guards::All((0..NSHARDS).map(|i| self.lock_shard(i)).collect()),
+            Guards::Script(Box::new(ScriptLocks {
+                ks: self,
+                _gate: self.script_gate.lock(),
+                held: Vec::new(),
+                all: false,
+            })),
             ctx,
         )
+    }
+
+    /// Waits for the script gate: for a transaction that runs a script on a view of every
+    /// shard, taken before that view's locks (the gate always comes first).
+    pub fn script_gate(&self) -> MutexGuard<'_, ()> {
+        self.script_gate.lock()
     }
 
     /// A view that holds no lock, for commands without keys.
@@ -675,17 +796,23 @@ impl<'a> Db<'a> {
     /// True when this view holds every shard (whole-keyspace commands, or a transaction that
     /// contains one).
     pub fn holds_all(&self) -> bool {
-        matches!(self.guards, Guards::All(_))
+        match &self.guards {
+            Guards::All(_) => true,
+            Guards::Script(s) => s.all,
+            _ => false,
+        }
     }
 
     /// Keys and keys with a TTL per database, from the shards this view holds; None unless it
     /// holds them all (then [`Keyspace::counts`] would wait on our own locks).
     pub fn counts(&self) -> Option<[(usize, usize); NDBS]> {
-        let Guards::All(v) = &self.guards else {
-            return None;
+        let shards: Vec<&Shard> = match &self.guards {
+            Guards::All(v) => v.iter().map(|g| &**g).collect(),
+            Guards::Script(s) if s.all => s.held.iter().map(|(_, g)| &**g).collect(),
+            _ => return None,
         };
         let mut out = [(0, 0); NDBS];
-        for sh in v {
+        for sh in shards {
             for (i, db) in sh.dbs.iter().enumerate() {
                 if let Some(db) = db {
                     out[i].0 += db.len();
@@ -704,7 +831,48 @@ impl<'a> Db<'a> {
                 None => panic!("shard {idx} used without being locked"),
             },
             Guards::All(v) => &mut v[idx],
+            Guards::Script(s) => s.shard(idx),
             _ => panic!("shard {idx} used without being locked"),
+        }
+    }
+
+    /// Makes a script's view this view: the gate is taken (see [`Keyspace::script_view`]);
+    /// what the view recorded so far is kept. A view that already holds locks (a transaction
+    /// holding every shard) is left as it is.
+    pub fn begin_script(&mut self, ks: &'a Keyspace) {
+        if !self.holds_locks() {
+            let view = ks.script_view(ViewCtx {
+                db: self.index,
+                now: self.now,
+                mode: self.mode,
+            });
+            self.guards = view.into_guards();
+        }
+    }
+
+    fn into_guards(mut self) -> Guards<'a> {
+        std::mem::replace(&mut self.guards, Guards::None)
+    }
+
+    /// Locks, in a script's view, the shards of `slots` not held yet, in ascending order
+    /// (a script's declared keys, before it runs).
+    pub fn lock_script_slots(&mut self, slots: &[u16]) {
+        let mut idx: smallvec::SmallVec<[usize; 8]> =
+            slots.iter().map(|&s| shard_of_slot(s)).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        for i in idx {
+            self.shard(i);
+        }
+    }
+
+    /// Locks every shard in a script's view, for a command that needs them all (KEYS, INFO,
+    /// FLUSHALL...). Other views are left as they are.
+    pub fn lock_script_all(&mut self) {
+        if let Guards::Script(s) = &mut self.guards {
+            for i in 0..NSHARDS {
+                s.shard(i);
+            }
         }
     }
 
@@ -1061,6 +1229,50 @@ mod tests {
             now,
             mode: AccessMode::Lru,
         }
+    }
+
+    /// The one wait against the lock order: a script holding shard 10 reaches shard 3 while
+    /// a multi-shard command holds 3 and waits for 10. The command lets 3 go, the script goes
+    /// on and ends, then the command gets both.
+    #[test]
+    fn a_script_reaching_a_shard_out_of_order_does_not_deadlock() {
+        use std::sync::{mpsc, Arc};
+        use std::time::Instant;
+        let ks = Arc::new(Keyspace::new());
+        let slot = |shard: usize| (shard * SLOTS_PER_SHARD) as u16;
+        let (has_10, wait_10) = mpsc::channel();
+        let (go_on, script_go) = mpsc::channel::<()>();
+        let (done, finished) = mpsc::channel();
+        let (k, script_done) = (ks.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut db = k.script_view(ctx(0));
+            db.lock_script_slots(&[slot(10)]);
+            has_10.send(()).unwrap();
+            script_go.recv().unwrap();
+            db.lock_script_slots(&[slot(3)]);
+            db.set(b"k", Value::string(b"v"), false);
+            script_done.send("script").unwrap();
+        });
+        wait_10.recv_timeout(Duration::from_secs(5)).unwrap();
+        let k = ks.clone();
+        std::thread::spawn(move || {
+            let _db = k.lock_slots(&[slot(3), slot(10)], ctx(0));
+            done.send("command").unwrap();
+        });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !ks.shards[3].is_locked() {
+            assert!(Instant::now() < deadline, "the command never took shard 3");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        go_on.send(()).unwrap();
+        let order: Vec<&str> = (0..2)
+            .map(|_| {
+                finished
+                    .recv_timeout(Duration::from_secs(10))
+                    .expect("deadlock")
+            })
+            .collect();
+        assert_eq!(order, ["script", "command"]);
     }
 
     #[test]

@@ -97,7 +97,12 @@ impl Keyspace {
     /// Locks shard `i`, first copying what the background snapshot still needs of it.
     #[inline]
     pub(super) fn lock_shard(&self, i: usize) -> MutexGuard<'_, Shard> {
-        let mut g = self.shards[i].lock();
+        self.ready(self.shards[i].lock())
+    }
+
+    /// A shard just locked, once the background snapshot has what it still needs of it.
+    #[inline]
+    pub(super) fn ready<'a>(&self, mut g: MutexGuard<'a, Shard>) -> MutexGuard<'a, Shard> {
         if g.snap.pending != 0 {
             self.copy_for_snapshot(&mut g);
         }
