@@ -104,9 +104,18 @@ pub struct Lua {
     pub registering: Option<Vec<crate::fnlib::Registered>>,
     /// Metamethod names as values.
     mm_names: Vec<Value>,
-    /// String constants of the functions made during the current run, by prototype.
-    const_cache: HashMap<usize, (Arc<Proto>, Rc<[Value]>)>,
+    /// String constants of the functions made, by prototype: kept from run to run (a cached
+    /// script's constants are made once per thread), and emptied past [`CONST_CACHE_MAX`]
+    /// prototypes so scripts no longer run do not stay forever.
+    const_cache: ConstCache,
 }
+
+/// Prototypes whose constants a state keeps (see `Lua::const_cache`).
+const CONST_CACHE_MAX: usize = 256;
+
+/// A prototype's string constants as values, by the prototype's address (the prototype is
+/// held too, so the address is not reused while the entry lives).
+type ConstCache = HashMap<usize, (Arc<Proto>, Rc<[Value]>), foldhash::fast::RandomState>;
 
 impl Default for Lua {
     fn default() -> Lua {
@@ -126,7 +135,7 @@ impl Lua {
             resp: 2,
             registering: None,
             mm_names: MM_NAMES.iter().map(|n| Value::str(n.as_bytes())).collect(),
-            const_cache: HashMap::new(),
+            const_cache: HashMap::default(),
         }
     }
 
@@ -193,14 +202,17 @@ impl Lua {
 
     /// Runs a chunk's main function with `host` serving `redis.*`.
     pub fn run(&mut self, chunk: &Chunk, host: &mut dyn Host) -> Result<Vec<Value>, LuaError> {
-        self.const_cache.clear();
+        self.trim_const_cache();
         self.error_line = None;
         let mut st = State::new(self, host);
         let f = st.closure(&chunk.proto, &[]);
-        let r = st.call_func(&f, Vec::new());
-        drop(st);
-        self.const_cache.clear();
-        r
+        st.call_func(&f, Vec::new())
+    }
+
+    fn trim_const_cache(&mut self) {
+        if self.const_cache.len() > CONST_CACHE_MAX {
+            self.const_cache.clear();
+        }
     }
 
     /// Calls a function value made by an earlier run (a function library's callback).
@@ -210,13 +222,10 @@ impl Lua {
         args: Vec<Value>,
         host: &mut dyn Host,
     ) -> Result<Vec<Value>, LuaError> {
-        self.const_cache.clear();
+        self.trim_const_cache();
         self.error_line = None;
         let mut st = State::new(self, host);
-        let r = st.call(f, args);
-        drop(st);
-        self.const_cache.clear();
-        r
+        st.call(f, args)
     }
 
     /// The name of a metamethod event, as a value.
@@ -1549,6 +1558,36 @@ mod tests {
                 kill_after: None,
             },
         )
+    }
+
+    /// A chunk's string constants are made once per state and shared by its runs (and the
+    /// functions it makes); past CONST_CACHE_MAX prototypes the cache starts over.
+    #[test]
+    fn constants_are_kept_from_run_to_run_within_a_bound() {
+        let mut lua = Lua::new();
+        let mut host = TestHost {
+            polls: 0,
+            kill_after: None,
+        };
+        let chunk = Lua::compile(
+            b"local f = function() return 'b' end return 'a' .. f()",
+            "t",
+        )
+        .expect("compiles");
+        for _ in 0..3 {
+            let r = lua.run(&chunk, &mut host).expect("runs");
+            assert_eq!(show(&r[0]), "ab");
+        }
+        assert_eq!(lua.const_cache.len(), 2, "the chunk and its inner function");
+        let first = lua.const_cache.values().next().map(|(_, c)| c.clone());
+        lua.run(&chunk, &mut host).expect("runs");
+        let again = lua.const_cache.values().next().map(|(_, c)| c.clone());
+        assert!(Rc::ptr_eq(&first.unwrap(), &again.unwrap()), "made again");
+        for i in 0..CONST_CACHE_MAX * 2 {
+            let src = format!("return '{i}'");
+            assert_eq!(run_with(&mut lua, &src, &mut host), i.to_string());
+            assert!(lua.const_cache.len() <= CONST_CACHE_MAX + 1);
+        }
     }
 
     /// Runs `f` on a thread with room for 200 levels of debug-build recursion.

@@ -22,6 +22,8 @@ const MAX_DEPTH: usize = 10_000;
 
 /// A compiled script.
 pub struct Script {
+    /// Its SHA1, lowercase hex.
+    pub sha: String,
     pub body: Bytes,
     pub chunk: Chunk,
     pub flags: Flags,
@@ -94,7 +96,7 @@ struct Running {
 #[derive(Default)]
 pub struct Scripts {
     /// By lowercase SHA1 hex.
-    cache: Mutex<HashMap<String, Arc<Script>>>,
+    cache: Mutex<HashMap<String, Arc<Script>, foldhash::fast::RandomState>>,
     running: Mutex<Option<Running>>,
     /// `math.random`'s generator, shared by the threads' interpreters so scripts see one
     /// sequence (None: not seeded yet; the interpreter's own seed).
@@ -130,21 +132,31 @@ pub const BUSY_FUNCTION: &str =
     "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
 
 impl Scripts {
-    pub fn get(&self, sha: &str) -> Option<Arc<Script>> {
-        self.cache.lock().get(sha).cloned()
+    /// The script named by `sha`, in either case (EVALSHA, SCRIPT EXISTS).
+    pub fn get(&self, sha: &[u8]) -> Option<Arc<Script>> {
+        let mut lower = [0u8; 40];
+        if sha.len() != lower.len() {
+            return None;
+        }
+        for (l, c) in lower.iter_mut().zip(sha) {
+            *l = c.to_ascii_lowercase();
+        }
+        let key = std::str::from_utf8(&lower).ok()?;
+        self.cache.lock().get(key).cloned()
     }
 
     /// Compiles `body` (or finds it compiled) and caches it; returns its SHA1 and the script.
     /// Err: the compile error as Redis words it.
     pub fn load(&self, body: &Bytes) -> Result<(String, Arc<Script>), String> {
         let sha = ferrodis_lua::redislib::sha1_hex(body);
-        if let Some(s) = self.get(&sha) {
+        if let Some(s) = self.get(sha.as_bytes()) {
             return Ok((sha, s));
         }
         let (flags, source) = shebang(body)?;
         let chunk = Lua::compile(&source, "user_script")
             .map_err(|e| format!("ERR Error compiling script (new function): {e}"))?;
         let script = Arc::new(Script {
+            sha: sha.clone(),
             body: body.clone(),
             chunk,
             flags,

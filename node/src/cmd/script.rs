@@ -230,10 +230,9 @@ const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
 
 fn eval_generic(ctx: &mut Ctx<'_, '_>, by_sha: bool, read_only: bool) -> CmdResult {
     let nkeys = numkeys(ctx)?;
-    let (sha, script) = if by_sha {
-        let sha = String::from_utf8_lossy(ctx.arg(1)).to_ascii_lowercase();
-        match ctx.server.scripts.get(&sha) {
-            Some(s) => (sha, s),
+    let script = if by_sha {
+        match ctx.server.scripts.get(ctx.arg(1)) {
+            Some(s) => s,
             None => return Err(CmdError::raw(NOSCRIPT)),
         }
     } else {
@@ -242,12 +241,13 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, by_sha: bool, read_only: bool) -> CmdResu
             .scripts
             .load(&body)
             .map_err(|e| CmdError::Msg(e.into()))?
+            .1
     };
     run(
         ctx,
         Run {
             body: Body::Script(&script.chunk),
-            name: &sha,
+            name: &script.sha,
             chunk_name: "user_script",
             flags: script.flags,
             read_only,
@@ -631,8 +631,7 @@ fn script_exists(ctx: &mut Ctx<'_, '_>) -> CmdResult {
     let n = ctx.args.len() - 2;
     ctx.out.array(n);
     for i in 2..ctx.args.len() {
-        let sha = String::from_utf8_lossy(ctx.arg(i)).to_ascii_lowercase();
-        let found = ctx.server.scripts.get(&sha).is_some();
+        let found = ctx.server.scripts.get(ctx.arg(i)).is_some();
         ctx.out.int(found as i64);
     }
     Ok(())
