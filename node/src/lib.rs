@@ -39,6 +39,7 @@ pub mod db;
 pub mod dispatch;
 pub mod error;
 pub mod functions;
+pub mod hdr;
 pub mod keysig;
 pub mod latency;
 pub mod listener;

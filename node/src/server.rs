@@ -434,6 +434,7 @@ pub struct Server {
 impl Server {
     pub fn new(config: Config) -> Arc<Server> {
         let settings = Arc::new(Settings::from_config(&config));
+        crate::cmd::set_latency_tracking(config.latency_tracking());
         let pubsub = crate::pubsub::PubSub::default();
         pubsub.set_limits(&config.client_output_buffer_limit());
         let mut rid = [0u8; 20];
@@ -506,6 +507,7 @@ impl Server {
     /// Re-derives the hot settings after a configuration change.
     pub fn config_changed(&self) {
         let s = Arc::new(Settings::from_config(&self.config.read()));
+        crate::cmd::set_latency_tracking(self.config.read().latency_tracking());
         self.pubsub
             .set_limits(&self.config.read().client_output_buffer_limit());
         *self.settings.write() = s;

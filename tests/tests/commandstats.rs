@@ -186,3 +186,108 @@ fn latency_monitor_records_slow_commands() {
     );
     assert_eq!(stock, latency_scenario(Flavor::Ferrodis));
 }
+
+/// INFO latencystats and LATENCY HISTOGRAM as shapes (latencies themselves differ between
+/// servers and runs): which commands are there, their calls, that each percentile reads as
+/// `<digits>.<3 digits>` and the buckets as growing powers of two with growing counts that
+/// end at the calls.
+fn histogram_scenario(flavor: Flavor) -> Vec<String> {
+    let s = Server::builder(flavor).start();
+    let mut c = s.client();
+    let mut out = Vec::new();
+    c.ok(["CONFIG", "RESETSTAT"]);
+    for i in 0..100 {
+        c.ok(["SET", &format!("k{i}"), "v"]);
+    }
+    for i in 0..50 {
+        c.ok(["GET", &format!("k{i}")]);
+    }
+    c.ok([
+        "CONFIG",
+        "SET",
+        "latency-tracking-info-percentiles",
+        "50 99.9 100 0",
+    ]);
+    let info = c.ok(["INFO", "latencystats"]).as_str().unwrap_or_default();
+    let mut lines: Vec<String> = info
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| match l.split_once(':') {
+            Some((name, values)) => {
+                let shape: Vec<String> = values
+                    .split(',')
+                    .map(|v| {
+                        let (p, n) = v.split_once('=').expect("p=value");
+                        let (int, frac) = n.split_once('.').expect("a decimal");
+                        let ok = !int.is_empty()
+                            && int.bytes().all(|b| b.is_ascii_digit())
+                            && frac.len() == 3
+                            && frac.bytes().all(|b| b.is_ascii_digit());
+                        format!("{p}={}", if ok { "N.NNN" } else { n })
+                    })
+                    .collect();
+                format!("{name}:{}", shape.join(","))
+            }
+            None => l.to_string(),
+        })
+        .collect();
+    lines.sort();
+    out.extend(lines);
+    let histogram = |c: &mut RespClient, args: &[&str]| -> Vec<String> {
+        let r = c.command(args).expect("reply");
+        r.children()
+            .chunks(2)
+            .map(|pair| {
+                let name = pair[0].as_str().unwrap_or_default();
+                let fields = pair[1].children();
+                assert_eq!(fields[0].as_str().as_deref(), Some("calls"), "{r}");
+                assert_eq!(fields[2].as_str().as_deref(), Some("histogram_usec"), "{r}");
+                let calls = fields[1].as_int().expect("calls");
+                let rows: Vec<i64> = fields[3]
+                    .children()
+                    .iter()
+                    .map(|x| x.as_int().expect("int"))
+                    .collect();
+                let (usecs, counts): (Vec<i64>, Vec<i64>) =
+                    rows.chunks(2).map(|p| (p[0], p[1])).unzip();
+                let buckets_ok = usecs.windows(2).all(|w| w[0] < w[1])
+                    && usecs.iter().all(|&u| {
+                        [1, 2, 4, 8, 16, 33, 66, 132, 264, 528, 1056].contains(&u) || u > 1056
+                    })
+                    && counts.windows(2).all(|w| w[0] < w[1])
+                    && counts.last() == Some(&calls);
+                format!("{name} calls={calls} buckets_ok={buckets_ok}")
+            })
+            .collect()
+    };
+    out.extend(histogram(
+        &mut c,
+        &["LATENCY", "HISTOGRAM", "set", "NOSUCH", "GET", "set"],
+    ));
+    // A container names its subcommands (in Redis's hash order there: sorted here).
+    let mut config = histogram(&mut c, &["LATENCY", "HISTOGRAM", "config"]);
+    config.sort();
+    out.extend(config);
+    c.ok(["CONFIG", "RESETSTAT"]);
+    let mut all = histogram(&mut c, &["LATENCY", "HISTOGRAM"]);
+    all.sort();
+    out.extend(all);
+    // Turned off: the CONFIG SET that does it is not recorded, nothing after either.
+    c.ok(["CONFIG", "SET", "latency-tracking", "no"]);
+    c.ok(["GET", "k1"]);
+    out.push(c.ok(["INFO", "latencystats"]).as_str().unwrap_or_default());
+    let mut all = histogram(&mut c, &["LATENCY", "HISTOGRAM"]);
+    all.sort();
+    out.extend(all);
+    out
+}
+
+#[test]
+fn latency_histograms_read_as_in_redis() {
+    let stock = histogram_scenario(Flavor::Stock);
+    assert!(
+        stock.iter().any(|l| l == "set calls=100 buckets_ok=true"),
+        "{stock:#?}"
+    );
+    assert_eq!(histogram_scenario(Flavor::Ferrodis), stock);
+}

@@ -248,7 +248,7 @@ fn describe(out: &mut ReplyWriter, c: &Command, parent: Option<&Command>) {
 }
 
 /// Finds a command or `container|sub`.
-fn find(name: &[u8]) -> Option<(&'static Command, Option<&'static Command>)> {
+pub(crate) fn find(name: &[u8]) -> Option<(&'static Command, Option<&'static Command>)> {
     match name.iter().position(|&b| b == b'|') {
         Some(bar) => {
             let parent = lookup(&name[..bar])?;

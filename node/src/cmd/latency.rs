@@ -1,5 +1,6 @@
 //! LATENCY: the latency monitor's samples ([`crate::latency`]): LATEST, HISTORY, RESET, a
-//! text GRAPH and DOCTOR report of our own, HELP.
+//! text GRAPH and DOCTOR report of our own, HELP; and HISTOGRAM, the commands' latency
+//! histograms (`latency-tracking`, [`crate::hdr`]).
 
 use super::{flags as f, CmdResult, Command};
 use crate::dispatch::Ctx;
@@ -66,6 +67,20 @@ static LATENCY: &[Command] = &[
         summary: "Describes the LATENCY subcommands.",
         ..Command::DEFAULT
     },
+    Command {
+        name: "histogram",
+        arity: -2,
+        flags: SUB_FLAGS,
+        acl: super::acl::DANGEROUS,
+        tips: ALL_NODES,
+        handler: Some(latency_histogram),
+        group: "server",
+        since: "7.0.0",
+        complexity:
+            "O(N) where N is the number of commands with latency information being retrieved.",
+        summary: "Answers the latency histograms of some or all commands.",
+        ..Command::DEFAULT
+    },
     sub!(
         "history",
         3,
@@ -99,6 +114,51 @@ fn latency_latest(ctx: &mut Ctx) -> CmdResult {
         ctx.out.int(t as i64);
         ctx.out.int(ms as i64);
         ctx.out.int(s.max as i64);
+    }
+    Ok(())
+}
+
+/// The histograms of the named commands (a container names each of its subcommands; an
+/// unknown name or a command without samples is left out, a name given twice is answered
+/// twice, as in Redis), or of every command with samples.
+fn latency_histogram(ctx: &mut Ctx) -> CmdResult {
+    let found: Vec<(String, crate::hdr::Snapshot)> = if ctx.args.len() == 2 {
+        crate::cmd::latency_histograms()
+    } else {
+        let mut found = Vec::new();
+        for name in &ctx.args[2..] {
+            let Some((cmd, parent)) = super::command::find(name) else {
+                continue;
+            };
+            let full = |c: &Command| match parent {
+                Some(p) => format!("{}|{}", p.name, c.name),
+                None => c.name.to_string(),
+            };
+            if cmd.subcommands.is_empty() {
+                found.extend(crate::cmd::latency_of(cmd).map(|h| (full(cmd), h)));
+            } else {
+                for sub in cmd.subcommands {
+                    if let Some(h) = crate::cmd::latency_of(sub) {
+                        found.push((format!("{}|{}", cmd.name, sub.name), h));
+                    }
+                }
+            }
+        }
+        found
+    };
+    ctx.out.map(found.len());
+    for (name, h) in found {
+        ctx.out.bulk(name.as_bytes());
+        ctx.out.map(2);
+        ctx.out.bulk(b"calls");
+        ctx.out.int(h.total as i64);
+        ctx.out.bulk(b"histogram_usec");
+        let rows = h.log_buckets();
+        ctx.out.map(rows.len());
+        for (usec, count) in rows {
+            ctx.out.int(usec as i64);
+            ctx.out.int(count as i64);
+        }
     }
     Ok(())
 }
@@ -217,6 +277,9 @@ fn latency_help(ctx: &mut Ctx) -> CmdResult {
             "    Describe the latency events recorded, with advice.",
             "GRAPH <event>",
             "    Draw the samples of an event as text.",
+            "HISTOGRAM [<command> ...]",
+            "    Answer the latency histograms (cumulative counts by microseconds) of the",
+            "    commands named, or of every command run.",
             "HISTORY <event>",
             "    Answer the samples (time, milliseconds) of an event.",
             "LATEST",

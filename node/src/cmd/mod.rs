@@ -33,7 +33,7 @@ pub mod tracking;
 pub mod zset;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
 
 use crate::dispatch::Ctx;
@@ -649,6 +649,30 @@ fn table() -> &'static [[AtomicU64; 4]] {
     TABLE.get_or_init(|| (0..numbers().len()).map(|_| Default::default()).collect())
 }
 
+/// Every row's latency histogram, by its number (see [`numbers`]), made on its first sample.
+fn histograms() -> &'static [OnceLock<crate::hdr::Histogram>] {
+    static TABLE: OnceLock<Vec<OnceLock<crate::hdr::Histogram>>> = OnceLock::new();
+    TABLE.get_or_init(|| (0..numbers().len()).map(|_| OnceLock::new()).collect())
+}
+
+/// `latency-tracking`, read as each call ends: the CONFIG SET that turns it off is not
+/// recorded and the one that turns it on is, as in Redis.
+static LATENCY_TRACKING: AtomicBool = AtomicBool::new(true);
+
+/// Sets `latency-tracking` (at start and after each configuration change).
+pub fn set_latency_tracking(on: bool) {
+    LATENCY_TRACKING.store(on, Relaxed);
+}
+
+/// Whether commands' latencies are recorded (`latency-tracking`).
+pub fn latency_tracking() -> bool {
+    LATENCY_TRACKING.load(Relaxed)
+}
+
+/// Latency samples a connection keeps for its latest command kind before adding them to
+/// the row's histogram: a batch's calls mostly fall in one or two slots.
+const LATENCY_PENDING: usize = 4;
+
 /// A connection's counts of its latest command kind, not yet added to the server's table: a
 /// pipeline of one command adds once per batch instead of once per command (see
 /// [`PendingStats::flush`]).
@@ -660,10 +684,18 @@ pub struct PendingStats {
     calls: u64,
     usec: u64,
     failed: u64,
+    /// Samples of those calls of 0 to 7 microseconds, by microseconds (bit `i` of the mask:
+    /// `by_usec[i]` is not zero)...
+    by_usec: [u32; 8],
+    by_usec_mask: u8,
+    /// ... and `(histogram slot, samples)` of the longer ones (see [`crate::hdr`]).
+    latency: [(u16, u32); LATENCY_PENDING],
+    latency_len: usize,
 }
 
 impl PendingStats {
     /// One call of `cmd` that took `usec` microseconds; `failed` if it answered an error.
+    /// With `latency-tracking` on, its latency goes to the command's histogram.
     #[inline]
     pub fn call(&mut self, cmd: &Command, usec: u64, failed: bool) {
         let key = cmd as *const Command as usize;
@@ -678,6 +710,56 @@ impl PendingStats {
         self.calls += 1;
         self.usec += usec;
         self.failed += failed as u64;
+        if LATENCY_TRACKING.load(Relaxed) {
+            match self.by_usec.get_mut(usec as usize) {
+                // Most calls: counted by microseconds, their slot found at the flush.
+                Some(n) => {
+                    *n += 1;
+                    self.by_usec_mask |= 1 << usec;
+                }
+                None => self.sample(usec),
+            }
+        }
+    }
+
+    /// A call of a microsecond or more (out of line: the usual call takes less).
+    #[inline(never)]
+    fn sample(&mut self, usec: u64) {
+        // Redis records microseconds as nanoseconds.
+        let slot = crate::hdr::slot_of(usec.saturating_mul(1000)) as u16;
+        let pending = &mut self.latency[..self.latency_len];
+        if let Some(p) = pending.iter_mut().find(|p| p.0 == slot) {
+            p.1 += 1;
+            return;
+        }
+        if self.latency_len == LATENCY_PENDING {
+            self.flush_latency();
+        }
+        self.latency[self.latency_len] = (slot, 1);
+        self.latency_len += 1;
+    }
+
+    fn flush_latency(&mut self) {
+        if self.latency_len == 0 && self.by_usec_mask == 0 {
+            return;
+        }
+        if let Some(h) = histograms().get(self.n) {
+            let h = h.get_or_init(Default::default);
+            for &(slot, n) in &self.latency[..self.latency_len] {
+                h.add(slot as usize, n as u64);
+            }
+            let mut mask = self.by_usec_mask;
+            while mask != 0 {
+                let usec = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                // Redis records microseconds as nanoseconds (0 as 1 ns).
+                let slot = crate::hdr::slot_of(usec as u64 * 1000);
+                h.add(slot, std::mem::take(&mut self.by_usec[usec]) as u64);
+            }
+        }
+        self.latency_len = 0;
+        self.by_usec_mask = 0;
+        self.by_usec = [0; 8];
     }
 
     /// Adds what is pending to the server's table (at the end of each batch, before the
@@ -693,10 +775,26 @@ impl PendingStats {
                 c[3].fetch_add(self.failed, Relaxed);
             }
         }
+        self.flush_latency();
         self.calls = 0;
         self.usec = 0;
         self.failed = 0;
     }
+}
+
+/// `cmd`'s latency histogram, unless it has no sample.
+pub fn latency_of(cmd: &Command) -> Option<crate::hdr::Snapshot> {
+    let n = *numbers().get(&(cmd as *const Command as usize))?;
+    let snap = histograms()[n].get()?.snapshot();
+    (snap.total > 0).then_some(snap)
+}
+
+/// Every row's latency histogram that has samples, by full name (INFO latencystats, LATENCY
+/// HISTOGRAM).
+pub fn latency_histograms() -> Vec<(String, crate::hdr::Snapshot)> {
+    all_with_names()
+        .filter_map(|(name, c)| Some((name, latency_of(c)?)))
+        .collect()
 }
 
 /// Counts a refusal of `cmd` before it ran (rare: straight to the table).
@@ -730,6 +828,9 @@ pub fn reset_command_stats() {
         for slot in c {
             slot.store(0, Relaxed);
         }
+    }
+    for h in histograms().iter().filter_map(OnceLock::get) {
+        h.reset();
     }
 }
 
@@ -826,6 +927,28 @@ mod tests {
             Some("calls=2,usec=7,usec_per_call=3.50,rejected_calls=1,failed_calls=1")
         );
         assert_eq!(CmdStats::default().line(), None);
+    }
+
+    /// Samples wait in the connection (four slots at most) and all reach the histogram.
+    #[test]
+    fn latency_samples_reach_the_histogram() {
+        // A row no other unit test runs.
+        let cmd = lookup(b"readwrite").unwrap();
+        let before = latency_of(cmd).map_or(0, |s| s.total);
+        let mut p = PendingStats::default();
+        // Five different slots: the fifth makes room by adding the first four.
+        for usec in [0, 0, 1, 0, 2, 3, 1000, 0] {
+            p.call(cmd, usec, false);
+        }
+        p.flush();
+        let s = latency_of(cmd).expect("samples");
+        assert_eq!(s.total - before, 8);
+        assert_eq!(s.percentile(100.0), 1_003_519, "1 ms is 1,000,000 ns");
+        assert_eq!(
+            s.percentile(0.0),
+            1,
+            "0 us is recorded as 1 ns, as in Redis"
+        );
     }
 
     fn check(c: &Command, parent: Option<&str>) {

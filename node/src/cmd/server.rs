@@ -559,6 +559,28 @@ pub fn info_text(
         }
         section(&mut out, "Errorstats", body);
     }
+    // Not in the default sections either.
+    if all || sections.iter().any(|s| s == b"latencystats") {
+        let percentiles = server.config.read().latency_percentiles();
+        let mut body = String::new();
+        if crate::cmd::latency_tracking() {
+            for (name, h) in crate::cmd::latency_histograms() {
+                let values: Vec<String> = percentiles
+                    .iter()
+                    .map(|&p| {
+                        let usec = h.percentile(p) as f64 / 1000.0;
+                        format!("p{}={usec:.3}", percentile_label(p))
+                    })
+                    .collect();
+                let _ = write!(
+                    body,
+                    "latency_percentiles_usec_{name}:{}\r\n",
+                    values.join(",")
+                );
+            }
+        }
+        section(&mut out, "Latencystats", body);
+    }
     if want("cluster") {
         let enabled = u8::from(server.cluster.get().is_some());
         section(
@@ -594,6 +616,13 @@ fn total_memory() -> u64 {
             line.split_whitespace().nth(1)?.parse::<u64>().ok()
         })
         .map_or(0, |kb| kb * 1024)
+}
+
+/// A percentile as INFO latencystats names it: six decimals, trailing zeros dropped
+/// (`99.9`, `50`).
+fn percentile_label(p: f64) -> String {
+    let s = format!("{p:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 fn info(ctx: &mut Ctx) -> CmdResult {

@@ -200,6 +200,7 @@ mod idx {
     pub const TCP_KEEPALIVE: usize = index_of("tcp-keepalive");
     pub const SLOWLOG_LOG_SLOWER_THAN: usize = index_of("slowlog-log-slower-than");
     pub const LATENCY_MONITOR_THRESHOLD: usize = index_of("latency-monitor-threshold");
+    pub const LATENCY_TRACKING: usize = index_of("latency-tracking");
     pub const BUSY_REPLY_THRESHOLD: usize = index_of("busy-reply-threshold");
     pub const SLOWLOG_MAX_LEN: usize = index_of("slowlog-max-len");
     pub const DATABASES: usize = index_of("databases");
@@ -1492,6 +1493,22 @@ impl Config {
     /// Milliseconds from which commands are latency events (0: the monitor is off).
     pub fn latency_monitor_threshold(&self) -> u64 {
         u64::try_from(self.num(idx::LATENCY_MONITOR_THRESHOLD)).unwrap_or(0)
+    }
+
+    /// `latency-tracking`: per-command latency histograms are kept.
+    pub fn latency_tracking(&self) -> bool {
+        self.boolean(idx::LATENCY_TRACKING)
+    }
+
+    /// `latency-tracking-info-percentiles`: the percentiles INFO latencystats prints.
+    pub fn latency_percentiles(&self) -> Vec<f64> {
+        self.values
+            .iter()
+            .find_map(|v| match v {
+                Value::Percentiles(p) => Some(p.clone()),
+                _ => None,
+            })
+            .unwrap_or_default()
     }
 
     pub fn slowlog_log_slower_than(&self) -> i64 {
