@@ -182,15 +182,22 @@ impl Node {
         }
     }
 
-    fn wait_ready(&mut self, pki: &Pki, client: &Pair) {
+    /// Waits for PING over TLS. False if the node exited because its port was taken
+    /// meanwhile (another test's process can bind a port `free_port` found free): the caller
+    /// starts it again on another port.
+    fn wait_ready(&mut self, pki: &Pki, client: &Pair) -> bool {
         let until = Instant::now() + Duration::from_secs(10);
         loop {
             let out = tls_cli(self.tls_port, pki, Some(client), &["PING"]);
             if out.stdout.trim() == "PONG" {
-                return;
+                return true;
             }
             if let Ok(Some(_)) = self.child.try_wait() {
-                panic!("ferrodis exited at start; log:\n{}", self.log());
+                let log = self.log();
+                if log.contains("Address already in use") {
+                    return false;
+                }
+                panic!("ferrodis exited at start; log:\n{log}");
             }
             assert!(
                 Instant::now() < until,
@@ -236,7 +243,19 @@ fn tls_cli(port: u16, pki: &Pki, client: Option<&Pair>, args: &[&str]) -> CliOut
 
 /// A server with `tls-port` (no plain port), the test CA and `server` as its certificate.
 fn tls_server(pki: &Pki, server: &Pair, client: &Pair, extra: &[&str]) -> Node {
-    let port = free_port(false);
+    for _ in 0..START_ATTEMPTS {
+        let mut node = tls_server_on(free_port(false), pki, server, extra);
+        if node.wait_ready(pki, client) {
+            return node;
+        }
+    }
+    panic!("ferrodis found its port taken {START_ATTEMPTS} times");
+}
+
+/// Attempts at starting a node whose port another process may take first.
+const START_ATTEMPTS: usize = 5;
+
+fn tls_server_on(port: u16, pki: &Pki, server: &Pair, extra: &[&str]) -> Node {
     let mut args = s(&[
         "--port",
         "0",
@@ -250,9 +269,7 @@ fn tls_server(pki: &Pki, server: &Pair, client: &Pair, extra: &[&str]) -> Node {
         &pki.ca_file(),
     ]);
     args.extend(s(extra));
-    let mut node = Node::spawn(&args).unwrap_or_else(|e| panic!("spawn ferrodis: {e}"));
-    node.wait_ready(pki, client);
-    node
+    Node::spawn(&args).unwrap_or_else(|e| panic!("spawn ferrodis: {e}"))
 }
 
 fn openssl() -> Option<PathBuf> {
@@ -678,7 +695,16 @@ fn certificates_reload_without_dropping_connections() {
 }
 
 fn cluster_node(pki: &Pki, server: &Pair, extra: &[&str]) -> Node {
-    let port = free_port(true);
+    for _ in 0..START_ATTEMPTS {
+        let mut node = cluster_node_on(free_port(true), pki, server, extra);
+        if node.wait_ready(pki, server) {
+            return node;
+        }
+    }
+    panic!("ferrodis found its port taken {START_ATTEMPTS} times");
+}
+
+fn cluster_node_on(port: u16, pki: &Pki, server: &Pair, extra: &[&str]) -> Node {
     let mut args = s(&[
         "--port",
         "0",
@@ -698,9 +724,7 @@ fn cluster_node(pki: &Pki, server: &Pair, extra: &[&str]) -> Node {
         &pki.ca_file(),
     ]);
     args.extend(s(extra));
-    let mut n = Node::spawn(&args).unwrap_or_else(|e| panic!("spawn: {e}"));
-    n.wait_ready(pki, server);
-    n
+    Node::spawn(&args).unwrap_or_else(|e| panic!("spawn: {e}"))
 }
 
 #[test]
