@@ -3,17 +3,22 @@
 # script (INCR a key, EXPIRE it on first use, compare with a limit), server pinned to CPU 0
 # and redis-benchmark to CPU 1, a fresh server per run, alternating redis, ferrodis per round.
 #
-#   bench/eval.sh [ROUNDS]         (needs target/release/ferrodis-server, redis-server,
-#                                   redis-benchmark, redis-cli and taskset on PATH)
+#   bench/eval.sh [ROUNDS] [evalsha|fcall]   (needs target/release/ferrodis-server,
+#                       redis-server, redis-benchmark, redis-cli and taskset on PATH)
+#
+# fcall: the same body as a function of a library (FUNCTION LOAD, then FCALL).
 #
 # Prints one line per run: pipeline, round, requests/s of each, ratio ferrodis/redis.
 # Servers run on free-ish loopback ports and are stopped by pid.
 set -euo pipefail
 ROUNDS=${1:-3}
+MODE=${2:-evalsha}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 FERRODIS=${FERRODIS_SERVER:-$ROOT/target/release/ferrodis-server}
 REDIS=${REDIS_SERVER:-$(command -v redis-server)}
 SCRIPT="local n = redis.call('incr', KEYS[1]) if n == 1 then redis.call('expire', KEYS[1], 60) end if n > tonumber(ARGV[1]) then return 0 end return 1"
+LIBRARY="#!lua name=rl
+redis.register_function('rl', function(KEYS, ARGV) $SCRIPT end)"
 PID=""
 DIR=$(mktemp -d)
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$DIR"; }
@@ -25,11 +30,16 @@ run() { # binary pipeline -> requests/s
     >/dev/null 2>&1 &
   PID=$!
   for _ in $(seq 100); do redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break; sleep 0.05; done
-  local sha n
-  sha=$(redis-cli -p "$port" script load "$SCRIPT")
+  local call n
+  if [ "$MODE" = fcall ]; then
+    redis-cli -p "$port" function load "$LIBRARY" >/dev/null
+    call=(fcall rl)
+  else
+    call=(evalsha "$(redis-cli -p "$port" script load "$SCRIPT")")
+  fi
   n=$((p == 1 ? 150000 : 600000))
   taskset -c 1 redis-benchmark -p "$port" -c 50 -n "$n" -P "$p" -r 100000 --csv \
-    evalsha "$sha" 1 rl:__rand_int__ 1000000 2>/dev/null | tail -1 | cut -d, -f2 | tr -d '"'
+    "${call[@]}" 1 rl:__rand_int__ 1000000 2>/dev/null | tail -1 | cut -d, -f2 | tr -d '"'
   kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
 }
 

@@ -406,7 +406,16 @@ pub struct Table {
 /// recursive drop would pay for in Rust stack.
 impl Drop for Table {
     fn drop(&mut self) {
-        if self.arr.is_empty() && self.hash.is_empty() && self.meta.is_none() {
+        // Only numbers, strings and booleans (a function's keys and arguments, most
+        // replies): they drop as they are, nothing to defer.
+        let leaf = |v: &Value| !matches!(v, Value::Table(_) | Value::Func(_));
+        if self.meta.is_none()
+            && self.arr.iter().all(leaf)
+            && self
+                .hash
+                .iter()
+                .all(|(k, v)| !matches!(k, Key::Table(_) | Key::Func(_)) && leaf(v))
+        {
             return;
         }
         let mut pending = Vec::new();
@@ -700,6 +709,27 @@ mod tests {
             t = TableRef::new(outer);
         }
         drop(t);
+    }
+
+    /// A table of plain values drops them at once; one holding a table still frees it.
+    #[test]
+    fn tables_drop_what_they_hold() {
+        let s = Value::str(b"shared");
+        let Value::Str(text) = &s else { unreachable!() };
+        let mut leaves = Table::new();
+        leaves.arr.push(s.clone());
+        leaves.set(Value::str(b"k"), s.clone()).unwrap();
+        assert_eq!(Rc::strong_count(text), 3);
+        drop(leaves);
+        assert_eq!(Rc::strong_count(text), 1);
+        let inner = TableRef::new(Table::new());
+        let weak = Rc::downgrade(&inner.0);
+        let mut outer = Table::new();
+        outer.set(Value::str(b"t"), Value::Table(inner)).unwrap();
+        outer.arr.push(s.clone());
+        drop(outer);
+        assert!(weak.upgrade().is_none());
+        assert_eq!(Rc::strong_count(text), 1);
     }
 
     #[test]

@@ -80,7 +80,7 @@ struct Registry {
     libs: IndexMap<Bytes, Arc<Library>>,
     /// By lowercase function name (FCALL finds functions whatever their case, as Redis):
     /// the library and the function's index in it.
-    funcs: HashMap<Vec<u8>, (Arc<Library>, usize)>,
+    funcs: HashMap<Vec<u8>, (Arc<Library>, usize), foldhash::fast::RandomState>,
 }
 
 impl Registry {
@@ -174,11 +174,18 @@ impl Functions {
 
     /// The function FCALL names: its library and index there.
     pub fn find(&self, name: &[u8]) -> Option<(Arc<Library>, usize)> {
-        self.reg
-            .read()
-            .funcs
-            .get(&name.to_ascii_lowercase())
-            .cloned()
+        // Lowercased on the stack (names are short), without an allocation per call.
+        let mut buf = [0u8; 64];
+        let reg = self.reg.read();
+        match buf.get_mut(..name.len()) {
+            Some(lower) => {
+                for (l, c) in lower.iter_mut().zip(name) {
+                    *l = c.to_ascii_lowercase();
+                }
+                reg.funcs.get(&lower[..]).cloned()
+            }
+            None => reg.funcs.get(&name.to_ascii_lowercase()).cloned(),
+        }
     }
 
     /// Every library, in load order.
