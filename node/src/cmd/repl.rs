@@ -1,5 +1,6 @@
 //! Replication commands: REPLICAOF/SLAVEOF, REPLCONF, PSYNC/SYNC (a replica's connection
-//! becomes its stream, see [`crate::repl`]), ROLE and WAIT.
+//! becomes its stream, see [`crate::repl`]), ROLE, WAIT and FAILOVER
+//! ([`crate::repl::failover`]).
 
 use std::time::Duration;
 
@@ -78,6 +79,18 @@ pub static COMMANDS: &[Command] = &[
         ..Command::DEFAULT
     },
     Command {
+        name: "failover",
+        arity: -1,
+        flags: f::ADMIN | f::NOSCRIPT | f::STALE,
+        acl: acl::ADMIN | acl::SLOW | acl::DANGEROUS,
+        handler: Some(failover),
+        group: "server",
+        since: "6.2.0",
+        complexity: "O(1)",
+        summary: "Hands the primary role to a replica once it has every write.",
+        ..Command::DEFAULT
+    },
+    Command {
         name: "wait",
         arity: 3,
         flags: f::NOSCRIPT,
@@ -91,10 +104,69 @@ pub static COMMANDS: &[Command] = &[
     },
 ];
 
+/// `FAILOVER [TO host port [FORCE]] [TIMEOUT ms]` / `FAILOVER ABORT`: Redis's checks and
+/// texts, in its order; the failover itself runs in the background.
+fn failover(ctx: &mut Ctx) -> CmdResult {
+    if ctx.settings.cluster_enabled {
+        return Err(CmdError::raw(
+            "ERR FAILOVER not allowed in cluster mode. Use CLUSTER FAILOVER command instead.",
+        ));
+    }
+    let Some(server) = ctx.server.arc() else {
+        return Err(CmdError::err("server is shutting down"));
+    };
+    if ctx.args.len() == 2 && ctx.arg(1).eq_ignore_ascii_case(b"abort") {
+        if !crate::repl::failover::abort(&server, "Failover manually aborted") {
+            return Err(CmdError::raw("ERR No failover in progress."));
+        }
+        ctx.out.ok();
+        return Ok(());
+    }
+    let mut req = crate::repl::failover::Request {
+        target: None,
+        timeout_ms: None,
+        force: false,
+    };
+    let mut j = 1;
+    while j < ctx.args.len() {
+        let word = ctx.arg(j);
+        if word.eq_ignore_ascii_case(b"timeout")
+            && j + 1 < ctx.args.len()
+            && req.timeout_ms.is_none()
+        {
+            let ms = ctx.int_arg(j + 1)?;
+            if ms <= 0 {
+                return Err(CmdError::raw("ERR FAILOVER timeout must be greater than 0"));
+            }
+            req.timeout_ms = Some(ms as u64);
+            j += 2;
+        } else if word.eq_ignore_ascii_case(b"to") && j + 2 < ctx.args.len() && req.target.is_none()
+        {
+            let port = ctx.int_arg(j + 2)?;
+            let host = String::from_utf8_lossy(ctx.arg(j + 1)).into_owned();
+            req.target = Some((host, u16::try_from(port).unwrap_or(0)));
+            j += 3;
+        } else if word.eq_ignore_ascii_case(b"force") && !req.force {
+            req.force = true;
+            j += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    crate::repl::failover::start(&server, req).map_err(CmdError::raw)?;
+    ctx.out.ok();
+    Ok(())
+}
+
 /// `REPLICAOF host port` / `REPLICAOF NO ONE`.
 fn replicaof(ctx: &mut Ctx) -> CmdResult {
     if ctx.settings.cluster_enabled {
         return Err(CmdError::raw("ERR REPLICAOF not allowed in cluster mode."));
+    }
+    if ctx.server.repl.failover.active() {
+        return Err(CmdError::raw(
+            "ERR REPLICAOF not allowed while failing over.",
+        ));
     }
     let Some(server) = ctx.server.arc() else {
         return Err(CmdError::err("server is shutting down"));
@@ -205,6 +277,24 @@ fn refuse_if_guarded(ctx: &Ctx) -> CmdResult {
 }
 
 fn psync(ctx: &mut Ctx) -> CmdResult {
+    // `PSYNC <replid> <offset> FAILOVER` from our primary's history: its FAILOVER makes us
+    // the primary, then the PSYNC is served (see `crate::repl::failover`).
+    if ctx.args.len() > 3 && ctx.arg(3).eq_ignore_ascii_case(b"failover") {
+        let replid = String::from_utf8_lossy(ctx.arg(1)).into_owned();
+        if !replid.eq_ignore_ascii_case(&ctx.server.repl.ids.lock().replid) {
+            return Err(CmdError::raw(
+                "ERR PSYNC FAILOVER replid must match my replid.",
+            ));
+        }
+        let Some(server) = ctx.server.arc() else {
+            return Err(CmdError::err("server is shutting down"));
+        };
+        crate::repl::link::replicaof(&server, None);
+        tracing::info!("Failover request received for replid {replid}.");
+    }
+    if ctx.server.repl.failover.active() {
+        return Err(CmdError::raw("NOMASTERLINK Can't SYNC while failing over"));
+    }
     if ctx.server.repl.link.is_replica() && ctx.server.repl.link.snapshot().is_some_and(|l| !l.up) {
         return Err(CmdError::raw(
             "NOMASTERLINK Can't SYNC while not connected with my master",

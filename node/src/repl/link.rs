@@ -245,9 +245,20 @@ async fn session(server: &Arc<Server>, host: &str, port: u16, gen: u64) -> Resul
         }
     };
     info!("Trying a partial resynchronization (request {replid}:{next}).");
-    let reply = c
-        .command(&[b"PSYNC", replid.as_bytes(), next.as_bytes()], timeout)
-        .await?;
+    // A FAILOVER hands over to this primary: our PSYNC asks it to take over.
+    let failover = server.repl.failover.in_progress();
+    let mut psync: Vec<&[u8]> = vec![b"PSYNC", replid.as_bytes(), next.as_bytes()];
+    if failover {
+        psync.push(b"FAILOVER");
+    }
+    let reply = c.command(&psync, timeout).await?;
+    if failover {
+        let accepted = reply.starts_with("+CONTINUE") || reply.starts_with("+FULLRESYNC");
+        super::failover::psync_answered(server, accepted);
+        if !accepted {
+            return Ok(());
+        }
+    }
     let backlog_size = server.settings().repl_backlog_size;
     let mut processed;
     if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {

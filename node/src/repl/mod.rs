@@ -10,6 +10,7 @@
 //!   snapshot and applies the stream through dispatch as an obeyed client.
 
 pub mod backlog;
+pub mod failover;
 pub mod link;
 
 use std::collections::BTreeMap;
@@ -70,6 +71,8 @@ pub struct Repl {
     pub replicas: Mutex<BTreeMap<u64, ReplicaState>>,
     /// Replica side: the link to our primary (see [`link`]).
     pub link: link::LinkState,
+    /// FAILOVER (see [`failover`]).
+    pub failover: failover::Failover,
 }
 
 impl Default for Repl {
@@ -87,6 +90,7 @@ impl Default for Repl {
             offset: AtomicU64::new(0),
             replicas: Mutex::new(BTreeMap::new()),
             link: link::LinkState::default(),
+            failover: failover::Failover::default(),
         }
     }
 }
@@ -642,8 +646,16 @@ pub fn info(server: &Server) -> String {
         None => (0, 0, server.settings().repl_backlog_size, 0),
     };
     s.push_str(&format!(
-        "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
-        ids.replid, ids.replid2, offset, ids.second_offset, active, size, first, histlen
+        "master_failover_state:{}\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+        r.failover.state_name(),
+        ids.replid,
+        ids.replid2,
+        offset,
+        ids.second_offset,
+        active,
+        size,
+        first,
+        histlen
     ));
     s
 }
