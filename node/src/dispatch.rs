@@ -818,10 +818,12 @@ fn exec(
         });
     }
     let whole = cmds.iter().any(|e| needs_every_shard(e.cmd));
-    // A script in the transaction runs on its view: the script gate comes before the locks.
+    // A script in the transaction runs on its view, and FUNCTION LOAD, DELETE... take the
+    // functions' interpreter lock: the script gate comes before the shards (and that lock
+    // after them), as for a script run alone.
     let _gate = cmds
         .iter()
-        .any(|e| e.cmd.flags & flags::SCRIPT_LOCKS != 0)
+        .any(|e| e.cmd.flags & flags::SCRIPT_LOCKS != 0 || e.cmd.group == "scripting")
         .then(|| server.keyspace.script_gate());
     let lock = || {
         if whole {
@@ -1020,7 +1022,7 @@ pub(crate) fn script_call<'a, 's>(
         }
     }
     if settings.cluster_enabled
-        && crate::cluster::route(server, settings, client, cmd, args).is_some()
+        && crate::cluster::route_in_script(server, settings, client, cmd, args, &mut db).is_some()
     {
         fail(
             out,
@@ -1294,8 +1296,15 @@ fn lock_keys<'s>(
 ) -> Db<'s> {
     if cmd.flags & flags::ALL_SHARDS != 0 {
         if cmd.flags & flags::SCRIPT_LOCKS != 0 {
-            // Scripts lock what they reach themselves (`cmd::script::run`).
-            server.keyspace.unlocked(view)
+            // A script's own view: the gate and its declared keys' shards now, any other
+            // shard when the script reaches it (see `cmd::script`).
+            let mut idx = Vec::new();
+            cmd.key_indices(args, &mut idx);
+            let slots: smallvec::SmallVec<[u16; 8]> =
+                idx.iter().map(|&i| key_slot(&args[i])).collect();
+            let mut db = server.keyspace.script_view(view);
+            db.lock_script_slots(&slots);
+            db
         } else {
             server.keyspace.lock_all(view)
         }

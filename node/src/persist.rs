@@ -294,6 +294,19 @@ pub fn lock_everything(server: &Server, now: u64) -> Db<'_> {
     })
 }
 
+/// [`lock_everything`] with the script gate taken first, for loads that replace the function
+/// libraries too: the functions' interpreter lock is taken after the gate and the shards,
+/// as a running function takes it.
+pub fn lock_everything_gated(server: &Server, now: u64) -> Db<'_> {
+    let mut db = server.keyspace.script_view(ViewCtx {
+        db: 0,
+        now,
+        mode: server.settings().access,
+    });
+    db.lock_script_all();
+    db
+}
+
 /// Runs a BGSAVE through a fresh view holding every shard (save points, SCHEDULE).
 pub fn bgsave_now(server: &Server) -> Result<(), &'static str> {
     let mut db = lock_everything(server, unix_ms());
@@ -360,7 +373,7 @@ pub fn load_rdb_from(
     server: &Server,
     src: impl std::io::Read,
 ) -> Result<file::Loaded, file::LoadError> {
-    let mut db = lock_everything(server, unix_ms());
+    let mut db = lock_everything_gated(server, unix_ms());
     load_rdb_into(server, &mut db, src)
 }
 

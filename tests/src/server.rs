@@ -399,6 +399,17 @@ impl Server {
         Server::builder(Flavor::Ferrodis).start()
     }
 
+    /// Starts `flavor` with default arguments as a replica of `primary` (REPLICAOF, not
+    /// waited for).
+    pub fn replica_of(flavor: Flavor, primary: &Server) -> Server {
+        let s = Server::builder(flavor).start();
+        let r = s
+            .client()
+            .ok(["REPLICAOF", "127.0.0.1", &primary.port().to_string()]);
+        assert!(r.as_str().unwrap_or_default().starts_with("OK"), "{r}");
+        s
+    }
+
     /// Which implementation this is.
     pub fn flavor(&self) -> Flavor {
         self.flavor

@@ -6,15 +6,6 @@ use std::time::{Duration, Instant};
 
 use ferrodis_tests::{Flavor, RespClient, Server};
 
-fn replica_of(flavor: Flavor, primary: &Server) -> Server {
-    let s = Server::builder(flavor).start();
-    let r = s
-        .client()
-        .ok(["REPLICAOF", "127.0.0.1", &primary.port().to_string()]);
-    assert!(r.as_str().unwrap_or_default().starts_with("OK"), "{r}");
-    s
-}
-
 fn info_field(c: &mut RespClient, field: &str) -> String {
     let info = c.ok(["INFO", "replication"]).as_str().unwrap_or_default();
     info.lines()
@@ -43,7 +34,7 @@ fn wait_caught_up(p: &mut RespClient, r: &mut RespClient) {
 fn hand_over(primary: Flavor, replica: Flavor, named: bool) {
     let what = format!("{} primary, {} replica", primary.name(), replica.name());
     let p = Server::builder(primary).start();
-    let r = replica_of(replica, &p);
+    let r = Server::replica_of(replica, &p);
     let (mut pc, mut rc) = (p.client(), r.client());
     for i in 0..200 {
         pc.ok(["SET", &format!("k{i}"), &format!("v{i}")]);
@@ -138,7 +129,7 @@ fn refusals(flavor: Flavor) -> Vec<String> {
     .iter()
     .map(|args| run(&mut pc, args))
     .collect();
-    let r = replica_of(Flavor::Ferrodis, &p);
+    let r = Server::replica_of(Flavor::Ferrodis, &p);
     let mut rc = r.client();
     pc.ok(["SET", "k", "v"]);
     wait_caught_up(&mut pc, &mut rc);

@@ -153,13 +153,6 @@ fn aof_keeps_libraries_through_rewrites() {
     }
 }
 
-fn replica_of(flavor: Flavor, primary: &Server) -> Server {
-    let s = Server::builder(flavor).start();
-    s.client()
-        .ok(["REPLICAOF", "127.0.0.1", &primary.port().to_string()]);
-    s
-}
-
 /// Libraries loaded before a replica attaches come with the full sync; later ones with the
 /// stream. Each primary flavor with a replica of each flavor.
 #[test]
@@ -172,8 +165,8 @@ fn replicas_get_the_primarys_libraries() {
         load(&mut c, LIB);
         c.ok(["FCALL", "bump", "1", "n", "5"]);
         let replicas = [
-            replica_of(Flavor::Ferrodis, &p),
-            replica_of(Flavor::Stock, &p),
+            Server::replica_of(Flavor::Ferrodis, &p),
+            Server::replica_of(Flavor::Stock, &p),
         ];
         // A replica's own library is replaced by the primary's at the full sync.
         for r in &replicas {
@@ -381,4 +374,52 @@ fn redis_cli_functions_rdb_holds_only_the_libraries() {
             std::fs::remove_file(&path).expect("remove the file");
         }
     }
+}
+
+/// Functions reaching keys they did not declare while transactions write a key and replace
+/// the library: the transaction takes the script gate before its shards, as a function
+/// does, so neither waits for the other forever (each call answers within the deadline).
+#[test]
+fn functions_and_library_loads_in_transactions_do_not_deadlock() {
+    const MV: &str = "#!lua name=mv\nredis.register_function('mv', function(keys, args) \
+        redis.call('incr', 'a{' .. args[1] .. '}') \
+        return redis.call('incr', 'b{' .. args[2] .. '}') end)";
+    let s = Server::ferrodis();
+    s.client().ok(["FUNCTION", "LOAD", MV]);
+    let started = std::time::Instant::now();
+    let workers: Vec<_> = (0..5u64)
+        .map(|t| {
+            let addr = s.addr();
+            std::thread::spawn(move || {
+                let mut c = RespClient::connect(addr).expect("connect");
+                c.set_timeout(std::time::Duration::from_secs(20));
+                let mut seed = 0x2545_f491_4f6c_dd1du64 ^ (t + 1);
+                let mut next = || {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    (seed % 32).to_string()
+                };
+                for _ in 0..1000 {
+                    if started.elapsed() > std::time::Duration::from_secs(60) {
+                        break;
+                    }
+                    if t < 3 {
+                        let (i, j) = (next(), next());
+                        c.ok(["FCALL", "mv", "0", &i, &j]);
+                    } else {
+                        let key = format!("a{{{}}}", next());
+                        c.ok(["MULTI"]);
+                        c.ok(["SET", &key, "1"]);
+                        c.ok(["FUNCTION", "LOAD", "REPLACE", MV]);
+                        assert_eq!(c.ok(["EXEC"]).children().len(), 2);
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("a client timed out or failed");
+    }
+    assert_eq!(s.client().ok(["PING"]).as_str().as_deref(), Some("PONG"));
 }

@@ -12,15 +12,6 @@ use ferrodis_tests::script::parse_script;
 use ferrodis_tests::state::{diff, differing, state};
 use ferrodis_tests::{Flavor, RespClient, Server};
 
-fn replica_of(flavor: Flavor, primary: &Server) -> Server {
-    let s = Server::builder(flavor).start();
-    let r = s
-        .client()
-        .ok(["REPLICAOF", "127.0.0.1", &primary.port().to_string()]);
-    assert!(r.as_str().unwrap_or_default().starts_with("OK"), "{r}");
-    s
-}
-
 fn info_field(c: &mut RespClient, section: &str, field: &str) -> String {
     let info = c.ok(["INFO", section]).as_str().unwrap_or_default();
     info.lines()
@@ -86,8 +77,8 @@ fn replicate_script(
         .directive("repl-diskless-sync-delay", &["0"])
         .start();
     let replicas = [
-        replica_of(Flavor::Ferrodis, &p),
-        replica_of(Flavor::Stock, &p),
+        Server::replica_of(Flavor::Ferrodis, &p),
+        Server::replica_of(Flavor::Stock, &p),
     ];
     wait_online(&p, 2);
     let mut side = Side::new(p);
@@ -162,8 +153,8 @@ fn broken_link_resumes_with_a_partial_resync_and_wait_counts_acks() {
     let p = Server::builder(Flavor::Ferrodis).start();
     let mut c = p.client();
     c.ok(["SET", "before", "1"]);
-    let r = replica_of(Flavor::Ferrodis, &p);
-    let stock = replica_of(Flavor::Stock, &p);
+    let r = Server::replica_of(Flavor::Ferrodis, &p);
+    let stock = Server::replica_of(Flavor::Stock, &p);
     wait_online(&p, 2);
     c.ok(["RPUSH", "l", "a", "b"]);
     assert_eq!(c.ok(["WAIT", "2", "5000"]).as_int(), Some(2));
@@ -233,7 +224,7 @@ fn stock_primary_full_sync_of_every_type_reaches_ferrodis() {
     c.ok(["SELECT", "3"]);
     c.ok(["SET", "in3", "x"]);
     c.ok(["SELECT", "0"]);
-    let r = replica_of(Flavor::Ferrodis, &p);
+    let r = Server::replica_of(Flavor::Ferrodis, &p);
     wait_online(&p, 1);
     c.ok(["INCRBYFLOAT", "f", "1.5"]);
     c.ok(["SPOP", "set"]);
@@ -288,7 +279,7 @@ fn min_replicas_to_write_counts_replicas_that_acknowledge() {
             info_field(&mut c, "replication", "min_slaves_good_slaves"),
             "0"
         );
-        let r = replica_of(Flavor::Ferrodis, &p);
+        let r = Server::replica_of(Flavor::Ferrodis, &p);
         wait_online(&p, 1);
         wait_set_reply(&mut c, b"+OK\r\n", &format!("{name}: replica online"));
         assert_eq!(

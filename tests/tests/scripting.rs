@@ -402,3 +402,44 @@ fn cluster_keyspace_reads_inside_scripts_and_transactions() {
         "{stock:?}"
     );
 }
+
+/// A script calling a command on a key of a slot being migrated: the routing looks the key
+/// up through the script's own view (it used to lock the key's shard again, held by the
+/// script itself, and the node hung).
+#[test]
+fn scripts_reach_keys_of_a_migrating_slot() {
+    let node = || {
+        Server::builder(Flavor::Ferrodis)
+            .cluster_bus()
+            .directive("cluster-enabled", &["yes"])
+            .start()
+    };
+    let (a, b) = (node(), node());
+    let mut c = a.client();
+    c.set_timeout(Duration::from_secs(10));
+    c.ok(["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]);
+    c.ok(["CLUSTER", "MEET", "127.0.0.1", &b.port().to_string()]);
+    let b_id = b.client().ok(["CLUSTER", "MYID"]).as_str().expect("id");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !String::from_utf8_lossy(c.ok(["CLUSTER", "NODES"]).as_bytes().unwrap_or_default())
+        .contains(&b_id)
+        || !String::from_utf8_lossy(c.ok(["CLUSTER", "INFO"]).as_bytes().unwrap_or_default())
+            .contains("cluster_state:ok")
+    {
+        assert!(Instant::now() < deadline, "the cluster never formed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    c.ok(["SET", "{m}k", "v"]);
+    let slot = int(&c.ok(["CLUSTER", "KEYSLOT", "{m}k"])).to_string();
+    c.ok(["CLUSTER", "SETSLOT", &slot, "MIGRATING", &b_id]);
+    let r = c
+        .command(["EVAL", "return redis.call('get', KEYS[1])", "1", "{m}k"])
+        .expect("the script's reply");
+    assert_eq!(r.as_str().as_deref(), Some("v"), "{r}");
+    // A key of that slot that is not here: ASK, as for the command itself.
+    let r = c
+        .command(["EVAL", "return redis.call('get', KEYS[1])", "1", "{m}gone"])
+        .expect("reply");
+    assert!(r.is_error(), "{r}");
+    assert_eq!(c.ok(["PING"]).as_str().as_deref(), Some("PONG"));
+}

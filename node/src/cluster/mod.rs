@@ -397,7 +397,25 @@ pub fn route(
     if cmd.key_specs.is_empty() {
         return None;
     }
-    route_keys(server, settings, client, cmd, args, cluster)
+    route_keys(server, settings, client, cmd, args, cluster, None)
+}
+
+/// [`route`] for a command a script calls: the keys of a migrating or importing slot are
+/// looked up through the script's own view, which may hold their shard already (locking it
+/// again would wait forever).
+pub fn route_in_script(
+    server: &Server,
+    settings: &Settings,
+    client: &Client,
+    cmd: &Command,
+    args: &[Bytes],
+    db: &mut crate::db::Db<'_>,
+) -> Option<CmdError> {
+    let cluster = server.cluster.get()?;
+    if cmd.key_specs.is_empty() {
+        return None;
+    }
+    route_keys(server, settings, client, cmd, args, cluster, Some(db))
 }
 
 /// EXEC in cluster mode: the keys of every queued command must hash to one slot served here
@@ -423,7 +441,7 @@ pub fn route_exec(server: &Server, settings: &Settings, client: &Client) -> Opti
     if args.len() == 1 {
         return None;
     }
-    route_keys(server, settings, client, &EXEC_KEYS, &args, cluster)
+    route_keys(server, settings, client, &EXEC_KEYS, &args, cluster, None)
 }
 
 fn route_keys(
@@ -433,6 +451,7 @@ fn route_keys(
     cmd: &Command,
     args: &[Bytes],
     cluster: &Cluster,
+    script_view: Option<&mut crate::db::Db<'_>>,
 ) -> Option<CmdError> {
     let mut idx_buf = Vec::new();
     let single;
@@ -472,18 +491,27 @@ fn route_keys(
     let importing = routing.importing.get(&slot);
     let mut missing = 0;
     if migrating.is_some() || importing.is_some() {
-        let mut db = server.keyspace.lock_slots(
-            &[slot],
-            ViewCtx {
-                db: client.db,
-                now: unix_ms(),
-                mode: settings.access,
-            },
-        );
-        missing = keys
-            .iter()
-            .filter(|&&i| db.peek(&args[i]).is_none())
-            .count();
+        let count = |db: &mut crate::db::Db<'_>| {
+            keys.iter()
+                .filter(|&&i| db.peek(&args[i]).is_none())
+                .count()
+        };
+        missing = match script_view {
+            Some(db) => {
+                let index = std::mem::replace(&mut db.index, client.db);
+                let n = count(db);
+                db.index = index;
+                n
+            }
+            None => count(&mut server.keyspace.lock_slots(
+                &[slot],
+                ViewCtx {
+                    db: client.db,
+                    now: unix_ms(),
+                    mode: settings.access,
+                },
+            )),
+        };
     }
     let write = cmd.flags & flags::WRITE != 0;
     if !view.state_ok {

@@ -332,14 +332,9 @@ pub(crate) fn run(ctx: &mut Ctx<'_, '_>, run: Run<'_>) -> CmdResult {
     {
         crate::dispatch::feed_monitors(ctx.server, ctx.client, ctx.args);
     }
-    // The script's own view (see the module's doc): the gate, then its declared keys'
-    // shards, in order.
+    // The script's own view (see the module's doc), made by dispatch with the declared
+    // keys' shards; a view without locks (never expected) still gets the gate.
     ctx.db.begin_script(&ctx.server.keyspace);
-    let slots: smallvec::SmallVec<[u16; 8]> = ctx.args[3..3 + nkeys]
-        .iter()
-        .map(|k| crate::db::key_slot(k))
-        .collect();
-    ctx.db.lock_script_slots(&slots);
     // The view goes to the script's commands and comes back after.
     let placeholder = ctx.server.keyspace.unlocked(ViewCtx {
         db: ctx.client.db,

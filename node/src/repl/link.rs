@@ -456,7 +456,8 @@ fn load_snapshot(server: &Server, snapshot: Snapshot) -> Result<(), String> {
     if server.aof.on() {
         server.aof.stop();
     }
-    let mut db = crate::persist::lock_everything(server, unix_ms());
+    // Gated: the libraries are replaced too (see `persist::lock_everything_gated`).
+    let mut db = crate::persist::lock_everything_gated(server, unix_ms());
     let total = match &snapshot {
         Snapshot::Memory(bytes) => bytes.len() as u64,
         Snapshot::File(tmp) => std::fs::metadata(tmp).map_or(0, |m| m.len()),
