@@ -1298,10 +1298,13 @@ fn lock_keys<'s>(
         if cmd.flags & flags::SCRIPT_LOCKS != 0 {
             // A script's own view: the gate and its declared keys' shards now, any other
             // shard when the script reaches it (see `cmd::script`).
-            let mut idx = Vec::new();
-            cmd.key_indices(args, &mut idx);
+            // EVAL, EVALSHA, FCALL and their _RO forms: `name body|sha|function numkeys
+            // key...` (arity -3); a bad numkeys is the handler's to refuse.
+            let n = crate::util::num::parse_i64(&args[2])
+                .and_then(|n| usize::try_from(n).ok())
+                .map_or(0, |n| n.min(args.len() - 3));
             let slots: smallvec::SmallVec<[u16; 8]> =
-                idx.iter().map(|&i| key_slot(&args[i])).collect();
+                args[3..3 + n].iter().map(|k| key_slot(k)).collect();
             let mut db = server.keyspace.script_view(view);
             db.lock_script_slots(&slots);
             db
