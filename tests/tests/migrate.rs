@@ -340,6 +340,51 @@ fn slow_target_does_not_stall_the_source() {
     drop(h);
 }
 
+/// A script writing a key a MIGRATE has in flight waits for the migration, as a plain write
+/// does, then applies after the deletion (it used to write at once, and the migration then
+/// deleted the key: the write was lost).
+#[test]
+fn a_script_writing_a_key_in_flight_waits_for_the_migration() {
+    let s = Server::ferrodis();
+    let mut sc = client(&s);
+    sc.ok(["SET", "moving", "old"]);
+    let (port, h) = slow_target(Duration::from_millis(1000), 2);
+    let addr = s.addr();
+    let mig = thread::spawn(move || {
+        let mut c = RespClient::connect(addr).expect("connect");
+        c.set_timeout(Duration::from_secs(10));
+        c.command([
+            "MIGRATE",
+            "127.0.0.1",
+            &port.to_string(),
+            "moving",
+            "0",
+            "5000",
+        ])
+        .map(|r| escape(r.raw()))
+    });
+    thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    let r = sc.ok([
+        "EVAL",
+        "return redis.call('set', KEYS[1], 'new')",
+        "1",
+        "moving",
+    ]);
+    let waited = t0.elapsed();
+    assert_eq!(r.as_str().as_deref(), Some("OK"));
+    assert_eq!(
+        mig.join().expect("migrate thread").expect("reply"),
+        "+OK\\r\\n"
+    );
+    assert!(
+        waited >= Duration::from_millis(300),
+        "the script waited {waited:?}"
+    );
+    assert_eq!(show(&mut sc, &["GET", "moving"]), "$3\\r\\nnew\\r\\n");
+    drop(h);
+}
+
 /// `DEBUG DIGEST-VALUE` (what `redis-cli --cluster fix` compares when a key is on two
 /// nodes): same digests as stock Redis for every type and encoding.
 #[test]

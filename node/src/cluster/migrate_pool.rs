@@ -261,7 +261,9 @@ impl Migrations {
         if cluster && self.seq.load(Relaxed) != seq && db.holds_locks() {
             return Some(Duration::ZERO);
         }
-        if self.fenced.load(Relaxed) == 0 || cmd.flags & flags::WRITE == 0 {
+        // Scripts (EVAL, FCALL: MAY_REPLICATE) write too: their declared keys are checked.
+        if self.fenced.load(Relaxed) == 0 || cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) == 0
+        {
             return None;
         }
         let mut idx = Vec::new();
