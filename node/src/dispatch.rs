@@ -240,7 +240,7 @@ pub enum Outcome {
 }
 
 /// Full name for messages: `config|get` for subcommands.
-fn full_name(parent: Option<&Command>, cmd: &Command) -> String {
+pub(crate) fn full_name(parent: Option<&Command>, cmd: &Command) -> String {
     match parent {
         Some(p) => format!("{}|{}", p.name, cmd.name),
         None => cmd.name.to_string(),

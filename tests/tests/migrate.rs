@@ -282,31 +282,36 @@ fn slow_target(delay: Duration, replies: usize) -> (u16, thread::JoinHandle<()>)
     (port, h)
 }
 
+/// A MIGRATE running on its thread: its escaped reply and how long it took.
+type Migration = thread::JoinHandle<(
+    Result<String, ferrodis_tests::resp_client::ClientError>,
+    Duration,
+)>;
+
+/// MIGRATE of `key` from `s` on a thread of its own, to a [`slow_target`] that answers its
+/// SELECT and RESTORE after a second; the target's thread too.
+fn migrate_to_slow_target(s: &Server, key: &str) -> (Migration, thread::JoinHandle<()>) {
+    let (port, h) = slow_target(Duration::from_millis(1000), 2);
+    let (addr, key) = (s.addr(), key.to_string());
+    let mig = thread::spawn(move || {
+        let mut c = RespClient::connect(addr).expect("connect");
+        c.set_timeout(Duration::from_secs(10));
+        let started = Instant::now();
+        let r = c
+            .command(["MIGRATE", "127.0.0.1", &port.to_string(), &key, "0", "5000"])
+            .map(|r| escape(r.raw()));
+        (r, started.elapsed())
+    });
+    (mig, h)
+}
+
 #[test]
 fn slow_target_does_not_stall_the_source() {
     let s = Server::ferrodis();
     let mut sc = client(&s);
     sc.ok(["SET", "moving", "old"]);
     sc.ok(["SET", "other", "x"]);
-    // SELECT 0 and one RESTORE, answered after a second.
-    let (port, h) = slow_target(Duration::from_millis(1000), 2);
-    let addr = s.addr();
-    let mig = thread::spawn(move || {
-        let mut c = RespClient::connect(addr).expect("connect");
-        c.set_timeout(Duration::from_secs(10));
-        let started = Instant::now();
-        let r = c
-            .command([
-                "MIGRATE",
-                "127.0.0.1",
-                &port.to_string(),
-                "moving",
-                "0",
-                "5000",
-            ])
-            .map(|r| escape(r.raw()));
-        (r, started.elapsed())
-    });
+    let (mig, h) = migrate_to_slow_target(&s, "moving");
     thread::sleep(Duration::from_millis(200));
     // Others are served meanwhile: reads (the old value), writes to other keys.
     let mut worst = Duration::ZERO;
@@ -348,21 +353,7 @@ fn a_script_writing_a_key_in_flight_waits_for_the_migration() {
     let s = Server::ferrodis();
     let mut sc = client(&s);
     sc.ok(["SET", "moving", "old"]);
-    let (port, h) = slow_target(Duration::from_millis(1000), 2);
-    let addr = s.addr();
-    let mig = thread::spawn(move || {
-        let mut c = RespClient::connect(addr).expect("connect");
-        c.set_timeout(Duration::from_secs(10));
-        c.command([
-            "MIGRATE",
-            "127.0.0.1",
-            &port.to_string(),
-            "moving",
-            "0",
-            "5000",
-        ])
-        .map(|r| escape(r.raw()))
-    });
+    let (mig, h) = migrate_to_slow_target(&s, "moving");
     thread::sleep(Duration::from_millis(300));
     let t0 = Instant::now();
     let r = sc.ok([
@@ -373,10 +364,8 @@ fn a_script_writing_a_key_in_flight_waits_for_the_migration() {
     ]);
     let waited = t0.elapsed();
     assert_eq!(r.as_str().as_deref(), Some("OK"));
-    assert_eq!(
-        mig.join().expect("migrate thread").expect("reply"),
-        "+OK\\r\\n"
-    );
+    let (r, _) = mig.join().expect("migrate thread");
+    assert_eq!(r.expect("reply"), "+OK\\r\\n");
     assert!(
         waited >= Duration::from_millis(300),
         "the script waited {waited:?}"

@@ -393,11 +393,7 @@ pub fn route(
     cmd: &Command,
     args: &[Bytes],
 ) -> Option<CmdError> {
-    let cluster = server.cluster.get()?;
-    if cmd.key_specs.is_empty() {
-        return None;
-    }
-    route_keys(server, settings, client, cmd, args, cluster, None)
+    route_with(server, settings, client, cmd, args, None)
 }
 
 /// [`route`] for a command a script calls: the keys of a migrating or importing slot are
@@ -411,11 +407,22 @@ pub fn route_in_script(
     args: &[Bytes],
     db: &mut crate::db::Db<'_>,
 ) -> Option<CmdError> {
+    route_with(server, settings, client, cmd, args, Some(db))
+}
+
+fn route_with(
+    server: &Server,
+    settings: &Settings,
+    client: &Client,
+    cmd: &Command,
+    args: &[Bytes],
+    script_view: Option<&mut crate::db::Db<'_>>,
+) -> Option<CmdError> {
     let cluster = server.cluster.get()?;
     if cmd.key_specs.is_empty() {
         return None;
     }
-    route_keys(server, settings, client, cmd, args, cluster, Some(db))
+    route_keys(server, settings, client, cmd, args, cluster, script_view)
 }
 
 /// EXEC in cluster mode: the keys of every queued command must hash to one slot served here
@@ -497,12 +504,7 @@ fn route_keys(
                 .count()
         };
         missing = match script_view {
-            Some(db) => {
-                let index = std::mem::replace(&mut db.index, client.db);
-                let n = count(db);
-                db.index = index;
-                n
-            }
+            Some(db) => db.in_db(client.db, count),
             None => count(&mut server.keyspace.lock_slots(
                 &[slot],
                 ViewCtx {

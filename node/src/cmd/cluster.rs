@@ -451,10 +451,7 @@ fn with_slot<R>(
     f: impl FnOnce(&mut crate::db::Db<'_>) -> R,
 ) -> R {
     if ctx.db.holds_all() {
-        let index = std::mem::replace(&mut ctx.db.index, 0);
-        let r = f(&mut ctx.db);
-        ctx.db.index = index;
-        return r;
+        return ctx.db.in_db(0, f);
     }
     let mut db = ctx.server.keyspace.lock_slots(
         &[slot],

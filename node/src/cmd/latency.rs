@@ -130,16 +130,13 @@ fn latency_histogram(ctx: &mut Ctx) -> CmdResult {
             let Some((cmd, parent)) = super::command::find(name) else {
                 continue;
             };
-            let full = |c: &Command| match parent {
-                Some(p) => format!("{}|{}", p.name, c.name),
-                None => c.name.to_string(),
-            };
+            let full_name = crate::dispatch::full_name;
             if cmd.subcommands.is_empty() {
-                found.extend(crate::cmd::latency_of(cmd).map(|h| (full(cmd), h)));
+                found.extend(crate::cmd::latency_of(cmd).map(|h| (full_name(parent, cmd), h)));
             } else {
                 for sub in cmd.subcommands {
                     if let Some(h) = crate::cmd::latency_of(sub) {
-                        found.push((format!("{}|{}", cmd.name, sub.name), h));
+                        found.push((full_name(Some(cmd), sub), h));
                     }
                 }
             }

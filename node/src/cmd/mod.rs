@@ -754,7 +754,7 @@ impl PendingStats {
                 mask &= mask - 1;
                 // Redis records microseconds as nanoseconds (0 as 1 ns).
                 let slot = crate::hdr::slot_of(usec as u64 * 1000);
-                h.add(slot, std::mem::take(&mut self.by_usec[usec]) as u64);
+                h.add(slot, self.by_usec[usec] as u64);
             }
         }
         self.latency_len = 0;

@@ -112,9 +112,7 @@ fn failover(ctx: &mut Ctx) -> CmdResult {
             "ERR FAILOVER not allowed in cluster mode. Use CLUSTER FAILOVER command instead.",
         ));
     }
-    let Some(server) = ctx.server.arc() else {
-        return Err(CmdError::err("server is shutting down"));
-    };
+    let server = server_arc(ctx)?;
     if ctx.args.len() == 2 && ctx.arg(1).eq_ignore_ascii_case(b"abort") {
         if !crate::repl::failover::abort(&server, "Failover manually aborted") {
             return Err(CmdError::raw("ERR No failover in progress."));
@@ -158,6 +156,13 @@ fn failover(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
+/// A strong handle on the server, for the work these commands start in the background.
+fn server_arc(ctx: &Ctx) -> Result<std::sync::Arc<crate::server::Server>, CmdError> {
+    ctx.server
+        .arc()
+        .ok_or_else(|| CmdError::err("server is shutting down"))
+}
+
 /// `REPLICAOF host port` / `REPLICAOF NO ONE`.
 fn replicaof(ctx: &mut Ctx) -> CmdResult {
     if ctx.settings.cluster_enabled {
@@ -168,9 +173,7 @@ fn replicaof(ctx: &mut Ctx) -> CmdResult {
             "ERR REPLICAOF not allowed while failing over.",
         ));
     }
-    let Some(server) = ctx.server.arc() else {
-        return Err(CmdError::err("server is shutting down"));
-    };
+    let server = server_arc(ctx)?;
     if ctx.arg(1).eq_ignore_ascii_case(b"no") && ctx.arg(2).eq_ignore_ascii_case(b"one") {
         crate::repl::link::replicaof(&server, None);
         ctx.out.ok();
@@ -286,9 +289,7 @@ fn psync(ctx: &mut Ctx) -> CmdResult {
                 "ERR PSYNC FAILOVER replid must match my replid.",
             ));
         }
-        let Some(server) = ctx.server.arc() else {
-            return Err(CmdError::err("server is shutting down"));
-        };
+        let server = server_arc(ctx)?;
         crate::repl::link::replicaof(&server, None);
         tracing::info!("Failover request received for replid {replid}.");
     }

@@ -332,9 +332,8 @@ pub(crate) fn run(ctx: &mut Ctx<'_, '_>, run: Run<'_>) -> CmdResult {
     {
         crate::dispatch::feed_monitors(ctx.server, ctx.client, ctx.args);
     }
-    // The script's own view (see the module's doc), made by dispatch with the declared
-    // keys' shards; a view without locks (never expected) still gets the gate.
-    ctx.db.begin_script(&ctx.server.keyspace);
+    // `ctx.db` is the script's own view (see the module's doc), made by dispatch
+    // (`lock_keys`) with the gate and the declared keys' shards.
     // The view goes to the script's commands and comes back after.
     let placeholder = ctx.server.keyspace.unlocked(ViewCtx {
         db: ctx.client.db,

@@ -836,22 +836,12 @@ impl<'a> Db<'a> {
         }
     }
 
-    /// Makes a script's view this view: the gate is taken (see [`Keyspace::script_view`]);
-    /// what the view recorded so far is kept. A view that already holds locks (a transaction
-    /// holding every shard) is left as it is.
-    pub fn begin_script(&mut self, ks: &'a Keyspace) {
-        if !self.holds_locks() {
-            let view = ks.script_view(ViewCtx {
-                db: self.index,
-                now: self.now,
-                mode: self.mode,
-            });
-            self.guards = view.into_guards();
-        }
-    }
-
-    fn into_guards(mut self) -> Guards<'a> {
-        std::mem::replace(&mut self.guards, Guards::None)
+    /// Runs `f` with this view's selected database set to `db`, then restores it.
+    pub fn in_db<R>(&mut self, db: usize, f: impl FnOnce(&mut Self) -> R) -> R {
+        let index = std::mem::replace(&mut self.index, db);
+        let r = f(self);
+        self.index = index;
+        r
     }
 
     /// Locks, in a script's view, the shards of `slots` not held yet, in ascending order

@@ -22,6 +22,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tracing::info;
 
+use super::ReplicaState;
 use crate::server::{unix_ms, PausePurpose, Server};
 
 /// Where a failover stands (`master_failover_state`).
@@ -95,10 +96,7 @@ pub fn start(server: &Arc<Server>, req: Request) -> Result<(), &'static str> {
     match &req.target {
         Some((host, port)) => {
             let replicas = server.repl.replicas.lock();
-            let Some(r) = replicas
-                .values()
-                .find(|r| r.ip.eq_ignore_ascii_case(host) && r.port == *port)
-            else {
+            let Some(r) = replicas.values().find(|r| is_at(r, host, *port)) else {
                 return Err("ERR FAILOVER target HOST and PORT is not a replica.");
             };
             if r.state != "online" {
@@ -130,7 +128,7 @@ async fn watch(server: Arc<Server>) {
     let mut acks_asked = unix_ms();
     loop {
         tokio::time::sleep(Duration::from_millis(10)).await;
-        let mut state = server.repl.failover.state.lock();
+        let state = server.repl.failover.state.lock();
         let State::WaitForSync {
             target,
             until,
@@ -144,11 +142,7 @@ async fn watch(server: Arc<Server>) {
             match (force, target) {
                 (true, Some((host, port))) => {
                     info!("FAILOVER to {host}:{port} time out exceeded, failing over.");
-                    *state = State::InProgress {
-                        target: (host.clone(), port),
-                    };
-                    drop(state);
-                    super::link::replicaof(&server, Some((host, port)));
+                    hand_over(&server, state, host, port);
                 }
                 _ => {
                     drop(state);
@@ -164,18 +158,14 @@ async fn watch(server: Arc<Server>) {
             .lock()
             .values()
             .find(|r| match &target {
-                Some((host, port)) => r.ip.eq_ignore_ascii_case(host) && r.port == *port,
+                Some((host, port)) => is_at(r, host, *port),
                 None => r.ack_offset == offset,
             })
             .filter(|r| r.ack_offset == offset)
             .map(|r| (r.ip.clone(), r.port));
         if let Some((host, port)) = caught_up {
             info!("Failover target {host}:{port} is synced, failing over.");
-            *state = State::InProgress {
-                target: (host.clone(), port),
-            };
-            drop(state);
-            super::link::replicaof(&server, Some((host, port)));
+            hand_over(&server, state, host, port);
             return;
         }
         drop(state);
@@ -185,6 +175,25 @@ async fn watch(server: Arc<Server>) {
             acks_asked = now;
         }
     }
+}
+
+/// Whether `r` is the replica at `host:port` (FAILOVER TO's target).
+fn is_at(r: &ReplicaState, host: &str, port: u16) -> bool {
+    r.ip.eq_ignore_ascii_case(host) && r.port == port
+}
+
+/// Step 3: `state` becomes `failover-in-progress` and this node follows the target.
+fn hand_over(
+    server: &Arc<Server>,
+    mut state: parking_lot::MutexGuard<'_, State>,
+    host: String,
+    port: u16,
+) {
+    *state = State::InProgress {
+        target: (host.clone(), port),
+    };
+    drop(state);
+    super::link::replicaof(server, Some((host, port)));
 }
 
 /// Step 4: the target answered the PSYNC. Accepted: the failover is over and writes go on
