@@ -174,18 +174,8 @@ impl Functions {
 
     /// The function FCALL names: its library and index there.
     pub fn find(&self, name: &[u8]) -> Option<(Arc<Library>, usize)> {
-        // Lowercased on the stack (names are short), without an allocation per call.
-        let mut buf = [0u8; 64];
         let reg = self.reg.read();
-        match buf.get_mut(..name.len()) {
-            Some(lower) => {
-                for (l, c) in lower.iter_mut().zip(name) {
-                    *l = c.to_ascii_lowercase();
-                }
-                reg.funcs.get(&lower[..]).cloned()
-            }
-            None => reg.funcs.get(&name.to_ascii_lowercase()).cloned(),
-        }
+        crate::util::with_ascii_lowercase(name, |lower| reg.funcs.get(lower).cloned())
     }
 
     /// Every library, in load order.

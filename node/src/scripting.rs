@@ -134,15 +134,13 @@ pub const BUSY_FUNCTION: &str =
 impl Scripts {
     /// The script named by `sha`, in either case (EVALSHA, SCRIPT EXISTS).
     pub fn get(&self, sha: &[u8]) -> Option<Arc<Script>> {
-        let mut lower = [0u8; 40];
-        if sha.len() != lower.len() {
+        if sha.len() != 40 {
             return None;
         }
-        for (l, c) in lower.iter_mut().zip(sha) {
-            *l = c.to_ascii_lowercase();
-        }
-        let key = std::str::from_utf8(&lower).ok()?;
-        self.cache.lock().get(key).cloned()
+        crate::util::with_ascii_lowercase(sha, |lower| {
+            let key = std::str::from_utf8(lower).ok()?;
+            self.cache.lock().get(key).cloned()
+        })
     }
 
     /// Compiles `body` (or finds it compiled) and caches it; returns its SHA1 and the script.
