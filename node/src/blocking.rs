@@ -289,10 +289,41 @@ pub fn cancel(server: &Server, id: u64) -> bool {
     server.blocking.remove(id).is_some()
 }
 
+thread_local! {
+    /// Set while this thread holds the serve mutex through [`hold_serve`].
+    static SERVE_HELD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The serve mutex, held by a transaction that queues `CLIENT UNBLOCK` from before it locks
+/// its shards until it releases them: serving takes the mutex, then a shard, so a
+/// transaction holding a shard must not wait for the mutex. [`unblock`] on this thread then
+/// runs under it.
+pub struct ServeHold<'a> {
+    _guard: parking_lot::MutexGuard<'a, ()>,
+}
+
+impl Drop for ServeHold<'_> {
+    fn drop(&mut self) {
+        SERVE_HELD.with(|h| h.set(false));
+    }
+}
+
+/// Takes the serve mutex for a transaction (see [`ServeHold`]).
+pub fn hold_serve(server: &Server) -> ServeHold<'_> {
+    let guard = server.blocking.serve.lock();
+    SERVE_HELD.with(|h| h.set(true));
+    ServeHold { _guard: guard }
+}
+
+/// True for the commands a transaction must take the serve mutex for (see [`ServeHold`]).
+pub fn needs_serve(cmd: &crate::cmd::Command) -> bool {
+    cmd.group == "connection" && cmd.name == "unblock"
+}
+
 /// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: answers a blocked client as if it timed out, or with
 /// an error. False if the client is not blocked.
 pub fn unblock(server: &Server, id: u64, error: bool) -> bool {
-    let _serving = server.blocking.serve.lock();
+    let _serving = (!SERVE_HELD.with(|h| h.get())).then(|| server.blocking.serve.lock());
     let Some(w) = server.blocking.remove(id) else {
         return false;
     };

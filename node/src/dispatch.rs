@@ -197,6 +197,32 @@ pub struct Ctx<'a, 's> {
 }
 
 impl Ctx<'_, '_> {
+    /// Runs `f` on a view of database `db` holding the shards of `slots` (every shard when
+    /// None), for commands that reach keys dispatch did not lock for them (DEBUG POPULATE,
+    /// CLUSTER COUNTKEYSINSLOT). Inside EXEC or a script needing the whole keyspace the
+    /// caller's own view already holds every shard and is used: locking again would wait for
+    /// ourselves forever.
+    pub fn with_view<R>(
+        &mut self,
+        db: usize,
+        slots: Option<&[u16]>,
+        f: impl FnOnce(&mut Db<'_>) -> R,
+    ) -> R {
+        if self.db.holds_all() {
+            return self.db.in_db(db, f);
+        }
+        let view = ViewCtx {
+            db,
+            now: unix_ms(),
+            mode: self.settings.access,
+        };
+        let mut fresh = match slots {
+            Some(slots) => self.server.keyspace.lock_slots(slots, view),
+            None => self.server.keyspace.lock_all(view),
+        };
+        f(&mut fresh)
+    }
+
     /// Argument `i` (the caller has checked arity).
     pub fn arg(&self, i: usize) -> &[u8] {
         &self.args[i]
@@ -825,6 +851,11 @@ fn exec(
         .iter()
         .any(|e| e.cmd.flags & flags::SCRIPT_LOCKS != 0 || e.cmd.group == "scripting")
         .then(|| server.keyspace.script_gate());
+    // CLIENT UNBLOCK takes the blocked clients' serve mutex, which comes before the shards.
+    let serve = cmds
+        .iter()
+        .any(|e| crate::blocking::needs_serve(e.cmd))
+        .then(|| crate::blocking::hold_serve(server));
     let lock = || {
         if whole {
             server.keyspace.lock_all(view)
@@ -903,6 +934,7 @@ fn exec(
     client.deny_blocking = false;
     propagate(server, &mut db);
     drop(db);
+    drop(serve);
     server.stats.commands_processed.fetch_add(1, Relaxed);
     if server.has_monitors.load(Relaxed) {
         feed_monitors(server, client, exec_args);

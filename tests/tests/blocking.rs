@@ -4,8 +4,12 @@
 //! Every wait has a deadline: clients read with a timeout, and "client is blocked" is polled
 //! through `INFO clients` until a deadline.
 
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use ferrodis_tests::scenario::{both, cmd, pipelined, read, wait_blocked};
-use ferrodis_tests::RespClient;
+use ferrodis_tests::{RespClient, Server};
 
 #[test]
 fn fifo_fairness_and_wakeup_from_another_connection() {
@@ -196,4 +200,83 @@ fn a_command_after_wait_in_the_same_batch_reads_the_clock() {
         )
     });
     assert_eq!(t, [":0\\r\\n", "+OK\\r\\n", ":1\\r\\n"]);
+}
+
+/// `CLIENT UNBLOCK` inside a transaction that also pushes to the key clients wait on, while
+/// another client pushes to it too: serving those clients locks the key after the blocked
+/// clients' own mutex, and the transaction holds the key when it unblocks (it used to wait
+/// for that mutex there, and both waited forever). No push may be lost either: everything
+/// pushed is popped or still in the list.
+fn unblock_in_transactions_under_pushes(s: &Server) {
+    const ROUNDS: u64 = 300;
+    const WRITES: usize = 20;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let stop = Arc::new(AtomicBool::new(false));
+    let connect = |addr| {
+        let mut c = RespClient::connect(addr).expect("connect");
+        c.set_timeout(Duration::from_secs(10));
+        c
+    };
+    let ids: Arc<[AtomicI64; 2]> = Arc::new([AtomicI64::new(-1), AtomicI64::new(-1)]);
+    let waiters: Vec<_> = (0..2)
+        .map(|i| {
+            let (addr, stop, ids) = (s.addr(), stop.clone(), ids.clone());
+            std::thread::spawn(move || {
+                let mut c = connect(addr);
+                ids[i].store(c.ok(["CLIENT", "ID"]).as_int().unwrap(), SeqCst);
+                let mut popped = 0u64;
+                while !stop.load(SeqCst) {
+                    let r = c.command(["BLPOP", "k", "0.2"]).expect("BLPOP answers");
+                    if !r.is_null() {
+                        popped += 1;
+                    }
+                }
+                popped
+            })
+        })
+        .collect();
+    while ids.iter().any(|id| id.load(SeqCst) < 0) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let pusher = {
+        let (addr, stop) = (s.addr(), stop.clone());
+        std::thread::spawn(move || {
+            let mut c = connect(addr);
+            let mut pushed = 0u64;
+            while !stop.load(SeqCst) && pushed < ROUNDS * 20 {
+                c.ok(["RPUSH", "k", "p"]);
+                pushed += 1;
+            }
+            pushed
+        })
+    };
+    let mut c = connect(s.addr());
+    for n in 0..ROUNDS {
+        assert!(Instant::now() < deadline, "too slow");
+        let id = ids[(n % 2) as usize].load(SeqCst).to_string();
+        // Writes to a key of k's slot before the unblock keep k's shard held a while: a
+        // client being served meanwhile waits for it, holding the blocked clients' mutex.
+        c.ok(["MULTI"]);
+        for _ in 0..WRITES {
+            c.ok(["INCR", "{k}n"]);
+        }
+        c.ok(["CLIENT", "UNBLOCK", &id]);
+        let r = c.command(["EXEC"]).expect("EXEC answers");
+        assert!(!r.is_error() && r.children().len() == WRITES + 1, "{r}");
+    }
+    stop.store(true, SeqCst);
+    let pushed = pusher.join().expect("pusher");
+    let popped: u64 = waiters.into_iter().map(|w| w.join().expect("waiter")).sum();
+    let left = c.ok(["LLEN", "k"]).as_int().unwrap() as u64;
+    assert_eq!(popped + left, pushed, "{:?}", s.flavor());
+}
+
+#[test]
+fn client_unblock_in_transactions_under_pushes_ferrodis() {
+    unblock_in_transactions_under_pushes(&Server::ferrodis());
+}
+
+#[test]
+fn client_unblock_in_transactions_under_pushes_stock() {
+    unblock_in_transactions_under_pushes(&Server::stock());
 }

@@ -158,3 +158,38 @@ fn watch_is_per_key_under_load() {
     hammer.join().expect("hammer");
     assert_eq!(get(&mut c, "{slot}quiet"), 200);
 }
+
+/// DEBUG POPULATE and DEBUG DIGEST-VALUE queued in a transaction that also writes: they used
+/// to lock the keyspace again while EXEC held every shard, and the node hung. Same replies as
+/// stock Redis.
+fn debug_inside(flavor: ferrodis_tests::Flavor) -> Vec<String> {
+    let s = Server::builder(flavor)
+        .directive("enable-debug-command", &["yes"])
+        .start();
+    let mut c = s.client();
+    c.set_timeout(Duration::from_secs(10));
+    let mut out = Vec::new();
+    for args in [
+        &["MULTI"][..],
+        &["SET", "a", "1"],
+        &["DEBUG", "POPULATE", "3", "p"],
+        &["DEBUG", "DIGEST-VALUE", "a", "p:1", "nokey"],
+        &["EXEC"],
+        &["MULTI"],
+        &["DEBUG", "POPULATE", "2"],
+        &["EXEC"],
+        &["DBSIZE"],
+        &["GET", "p:2"],
+    ] {
+        let r = c.command(args.iter().copied()).expect("reply");
+        out.push(format!("{args:?} -> {r}"));
+    }
+    out
+}
+
+#[test]
+fn debug_populate_and_digest_inside_transactions() {
+    let stock = debug_inside(ferrodis_tests::Flavor::Stock);
+    assert_eq!(debug_inside(ferrodis_tests::Flavor::Ferrodis), stock);
+    assert!(stock[8].ends_with(r#":6\r\n""#), "{stock:?}");
+}

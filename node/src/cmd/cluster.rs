@@ -10,7 +10,7 @@ use ferrodis_gossip::{nflags, Command as BusCommand, NodeId, NodeView, Reply, Se
 
 use super::{acl, flags as f, CmdResult, Command};
 use crate::cluster::{nodes_conf, Cluster};
-use crate::db::{key_slot, ViewCtx, SLOTS};
+use crate::db::{key_slot, SLOTS};
 use crate::dispatch::Ctx;
 use crate::error::CmdError;
 use crate::server::unix_ms;
@@ -450,18 +450,7 @@ fn with_slot<R>(
     slot: u16,
     f: impl FnOnce(&mut crate::db::Db<'_>) -> R,
 ) -> R {
-    if ctx.db.holds_all() {
-        return ctx.db.in_db(0, f);
-    }
-    let mut db = ctx.server.keyspace.lock_slots(
-        &[slot],
-        ViewCtx {
-            db: 0,
-            now: unix_ms(),
-            mode: ctx.settings.access,
-        },
-    );
-    f(&mut db)
+    ctx.with_view(0, Some(&[slot]), f)
 }
 
 fn getkeysinslot(ctx: &mut Ctx) -> CmdResult {

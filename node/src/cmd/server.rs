@@ -1175,23 +1175,16 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
             // Logically expired keys are digested too in Redis; here they are reclaimed first.
             let keys = &ctx.args[2..];
             let slots: Vec<u16> = keys.iter().map(|k| crate::db::key_slot(k)).collect();
-            let view = crate::db::ViewCtx {
-                db: ctx.client.db,
-                now: ctx.db.now,
-                mode: ctx.db.access_mode(),
-            };
-            let mut db = ctx.server.keyspace.lock_slots(&slots, view);
-            let digests: Vec<String> = keys
-                .iter()
-                .map(|k| match db.peek(k) {
-                    Some(e) => crate::util::digest::hex(&crate::util::digest::value_digest(
-                        &e.value,
-                        e.expire_at != 0,
-                    )),
-                    None => "0".repeat(40),
-                })
-                .collect();
-            drop(db);
+            let digests: Vec<String> = ctx.with_view(ctx.client.db, Some(&slots), |db| {
+                keys.iter()
+                    .map(|k| match db.peek(k) {
+                        Some(e) => crate::util::digest::hex(
+                            &crate::util::digest::value_digest(&e.value, e.expire_at != 0),
+                        ),
+                        None => "0".repeat(40),
+                    })
+                    .collect()
+            });
             ctx.out.array(digests.len());
             for d in &digests {
                 ctx.out.simple(d);
@@ -1213,28 +1206,23 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
                 None => 0,
             };
             let prefix = ctx.args.get(3).map_or(&b"key"[..], |a| &a[..]).to_vec();
-            let view = crate::db::ViewCtx {
-                db: ctx.client.db,
-                now: ctx.db.now,
-                mode: ctx.db.access_mode(),
-            };
-            let mut db = ctx.server.keyspace.lock_all(view);
-            let mut key = Vec::with_capacity(prefix.len() + 21);
-            for n in 0..count {
-                key.clear();
-                key.extend_from_slice(&prefix);
-                key.push(b':');
-                key.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-                if db.peek(&key).is_some() {
-                    continue;
+            ctx.with_view(ctx.client.db, None, |db| {
+                let mut key = Vec::with_capacity(prefix.len() + 21);
+                for n in 0..count {
+                    key.clear();
+                    key.extend_from_slice(&prefix);
+                    key.push(b':');
+                    key.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+                    if db.peek(&key).is_some() {
+                        continue;
+                    }
+                    let mut value = format!("value:{n}").into_bytes();
+                    if size > 0 {
+                        value.resize(size, 0);
+                    }
+                    db.set(&key, crate::db::Value::string(&value), false);
                 }
-                let mut value = format!("value:{n}").into_bytes();
-                if size > 0 {
-                    value.resize(size, 0);
-                }
-                db.set(&key, crate::db::Value::string(&value), false);
-            }
-            drop(db);
+            });
             ctx.out.ok();
         }
         (b"help", 2) => help(
