@@ -168,13 +168,6 @@ pub static COMMANDS: &[Command] = &[
             ),
             sub!("myid", 2, SUB, myid, "Returns the ID of a node."),
             sub!(
-                "myshardid",
-                2,
-                SUB,
-                myshardid,
-                "Returns the shard ID of a node."
-            ),
-            sub!(
                 "nodes",
                 2,
                 SUB,
@@ -406,21 +399,6 @@ fn help(ctx: &mut Ctx) -> CmdResult {
 fn myid(ctx: &mut Ctx) -> CmdResult {
     let view = cluster(ctx)?.view();
     ctx.out.bulk(view.myself.to_string().as_bytes());
-    Ok(())
-}
-
-/// The shard of a node: ferrodis names a shard after its primary's id.
-fn shard_id(view: &View, n: &NodeView) -> NodeId {
-    match n.primary {
-        Some(p) if view.node(&p).is_some() => p,
-        _ => n.id,
-    }
-}
-
-fn myshardid(ctx: &mut Ctx) -> CmdResult {
-    let view = cluster(ctx)?.view();
-    ctx.out
-        .bulk(shard_id(&view, view.me()).to_string().as_bytes());
     Ok(())
 }
 

@@ -222,7 +222,14 @@ fn describe(out: &mut ReplyWriter, c: &Command, parent: Option<&Command>) {
         None => out.bulk(c.name.as_bytes()),
     }
     out.int(c.arity as i64);
-    flag_names(out, c.all_flags() & !(f::ALL_SHARDS | f::SCRIPT_LOCKS));
+    // Scripts may write and are replicated as such here, but Redis 7.0 decides that from
+    // the script itself and does not list may_replicate for EVAL and FCALL.
+    let hidden = if c.flags & f::SCRIPT_LOCKS != 0 {
+        f::ALL_SHARDS | f::SCRIPT_LOCKS | f::MAY_REPLICATE
+    } else {
+        f::ALL_SHARDS | f::SCRIPT_LOCKS
+    };
+    flag_names(out, c.all_flags() & !hidden);
     let (first, last, step) = c.legacy_range();
     out.int(first as i64);
     out.int(last as i64);
@@ -329,15 +336,19 @@ fn info(ctx: &mut Ctx) -> CmdResult {
 
 fn doc(out: &mut ReplyWriter, c: &Command, parent: Option<&Command>) {
     let subs = !c.subcommands.is_empty();
-    out.map(4 + subs as usize);
+    // Redis leaves complexity out where it has none (LOLWUT).
+    let complexity = !c.complexity.is_empty();
+    out.map(3 + complexity as usize + subs as usize);
     out.bulk(b"summary");
     out.bulk(c.summary.as_bytes());
     out.bulk(b"since");
     out.bulk(c.since.as_bytes());
     out.bulk(b"group");
     out.bulk(c.group.as_bytes());
-    out.bulk(b"complexity");
-    out.bulk(c.complexity.as_bytes());
+    if complexity {
+        out.bulk(b"complexity");
+        out.bulk(c.complexity.as_bytes());
+    }
     if subs {
         out.bulk(b"subcommands");
         out.map(c.subcommands.len());

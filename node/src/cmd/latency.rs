@@ -99,7 +99,7 @@ static LATENCY: &[Command] = &[
         "reset",
         -2,
         latency_reset,
-        &["request_policy:all_nodes", "response_policy:agg_sum"],
+        &["request_policy:all_nodes", "response_policy:all_succeeded"],
         "Forgets the samples of some or all events."
     ),
 ];

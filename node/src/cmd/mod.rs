@@ -18,6 +18,7 @@ pub mod hll;
 pub mod keys;
 pub mod latency;
 pub mod list;
+pub mod lolwut;
 pub mod migrate;
 pub mod module;
 pub mod multi;
@@ -607,6 +608,7 @@ pub static GROUPS: &[&[Command]] = &[
     connection::COMMANDS,
     server::COMMANDS,
     latency::COMMANDS,
+    lolwut::COMMANDS,
     repl::COMMANDS,
     command::COMMANDS,
     string::COMMANDS,

@@ -50,6 +50,11 @@ pub(crate) const RO_KEYS: KeySpec = KeySpec {
     notes: "We cannot tell how the keys will be used so we assume the worst, RO and ACCESS",
     ..script_keys(kflags::RO | kflags::ACCESS)
 };
+/// EVALSHA's keys (Redis gives them no note either).
+const RW_KEYS_NO_NOTE: KeySpec = KeySpec {
+    notes: "",
+    ..RW_KEYS
+};
 const RO_KEYS_NO_NOTE: KeySpec = KeySpec {
     notes: "",
     ..RO_KEYS
@@ -94,7 +99,7 @@ pub static COMMANDS: &[Command] = &[
     eval_row!(
         "evalsha",
         EVAL_FLAGS,
-        RW_KEYS,
+        RW_KEYS_NO_NOTE,
         evalsha,
         "2.6.0",
         "Runs a cached Lua script, named by the SHA1 of its body."
