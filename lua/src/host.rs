@@ -8,6 +8,10 @@ pub enum Reply {
     Status(Vec<u8>),
     /// `-ERR ...` (the whole text, code included)
     Error(Vec<u8>),
+    /// An error a script returns that the server has counted already (INFO errorstats):
+    /// one a command it called gave, as `redis.pcall` returns it or `redis.call` raises it
+    /// (their error tables carry `ignore_error_stats_update`, as in Redis 7.0).
+    CountedError(Vec<u8>),
     Int(i64),
     Bulk(Vec<u8>),
     /// RESP2's null bulk string (`$-1`).
@@ -29,7 +33,8 @@ pub enum Reply {
 /// The server side of a running script.
 pub trait Host {
     /// Runs one Redis command (`redis.call`/`redis.pcall`) and returns its reply in the
-    /// protocol the script chose with `redis.setresp` (2 or 3). Errors are `Reply::Error`.
+    /// protocol the script chose with `redis.setresp` (2 or 3). Errors are `Reply::Error`,
+    /// already counted in the server's error statistics.
     fn call(&mut self, args: Vec<Vec<u8>>, resp: u8) -> Reply;
 
     /// `redis.log(level, msg)`: level is 0 (debug) to 3 (warning).

@@ -91,6 +91,25 @@ fn error_table(text: &[u8]) -> Value {
     Value::Table(TableRef::new(t))
 }
 
+/// The field of an error table saying the server has counted the error already, so the
+/// script's reply does not count it again.
+pub const COUNTED: &str = "ignore_error_stats_update";
+
+/// The error table of a command's error reply, which the server counted when the command
+/// (or the script's check of it) failed: `{ignore_error_stats_update = true, err = text}`,
+/// in Redis's order.
+fn counted_error_table(text: &[u8]) -> Value {
+    let mut t = Table::new();
+    t.set_str(COUNTED, Value::Bool(true));
+    t.set_str("err", Value::str(text));
+    Value::Table(TableRef::new(t))
+}
+
+/// True for an error table the server has counted already (see [`COUNTED`]).
+pub fn is_counted(t: &Table) -> bool {
+    t.get_str(COUNTED).truthy()
+}
+
 /// The arguments of `redis.call`/`pcall`/`acl_check_cmd` as command arguments: strings, and
 /// numbers written as `%.17g`.
 fn command_args(args: &[Value]) -> Result<Vec<Vec<u8>>, &'static str> {
@@ -112,15 +131,15 @@ fn g17(n: f64) -> Vec<u8> {
 }
 
 fn run_command(st: &mut State<'_>, args: Vec<Value>, raise: bool) -> Ret {
-    let reply = match command_args(&args) {
-        Ok(argv) => {
-            let resp = resp(st.lua);
-            st.host.call(argv, resp)
-        }
-        Err(e) => Reply::Error(format!("ERR {e}").into_bytes()),
+    let argv = match command_args(&args) {
+        Ok(argv) => argv,
+        // Not a command's error: counted when the script's reply carries it.
+        Err(e) if raise => return Err(LuaError::Raise(error_table(format!("ERR {e}").as_bytes()))),
+        Err(e) => return Ok(vec![error_table(format!("ERR {e}").as_bytes())]),
     };
-    match reply {
-        Reply::Error(e) if raise => Err(LuaError::Raise(error_table(&e))),
+    let resp = resp(st.lua);
+    match st.host.call(argv, resp) {
+        Reply::Error(e) if raise => Err(LuaError::Raise(counted_error_table(&e))),
         r => Ok(vec![reply_to_value(&r)]),
     }
 }
@@ -142,7 +161,7 @@ pub fn reply_to_value(r: &Reply) -> Value {
     };
     match r {
         Reply::Status(s) => field("ok", Value::str(s)),
-        Reply::Error(e) => error_table(e),
+        Reply::Error(e) | Reply::CountedError(e) => counted_error_table(e),
         Reply::Int(n) => Value::Num(*n as f64),
         Reply::Bulk(b) => Value::str(b),
         Reply::NilBulk | Reply::NilArray => Value::Bool(false),
@@ -217,7 +236,11 @@ fn to_reply(v: &Value, resp: u8, depth: usize) -> Reply {
                 _ => None,
             };
             if let Some(e) = text("err") {
-                return Reply::Error(one_line(&e));
+                return if is_counted(&t) {
+                    Reply::CountedError(one_line(&e))
+                } else {
+                    Reply::Error(one_line(&e))
+                };
             }
             if let Some(s) = text("ok") {
                 return Reply::Status(one_line(&s));

@@ -992,7 +992,9 @@ pub(crate) fn script_call<'a, 's>(
     rights: &mut ScriptRights,
 ) -> Db<'s> {
     let proto = client.proto;
+    // The script's checks count their errors, as a failed command does.
     let fail = |out: &mut bytes::BytesMut, msg: &str| {
+        server.stats.count_error(msg);
         ReplyWriter::new(out, proto).error(msg);
     };
     let (parent, cmd) = match resolve(args, None) {

@@ -17,6 +17,35 @@ use crate::util::num;
 const RO_ACCESS: &[KeySpec] = &[KeySpec::one(1, kflags::RO | kflags::ACCESS)];
 
 /// The key after the STORE / STOREDIST keyword, searched from argument `from`.
+/// GEORADIUS's keys: the source and every STORE / STOREDIST destination. The specs name
+/// the first of each, but the options may repeat and the last one is written, as in Redis,
+/// so every one named is locked.
+fn radius_keys(args: &[bytes::Bytes], from: usize, f: &mut dyn FnMut(usize, u16)) {
+    if args.len() < 2 {
+        return;
+    }
+    f(1, kflags::RO | kflags::ACCESS);
+    let mut i = from;
+    while i < args.len() {
+        let a = &args[i];
+        if (is_kw(a, "store") || is_kw(a, "storedist")) && i + 1 < args.len() {
+            f(i + 1, kflags::OW | kflags::UPDATE);
+            i += 1;
+        } else if is_kw(a, "count") {
+            i += 1;
+        }
+        i += 1;
+    }
+}
+
+fn georadius_keys(args: &[bytes::Bytes], f: &mut dyn FnMut(usize, u16)) {
+    radius_keys(args, 6, f);
+}
+
+fn georadiusbymember_keys(args: &[bytes::Bytes], f: &mut dyn FnMut(usize, u16)) {
+    radius_keys(args, 5, f);
+}
+
 const fn store_spec(keyword: &'static str, from: i32) -> KeySpec {
     KeySpec {
         notes: "",
@@ -129,6 +158,7 @@ pub static COMMANDS: &[Command] = &[
             store_spec("STORE", 6),
             store_spec("STOREDIST", 6),
         ],
+        getkeys: Some(georadius_keys),
         handler: Some(georadius_cmd),
         group: "geo",
         since: "3.2.0",
@@ -159,6 +189,7 @@ pub static COMMANDS: &[Command] = &[
             store_spec("STORE", 5),
             store_spec("STOREDIST", 5),
         ],
+        getkeys: Some(georadiusbymember_keys),
         handler: Some(georadiusbymember_cmd),
         group: "geo",
         since: "3.2.0",
@@ -628,8 +659,8 @@ fn search_generic(ctx: &mut Ctx<'_, '_>, variant: Variant) -> CmdResult {
         return Err(CmdError::err("the ANY argument requires COUNT argument"));
     }
     if let Some(key) = store_key {
-        // The dispatcher locked the keys the key specs name (the first STORE / STOREDIST);
-        // a repeated option naming another key cannot be written safely.
+        // The dispatcher locked every key `radius_keys` names; one it missed could not be
+        // written safely.
         let mut idx = Vec::new();
         cmd.key_indices(args, &mut idx);
         if !idx.iter().any(|&i| args[i] == key) {

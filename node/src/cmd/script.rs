@@ -405,7 +405,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_, '_>, run: Run<'_>) -> CmdResult {
     db.expired = 0;
     ctx.db = db;
 
-    write_reply(&mut ctx.out, &reply);
+    write_reply(&mut ctx.out, &reply, &ctx.server.stats);
     Ok(())
 }
 
@@ -430,7 +430,14 @@ fn execute(
             redislib::value_to_reply(values.first().unwrap_or(&Value::Nil), resp)
         }
         Err(e) => {
-            Reply::Error(error_text(&e, run.name, run.chunk_name, lua.error_line).into_bytes())
+            let text = error_text(&e, run.name, run.chunk_name, lua.error_line).into_bytes();
+            // A command's error raised by redis.call was counted when the command failed.
+            match &e {
+                LuaError::Raise(Value::Table(t)) if redislib::is_counted(&t.0.borrow()) => {
+                    Reply::CountedError(text)
+                }
+                _ => Reply::Error(text),
+            }
         }
     };
     ferrodis_lua::value::arena_collect_keeping(keep);
@@ -451,11 +458,17 @@ fn error_text(e: &LuaError, name: &str, chunk_name: &str, line: Option<u32>) -> 
     format!("{msg} script: {name}, on @{chunk_name}:{line}.")
 }
 
-/// Writes a script's reply in the client's protocol.
-pub fn write_reply(out: &mut ReplyWriter<'_>, r: &Reply) {
+/// Writes a script's reply in the client's protocol, counting its errors (nested ones too)
+/// in `stats` unless they were counted when a command of the script failed.
+pub fn write_reply(out: &mut ReplyWriter<'_>, r: &Reply, stats: &crate::server::Stats) {
+    let write_reply = |out: &mut ReplyWriter<'_>, r: &Reply| write_reply(out, r, stats);
     match r {
         Reply::Status(s) => out.status_bytes(s),
-        Reply::Error(e) => out.error_bytes(e),
+        Reply::Error(e) => {
+            stats.count_error(&String::from_utf8_lossy(e));
+            out.error_bytes(e)
+        }
+        Reply::CountedError(e) => out.error_bytes(e),
         Reply::Int(n) => out.int(*n),
         Reply::Bulk(b) => out.bulk(b),
         Reply::NilBulk | Reply::Null => out.null(),

@@ -1019,7 +1019,8 @@ fn memory_usage(ctx: &mut Ctx) -> CmdResult {
         if ctx.args[i].eq_ignore_ascii_case(b"SAMPLES") && i + 1 < ctx.args.len() {
             match crate::util::num::parse_i64(&ctx.args[i + 1]) {
                 Some(n) if n >= 0 => {}
-                Some(_) => return Err(CmdError::err("SAMPLES must be greater than or equal to 0")),
+                // Redis's answer to a negative count.
+                Some(_) => return Err(CmdError::Syntax),
                 None => return Err(CmdError::NotInteger),
             }
             i += 2;

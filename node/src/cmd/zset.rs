@@ -382,21 +382,78 @@ fn score_ranks(z: &ZSetValue, r: &ScoreRange) -> (usize, usize) {
     (lo, hi.max(lo))
 }
 
-/// The ascending ranks `lo..hi` of the members within a lexicographical range.
-fn lex_ranks(z: &ZSetValue, min: &LexBound, max: &LexBound) -> (usize, usize) {
-    let lo = z.count_prefix(|_, m| match min {
-        LexBound::Min => false,
-        LexBound::Max => true,
-        LexBound::Incl(x) => m < x.as_slice(),
-        LexBound::Excl(x) => m <= x.as_slice(),
-    });
-    let hi = z.count_prefix(|_, m| match max {
+/// Whether `m` is not below `min` / not above `max`.
+fn lex_gte_min(m: &[u8], min: &LexBound) -> bool {
+    match min {
+        LexBound::Min => true,
+        LexBound::Max => false,
+        LexBound::Incl(x) => m >= x.as_slice(),
+        LexBound::Excl(x) => m > x.as_slice(),
+    }
+}
+
+fn lex_lte_max(m: &[u8], max: &LexBound) -> bool {
+    match max {
         LexBound::Min => false,
         LexBound::Max => true,
         LexBound::Incl(x) => m <= x.as_slice(),
         LexBound::Excl(x) => m < x.as_slice(),
+    }
+}
+
+/// The ascending ranks `lo..hi` of the members within a lexicographical range, walked from
+/// the lowest rank (from the highest with `rev`).
+///
+/// When every member has the same score (the case the lex commands are for) the members are
+/// in order and this is a binary search. Otherwise Redis's answer depends on the order by
+/// score (its documentation calls it unspecified), and this is what its listpack encoding
+/// does, so small sorted sets answer as in Redis: nothing unless the last member is not
+/// below `min` and the first not above `max`; then the range starts at the first member,
+/// in order, not below `min` if that one is not above `max`, and goes on while members are
+/// not above `max` (with `rev`: from the end, the first not above `max` if it is not below
+/// `min`, and back while members are not below `min`).
+fn lex_ranks(z: &ZSetValue, min: &LexBound, max: &LexBound, rev: bool) -> (usize, usize) {
+    let n = z.len();
+    let mut ends: [(f64, Vec<u8>); 2] = Default::default();
+    z.for_range(0, 1, false, &mut |m, s| ends[0] = (s, m.to_vec()));
+    z.for_range(n.saturating_sub(1), n, false, &mut |m, s| {
+        ends[1] = (s, m.to_vec())
     });
-    (lo, hi.max(lo))
+    if n == 0 || !lex_gte_min(&ends[1].1, min) || !lex_lte_max(&ends[0].1, max) {
+        return (0, 0);
+    }
+    if ends[0].0 == ends[1].0 {
+        let lo = z.count_prefix(|_, m| !lex_gte_min(m, min));
+        let hi = z.count_prefix(|_, m| lex_lte_max(m, max));
+        return (lo, hi.max(lo));
+    }
+    let mut members: Vec<Vec<u8>> = Vec::with_capacity(n);
+    z.for_range(0, n, false, &mut |m, _| members.push(m.to_vec()));
+    if rev {
+        let Some(last) = members.iter().rposition(|m| lex_lte_max(m, max)) else {
+            return (0, 0);
+        };
+        if !lex_gte_min(&members[last], min) {
+            return (0, 0);
+        }
+        let lo = members[..last]
+            .iter()
+            .rposition(|m| !lex_gte_min(m, min))
+            .map_or(0, |i| i + 1);
+        (lo, last + 1)
+    } else {
+        let Some(first) = members.iter().position(|m| lex_gte_min(m, min)) else {
+            return (0, 0);
+        };
+        if !lex_lte_max(&members[first], max) {
+            return (0, 0);
+        }
+        let hi = members[first..]
+            .iter()
+            .position(|m| !lex_lte_max(m, max))
+            .map_or(n, |i| first + i);
+        (first, hi)
+    }
 }
 
 /// Applies LIMIT offset/count to the ranks `lo..hi` walked forwards or backwards; returns the
@@ -647,7 +704,7 @@ fn zlexcount_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
         ..
     } = ctx;
     let n = zread(db, hits, misses, &args[1])?.map_or(0, |z| {
-        let (lo, hi) = lex_ranks(z, &min, &max);
+        let (lo, hi) = lex_ranks(z, &min, &max, false);
         hi - lo
     });
     out.int(n as i64);
@@ -734,7 +791,7 @@ fn select(z: &ZSetValue, spec: &RangeSpec, rev: bool, offset: i64, limit: i64) -
             apply_limit(lo, hi, offset, limit, rev)
         }
         RangeSpec::Lex(min, max) => {
-            let (lo, hi) = lex_ranks(z, min, max);
+            let (lo, hi) = lex_ranks(z, min, max, rev);
             apply_limit(lo, hi, offset, limit, rev)
         }
     }

@@ -82,17 +82,18 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
 
 /// Parses a double as a bare C `strtod` call that must consume the rest of the C string (the
 /// score ranges of ZRANGEBYSCORE, ZCOUNT...): the argument ends at its first NUL byte, leading
-/// whitespace is skipped, an empty rest is 0, overflow gives +-inf and underflow 0; NaN fails.
+/// whitespace is skipped, an empty argument is 0 (nothing to convert, nothing left over), but
+/// whitespace alone is not (strtod then converts nothing and leaves it all); overflow gives
+/// +-inf and underflow 0; NaN fails.
 pub fn parse_strtod(s: &[u8]) -> Option<f64> {
     let s = super::cstr(s);
-    let start = s
-        .iter()
-        .position(|&c| !matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
-        .unwrap_or(s.len());
-    let s = &s[start..];
     if s.is_empty() {
         return Some(0.0);
     }
+    let start = s
+        .iter()
+        .position(|&c| !matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))?;
+    let s = &s[start..];
     match scan_float(s)? {
         Scanned::Inf { negative } => Some(if negative {
             f64::NEG_INFINITY
@@ -602,6 +603,19 @@ impl std::fmt::Write for StackBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn score_bounds_parse_as_strtod() {
+        // Empty: 0 (nothing left over); whitespace alone: nothing converted, all left over.
+        assert_eq!(parse_strtod(b""), Some(0.0));
+        assert_eq!(parse_strtod(b"\0junk"), Some(0.0));
+        assert_eq!(parse_strtod(b"\r\n"), None);
+        assert_eq!(parse_strtod(b"\t"), None);
+        assert_eq!(parse_strtod(b" 1.5"), Some(1.5));
+        assert_eq!(parse_strtod(b"1.5 "), None);
+        assert_eq!(parse_strtod(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_strtod(b"nan"), None);
+    }
 
     /// Formats with `%.17g` into a String.
     fn g(v: f64) -> String {
