@@ -79,6 +79,15 @@ impl CmdError {
     pub fn raw(text: &'static str) -> CmdError {
         CmdError::Msg(Cow::Borrowed(text))
     }
+
+    /// Redis's `addReplySubcommandSyntaxError`: a subcommand of `container` (upper case, as
+    /// `CLUSTER`) it does not know, or called with the wrong number of arguments.
+    pub fn subcommand_syntax(sub: &[u8], container: &str) -> CmdError {
+        CmdError::err(format!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try {container} HELP.",
+            lossy(sub, 128)
+        ))
+    }
 }
 
 /// `ERR unknown command 'x', with args beginning with: 'a' 'b' ` (Redis quotes up to 128 bytes of args).

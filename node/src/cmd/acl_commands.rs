@@ -95,10 +95,7 @@ static ACL: &[Command] = &[
 
 /// `addReplySubcommandSyntaxError`.
 fn syntax_error(ctx: &Ctx) -> CmdError {
-    CmdError::err(format!(
-        "unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
-        error::lossy(&ctx.args[1], 128)
-    ))
+    CmdError::subcommand_syntax(&ctx.args[1], "ACL")
 }
 
 fn lossy(b: &[u8]) -> String {

@@ -729,10 +729,7 @@ fn flushslots(ctx: &mut Ctx) -> CmdResult {
 fn meet(ctx: &mut Ctx) -> CmdResult {
     let c = cluster(ctx)?;
     if ctx.args.len() > 5 {
-        return Err(CmdError::err(format!(
-            "unknown subcommand or wrong number of arguments for '{}'. Try CLUSTER HELP.",
-            lossy(ctx.arg(1))
-        )));
+        return Err(CmdError::subcommand_syntax(ctx.arg(1), "CLUSTER"));
     }
     let ip_arg = lossy(ctx.arg(2));
     let port_arg = lossy(ctx.arg(3));

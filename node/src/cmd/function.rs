@@ -200,13 +200,7 @@ fn propagate_verbatim(ctx: &mut Ctx<'_, '_>) {
 
 /// Redis's refusal of extra arguments to FLUSH and RESTORE (it names the subcommand as given).
 fn subcommand_syntax(ctx: &Ctx<'_, '_>) -> CmdError {
-    CmdError::Msg(
-        format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
-            String::from_utf8_lossy(ctx.arg(1))
-        )
-        .into(),
-    )
+    CmdError::subcommand_syntax(ctx.arg(1), "FUNCTION")
 }
 
 fn function_load(ctx: &mut Ctx<'_, '_>) -> CmdResult {

@@ -1152,6 +1152,115 @@ fn protected_allowed(setting: &str, client: &crate::dispatch::Client) -> bool {
     }
 }
 
+/// `DEBUG OBJECT key`: Redis's one-line description of a value (the address is where
+/// ferrodis holds it; a list is described as the quicklist Redis would make of it: nodes of
+/// up to 8 KB of listpack, which is also what its serialized length counts).
+fn debug_object(ctx: &mut Ctx) -> Result<String, CmdError> {
+    let fill = ctx.server.config.read().get_str("list-max-listpack-size");
+    let compress = ctx.server.config.read().get_str("list-compress-depth");
+    let key = ctx.args[2].clone();
+    let now_s = (crate::server::unix_ms() / 1000) as u32;
+    let slot = crate::db::key_slot(&key);
+    ctx.with_view(ctx.client.db, Some(&[slot]), |db| {
+        db.peek(&key).map(|e| {
+            let v = &e.value;
+            let refcount = match v {
+                crate::db::Value::Int(n) if (0..10_000).contains(n) => i32::MAX as i64,
+                _ => 1,
+            };
+            let mut body = Vec::new();
+            crate::rdb::write_value(&mut body, v, true);
+            let mut serialized = body.len();
+            let mut list_fields = String::new();
+            if let crate::db::Value::List(l) = v {
+                // As listpacks: 6 bytes of header, each element with its length and
+                // back-length bytes (one each while short), one end byte.
+                let bytes: usize = 7 + l.iter().map(|x| x.len() + 2).sum::<usize>();
+                let nodes = bytes.div_ceil(8192).max(1);
+                // Written as the node count, then each node's container byte and listpack
+                // as a string.
+                let len_size = |n: usize| match n {
+                    0..64 => 1,
+                    64..16384 => 2,
+                    _ => 5,
+                };
+                serialized = len_size(nodes) + nodes * (1 + len_size(bytes / nodes)) + bytes;
+                list_fields = format!(
+                    " ql_nodes:{nodes} ql_avg_node:{:.2} ql_listpack_max:{} ql_compressed:{} ql_uncompressed_size:{bytes}",
+                    l.len() as f64 / nodes as f64,
+                    fill.as_deref().unwrap_or("-2"),
+                    u8::from(compress.as_deref().is_some_and(|c| c != "0")),
+                );
+            }
+            format!(
+                "Value at:{:p} refcount:{refcount} encoding:{} serializedlength:{serialized} lru:{} lru_seconds_idle:{}{list_fields}",
+                v as *const _,
+                v.encoding(),
+                e.access & 0x00ff_ffff,
+                now_s.saturating_sub(e.access),
+            )
+        })
+    })
+    .ok_or(CmdError::raw("ERR no such key"))
+}
+
+/// `DEBUG PROTOCOL type`: Redis's sample reply of each RESP type, for client tests.
+fn debug_protocol(ctx: &mut Ctx) -> CmdResult {
+    let out = &mut ctx.out;
+    match ctx.args[2].to_ascii_lowercase().as_slice() {
+        b"string" => out.bulk(b"Hello World"),
+        b"integer" => out.int(12345),
+        // Redis's sample, not an approximation of pi.
+        #[allow(clippy::approx_constant)]
+        b"double" => out.double(3.141),
+        b"bignum" => out.big_number(b"1234567999999999999999999999999999999"),
+        b"null" => out.null(),
+        b"array" | b"set" | b"map" => {
+            let kind = ctx.args[2].to_ascii_lowercase();
+            match kind.as_slice() {
+                b"array" => out.array(3),
+                b"set" => out.set(3),
+                _ => out.map(3),
+            }
+            for i in 0..3 {
+                out.int(i);
+                if kind == b"map" {
+                    out.boolean(i == 1);
+                }
+            }
+        }
+        b"attrib" => {
+            if out.is_resp3() {
+                out.raw(b"|1\r\n");
+                out.bulk(b"key-popularity");
+                out.array(2);
+                out.bulk(b"key:123");
+                out.int(90);
+            }
+            out.bulk(b"Some real reply following the attribute");
+        }
+        b"push" => {
+            if !out.is_resp3() {
+                return Err(CmdError::raw("ERR RESP2 is not supported by this command"));
+            }
+            out.push(2);
+            out.bulk(b"server-cpu-usage");
+            out.int(42);
+            out.bulk(b"Some real reply following the push reply");
+        }
+        b"verbatim" => out.verbatim(b"This is a verbatim\nstring"),
+        b"true" => out.boolean(true),
+        b"false" => out.boolean(false),
+        _ => {
+            return Err(CmdError::raw(
+                "ERR Wrong protocol type name. Please use one of the following: \
+                 string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false",
+            ))
+        }
+    }
+    Ok(())
+}
+
 /// The refusal of MODULE LOAD/LOADEX/UNLOAD when [`module_allowed`] says no.
 pub const MODULE_NOT_ALLOWED: &str = "ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
 
@@ -1226,6 +1335,28 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
             });
             ctx.out.ok();
         }
+        (b"digest", 2) => {
+            let d = ctx.with_view(0, None, |db| {
+                crate::util::digest::dataset_digest(crate::db::NDBS, |i, f| {
+                    db.in_db(i, |db| db.for_each(|k, e| f(k, &e.value, e.expire_at != 0)))
+                })
+            });
+            ctx.out.simple(&crate::util::digest::hex(&d));
+        }
+        (b"object", 3) => {
+            let line = debug_object(ctx)?;
+            ctx.out.simple(&line);
+        }
+        (b"protocol", 3) => debug_protocol(ctx)?,
+        (b"error", 3) => {
+            let text = crate::error::lossy(&ctx.args[2], usize::MAX);
+            ctx.server.stats.count_error(&text);
+            ctx.out.error_bytes(text.as_bytes());
+        }
+        (b"log", 3) => {
+            tracing::warn!("DEBUG LOG: {}", crate::error::lossy(&ctx.args[2], usize::MAX));
+            ctx.out.ok();
+        }
         (b"help", 2) => help(
             ctx,
             "DEBUG",
@@ -1241,14 +1372,20 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
                 "    Output a hash for every given key's value (what redis-cli --cluster fix compares).",
                 "SET-ACTIVE-EXPIRE <0|1>",
                 "    Turn the active expiry cycle off or on.",
+                "DIGEST",
+                "    Output a hash of every key and value of every database.",
+                "OBJECT <key>",
+                "    Show how the value at <key> is held: encoding, serialized length, LRU.",
+                "PROTOCOL <type>",
+                "    Reply with a sample value of one type: string, integer, double, bignum,",
+                "    null, array, set, map, attrib, push, verbatim, true or false.",
+                "ERROR <string>",
+                "    Reply with <string> as an error (for client tests).",
+                "LOG <message>",
+                "    Write <message> in the server log.",
             ],
         ),
-        _ => {
-            return Err(CmdError::UnknownSubcommand(
-                crate::error::lossy(&ctx.args[1], 128),
-                "DEBUG".into(),
-            ))
-        }
+        _ => return Err(CmdError::subcommand_syntax(&ctx.args[1], "DEBUG")),
     }
     Ok(())
 }

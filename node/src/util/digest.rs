@@ -82,48 +82,83 @@ fn type_number(v: &Value) -> u32 {
 /// The digest of a value; `has_ttl` mixes in Redis's expire marker.
 pub fn value_digest(v: &Value, has_ttl: bool) -> [u8; 20] {
     let mut d = [0u8; 20];
-    mix(&mut d, &type_number(v).to_be_bytes());
-    match v {
-        Value::Int(n) => mix(&mut d, itoa::Buffer::new().format(*n).as_bytes()),
-        Value::Str(s) => mix(&mut d, s.as_slice()),
-        Value::Raw(s) => mix(&mut d, s),
-        Value::List(l) => {
-            for e in l.iter() {
-                mix(&mut d, e);
+    digest_into(&mut d, v, has_ttl);
+    d
+}
+
+/// `DEBUG DIGEST`: a digest of every key and value of every database, which two servers
+/// holding the same data agree on whatever order they hold it in: per database holding
+/// keys, its number is mixed into the result, then each key's digest (its name mixed, then
+/// its value's) is XORed in. All zeros for an empty dataset. `keys(db, f)` calls `f` with
+/// every key of a database, its value and whether it has a TTL.
+pub fn dataset_digest(
+    databases: usize,
+    mut keys: impl FnMut(usize, &mut dyn FnMut(&[u8], &Value, bool)),
+) -> [u8; 20] {
+    let mut out = [0u8; 20];
+    for db in 0..databases {
+        let mut acc = [0u8; 20];
+        let mut any = false;
+        keys(db, &mut |key, v, has_ttl| {
+            any = true;
+            let mut d = [0u8; 20];
+            mix(&mut d, key);
+            digest_into(&mut d, v, has_ttl);
+            xor(&mut acc, &d);
+        });
+        if any {
+            mix(&mut out, &(db as u32).to_be_bytes());
+            for (o, x) in out.iter_mut().zip(acc) {
+                *o ^= x;
             }
         }
-        Value::Set(s) => s.for_each(|m| xor(&mut d, m)),
+    }
+    out
+}
+
+/// Mixes the digest of `v` into `d`.
+fn digest_into(d: &mut [u8; 20], v: &Value, has_ttl: bool) {
+    mix(d, &type_number(v).to_be_bytes());
+    match v {
+        Value::Int(n) => mix(d, itoa::Buffer::new().format(*n).as_bytes()),
+        Value::Str(s) => mix(d, s.as_slice()),
+        Value::Raw(s) => mix(d, s),
+        Value::List(l) => {
+            for e in l.iter() {
+                mix(d, e);
+            }
+        }
+        Value::Set(s) => s.for_each(|m| xor(d, m)),
         Value::ZSet(z) => z.for_each(|m, score| {
             let mut e = [0u8; 20];
             mix(&mut e, m);
             let mut buf = Vec::new();
             crate::util::num::fmt_double_17g(score, &mut buf);
             mix(&mut e, &buf);
-            xor(&mut d, &e);
+            xor(d, &e);
         }),
         Value::Hash(h) => {
             for (f, val) in h.iter() {
                 let mut e = [0u8; 20];
                 mix(&mut e, f);
                 mix(&mut e, val);
-                xor(&mut d, &e);
+                xor(d, &e);
             }
         }
         Value::Stream(s) => {
             use crate::db::types::stream::StreamId;
             s.range(StreamId::MIN, StreamId::MAX, false, |id, fields| {
-                mix(&mut d, format!("{}.{}", id.ms, id.seq).as_bytes());
+                mix(d, format!("{}.{}", id.ms, id.seq).as_bytes());
                 for f in fields {
-                    mix(&mut d, f);
+                    mix(d, f);
                 }
                 true
             });
         }
     }
     if has_ttl {
-        xor(&mut d, b"!!expire!!");
+        xor(d, b"!!expire!!");
     }
-    d
 }
 
 /// Lowercase hex of a digest.
