@@ -495,9 +495,7 @@ fn run(
         && crate::pubsub::is_subscribed(&client.info)
     {
         let e = CmdError::NotInPubSubContext(full_name(parent, cmd));
-        crate::cmd::count_rejected(cmd);
-        reply_error(server, out, proto, &e);
-        return Outcome::Done;
+        return reject(server, client, parent, cmd, out, &e);
     }
 
     let view = ViewCtx {
@@ -895,7 +893,17 @@ fn exec(
     }
     client.deny_blocking = true;
     let mut created = Vec::new();
-    let (mut client, mut out) = (client, out);
+    // A CONFIG SET in the transaction applies to the commands after it: each new snapshot
+    // of the settings gets a cell that outlives the loop's borrows.
+    let mut version = server.settings_version();
+    let snapshots: Vec<std::cell::OnceCell<Arc<Settings>>> = cmds
+        .iter()
+        .filter(|e| e.cmd.group == "server" && e.cmd.name == "set")
+        .map(|_| std::cell::OnceCell::new())
+        .collect();
+    let mut next_snapshot = snapshots.iter();
+    let mut settings = settings;
+    let (mut client, mut out) = (&mut *client, &mut *out);
     for e in &mut cmds {
         db.index = client.db;
         let mark = out.len();
@@ -919,6 +927,11 @@ fn exec(
             db,
             crate::server::mono_ns(),
         );
+        if let Some(fresh) = server.settings_if_changed(&mut version) {
+            if let Some(cell) = next_snapshot.next() {
+                settings = cell.get_or_init(|| fresh);
+            }
+        }
         created.append(&mut db.take_created());
         client.blocked = None;
         if silenced(client.reply_mode) {

@@ -128,8 +128,11 @@ fn pfadd_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
         for ele in &args[2..] {
             if hll::add(h, ele, max).map_err(corrupt)? {
                 *updated += 1;
+                // At once: a later element may fail, and the change stays.
+                hll::invalidate(h);
             }
         }
+        // A new key counts as updated: its cache starts stale too.
         if *updated > 0 {
             hll::invalidate(h);
         }

@@ -651,7 +651,8 @@ fn ttl_generic(ctx: &mut Ctx, millis: bool, absolute: bool) -> CmdResult {
             if millis {
                 ms
             } else {
-                (ms + 500) / 1000
+                // Rounded to the nearest second without overflowing near i64::MAX.
+                ((i128::from(ms) + 500) / 1000) as i64
             }
         }
     };

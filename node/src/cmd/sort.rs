@@ -203,7 +203,12 @@ fn run(ctx: &mut Ctx<'_, '_>, readonly: bool) -> CmdResult {
         Some(Value::ZSet(z)) => z.len(),
         Some(_) => return Err(CmdError::WrongType),
     } as i64;
-    if o.dontsort && storing && matches!(e.as_ref().map(|e| &e.value), Some(Value::Set(_))) {
+    // A set's order is not deterministic: sorted anyway when it is stored or read by a
+    // script, as in Redis.
+    if o.dontsort
+        && (storing || ctx.client.in_script)
+        && matches!(e.as_ref().map(|e| &e.value), Some(Value::Set(_)))
+    {
         o.dontsort = false;
         o.alpha = true;
         o.by = None;
@@ -395,7 +400,7 @@ fn collate(a: &[u8], b: &[u8], binary: bool) -> std::cmp::Ordering {
 
 /// A value sorted as a number, as Redis reads it with `strtod`: the whole C string, leading
 /// white space allowed, the empty string 0; None for anything else, NaN, or a value out of
-/// range.
+/// range, subnormal numbers included (strtod reports ERANGE for them, and SORT checks).
 fn sort_score(v: &[u8]) -> Option<f64> {
     let s = cstr(v);
     if s.is_empty() {
@@ -404,7 +409,7 @@ fn sort_score(v: &[u8]) -> Option<f64> {
     let start = s
         .iter()
         .position(|c| !c.is_ascii_whitespace() && *c != 0x0b)?;
-    num::parse_f64(&s[start..])
+    num::parse_f64(&s[start..]).filter(|v| *v == 0.0 || v.is_normal() || v.is_infinite())
 }
 
 /// The value a `BY` or `GET` pattern names for `elem` (Redis's `lookupKeyByPattern`): `#` is

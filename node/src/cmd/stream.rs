@@ -1042,7 +1042,11 @@ fn read_generic(ctx: &mut Ctx<'_, '_>, group_mode: bool) -> CmdResult {
             }
             froms.push(From::New);
         } else {
-            froms.push(From::After(strict_id(ida, 0)?));
+            match strict_id(ida, 0)? {
+                // Redis reads `>` as this ID, so the ID itself means the same.
+                id if group_mode && id == StreamId::MAX => froms.push(From::New),
+                id => froms.push(From::After(id)),
+            }
         }
     }
 

@@ -89,6 +89,18 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// The limits for a value that comes as a listpack (`listpack` true): Redis 7.0 keeps
+    /// such a hash or sorted set packed unless it has too many entries, however long its
+    /// values are.
+    fn packed(&self, listpack: bool) -> Limits {
+        let mut l = *self;
+        if listpack {
+            l.hash.value = u64::MAX;
+            l.zset.max_value = usize::MAX;
+        }
+        l
+    }
+
     pub fn from_settings(s: &crate::server::Settings) -> Limits {
         Limits {
             hash: HashLimits {
@@ -479,12 +491,12 @@ impl<'a> Reader<'a> {
             kind::HASH_LISTPACK | kind::HASH_ZIPLIST => {
                 let blob = self.string()?;
                 let elems = parse_blob(t == kind::HASH_ZIPLIST, &blob)?;
-                hash_from_elems(&elems, limits)
+                hash_from_elems(&elems, &limits.packed(t == kind::HASH_LISTPACK))
             }
             kind::ZSET_LISTPACK | kind::ZSET_ZIPLIST => {
                 let blob = self.string()?;
                 let elems = parse_blob(t == kind::ZSET_ZIPLIST, &blob)?;
-                zset_from_elems(&elems, limits)
+                zset_from_elems(&elems, &limits.packed(t == kind::ZSET_LISTPACK))
             }
             kind::LIST_QUICKLIST | kind::LIST_QUICKLIST_2 => {
                 let nodes = self.count()?;
