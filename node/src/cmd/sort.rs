@@ -191,7 +191,16 @@ fn run(ctx: &mut Ctx<'_, '_>, readonly: bool) -> CmdResult {
     // replica stores the same list).
     let elems: Vec<Vec<u8>>;
     let mut ranged = false;
-    let found = ctx.db.get(key).is_some();
+    let found = match ctx.db.get(key) {
+        Some(e) => {
+            // Redis 7.0 turns a sorted set it sorts into a skiplist first, SORT_RO too.
+            if let Value::ZSet(z) = &mut e.value {
+                z.to_skiplist();
+            }
+            true
+        }
+        None => false,
+    };
     if !storing {
         ctx.hit(found);
     }

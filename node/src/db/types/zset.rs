@@ -806,6 +806,12 @@ impl ZSetValue {
         }
     }
 
+    /// Makes a listpack sorted set a skiplist, as Redis's SORT does to every sorted set it
+    /// reads (OBJECT ENCODING shows it).
+    pub fn to_skiplist(&mut self) {
+        self.convert_to_big();
+    }
+
     fn convert_to_big(&mut self) {
         let Repr::Pack(p) = &self.repr else {
             return;
