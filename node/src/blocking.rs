@@ -290,40 +290,62 @@ pub fn cancel(server: &Server, id: u64) -> bool {
 }
 
 thread_local! {
-    /// Set while this thread holds the serve mutex through [`hold_serve`].
-    static SERVE_HELD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// While this thread runs a transaction (see [`defer_unblocks`]): the clients CLIENT
+    /// UNBLOCK named, to unblock once the transaction has released its shards.
+    static DEFERRED: std::cell::RefCell<Option<Vec<(u64, bool)>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
-/// The serve mutex, held by a transaction that queues `CLIENT UNBLOCK` from before it locks
-/// its shards until it releases them: serving takes the mutex, then a shard, so a
-/// transaction holding a shard must not wait for the mutex. [`unblock`] on this thread then
-/// runs under it.
-pub struct ServeHold<'a> {
-    _guard: parking_lot::MutexGuard<'a, ()>,
-}
+/// CLIENT UNBLOCK queued in a transaction, which holds shards: unblocking takes the serve
+/// mutex, which serving takes before a shard, so it cannot be taken there; and holding it
+/// for the whole transaction would stall every thread that cancels a wait. The unblocks are
+/// recorded instead and run by [`DeferredUnblocks::finish`] after the transaction.
+pub struct DeferredUnblocks(());
 
-impl Drop for ServeHold<'_> {
-    fn drop(&mut self) {
-        SERVE_HELD.with(|h| h.set(false));
+impl DeferredUnblocks {
+    /// Unblocks the clients the transaction named (call without keyspace locks).
+    pub fn finish(self, server: &Server) {
+        let ids = DEFERRED.with(|d| d.borrow_mut().take()).unwrap_or_default();
+        for (id, error) in ids {
+            unblock(server, id, error);
+        }
     }
 }
 
-/// Takes the serve mutex for a transaction (see [`ServeHold`]).
-pub fn hold_serve(server: &Server) -> ServeHold<'_> {
-    let guard = server.blocking.serve.lock();
-    SERVE_HELD.with(|h| h.set(true));
-    ServeHold { _guard: guard }
+impl Drop for DeferredUnblocks {
+    fn drop(&mut self) {
+        DEFERRED.with(|d| d.borrow_mut().take());
+    }
 }
 
-/// True for the commands a transaction must take the serve mutex for (see [`ServeHold`]).
-pub fn needs_serve(cmd: &crate::cmd::Command) -> bool {
+/// Starts recording this thread's CLIENT UNBLOCKs (see [`DeferredUnblocks`]).
+pub fn defer_unblocks() -> DeferredUnblocks {
+    DEFERRED.with(|d| *d.borrow_mut() = Some(Vec::new()));
+    DeferredUnblocks(())
+}
+
+/// True for the commands a transaction defers (see [`DeferredUnblocks`]).
+pub fn needs_deferral(cmd: &crate::cmd::Command) -> bool {
     cmd.group == "connection" && cmd.name == "unblock"
 }
 
 /// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: answers a blocked client as if it timed out, or with
 /// an error. False if the client is not blocked.
 pub fn unblock(server: &Server, id: u64, error: bool) -> bool {
-    let _serving = (!SERVE_HELD.with(|h| h.get())).then(|| server.blocking.serve.lock());
+    // Inside a transaction: answer whether the client is blocked now, unblock it after.
+    let deferred = DEFERRED.with(|d| {
+        d.borrow_mut().as_mut().map(|list| {
+            let blocked = server.blocking.registry.lock().waiters.contains_key(&id);
+            if blocked {
+                list.push((id, error));
+            }
+            blocked
+        })
+    });
+    if let Some(blocked) = deferred {
+        return blocked;
+    }
+    let _serving = server.blocking.serve.lock();
     let Some(w) = server.blocking.remove(id) else {
         return false;
     };

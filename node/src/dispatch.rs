@@ -770,6 +770,11 @@ struct Exec {
 /// EXEC: locks every shard the queued commands and the watched keys need, once and in
 /// ascending order (all of them if a queued command needs the whole keyspace), checks WATCH
 /// under those locks, then runs the commands with that one view.
+/// CONFIG SET (a transaction takes new settings after it).
+fn is_config_set(cmd: &Command) -> bool {
+    cmd.group == "server" && cmd.name == "set"
+}
+
 fn exec(
     server: &Server,
     settings: &Settings,
@@ -849,11 +854,12 @@ fn exec(
         .iter()
         .any(|e| e.cmd.flags & flags::SCRIPT_LOCKS != 0 || e.cmd.group == "scripting")
         .then(|| server.keyspace.script_gate());
-    // CLIENT UNBLOCK takes the blocked clients' serve mutex, which comes before the shards.
-    let serve = cmds
+    // CLIENT UNBLOCK takes the blocked clients' serve mutex, which comes before the shards:
+    // it runs after the transaction.
+    let unblocks = cmds
         .iter()
-        .any(|e| crate::blocking::needs_serve(e.cmd))
-        .then(|| crate::blocking::hold_serve(server));
+        .any(|e| crate::blocking::needs_deferral(e.cmd))
+        .then(crate::blocking::defer_unblocks);
     let lock = || {
         if whole {
             server.keyspace.lock_all(view)
@@ -895,10 +901,9 @@ fn exec(
     let mut created = Vec::new();
     // A CONFIG SET in the transaction applies to the commands after it: each new snapshot
     // of the settings gets a cell that outlives the loop's borrows.
-    let mut version = server.settings_version();
     let snapshots: Vec<std::cell::OnceCell<Arc<Settings>>> = cmds
         .iter()
-        .filter(|e| e.cmd.group == "server" && e.cmd.name == "set")
+        .filter(|e| is_config_set(e.cmd))
         .map(|_| std::cell::OnceCell::new())
         .collect();
     let mut next_snapshot = snapshots.iter();
@@ -927,9 +932,9 @@ fn exec(
             db,
             crate::server::mono_ns(),
         );
-        if let Some(fresh) = server.settings_if_changed(&mut version) {
+        if is_config_set(e.cmd) {
             if let Some(cell) = next_snapshot.next() {
-                settings = cell.get_or_init(|| fresh);
+                settings = cell.get_or_init(|| server.settings());
             }
         }
         created.append(&mut db.take_created());
@@ -947,7 +952,9 @@ fn exec(
     client.deny_blocking = false;
     propagate(server, &mut db);
     drop(db);
-    drop(serve);
+    if let Some(u) = unblocks {
+        u.finish(server);
+    }
     server.stats.commands_processed.fetch_add(1, Relaxed);
     if server.has_monitors.load(Relaxed) {
         feed_monitors(server, client, exec_args);

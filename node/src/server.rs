@@ -500,11 +500,6 @@ impl Server {
         Some(self.settings.read().clone())
     }
 
-    /// Moves with every configuration change (see [`Server::settings_if_changed`]).
-    pub fn settings_version(&self) -> u64 {
-        self.settings_version.load(Relaxed)
-    }
-
     pub fn settings(&self) -> Arc<Settings> {
         self.settings.read().clone()
     }

@@ -16,7 +16,6 @@ use crate::util::num;
 
 const RO_ACCESS: &[KeySpec] = &[KeySpec::one(1, kflags::RO | kflags::ACCESS)];
 
-/// The key after the STORE / STOREDIST keyword, searched from argument `from`.
 /// GEORADIUS's keys: the source and every STORE / STOREDIST destination. The specs name
 /// the first of each, but the options may repeat and the last one is written, as in Redis,
 /// so every one named is locked.
@@ -46,6 +45,7 @@ fn georadiusbymember_keys(args: &[bytes::Bytes], f: &mut dyn FnMut(usize, u16)) 
     radius_keys(args, 5, f);
 }
 
+/// The key after the STORE / STOREDIST keyword, searched from argument `from`.
 const fn store_spec(keyword: &'static str, from: i32) -> KeySpec {
     KeySpec {
         notes: "",

@@ -66,11 +66,12 @@ fn lolwut(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
-/// A black and white picture, `width` x `height` dots.
+/// A black and white picture, `width` x `height` dots, one bit each (the largest, 2,000 by
+/// about 400,000 dots, takes 100 MB).
 struct Canvas {
     width: usize,
     height: usize,
-    dots: Vec<bool>,
+    dots: Vec<u64>,
 }
 
 impl Canvas {
@@ -78,18 +79,20 @@ impl Canvas {
         Canvas {
             width,
             height,
-            dots: vec![false; width * height],
+            dots: vec![0; (width * height).div_ceil(64)],
         }
     }
 
     fn set(&mut self, x: i64, y: i64) {
         if (0..self.width as i64).contains(&x) && (0..self.height as i64).contains(&y) {
-            self.dots[y as usize * self.width + x as usize] = true;
+            let i = y as usize * self.width + x as usize;
+            self.dots[i / 64] |= 1 << (i % 64);
         }
     }
 
     fn get(&self, x: usize, y: usize) -> bool {
-        x < self.width && y < self.height && self.dots[y * self.width + x]
+        let i = y * self.width + x;
+        x < self.width && y < self.height && self.dots[i / 64] & (1 << (i % 64)) != 0
     }
 
     /// A straight line between two points, one dot per step along its longer axis.

@@ -1349,8 +1349,8 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
         }
         (b"protocol", 3) => debug_protocol(ctx)?,
         (b"error", 3) => {
+            // Written as is: Redis does not count it in its error statistics either.
             let text = crate::error::lossy(&ctx.args[2], usize::MAX);
-            ctx.server.stats.count_error(&text);
             ctx.out.error_bytes(text.as_bytes());
         }
         (b"log", 3) => {

@@ -401,18 +401,26 @@ fn lex_lte_max(m: &[u8], max: &LexBound) -> bool {
     }
 }
 
-/// The ascending ranks `lo..hi` of the members within a lexicographical range, walked from
-/// the lowest rank (from the highest with `rev`).
+/// The ascending ranks of the members a lexicographical range selects, walked from the
+/// lowest rank (from the highest with `rev`), after LIMIT `offset` / `limit` (a negative
+/// offset selects nothing, a negative limit is no limit).
 ///
 /// When every member has the same score (the case the lex commands are for) the members are
 /// in order and this is a binary search. Otherwise Redis's answer depends on the order by
-/// score (its documentation calls it unspecified), and this is what its listpack encoding
+/// score (its documentation calls it unspecified), and this walks as its listpack encoding
 /// does, so small sorted sets answer as in Redis: nothing unless the last member is not
-/// below `min` and the first not above `max`; then the range starts at the first member,
-/// in order, not below `min` if that one is not above `max`, and goes on while members are
-/// not above `max` (with `rev`: from the end, the first not above `max` if it is not below
-/// `min`, and back while members are not below `min`).
-fn lex_ranks(z: &ZSetValue, min: &LexBound, max: &LexBound, rev: bool) -> (usize, usize) {
+/// below `min` and the first not above `max`; then the walk starts at the first member, in
+/// order, not below `min` if that one is not above `max` (with `rev`: from the end, the
+/// first not above `max` if it is not below `min`), skips `offset` members whatever they
+/// are, and goes on while members are not above `max` (not below `min`).
+fn lex_select(
+    z: &ZSetValue,
+    min: &LexBound,
+    max: &LexBound,
+    rev: bool,
+    offset: i64,
+    limit: i64,
+) -> (usize, usize) {
     let n = z.len();
     let mut ends: [(f64, Vec<u8>); 2] = Default::default();
     z.for_range(0, 1, false, &mut |m, s| ends[0] = (s, m.to_vec()));
@@ -425,34 +433,57 @@ fn lex_ranks(z: &ZSetValue, min: &LexBound, max: &LexBound, rev: bool) -> (usize
     if ends[0].0 == ends[1].0 {
         let lo = z.count_prefix(|_, m| !lex_gte_min(m, min));
         let hi = z.count_prefix(|_, m| lex_lte_max(m, max));
-        return (lo, hi.max(lo));
+        return apply_limit(lo, hi.max(lo), offset, limit, rev);
     }
-    let mut members: Vec<Vec<u8>> = Vec::with_capacity(n);
-    z.for_range(0, n, false, &mut |m, _| members.push(m.to_vec()));
-    if rev {
-        let Some(last) = members.iter().rposition(|m| lex_lte_max(m, max)) else {
-            return (0, 0);
-        };
-        if !lex_gte_min(&members[last], min) {
-            return (0, 0);
-        }
-        let lo = members[..last]
-            .iter()
-            .rposition(|m| !lex_gte_min(m, min))
-            .map_or(0, |i| i + 1);
-        (lo, last + 1)
+    if offset < 0 {
+        return (0, 0);
+    }
+    let (enters, stays) = if rev {
+        (
+            lex_lte_max as fn(&[u8], &LexBound) -> bool,
+            lex_gte_min as fn(&[u8], &LexBound) -> bool,
+        )
     } else {
-        let Some(first) = members.iter().position(|m| lex_gte_min(m, min)) else {
-            return (0, 0);
-        };
-        if !lex_lte_max(&members[first], max) {
-            return (0, 0);
+        (
+            lex_gte_min as fn(&[u8], &LexBound) -> bool,
+            lex_lte_max as fn(&[u8], &LexBound) -> bool,
+        )
+    };
+    let (enter, stay) = if rev { (max, min) } else { (min, max) };
+    // Positions in walk order: the first member entering the range, then where it ends.
+    let (mut first, mut stop, mut dead) = (None::<usize>, None::<usize>, false);
+    let mut pos = 0usize;
+    z.for_range(0, n, rev, &mut |m, _| {
+        match first {
+            None if !dead && enters(m, enter) => {
+                if stays(m, stay) {
+                    first = Some(pos);
+                } else {
+                    dead = true;
+                }
+            }
+            Some(f) if stop.is_none() && pos >= f + offset as usize && !stays(m, stay) => {
+                stop = Some(pos);
+            }
+            _ => {}
         }
-        let hi = members[first..]
-            .iter()
-            .position(|m| !lex_lte_max(m, max))
-            .map_or(n, |i| first + i);
-        (first, hi)
+        pos += 1;
+    });
+    let Some(first) = first else {
+        return (0, 0);
+    };
+    let start = first.saturating_add(offset as usize);
+    let mut end = stop.unwrap_or(n).max(start).min(n);
+    if limit >= 0 {
+        end = end.min(start.saturating_add(limit as usize));
+    }
+    if start >= end {
+        return (0, 0);
+    }
+    if rev {
+        (n - end, n - start)
+    } else {
+        (start, end)
     }
 }
 
@@ -704,7 +735,7 @@ fn zlexcount_cmd(ctx: &mut Ctx<'_, '_>) -> CmdResult {
         ..
     } = ctx;
     let n = zread(db, hits, misses, &args[1])?.map_or(0, |z| {
-        let (lo, hi) = lex_ranks(z, &min, &max, false);
+        let (lo, hi) = lex_select(z, &min, &max, false, 0, -1);
         hi - lo
     });
     out.int(n as i64);
@@ -790,10 +821,7 @@ fn select(z: &ZSetValue, spec: &RangeSpec, rev: bool, offset: i64, limit: i64) -
             let (lo, hi) = score_ranks(z, r);
             apply_limit(lo, hi, offset, limit, rev)
         }
-        RangeSpec::Lex(min, max) => {
-            let (lo, hi) = lex_ranks(z, min, max, rev);
-            apply_limit(lo, hi, offset, limit, rev)
-        }
+        RangeSpec::Lex(min, max) => lex_select(z, min, max, rev, offset, limit),
     }
 }
 

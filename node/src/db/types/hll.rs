@@ -413,8 +413,11 @@ pub fn count(s: &[u8]) -> Result<u64, Corrupt> {
         }
     } else {
         let covered = walk_sparse(s, |_, op| match op {
-            Op::Zero { len, .. } => histo[0] += len as u32,
-            Op::Val { value, len } => histo[value as usize] += len as u32,
+            // Wrapping: enough runs to pass u32 make the value corrupt (covered is checked).
+            Op::Zero { len, .. } => histo[0] = histo[0].wrapping_add(len as u32),
+            Op::Val { value, len } => {
+                histo[value as usize] = histo[value as usize].wrapping_add(len as u32)
+            }
         });
         if covered != REGISTERS {
             return Err(Corrupt);
