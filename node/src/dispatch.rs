@@ -543,11 +543,11 @@ fn run(
         return Outcome::Paused(wait);
     }
     let (mut db, client, _) = invoke(server, settings, client, cmd, args, out, db, started);
-    let created = db.take_created();
+    let created = db.has_created().then(|| db.take_created());
     propagate(server, &mut db);
     drop(db);
     // Clients blocked on keys this command created are served now, the locks released.
-    if !created.is_empty() {
+    if let Some(created) = created {
         crate::blocking::serve_ready(server, settings, created);
     }
     if client.blocked.is_some() {
@@ -1173,7 +1173,9 @@ pub(crate) fn invoke<'a, 's>(
     let out = writer.buf;
     let (dirty, expired) = (db.dirty, db.expired);
     note_propagation(&mut db, cmd, args, from_db);
-    let events = db.take_events();
+    // Taken only when there are some: most commands record none, and dropping an empty
+    // Vec here cost a call per command.
+    let events = db.has_events().then(|| db.take_events());
     if db.track {
         report_modified(server, client.info.id, cmd, args, from_db, &mut db);
         if let Some(before) = replaced {
@@ -1198,7 +1200,9 @@ pub(crate) fn invoke<'a, 's>(
         out.truncate(mark);
         reply_error(server, out, proto, &e);
     }
-    publish_events(server, settings, &events);
+    if let Some(events) = events {
+        publish_events(server, settings, &events);
+    }
     server.stats.commands_processed.fetch_add(1, Relaxed);
     add_stats(server, dirty, expired, hits, misses);
     // Administrative commands are not shown to monitors (Redis deems them too dangerous).

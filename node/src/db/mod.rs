@@ -697,6 +697,16 @@ impl<'a> Db<'a> {
         self.fx.get_or_insert_with(Default::default)
     }
 
+    /// True when a command created keys of a type clients block on (see [`Db::take_created`]).
+    pub fn has_created(&self) -> bool {
+        self.fx.as_ref().is_some_and(|f| !f.created.is_empty())
+    }
+
+    /// True when keyspace events were recorded (see [`Db::take_events`]).
+    pub fn has_events(&self) -> bool {
+        self.fx.as_ref().is_some_and(|f| !f.events.is_empty())
+    }
+
     /// Takes the created-keys list (see [`Effects::created`]).
     pub fn take_created(&mut self) -> Vec<(usize, SmallBytes)> {
         self.fx
