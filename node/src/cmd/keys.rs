@@ -1042,28 +1042,29 @@ fn object_encoding(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
-/// Redis shares the integers 0..10000 between keys (refcount INT_MAX) unless an LRU or LFU
+/// The reference count Redis reports for a value (OBJECT REFCOUNT, DEBUG OBJECT): Redis
+/// shares the integers 0..10000 between keys (refcount INT_MAX) unless an LRU or LFU
 /// maxmemory policy is in force. Redis decides when the value is written; we judge by the
 /// policy in force now, which differs only for keys written before a policy change.
-fn object_refcount(ctx: &mut Ctx) -> CmdResult {
-    let no_sharing = ctx.settings.maxmemory > 0
+pub(crate) fn refcount(v: &Value, settings: &crate::server::Settings) -> i64 {
+    let no_sharing = settings.maxmemory > 0
         && matches!(
-            ctx.settings.policy,
+            settings.policy,
             EvictPolicy::AllKeysLru
                 | EvictPolicy::VolatileLru
                 | EvictPolicy::AllKeysLfu
                 | EvictPolicy::VolatileLfu
         );
-    let shared = object_peek(
-        ctx,
-        |e| matches!(e.value, Value::Int(n) if (0..SHARED_INTEGERS).contains(&n)),
-    );
-    match shared {
-        Some(shared) => ctx.out.int(if shared && !no_sharing {
-            i32::MAX as i64
-        } else {
-            1
-        }),
+    match v {
+        Value::Int(n) if (0..SHARED_INTEGERS).contains(n) && !no_sharing => i32::MAX as i64,
+        _ => 1,
+    }
+}
+
+fn object_refcount(ctx: &mut Ctx) -> CmdResult {
+    let settings = ctx.settings;
+    match object_peek(ctx, |e| refcount(&e.value, settings)) {
+        Some(n) => ctx.out.int(n),
         None => ctx.out.null(),
     }
     Ok(())

@@ -40,7 +40,7 @@ fn lolwut(ctx: &mut Ctx) -> CmdResult {
         };
         Ok(v.clamp(1, max) as usize)
     };
-    let text = match version {
+    let mut text = match version {
         5 => {
             let (cols, per_row, per_col) =
                 (param(0, 66, 1000)?, param(1, 8, 200)?, param(2, 12, 200)?);
@@ -59,7 +59,6 @@ fn lolwut(ctx: &mut Ctx) -> CmdResult {
         }
         _ => "Redis ver. ".to_string(),
     };
-    let mut text = text;
     text.push_str(crate::REDIS_VERSION);
     text.push('\n');
     ctx.out.verbatim(text.as_bytes());

@@ -1161,18 +1161,12 @@ fn debug_object(ctx: &mut Ctx) -> Result<String, CmdError> {
     let key = ctx.args[2].clone();
     let now_s = (crate::server::unix_ms() / 1000) as u32;
     let slot = crate::db::key_slot(&key);
+    let settings = ctx.settings;
     ctx.with_view(ctx.client.db, Some(&[slot]), |db| {
         db.peek(&key).map(|e| {
             let v = &e.value;
-            let refcount = match v {
-                crate::db::Value::Int(n) if (0..10_000).contains(n) => i32::MAX as i64,
-                _ => 1,
-            };
-            let mut body = Vec::new();
-            crate::rdb::write_value(&mut body, v, true);
-            let mut serialized = body.len();
-            let mut list_fields = String::new();
-            if let crate::db::Value::List(l) = v {
+            let refcount = super::keys::refcount(v, settings);
+            let (serialized, list_fields) = if let crate::db::Value::List(l) = v {
                 // As listpacks: 6 bytes of header, each element with its length and
                 // back-length bytes (one each while short), one end byte.
                 let bytes: usize = 7 + l.iter().map(|x| x.len() + 2).sum::<usize>();
@@ -1184,14 +1178,19 @@ fn debug_object(ctx: &mut Ctx) -> Result<String, CmdError> {
                     64..16384 => 2,
                     _ => 5,
                 };
-                serialized = len_size(nodes) + nodes * (1 + len_size(bytes / nodes)) + bytes;
-                list_fields = format!(
+                let serialized = len_size(nodes) + nodes * (1 + len_size(bytes / nodes)) + bytes;
+                let fields = format!(
                     " ql_nodes:{nodes} ql_avg_node:{:.2} ql_listpack_max:{} ql_compressed:{} ql_uncompressed_size:{bytes}",
                     l.len() as f64 / nodes as f64,
                     fill.as_deref().unwrap_or("-2"),
                     u8::from(compress.as_deref().is_some_and(|c| c != "0")),
                 );
-            }
+                (serialized, fields)
+            } else {
+                let mut body = Vec::new();
+                crate::rdb::write_value(&mut body, v, true);
+                (body.len(), String::new())
+            };
             format!(
                 "Value at:{:p} refcount:{refcount} encoding:{} serializedlength:{serialized} lru:{} lru_seconds_idle:{}{list_fields}",
                 v as *const _,
@@ -1207,7 +1206,8 @@ fn debug_object(ctx: &mut Ctx) -> Result<String, CmdError> {
 /// `DEBUG PROTOCOL type`: Redis's sample reply of each RESP type, for client tests.
 fn debug_protocol(ctx: &mut Ctx) -> CmdResult {
     let out = &mut ctx.out;
-    match ctx.args[2].to_ascii_lowercase().as_slice() {
+    let kind = ctx.args[2].to_ascii_lowercase();
+    match kind.as_slice() {
         b"string" => out.bulk(b"Hello World"),
         b"integer" => out.int(12345),
         // Redis's sample, not an approximation of pi.
@@ -1216,7 +1216,6 @@ fn debug_protocol(ctx: &mut Ctx) -> CmdResult {
         b"bignum" => out.big_number(b"1234567999999999999999999999999999999"),
         b"null" => out.null(),
         b"array" | b"set" | b"map" => {
-            let kind = ctx.args[2].to_ascii_lowercase();
             match kind.as_slice() {
                 b"array" => out.array(3),
                 b"set" => out.set(3),

@@ -422,15 +422,15 @@ fn lex_select(
     limit: i64,
 ) -> (usize, usize) {
     let n = z.len();
-    let mut ends: [(f64, Vec<u8>); 2] = Default::default();
-    z.for_range(0, 1, false, &mut |m, s| ends[0] = (s, m.to_vec()));
-    z.for_range(n.saturating_sub(1), n, false, &mut |m, s| {
-        ends[1] = (s, m.to_vec())
-    });
-    if n == 0 || !lex_gte_min(&ends[1].1, min) || !lex_lte_max(&ends[0].1, max) {
+    let (Some((low, low_score)), Some((high, high_score))) =
+        (z.get(0), n.checked_sub(1).and_then(|last| z.get(last)))
+    else {
+        return (0, 0);
+    };
+    if !lex_gte_min(high, min) || !lex_lte_max(low, max) {
         return (0, 0);
     }
-    if ends[0].0 == ends[1].0 {
+    if low_score == high_score {
         let lo = z.count_prefix(|_, m| !lex_gte_min(m, min));
         let hi = z.count_prefix(|_, m| lex_lte_max(m, max));
         return apply_limit(lo, hi.max(lo), offset, limit, rev);
@@ -438,31 +438,34 @@ fn lex_select(
     if offset < 0 {
         return (0, 0);
     }
-    let (enters, stays) = if rev {
-        (
-            lex_lte_max as fn(&[u8], &LexBound) -> bool,
-            lex_gte_min as fn(&[u8], &LexBound) -> bool,
-        )
-    } else {
-        (
-            lex_gte_min as fn(&[u8], &LexBound) -> bool,
-            lex_lte_max as fn(&[u8], &LexBound) -> bool,
-        )
+    // Entering the range from the walk's side, and staying in it towards the other.
+    let enters = |m: &[u8]| {
+        if rev {
+            lex_lte_max(m, max)
+        } else {
+            lex_gte_min(m, min)
+        }
     };
-    let (enter, stay) = if rev { (max, min) } else { (min, max) };
+    let stays = |m: &[u8]| {
+        if rev {
+            lex_gte_min(m, min)
+        } else {
+            lex_lte_max(m, max)
+        }
+    };
     // Positions in walk order: the first member entering the range, then where it ends.
     let (mut first, mut stop, mut dead) = (None::<usize>, None::<usize>, false);
     let mut pos = 0usize;
     z.for_range(0, n, rev, &mut |m, _| {
         match first {
-            None if !dead && enters(m, enter) => {
-                if stays(m, stay) {
+            None if !dead && enters(m) => {
+                if stays(m) {
                     first = Some(pos);
                 } else {
                     dead = true;
                 }
             }
-            Some(f) if stop.is_none() && pos >= f + offset as usize && !stays(m, stay) => {
+            Some(f) if stop.is_none() && pos >= f + offset as usize && !stays(m) => {
                 stop = Some(pos);
             }
             _ => {}
