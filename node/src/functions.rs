@@ -251,10 +251,11 @@ impl Functions {
         })
     }
 
-    /// Installs the libraries an RDB file holds (each replacing one of the same name).
-    pub fn load_all(&self, codes: &[Bytes]) -> Result<(), String> {
+    /// Installs the libraries an RDB file holds, each replacing one of the same name when
+    /// `replace` (else such a library is an error, the ones before it staying installed).
+    pub fn load_all(&self, codes: &[Bytes], replace: bool) -> Result<(), String> {
         for code in codes {
-            self.install(code, true, None)?;
+            self.install(code, replace, None)?;
         }
         Ok(())
     }

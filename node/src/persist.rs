@@ -374,7 +374,16 @@ pub fn load_rdb_from(
     src: impl std::io::Read,
 ) -> Result<file::Loaded, file::LoadError> {
     let mut db = lock_everything_gated(server, unix_ms());
-    load_rdb_into(server, &mut db, src)
+    load_rdb_into(server, &mut db, src, OnDuplicate::Replace)
+}
+
+/// What a load does with a key or a function library the keyspace already has.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum OnDuplicate {
+    /// The file's wins (an empty keyspace, DEBUG RELOAD MERGE).
+    Replace,
+    /// The load fails there (DEBUG RELOAD NOFLUSH without MERGE); what came before stays.
+    Refuse,
 }
 
 /// [`load_rdb_from`] through `db`, which holds every shard.
@@ -382,6 +391,7 @@ pub fn load_rdb_into(
     server: &Server,
     db: &mut Db<'_>,
     src: impl std::io::Read,
+    dup: OnDuplicate,
 ) -> Result<file::Loaded, file::LoadError> {
     let s = server.settings();
     let limits = rdb::Limits::from_settings(&s);
@@ -430,18 +440,36 @@ pub fn load_rdb_into(
         }
     }
     let src = std::io::Cursor::new(head).chain(src);
+    let mut duplicate = None;
     let loaded = file::load_from(src, &limits, now, |index, key, mut entry| {
+        if duplicate.is_some() {
+            return;
+        }
         db.index = index;
+        if dup == OnDuplicate::Refuse && db.peek(key).is_some() {
+            duplicate = Some((index, key.to_vec()));
+            return;
+        }
         entry.access = access;
         db.set_entry(key, entry);
         if let Some(d) = delay {
             std::thread::sleep(d);
         }
     })?;
-    // The file's function libraries, each replacing one of the same name.
+    if let Some((index, key)) = duplicate {
+        warn!(
+            "RDB has duplicated key '{}' in DB {index}",
+            crate::error::lossy(&key, 128)
+        );
+        return Err(file::LoadError {
+            offset: loaded.end,
+            error: rdb::RdbError::Corrupt("Duplicated key found in RDB file".into()),
+        });
+    }
+    // The file's function libraries, each replacing one of the same name unless refused.
     server
         .functions
-        .load_all(&loaded.functions)
+        .load_all(&loaded.functions, dup == OnDuplicate::Replace)
         .map_err(|e| file::LoadError {
             offset: loaded.end,
             error: rdb::RdbError::Corrupt(format!("Failed loading library: {e}")),

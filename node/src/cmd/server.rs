@@ -1152,6 +1152,65 @@ fn protected_allowed(setting: &str, client: &crate::dispatch::Client) -> bool {
     }
 }
 
+/// `DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]`: saves the RDB file (not with NOSAVE), empties
+/// every database and the function libraries (not with NOFLUSH) and loads the file. Unlike
+/// Redis, a file that is not there is refused before anything is emptied.
+fn debug_reload(ctx: &mut Ctx) -> CmdResult {
+    let (mut merge, mut flush, mut save) = (false, true, true);
+    for a in &ctx.args[2..] {
+        match a.to_ascii_lowercase().as_slice() {
+            b"merge" => merge = true,
+            b"noflush" => flush = false,
+            b"nosave" => save = false,
+            _ => {
+                return Err(CmdError::raw(
+                    "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.",
+                ))
+            }
+        }
+    }
+    let server = ctx.server;
+    let load_failed = || CmdError::raw("ERR Error trying to load the RDB dump");
+    ctx.with_view(0, None, |db| {
+        if save {
+            crate::persist::save(server, db).map_err(|_| CmdError::raw("ERR"))?;
+        }
+        let path = crate::persist::rdb_path(server);
+        let file = std::fs::File::open(&path).map_err(|_| load_failed())?;
+        // Not a write of its own: nothing is propagated for the keys it empties.
+        let dirty = db.dirty;
+        if flush {
+            for i in 0..crate::db::NDBS {
+                db.flush_db(i);
+            }
+            server.functions.flush();
+        }
+        db.dirty = dirty;
+        let dup = match merge {
+            true => crate::persist::OnDuplicate::Replace,
+            false => crate::persist::OnDuplicate::Refuse,
+        };
+        let index = db.index;
+        let loaded = crate::persist::load_rdb_into(server, db, std::io::BufReader::new(file), dup);
+        db.index = index;
+        match loaded {
+            Ok(l) => {
+                tracing::info!(
+                    "Done loading RDB, keys loaded: {}, keys expired: {}.",
+                    l.keys,
+                    l.expired
+                );
+                tracing::warn!("DB reloaded by DEBUG RELOAD");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!("{}", e.error);
+                Err(load_failed())
+            }
+        }
+    })
+}
+
 /// `DEBUG OBJECT key`: Redis's one-line description of a value (the address is where
 /// ferrodis holds it; a list is described as the quicklist Redis would make of it: nodes of
 /// up to 8 KB of listpack, which is also what its serialized length counts).
@@ -1356,6 +1415,15 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
             tracing::warn!("DEBUG LOG: {}", crate::error::lossy(&ctx.args[2], usize::MAX));
             ctx.out.ok();
         }
+        (b"reload", _) => {
+            debug_reload(ctx)?;
+            ctx.out.ok();
+        }
+        (b"change-repl-id", 2) => {
+            tracing::warn!("Changing replication IDs after receiving DEBUG change-repl-id");
+            ctx.server.repl.change_replid();
+            ctx.out.ok();
+        }
         (b"help", 2) => help(
             ctx,
             "DEBUG",
@@ -1382,6 +1450,13 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
                 "    Reply with <string> as an error (for client tests).",
                 "LOG <message>",
                 "    Write <message> in the server log.",
+                "RELOAD [MERGE] [NOFLUSH] [NOSAVE]",
+                "    Save the RDB file, empty the dataset and load the file back. NOSAVE loads",
+                "    the file as it is on disk; NOFLUSH keeps the dataset, and then MERGE lets",
+                "    the file's keys and libraries replace the ones already there (without it",
+                "    one already there is an error).",
+                "CHANGE-REPL-ID",
+                "    Give this node a new replication ID and forget the previous one.",
             ],
         ),
         _ => return Err(CmdError::subcommand_syntax(&ctx.args[1], "DEBUG")),

@@ -471,11 +471,21 @@ fn load_snapshot(server: &Server, snapshot: Snapshot) -> Result<(), String> {
     server.functions.flush();
     info!("MASTER <-> REPLICA sync: Loading DB in memory");
     let loaded = match &snapshot {
-        Snapshot::Memory(bytes) => {
-            crate::persist::load_rdb_into(server, &mut db, &bytes[..]).map_err(|e| (e, "socket"))
-        }
+        Snapshot::Memory(bytes) => crate::persist::load_rdb_into(
+            server,
+            &mut db,
+            &bytes[..],
+            crate::persist::OnDuplicate::Replace,
+        )
+        .map_err(|e| (e, "socket")),
         Snapshot::File(tmp) => match std::fs::File::open(tmp) {
-            Ok(f) => crate::persist::load_rdb_into(server, &mut db, f).map_err(|e| (e, "disk")),
+            Ok(f) => crate::persist::load_rdb_into(
+                server,
+                &mut db,
+                f,
+                crate::persist::OnDuplicate::Replace,
+            )
+            .map_err(|e| (e, "disk")),
             Err(e) => Err((
                 crate::rdb::file::LoadError {
                     offset: 0,

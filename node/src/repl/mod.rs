@@ -173,6 +173,14 @@ impl Repl {
                 .is_some_and(|b| b.has(psync_offset - 1))
     }
 
+    /// A new ID and no second one (DEBUG CHANGE-REPL-ID): replicas must resync in full.
+    pub fn change_replid(&self) {
+        let mut ids = self.ids.lock();
+        ids.replid = new_replid();
+        ids.replid2 = "0".repeat(40);
+        ids.second_offset = -1;
+    }
+
     /// Starts a new history (this node stops following a primary, or takes over): the old
     /// ID stays valid as `replid2` up to the current offset, so replicas continue with PSYNC.
     pub fn shift_replid(&self) {
