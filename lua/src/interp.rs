@@ -104,6 +104,11 @@ pub struct Lua {
     pub registering: Option<Vec<crate::fnlib::Registered>>,
     /// Metamethod names as values.
     mm_names: Vec<Value>,
+    /// `KEYS` and `ARGV` as values (see [`Lua::set_script_args`]).
+    arg_names: [Value; 2],
+    /// The call stack's buffer between runs (see [`State`]'s `calls`), kept so a run does
+    /// not allocate one.
+    spare_calls: Vec<CallInfo>,
     /// String constants of the functions made, by prototype: kept from run to run (a cached
     /// script's constants are made once per thread), and emptied past [`CONST_CACHE_MAX`]
     /// prototypes so scripts no longer run do not stay forever.
@@ -135,6 +140,8 @@ impl Lua {
             resp: 2,
             registering: None,
             mm_names: MM_NAMES.iter().map(|n| Value::str(n.as_bytes())).collect(),
+            arg_names: [Value::str(b"KEYS"), Value::str(b"ARGV")],
+            spare_calls: Vec::new(),
             const_cache: HashMap::default(),
         }
     }
@@ -193,6 +200,22 @@ impl Lua {
     /// Sets a global bypassing the protection (KEYS, ARGV).
     pub fn set_global_raw(&mut self, name: &str, v: Value) {
         self.globals.0.borrow_mut().set_str(name, v);
+    }
+
+    /// Sets the globals `KEYS` and `ARGV` (bypassing the protection) to arrays of these
+    /// strings. The tables an earlier run left there are refilled when nothing else holds
+    /// them (see [`TableRef::refill_strings`]), so a run does not make two tables and drop two.
+    pub fn set_script_args<T: AsRef<[u8]>>(&mut self, keys: &[T], argv: &[T]) {
+        let mut g = self.globals.0.borrow_mut();
+        for (name, items) in self.arg_names.iter().zip([keys, argv]) {
+            // Held by `_G` and by `cur`.
+            if let Value::Table(cur) = g.get(name) {
+                if cur.refill_strings(2, items) {
+                    continue;
+                }
+            }
+            let _ = g.set(name.clone(), Value::Table(TableRef::strings(items)));
+        }
     }
 
     /// A global, read raw.
@@ -281,6 +304,14 @@ pub struct State<'a> {
     steps: u32,
 }
 
+impl Drop for State<'_> {
+    fn drop(&mut self) {
+        // Empty when a run ends normally; what an error left is dropped here.
+        self.calls.clear();
+        self.lua.spare_calls = std::mem::take(&mut self.calls);
+    }
+}
+
 /// Lua's name for the object an error is about (`local 't'`, `global 'x'`, `field 'y'`).
 fn describe(e: &Expr, cl: &Closure) -> Option<String> {
     let p = &cl.proto;
@@ -359,10 +390,11 @@ use crate::value::new_cell;
 
 impl<'a> State<'a> {
     pub fn new(lua: &'a mut Lua, host: &'a mut dyn Host) -> State<'a> {
+        let calls = std::mem::take(&mut lua.spare_calls);
         State {
             lua,
             host,
-            calls: Vec::new(),
+            calls,
             steps: 0,
         }
     }

@@ -109,15 +109,50 @@ impl std::fmt::Debug for Value {
 pub struct TableRef(pub Rc<RefCell<Table>>);
 
 impl TableRef {
+    /// A new array table of `items`, as strings.
+    pub fn strings<T: AsRef<[u8]>>(items: &[T]) -> TableRef {
+        TableRef::new(Table::from_array(
+            items.iter().map(|v| Value::str(v.as_ref())).collect(),
+        ))
+    }
+
+    /// Makes this table the array of `items` (as strings) if no more than `holders`
+    /// references hold it and it is still a plain array (see [`Table::is_plain_array`]):
+    /// a run reuses the argument tables of the one before instead of making new ones.
+    /// False, with nothing changed, otherwise.
+    pub fn refill_strings<T: AsRef<[u8]>>(&self, holders: usize, items: &[T]) -> bool {
+        if Rc::strong_count(&self.0) > holders {
+            return false;
+        }
+        let Ok(mut t) = self.0.try_borrow_mut() else {
+            return false;
+        };
+        if !t.is_plain_array() {
+            return false;
+        }
+        t.arr.clear();
+        t.arr.extend(items.iter().map(|v| Value::str(v.as_ref())));
+        drop(t);
+        // Emptied with the run's own tables when it ends: a cycle the script makes through
+        // it (`KEYS[1] = KEYS`) is broken then.
+        self.track();
+        true
+    }
+
     pub fn new(table: Table) -> TableRef {
         let t = TableRef(Rc::new(RefCell::new(table)));
+        t.track();
+        t
+    }
+
+    /// Records this table with the running script's arena, if one is running.
+    fn track(&self) {
         ARENA.with(|a| {
             if let Some(a) = a.borrow_mut().as_mut() {
-                a.tables.push(Rc::downgrade(&t.0));
+                a.tables.push(Rc::downgrade(&self.0));
                 a.compact();
             }
         });
-        t
     }
 }
 
@@ -479,16 +514,20 @@ impl Table {
         Table::default()
     }
 
-    /// A table with `items` at 1..=n.
-    pub fn from_array(items: Vec<Value>) -> Table {
-        let mut t = Table::new();
-        for v in items {
-            if v.is_nil() {
-                break;
-            }
-            t.arr.push(v);
+    /// A table with `items` at 1..=n (up to the first nil), holding `items`'s buffer.
+    pub fn from_array(mut items: Vec<Value>) -> Table {
+        if let Some(nil) = items.iter().position(Value::is_nil) {
+            items.truncate(nil);
         }
+        let mut t = Table::new();
+        t.arr = items;
         t
+    }
+
+    /// Whether this table has nothing but its array part: no hash part, metatable or
+    /// readonly flag (what reusing it as a fresh array would have to undo).
+    pub fn is_plain_array(&self) -> bool {
+        self.hash.is_empty() && self.meta.is_none() && !self.readonly
     }
 
     /// Raw read (`rawget`): nil for absent keys.

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use ferrodis_lua::fnlib;
 use ferrodis_lua::host::{Host, Reply};
-use ferrodis_lua::{Lua, LuaError, Value};
+use ferrodis_lua::{Lua, LuaError, TableRef, Value};
 use indexmap::IndexMap;
 use parking_lot::RwLock;
 
@@ -437,6 +437,25 @@ pub struct FnState {
     pub lua: Lua,
     /// By the library's address while it lives.
     callbacks: HashMap<usize, (Weak<Library>, Rc<Vec<Value>>)>,
+    /// The keys and arguments tables of the last call (see [`arg_tables`]).
+    pub arg_tables: [Option<TableRef>; 2],
+}
+
+/// A function call's keys and arguments tables: the last call's refilled when nothing else
+/// holds them any more (see [`TableRef::refill_strings`]), else new ones, kept for the next.
+pub fn arg_tables(
+    stash: &mut [Option<TableRef>; 2],
+    keys: &[Bytes],
+    argv: &[Bytes],
+) -> [TableRef; 2] {
+    [0, 1].map(|i| {
+        let items = [keys, argv][i];
+        match &stash[i] {
+            // Held by the stash only.
+            Some(t) if t.refill_strings(1, items) => t.clone(),
+            _ => stash[i].insert(TableRef::strings(items)).clone(),
+        }
+    })
 }
 
 impl FnState {
@@ -489,6 +508,7 @@ pub fn with_state<R: Send>(f: impl FnOnce(&mut FnState) -> R) -> R {
     let st = guard.0.get_or_insert_with(|| FnState {
         lua: crate::scripting::new_lua(),
         callbacks: HashMap::new(),
+        arg_tables: [None, None],
     });
     f(st)
 }

@@ -314,19 +314,19 @@ fn refuse_by_flags(ctx: &Ctx<'_, '_>, run: &Run<'_>) -> Result<(), CmdError> {
     Ok(())
 }
 
+thread_local! {
+    /// A script's reply and argument buffers, kept from run to run on each thread.
+    static SPARE_BUFFERS: std::cell::RefCell<(BytesMut, Vec<Bytes>)> = Default::default();
+}
+
+/// The largest reply buffer kept for the next run.
+const SPARE_BUFFER_MAX: usize = 64 << 10;
+
 /// Runs a script or function on the command's view (see the module's doc) and writes its
 /// reply.
 pub(crate) fn run(ctx: &mut Ctx<'_, '_>, run: Run<'_>) -> CmdResult {
     refuse_by_flags(ctx, &run)?;
-    let nkeys = run.nkeys;
-    let keys: Vec<Value> = ctx.args[3..3 + nkeys]
-        .iter()
-        .map(|k| Value::str(k))
-        .collect();
-    let argv: Vec<Value> = ctx.args[3 + nkeys..]
-        .iter()
-        .map(|a| Value::str(a))
-        .collect();
+    let (keys, argv) = ctx.args[3..].split_at(run.nkeys);
 
     // EVAL skips the usual feed (it runs after the command): monitors see it before the
     // commands it calls, as in Redis.
@@ -349,6 +349,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_, '_>, run: Run<'_>) -> CmdResult {
     let saved_db = ctx.client.db;
     let saved_deny = std::mem::replace(&mut ctx.client.deny_blocking, true);
     let saved_in_script = std::mem::replace(&mut ctx.client.in_script, true);
+    let (scratch, args) = SPARE_BUFFERS.with(|b| std::mem::take(&mut *b.borrow_mut()));
     let mut host = ScriptHost {
         server: ctx.server,
         settings: ctx.settings,
@@ -361,7 +362,8 @@ pub(crate) fn run(ctx: &mut Ctx<'_, '_>, run: Run<'_>) -> CmdResult {
             wrote: false,
             no_propagation: false,
         },
-        scratch: BytesMut::new(),
+        scratch,
+        args,
         started: Instant::now(),
         next_handoff: HANDOFF_AFTER,
     };
@@ -379,8 +381,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_, '_>, run: Run<'_>) -> CmdResult {
     let reply = match run.body {
         Body::Script(chunk) => crate::scripting::with_lua(|lua| {
             execute(lua, &mut host, &run, &[], |lua, host| {
-                lua.set_global_raw("KEYS", table(keys));
-                lua.set_global_raw("ARGV", table(argv));
+                lua.set_script_args(keys, argv);
                 lua.run(chunk, host)
             })
         }),
@@ -388,13 +389,23 @@ pub(crate) fn run(ctx: &mut Ctx<'_, '_>, run: Run<'_>) -> CmdResult {
             let callbacks = st.callbacks(lib).unwrap_or_default();
             let f = callbacks.get(index).cloned().unwrap_or_default();
             // What the library's functions can still reach (its locals) outlives the call.
+            let stash = &mut st.arg_tables;
             execute(&mut st.lua, &mut host, &run, &callbacks, |lua, host| {
                 // A function gets its keys and arguments as parameters.
-                lua.call_function(&f, vec![table(keys), table(argv)], host)
+                let [k, a] = crate::functions::arg_tables(stash, keys, argv);
+                lua.call_function(&f, vec![Value::Table(k), Value::Table(a)], host)
             })
         }),
     };
     drop(running);
+    if host.scratch.capacity() <= SPARE_BUFFER_MAX {
+        host.scratch.clear();
+        let buffers = (
+            std::mem::take(&mut host.scratch),
+            std::mem::take(&mut host.args),
+        );
+        SPARE_BUFFERS.with(|b| *b.borrow_mut() = buffers);
+    }
     let mut db = host.db.take().expect("the view comes back after each call");
     ctx.client.db = saved_db;
     ctx.client.deny_blocking = saved_deny;
@@ -442,12 +453,6 @@ fn execute(
     };
     ferrodis_lua::value::arena_collect_keeping(keep);
     reply
-}
-
-fn table(items: Vec<Value>) -> Value {
-    Value::Table(ferrodis_lua::TableRef::new(
-        ferrodis_lua::Table::from_array(items),
-    ))
 }
 
 /// The error reply of a script that failed: the error's text (an error table's `err`, or
@@ -542,6 +547,8 @@ struct ScriptHost<'h, 's> {
     rights: ScriptRights,
     /// Where each command's reply is written, then read back.
     scratch: BytesMut,
+    /// Each command's arguments (the buffer kept from call to call).
+    args: Vec<Bytes>,
     started: Instant,
     /// When (since `started`) to hand the worker off next (see [`hand_off_worker`]).
     next_handoff: Duration,
@@ -549,7 +556,8 @@ struct ScriptHost<'h, 's> {
 
 impl Host for ScriptHost<'_, '_> {
     fn call(&mut self, argv: Vec<Vec<u8>>, resp: u8) -> Reply {
-        let args: Vec<Bytes> = argv.into_iter().map(Bytes::from).collect();
+        let mut args = std::mem::take(&mut self.args);
+        args.extend(argv.into_iter().map(Bytes::from));
         let proto = std::mem::replace(
             &mut self.client.proto,
             if resp == 3 {
@@ -571,6 +579,8 @@ impl Host for ScriptHost<'_, '_> {
             &mut self.rights,
         );
         self.db = Some(db);
+        args.clear();
+        self.args = args;
         self.client.proto = proto;
         if self.rights.wrote && !wrote {
             self.server.scripts.wrote();
