@@ -104,8 +104,10 @@ pub struct Lua {
     pub registering: Option<Vec<crate::fnlib::Registered>>,
     /// Metamethod names as values.
     mm_names: Vec<Value>,
-    /// `KEYS` and `ARGV` as values (see [`Lua::set_script_args`]).
+    /// `KEYS` and `ARGV` as values, and the tables `_G` holds there (see
+    /// [`Lua::set_script_args`]).
     arg_names: [Value; 2],
+    arg_tables: [Option<TableRef>; 2],
     /// The call stack's buffer between runs (see [`State`]'s `calls`), kept so a run does
     /// not allocate one.
     spare_calls: Vec<CallInfo>,
@@ -141,6 +143,7 @@ impl Lua {
             registering: None,
             mm_names: MM_NAMES.iter().map(|n| Value::str(n.as_bytes())).collect(),
             arg_names: [Value::str(b"KEYS"), Value::str(b"ARGV")],
+            arg_tables: [None, None],
             spare_calls: Vec::new(),
             const_cache: HashMap::default(),
         }
@@ -206,15 +209,35 @@ impl Lua {
     /// strings. The tables an earlier run left there are refilled when nothing else holds
     /// them (see [`TableRef::refill_strings`]), so a run does not make two tables and drop two.
     pub fn set_script_args<T: AsRef<[u8]>>(&mut self, keys: &[T], argv: &[T]) {
-        let mut g = self.globals.0.borrow_mut();
-        for (name, items) in self.arg_names.iter().zip([keys, argv]) {
-            // Held by `_G` and by `cur`.
-            if let Value::Table(cur) = g.get(name) {
-                if cur.refill_strings(2, items) {
+        for (i, items) in [keys, argv].into_iter().enumerate() {
+            // Held by `arg_tables` and by `_G`.
+            if let Some(t) = &self.arg_tables[i] {
+                if t.refill_strings(2, items) {
+                    if Rc::strong_count(&t.0) == 1 {
+                        // `_G` holds another table (set_global_raw).
+                        let t = Value::Table(t.clone());
+                        let _ = self
+                            .globals
+                            .0
+                            .borrow_mut()
+                            .set(self.arg_names[i].clone(), t);
+                    }
                     continue;
                 }
             }
-            let _ = g.set(name.clone(), Value::Table(TableRef::strings(items)));
+            let t = TableRef::strings(items);
+            let _ = (self.globals.0.borrow_mut())
+                .set(self.arg_names[i].clone(), Value::Table(t.clone()));
+            self.arg_tables[i] = Some(t);
+        }
+    }
+
+    /// Once a run is over: lets its arena break a cycle through `KEYS` or `ARGV` (see
+    /// [`TableRef::track_if_shared`]).
+    pub fn script_args_done(&mut self) {
+        for t in self.arg_tables.iter().flatten() {
+            // Held by `arg_tables` and by `_G`.
+            t.track_if_shared(2);
         }
     }
 

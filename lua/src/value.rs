@@ -132,11 +132,17 @@ impl TableRef {
         }
         t.arr.clear();
         t.arr.extend(items.iter().map(|v| Value::str(v.as_ref())));
-        drop(t);
-        // Emptied with the run's own tables when it ends: a cycle the script makes through
-        // it (`KEYS[1] = KEYS`) is broken then.
-        self.track();
         true
+    }
+
+    /// Records a table made by an earlier run (a refilled one) with the running script's
+    /// arena when more than `holders` references hold it once the run is over: something
+    /// the run made may hold it, in a cycle the arena must break (`KEYS[1] = KEYS`). The
+    /// arena then empties it, unless what it keeps reaches it.
+    pub fn track_if_shared(&self, holders: usize) {
+        if Rc::strong_count(&self.0) > holders {
+            self.track();
+        }
     }
 
     pub fn new(table: Table) -> TableRef {
@@ -261,14 +267,17 @@ pub fn arena_collect_keeping(roots: &[Value]) {
 /// without recursion.
 #[derive(Default)]
 struct Reachable {
-    tables: std::collections::HashSet<usize>,
-    cells: std::collections::HashSet<usize>,
+    tables: AddrSet,
+    cells: AddrSet,
 }
+
+/// Addresses of tables, cells or functions.
+type AddrSet = std::collections::HashSet<usize, foldhash::fast::FixedState>;
 
 impl Reachable {
     fn from(roots: &[Value]) -> Reachable {
         let mut r = Reachable::default();
-        let mut funcs = std::collections::HashSet::new();
+        let mut funcs = AddrSet::default();
         let mut stack: Vec<Value> = roots.to_vec();
         while let Some(v) = stack.pop() {
             match v {

@@ -382,7 +382,9 @@ pub(crate) fn run(ctx: &mut Ctx<'_, '_>, run: Run<'_>) -> CmdResult {
         Body::Script(chunk) => crate::scripting::with_lua(|lua| {
             execute(lua, &mut host, &run, &[], |lua, host| {
                 lua.set_script_args(keys, argv);
-                lua.run(chunk, host)
+                let r = lua.run(chunk, host);
+                lua.script_args_done();
+                r
             })
         }),
         Body::Function(lib, index) => crate::functions::with_state(|st| {
@@ -393,7 +395,11 @@ pub(crate) fn run(ctx: &mut Ctx<'_, '_>, run: Run<'_>) -> CmdResult {
             execute(&mut st.lua, &mut host, &run, &callbacks, |lua, host| {
                 // A function gets its keys and arguments as parameters.
                 let [k, a] = crate::functions::arg_tables(stash, keys, argv);
-                lua.call_function(&f, vec![Value::Table(k), Value::Table(a)], host)
+                let r = lua.call_function(&f, vec![Value::Table(k), Value::Table(a)], host);
+                for t in stash.iter().flatten() {
+                    t.track_if_shared(1);
+                }
+                r
             })
         }),
     };
