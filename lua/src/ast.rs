@@ -146,11 +146,19 @@ pub struct CallExpr {
 
 #[derive(Debug)]
 pub struct TableCons {
-    /// Positional items, in order (the last one expands when it is a call or `...`).
-    pub array: Vec<Expr>,
-    /// `[k] = v` and `name = v`, in order.
-    pub hash: Vec<(Expr, Expr)>,
+    /// The fields in source order (a last positional one expands when it is a call or
+    /// `...`).
+    pub fields: Vec<Field>,
     pub line: Line,
+}
+
+/// A field of a table constructor.
+#[derive(Debug)]
+pub enum Field {
+    /// A positional item: the next of keys 1, 2, ...
+    Pos(Expr),
+    /// `[k] = v` or `name = v`.
+    Named(Expr, Expr),
 }
 
 impl Expr {

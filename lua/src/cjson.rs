@@ -6,8 +6,7 @@
 //!   interpreter, recognised by identity. `cjson.decode('null') == cjson.null` holds,
 //!   `cjson.encode(cjson.null)` is `null` and cmsgpack packs it as nil, but `type(cjson.null)`
 //!   is `table` (Redis: `userdata`).
-//! - Object members are written in `next` order, which is insertion order here and the C hash
-//!   table's order in Redis.
+//! - Object members are written in `next` order: Lua 5.1's table layout, as in Redis.
 //! - `cjson.new()` returns a new module table whose functions share the interpreter's
 //!   options (lua-cjson gives each instance its own).
 //!

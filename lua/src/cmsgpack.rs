@@ -4,8 +4,8 @@
 //! 64-bit range) as fixint/uint8..64/int8..64, other numbers as float32 when that is exact and
 //! float64 otherwise, strings as fixstr/str8/str16/str32, tables as arrays when their keys are
 //! exactly 1..n and as maps otherwise, nil (and functions, and cjson.null) as nil. Tables
-//! nested deeper than 16 levels are packed as nil. Map entries follow `next` order (insertion
-//! order here, the C hash order in Redis).
+//! nested deeper than 16 levels are packed as nil. Map entries follow `next` order (Lua 5.1's
+//! table layout, as in Redis).
 //!
 //! Unpacking reads everything lua-cmsgpack reads (no bin or ext types: those are "Bad data
 //! format in input."); a uint64 reads as its int64 bit pattern, as in Redis.

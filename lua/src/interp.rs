@@ -1259,34 +1259,53 @@ impl<'a> State<'a> {
         })
     }
 
+    /// A table constructor as Lua 5.1 runs one: the table made with the sizes the
+    /// constructor asks for, fields evaluated in order, named ones stored at once and
+    /// positional ones in batches of 50 (Lua's `OP_SETLIST`), a last call or `...` giving
+    /// all its values.
     #[inline(never)]
     fn eval_table(
         &mut self,
         tc: &crate::ast::TableCons,
         fr: &mut Frame<'_>,
     ) -> Result<Value, LuaError> {
-        let mut t = Table::new();
-        for (k, v) in &tc.hash {
-            let k = self.eval(k, fr)?;
-            let v = self.eval(v, fr)?;
-            if let Err(m) = t.set(k, v) {
-                return Err(self.err_at(tc.line, m.to_string()));
+        use crate::ast::Field;
+        /// Lua's `LFIELDS_PER_FLUSH`.
+        const BATCH: usize = 50;
+        let multi_last = matches!(tc.fields.last(), Some(Field::Pos(e)) if e.is_multi());
+        let named = tc
+            .fields
+            .iter()
+            .filter(|f| matches!(f, Field::Named(..)))
+            .count();
+        let positional = tc.fields.len() - named - multi_last as usize;
+        let mut t = Table::with_constructor_sizes(positional, named);
+        let mut pending = Vec::new();
+        let mut stored = 0;
+        for (i, f) in tc.fields.iter().enumerate() {
+            if pending.len() == BATCH {
+                t.set_list(stored + 1, std::mem::take(&mut pending));
+                stored += BATCH;
+            }
+            match f {
+                Field::Pos(e) if multi_last && i + 1 == tc.fields.len() => {
+                    self.eval_multi(std::slice::from_ref(e), fr, &mut pending)?;
+                }
+                Field::Pos(e) => {
+                    let v = self.eval(e, fr)?;
+                    pending.push(v);
+                }
+                Field::Named(k, v) => {
+                    let k = self.eval(k, fr)?;
+                    let v = self.eval(v, fr)?;
+                    if let Err(m) = t.set(k, v) {
+                        return Err(self.err_at(tc.line, m.to_string()));
+                    }
+                }
             }
         }
-        if !tc.array.is_empty() {
-            let mut items = Vec::with_capacity(tc.array.len());
-            self.eval_multi(&tc.array, fr, &mut items)?;
-            if tc.hash.is_empty() {
-                // As Lua sizes the array part for the constructor's items, nils included.
-                while items.last().is_some_and(Value::is_nil) {
-                    items.pop();
-                }
-                t.arr = items;
-            } else {
-                for (i, v) in items.into_iter().enumerate() {
-                    let _ = t.set(Value::Num((i + 1) as f64), v);
-                }
-            }
+        if !pending.is_empty() || multi_last {
+            t.set_list(stored + 1, pending);
         }
         Ok(Value::Table(TableRef::new(t)))
     }

@@ -808,8 +808,7 @@ impl Parser<'_> {
         let line = self.t.line;
         self.enter()?;
         self.check_next(&Tok::Char(b'{'))?;
-        let mut array = Vec::new();
-        let mut hash = Vec::new();
+        let mut fields = Vec::new();
         loop {
             if self.t.tok == Tok::Char(b'}') {
                 break;
@@ -822,9 +821,9 @@ impl Parser<'_> {
                         self.next()?;
                         self.next()?;
                         let v = self.expr()?;
-                        hash.push((k, v));
+                        fields.push(Field::Named(k, v));
                     } else {
-                        array.push(self.expr()?);
+                        fields.push(Field::Pos(self.expr()?));
                     }
                 }
                 Tok::Char(b'[') => {
@@ -833,9 +832,9 @@ impl Parser<'_> {
                     self.check_next(&Tok::Char(b']'))?;
                     self.check_next(&Tok::Char(b'='))?;
                     let v = self.expr()?;
-                    hash.push((k, v));
+                    fields.push(Field::Named(k, v));
                 }
-                _ => array.push(self.expr()?),
+                _ => fields.push(Field::Pos(self.expr()?)),
             }
             if !self.test_next(&Tok::Char(b','))? && !self.test_next(&Tok::Char(b';'))? {
                 break;
@@ -843,7 +842,7 @@ impl Parser<'_> {
         }
         self.check_match(&Tok::Char(b'}'), &Tok::Char(b'{'), line)?;
         self.leave();
-        Ok(Expr::Table(Box::new(TableCons { array, hash, line })))
+        Ok(Expr::Table(Box::new(TableCons { fields, line })))
     }
 }
 

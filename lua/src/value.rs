@@ -4,7 +4,6 @@
 //! Compiled chunks ([`crate::Chunk`]) are `Send + Sync` and shared between threads.
 
 use std::cell::RefCell;
-use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
 use crate::error::LuaError;
@@ -130,8 +129,7 @@ impl TableRef {
         if !t.is_plain_array() {
             return false;
         }
-        t.arr.clear();
-        t.arr.extend(items.iter().map(|v| Value::str(v.as_ref())));
+        t.refill_array(items.iter().map(|v| Value::str(v.as_ref())));
         true
     }
 
@@ -412,37 +410,117 @@ impl PartialEq for Key {
 
 impl Eq for Key {}
 
-impl Hash for Key {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        match self {
-            Key::Bool(b) => b.hash(h),
-            Key::Num(n) => n.to_bits().hash(h),
-            Key::Str(s) => s.hash(h),
-            Key::Table(t) => (Rc::as_ptr(&t.0) as *const u8 as usize).hash(h),
-            Key::Func(f) => (Rc::as_ptr(&f.0) as *const u8 as usize).hash(h),
-        }
-    }
-}
-
-type Hashed = indexmap::IndexMap<Key, Value, foldhash::fast::FixedState>;
-
-/// A Lua table: an array part for keys 1..=n and a hash part for the rest, kept in insertion
-/// order so `next` walks it in a stable order.
+/// A Lua table laid out as Lua 5.1 lays it out (its `ltable.c`): an array part for keys
+/// 1..=n and a hash part of 2^k nodes, each key at its main position (Lua 5.1's hash of the
+/// key) or chained from it, collisions placed from the free end, both parts resized only
+/// when a new key finds no free node. Scripts see the result: `next` (so `pairs`,
+/// `cjson.encode`, `cmsgpack.pack` and the maps and sets a script returns) walks the keys in
+/// the order Redis's Lua 5.1 does, and `#` finds the same border of a table with holes.
 ///
-/// A key set to nil in the hash part keeps its slot (holding nil) so that a traversal that
-/// clears fields as it goes, which Lua allows, keeps its place; the slots are dropped when
-/// they outnumber the live ones and a new key is added.
+/// A key set to nil keeps its node (holding nil), as in Lua until its collector runs, so a
+/// traversal that clears fields as it goes keeps its place; rehashing drops such keys.
 #[derive(Default)]
 pub struct Table {
-    /// Values of keys 1..=arr.len(); never ends with nil.
-    pub arr: Vec<Value>,
-    hash: Hashed,
-    /// Hash slots holding nil.
-    dead: usize,
+    /// The array part: keys 1..=arr.len() (Lua's `sizearray`); may hold nils.
+    arr: Vec<Value>,
+    /// The hash part: a power of two of nodes, or none (Lua's shared empty node).
+    nodes: Vec<Node>,
+    /// Nodes at or above this index are in use (Lua's `lastfree`): free ones are looked for
+    /// below it, going down.
+    last_free: usize,
     pub meta: Option<TableRef>,
     /// Writes refused with "Attempt to modify a readonly table" (Redis's protected globals
     /// and libraries).
     pub readonly: bool,
+}
+
+/// A node of the hash part.
+struct Node {
+    /// None: never given a key (a free node).
+    key: Option<Key>,
+    val: Value,
+    /// The next node of the chain, or [`NO_NEXT`].
+    next: u32,
+}
+
+const NO_NEXT: u32 = u32::MAX;
+
+impl Node {
+    fn free() -> Node {
+        Node {
+            key: None,
+            val: Value::Nil,
+            next: NO_NEXT,
+        }
+    }
+}
+
+/// Lua 5.1's `MAXBITS`: array parts hold keys up to 2^MAXBITS.
+const MAXBITS: usize = 30;
+
+/// ceil(log2(x)) for x >= 1 (Lua's `ceillog2`).
+fn ceil_log2(x: usize) -> usize {
+    (usize::BITS - (x - 1).leading_zeros()) as usize
+}
+
+/// Lua 5.1's string hash (`luaS_newlstr`): the length as the seed, then at most 32 of the
+/// bytes, from the end.
+fn str_hash(s: &[u8]) -> u32 {
+    let mut h = s.len() as u32;
+    let step = (s.len() >> 5) + 1;
+    let mut l1 = s.len();
+    while l1 >= step {
+        h ^= (h << 5).wrapping_add(h >> 2).wrapping_add(s[l1 - 1] as u32);
+        l1 -= step;
+    }
+    h
+}
+
+/// Lua 5.1's `lua_number2int` followed by its check: the integer a number is, if any.
+fn as_int(n: f64) -> Option<i32> {
+    let k = n as i32;
+    (k as f64 == n).then_some(k)
+}
+
+/// The array index a key stands for, if it is an integer >= 1 (Lua's `arrayindex`).
+fn array_index(k: &Value) -> Option<usize> {
+    match k {
+        Value::Num(n) => as_int(*n).filter(|&k| k >= 1).map(|k| k as usize),
+        _ => None,
+    }
+}
+
+/// Lua's `luaO_int2fb` then `luaO_fb2int`: the size a table constructor asks for, which Lua's
+/// bytecode stores as a float byte (exact below 16, rounded up beyond).
+fn float_byte_size(x: usize) -> usize {
+    let (mut x, mut e) = (x, 0u32);
+    while x >= 16 {
+        x = (x + 1) >> 1;
+        e += 1;
+    }
+    x << e
+}
+
+impl Key {
+    /// Lua 5.1's `mainposition` in a hash part of `size` (a power of two) nodes.
+    fn main_position(&self, size: usize) -> usize {
+        let mask = size - 1;
+        // `hashmod`: a remainder by an odd number, for keys whose low bits are poor.
+        let modulo = |h: u32| (h % ((mask as u32) | 1)) as usize;
+        match self {
+            Key::Num(n) => {
+                if *n == 0.0 {
+                    return 0;
+                }
+                let bits = n.to_bits();
+                modulo((bits as u32).wrapping_add((bits >> 32) as u32))
+            }
+            Key::Str(s) => str_hash(s) as usize & mask,
+            Key::Bool(b) => *b as usize & mask,
+            Key::Table(t) => modulo(Rc::as_ptr(&t.0) as *const u8 as usize as u32),
+            Key::Func(f) => modulo(Rc::as_ptr(&f.0) as *const u8 as usize as u32),
+        }
+    }
 }
 
 /// Dropping a table drops what only it holds without recursing: a script can nest tables or
@@ -456,9 +534,9 @@ impl Drop for Table {
         if self.meta.is_none()
             && self.arr.iter().all(leaf)
             && self
-                .hash
+                .nodes
                 .iter()
-                .all(|(k, v)| !matches!(k, Key::Table(_) | Key::Func(_)) && leaf(v))
+                .all(|n| !matches!(n.key, Some(Key::Table(_)) | Some(Key::Func(_))) && leaf(&n.val))
         {
             return;
         }
@@ -472,11 +550,13 @@ impl Table {
     /// Moves every value this table holds (keys and metatable included) into `out`.
     fn drain_into(&mut self, out: &mut Vec<Value>) {
         out.append(&mut self.arr);
-        for (k, v) in std::mem::take(&mut self.hash) {
-            out.push(k.to_value());
-            out.push(v);
+        for n in std::mem::take(&mut self.nodes) {
+            if let Some(k) = n.key {
+                out.push(k.to_value());
+            }
+            out.push(n.val);
         }
-        self.dead = 0;
+        self.last_free = 0;
         if let Some(m) = self.meta.take() {
             out.push(Value::Table(m));
         }
@@ -508,26 +588,39 @@ pub fn release(mut pending: Vec<Value>) {
     }
 }
 
-/// The array index a key stands for, if it is an integer >= 1.
-fn array_index(k: &Value) -> Option<usize> {
-    match k {
-        Value::Num(n) if *n >= 1.0 && n.fract() == 0.0 && *n < (1u64 << 53) as f64 => {
-            Some(*n as usize)
-        }
-        _ => None,
-    }
-}
-
 impl Table {
     pub fn new() -> Table {
         Table::default()
     }
 
-    /// A table with `items` at 1..=n (up to the first nil), holding `items`'s buffer.
+    /// A table with room for `narray` array items and `nhash` other keys (Lua's
+    /// `lua_createtable`, and what a table constructor asks for).
+    pub fn with_sizes(narray: usize, nhash: usize) -> Table {
+        let mut t = Table::new();
+        t.arr.resize(narray, Value::Nil);
+        t.set_node_vector(nhash);
+        t
+    }
+
+    /// The table a constructor with `positional` items (not counting a last call or
+    /// `...`) and `named` fields starts as: the sizes Lua's bytecode can store for them.
+    pub(crate) fn with_constructor_sizes(positional: usize, named: usize) -> Table {
+        Table::with_sizes(float_byte_size(positional), float_byte_size(named))
+    }
+
+    /// A table with `items` at 1..=n, up to the first nil, laid out as a table Lua's C side
+    /// fills key by key from 1 (`lua_newtable` then `lua_rawseti`): an array part of the
+    /// next power of two. Holds `items`'s buffer.
     pub fn from_array(mut items: Vec<Value>) -> Table {
         if let Some(nil) = items.iter().position(Value::is_nil) {
             items.truncate(nil);
         }
+        let size = if items.is_empty() {
+            0
+        } else {
+            items.len().next_power_of_two()
+        };
+        items.resize(size, Value::Nil);
         let mut t = Table::new();
         t.arr = items;
         t
@@ -536,7 +629,37 @@ impl Table {
     /// Whether this table has nothing but its array part: no hash part, metatable or
     /// readonly flag (what reusing it as a fresh array would have to undo).
     pub fn is_plain_array(&self) -> bool {
-        self.hash.is_empty() && self.meta.is_none() && !self.readonly
+        self.nodes.is_empty() && self.meta.is_none() && !self.readonly
+    }
+
+    /// Makes this table the array `items` as [`Table::from_array`] lays it out, keeping its
+    /// buffer (for [`Table::is_plain_array`] tables).
+    pub(crate) fn refill_array(&mut self, items: impl Iterator<Item = Value>) {
+        self.arr.clear();
+        self.arr.extend(items);
+        let size = match self.arr.len() {
+            0 => 0,
+            n => n.next_power_of_two(),
+        };
+        self.arr.resize(size, Value::Nil);
+    }
+
+    /// The node holding `key`, if any (whatever its value).
+    fn find_node(&self, key: &Key) -> Option<usize> {
+        if self.nodes.is_empty() {
+            return None;
+        }
+        let mut n = key.main_position(self.nodes.len());
+        loop {
+            let node = &self.nodes[n];
+            if node.key.as_ref() == Some(key) {
+                return Some(n);
+            }
+            if node.next == NO_NEXT {
+                return None;
+            }
+            n = node.next as usize;
+        }
     }
 
     /// Raw read (`rawget`): nil for absent keys.
@@ -546,8 +669,8 @@ impl Table {
                 return self.arr[i - 1].clone();
             }
         }
-        match Key::from_value(k) {
-            Some(key) => self.hash.get(&key).cloned().unwrap_or_default(),
+        match Key::from_value(k).and_then(|key| self.find_node(&key)) {
+            Some(n) => self.nodes[n].val.clone(),
             None => Value::Nil,
         }
     }
@@ -561,57 +684,15 @@ impl Table {
     }
 
     /// Raw write (`rawset`). Err when the key is nil or NaN (Lua's "table index is nil" /
-    /// "table index is NaN"); the readonly flag is the caller's to check.
+    /// "table index is NaN"); the readonly flag is the caller's to check. As in Lua, a key
+    /// that is not there gets a node even when the value is nil.
     pub fn set(&mut self, k: Value, v: Value) -> Result<(), &'static str> {
-        if let Some(i) = array_index(&k) {
-            let n = self.arr.len();
-            if i <= n {
-                if v.is_nil() && i == n {
-                    self.arr.pop();
-                    // Keep the array part without trailing nils.
-                    while self.arr.last().is_some_and(Value::is_nil) {
-                        self.arr.pop();
-                    }
-                } else {
-                    self.arr[i - 1] = v;
-                }
-                return Ok(());
-            }
-            if i == n + 1 && !v.is_nil() {
-                self.arr.push(v);
-                self.migrate_from_hash();
-                return Ok(());
-            }
-        }
         let key = match &k {
             Value::Nil => return Err("table index is nil"),
             Value::Num(n) if n.is_nan() => return Err("table index is NaN"),
             _ => Key::from_value(&k).ok_or("table index is nil")?,
         };
-        if v.is_nil() {
-            if let Some(slot) = self.hash.get_mut(&key) {
-                if !slot.is_nil() {
-                    *slot = Value::Nil;
-                    self.dead += 1;
-                }
-            }
-            return Ok(());
-        }
-        match self.hash.get_mut(&key) {
-            Some(slot) => {
-                if slot.is_nil() {
-                    self.dead -= 1;
-                }
-                *slot = v;
-            }
-            None => {
-                if self.dead > 0 && self.dead * 2 >= self.hash.len() {
-                    self.hash.retain(|_, v| !v.is_nil());
-                    self.dead = 0;
-                }
-                self.hash.insert(key, v);
-            }
-        }
+        *self.slot(key) = v;
         Ok(())
     }
 
@@ -619,78 +700,276 @@ impl Table {
         let _ = self.set(Value::str(k.as_bytes()), v);
     }
 
-    /// Moves keys n+1, n+2... from the hash part to the array part after a push at n.
-    fn migrate_from_hash(&mut self) {
-        if self.hash.len() == self.dead {
-            return;
-        }
-        loop {
-            let next = Key::Num((self.arr.len() + 1) as f64);
-            match self.hash.get_mut(&next) {
-                Some(v) if !v.is_nil() => {
-                    let v = std::mem::take(v);
-                    self.dead += 1;
-                    self.arr.push(v);
+    /// Where `key`'s value is, made if it is not there (Lua's `luaH_set`).
+    fn slot(&mut self, key: Key) -> &mut Value {
+        if let Key::Num(n) = key {
+            if let Some(i) = as_int(n).filter(|&i| i >= 1) {
+                if i as usize <= self.arr.len() {
+                    return &mut self.arr[i as usize - 1];
                 }
-                _ => break,
+            }
+        }
+        let n = match self.find_node(&key) {
+            Some(n) => n,
+            None => match self.new_key(key) {
+                Ok(n) => n,
+                // Resized: the key may now belong to the array part.
+                Err(key) => return self.slot(key),
+            },
+        };
+        &mut self.nodes[n].val
+    }
+
+    /// Gives `key` (not in the table) a node holding nil (Lua's `newkey`); Err(key) when the
+    /// table had to be resized for it, to be placed again.
+    fn new_key(&mut self, key: Key) -> Result<usize, Key> {
+        if self.nodes.is_empty() {
+            self.rehash(&key);
+            return Err(key);
+        }
+        let size = self.nodes.len();
+        let mut mp = key.main_position(size);
+        if !self.nodes[mp].val.is_nil() {
+            let Some(free) = self.free_position() else {
+                self.rehash(&key);
+                return Err(key);
+            };
+            let colliding = self.nodes[mp]
+                .key
+                .as_ref()
+                .expect("a node with a value has a key");
+            let mut other = colliding.main_position(size);
+            if other != mp {
+                // The colliding node is not in its own main position: it moves to the free
+                // node, and the new key takes its place.
+                while self.nodes[other].next as usize != mp {
+                    other = self.nodes[other].next as usize;
+                }
+                self.nodes[other].next = free as u32;
+                self.nodes.swap(free, mp);
+                self.nodes[mp].next = NO_NEXT;
+                self.nodes[mp].val = Value::Nil;
+            } else {
+                // It is: the new key goes to the free node, chained after it.
+                self.nodes[free].next = self.nodes[mp].next;
+                self.nodes[mp].next = free as u32;
+                mp = free;
+            }
+        }
+        self.nodes[mp].key = Some(key);
+        Ok(mp)
+    }
+
+    /// A node never given a key, looking down from `last_free` (Lua's `getfreepos`).
+    fn free_position(&mut self) -> Option<usize> {
+        while self.last_free > 0 {
+            self.last_free -= 1;
+            if self.nodes[self.last_free].key.is_none() {
+                return Some(self.last_free);
+            }
+        }
+        None
+    }
+
+    /// A fresh hash part for `size` keys: the next power of two of nodes (Lua's
+    /// `setnodevector`).
+    fn set_node_vector(&mut self, size: usize) {
+        self.nodes = if size == 0 {
+            Vec::new()
+        } else {
+            let n = 1usize << ceil_log2(size);
+            (0..n).map(|_| Node::free()).collect()
+        };
+        self.last_free = self.nodes.len();
+    }
+
+    /// Sizes both parts for the keys there plus `extra` (Lua's `rehash`): the array part the
+    /// largest power of two n with more than n/2 of keys 1..=n present.
+    fn rehash(&mut self, extra: &Key) {
+        let mut nums = [0usize; MAXBITS + 1];
+        let count_int = |k: &Key, nums: &mut [usize; MAXBITS + 1]| match k {
+            Key::Num(n) => match as_int(*n) {
+                Some(i) if i >= 1 && (i as usize) <= 1 << MAXBITS => {
+                    nums[ceil_log2(i as usize)] += 1;
+                    1
+                }
+                _ => 0,
+            },
+            _ => 0,
+        };
+        // The array part, by slices (2^(lg-1), 2^lg].
+        let mut nasize = 0;
+        let mut i = 1;
+        for (lg, slot) in nums.iter_mut().enumerate() {
+            let lim = (1usize << lg).min(self.arr.len());
+            if i > lim {
+                break;
+            }
+            while i <= lim {
+                if !self.arr[i - 1].is_nil() {
+                    *slot += 1;
+                    nasize += 1;
+                }
+                i += 1;
+            }
+        }
+        let mut total = nasize;
+        for n in self.nodes.iter().rev() {
+            if !n.val.is_nil() {
+                if let Some(k) = &n.key {
+                    nasize += count_int(k, &mut nums);
+                }
+                total += 1;
+            }
+        }
+        nasize += count_int(extra, &mut nums);
+        total += 1;
+        // Lua's `computesizes`.
+        let (mut a, mut na, mut n) = (0, 0, 0);
+        let mut two_to_i = 1usize;
+        for &count in nums.iter() {
+            if two_to_i / 2 >= nasize {
+                break;
+            }
+            if count > 0 {
+                a += count;
+                if a > two_to_i / 2 {
+                    n = two_to_i;
+                    na = a;
+                }
+            }
+            if a == nasize {
+                break;
+            }
+            two_to_i *= 2;
+        }
+        self.resize(n, total - na);
+    }
+
+    /// Lua's `resize`: the array part to `nasize`, a fresh hash part for `nhsize` keys, and
+    /// every key that no longer fits where it was placed again (the array part's vanishing
+    /// end in order, then the old nodes from the last).
+    fn resize(&mut self, nasize: usize, nhsize: usize) {
+        if nasize > self.arr.len() {
+            self.arr.resize(nasize, Value::Nil);
+        }
+        let old = std::mem::take(&mut self.nodes);
+        self.set_node_vector(nhsize);
+        if nasize < self.arr.len() {
+            let vanishing = self.arr.split_off(nasize);
+            for (i, v) in vanishing.into_iter().enumerate() {
+                if !v.is_nil() {
+                    *self.slot(Key::Num((nasize + i + 1) as f64)) = v;
+                }
+            }
+        }
+        for n in old.into_iter().rev() {
+            if let (Some(k), false) = (n.key, n.val.is_nil()) {
+                *self.slot(k) = n.val;
             }
         }
     }
 
-    /// The length operator `#` (a border: here the array part's length, or, when that is 0,
-    /// the first border found in the hash part from 1).
+    /// Grows (or shrinks) the array part to `n` keys, the hash part kept at its size but
+    /// rebuilt (Lua's `luaH_resizearray`, what a constructor ending in `f()` or `...` does).
+    fn resize_array(&mut self, n: usize) {
+        let nh = self.nodes.len();
+        self.resize(n, nh);
+    }
+
+    /// Stores a constructor's positional items `first..` (Lua's `OP_SETLIST`), growing the
+    /// array part to hold them all when it is short.
+    pub(crate) fn set_list(&mut self, first: usize, items: Vec<Value>) {
+        let last = first - 1 + items.len();
+        if last > self.arr.len() {
+            self.resize_array(last);
+        }
+        for (i, v) in items.into_iter().enumerate().rev() {
+            *self.slot(Key::Num((first + i) as f64)) = v;
+        }
+    }
+
+    /// The length operator `#`: a border as Lua 5.1's `luaH_getn` finds it (a binary search
+    /// in the array part when it ends with nil, else a search beyond it in the hash part).
     pub fn len(&self) -> usize {
-        if !self.arr.is_empty() {
-            return self.arr.len();
+        let j = self.arr.len();
+        if j > 0 && self.arr[j - 1].is_nil() {
+            let (mut i, mut j) = (0, j);
+            while j - i > 1 {
+                let m = (i + j) / 2;
+                if self.arr[m - 1].is_nil() {
+                    j = m;
+                } else {
+                    i = m;
+                }
+            }
+            return i;
         }
-        let mut n = 0;
-        while self
-            .hash
-            .get(&Key::Num((n + 1) as f64))
-            .is_some_and(|v| !v.is_nil())
-        {
-            n += 1;
+        if self.nodes.is_empty() {
+            return j;
         }
-        n
+        // Lua's `unbound_search`.
+        let present = |k: usize| !self.get(&Value::Num(k as f64)).is_nil();
+        let (mut i, mut j) = (j, j + 1);
+        while present(j) {
+            i = j;
+            match j.checked_mul(2).filter(|&d| d <= i32::MAX as usize) {
+                Some(d) => j = d,
+                None => {
+                    let mut i = 1;
+                    while present(i) {
+                        i += 1;
+                    }
+                    return i - 1;
+                }
+            }
+        }
+        while j - i > 1 {
+            let m = (i + j) / 2;
+            if present(m) {
+                i = m;
+            } else {
+                j = m;
+            }
+        }
+        i
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// `next`: the entry after `k` (nil: the first), or None at the end. Err when `k` is not
-    /// in the table ("invalid key to 'next'", which the caller words).
+    /// `next`: the entry after `k` (nil: the first), or None at the end: the array part in
+    /// order, then the hash part's nodes in order. Err when `k` is not in the table
+    /// ("invalid key to 'next'", which the caller words).
     #[allow(clippy::result_unit_err)] // one cause only; the caller has the message
     pub fn next(&self, k: &Value) -> Result<Option<(Value, Value)>, ()> {
-        let mut start_hash = 0;
-        // The array part may hold nils (a middle element cleared): they are skipped.
-        let from_arr = |start: usize| {
-            (start..self.arr.len())
-                .find(|&j| !self.arr[j].is_nil())
-                .map(|j| (Value::Num((j + 1) as f64), self.arr[j].clone()))
-        };
-        if k.is_nil() {
-            if let Some(kv) = from_arr(0) {
-                return Ok(Some(kv));
-            }
-        } else if let Some(i) = array_index(k).filter(|&i| i <= self.arr.len()) {
-            if let Some(kv) = from_arr(i) {
-                return Ok(Some(kv));
-            }
+        let start = if k.is_nil() {
+            0
         } else {
-            let key = Key::from_value(k).ok_or(())?;
-            start_hash = self.hash.get_index_of(&key).ok_or(())? + 1;
+            match array_index(k).filter(|&i| i <= self.arr.len()) {
+                Some(i) => i,
+                None => {
+                    let key = Key::from_value(k).ok_or(())?;
+                    self.arr.len() + self.find_node(&key).ok_or(())? + 1
+                }
+            }
+        };
+        for i in start..self.arr.len() {
+            if !self.arr[i].is_nil() {
+                return Ok(Some((Value::Num((i + 1) as f64), self.arr[i].clone())));
+            }
         }
-        for i in start_hash..self.hash.len() {
-            let (key, v) = self.hash.get_index(i).expect("index below len");
-            if !v.is_nil() {
-                return Ok(Some((key.to_value(), v.clone())));
+        for i in start.saturating_sub(self.arr.len())..self.nodes.len() {
+            let n = &self.nodes[i];
+            if let (Some(key), false) = (&n.key, n.val.is_nil()) {
+                return Ok(Some((key.to_value(), n.val.clone())));
             }
         }
         Ok(None)
     }
 
-    /// Every live entry, array part first (for conversions that read a whole table).
+    /// Every live entry, in `next`'s order (for conversions that read a whole table).
     pub fn entries(&self) -> impl Iterator<Item = (Value, Value)> + '_ {
         let arr = self
             .arr
@@ -698,11 +977,10 @@ impl Table {
             .enumerate()
             .filter(|(_, v)| !v.is_nil())
             .map(|(i, v)| (Value::Num((i + 1) as f64), v.clone()));
-        let hash = self
-            .hash
-            .iter()
-            .filter(|(_, v)| !v.is_nil())
-            .map(|(k, v)| (k.to_value(), v.clone()));
+        let hash = self.nodes.iter().filter_map(|n| match (&n.key, &n.val) {
+            (Some(k), v) if !v.is_nil() => Some((k.to_value(), v.clone())),
+            _ => None,
+        });
         arr.chain(hash)
     }
 }
@@ -746,6 +1024,50 @@ mod tests {
         assert_eq!(seen, 6);
         assert!(t.next(&Value::str(b"nope")).is_err());
         assert_eq!(t.entries().count(), 3);
+    }
+
+    /// A key of the model: small integers (array part or hash part), a few floats and
+    /// strings, so that sequences collide, grow and shrink both parts.
+    fn model_key(i: u8) -> Value {
+        match i % 4 {
+            0 | 1 => n((i / 2 % 24) as f64),
+            2 => n((i as f64) / 4.0 - 3.0),
+            _ => Value::str(format!("k{}", i % 19).as_bytes()),
+        }
+    }
+
+    proptest::proptest! {
+        /// Random writes (nil included) against a plain map: every read agrees, `next`
+        /// visits each live key once, and `#` is a border.
+        #[test]
+        fn tables_agree_with_a_map(ops in proptest::collection::vec((0u8..=255, 0u8..4), 0..300)) {
+            let mut t = Table::new();
+            let mut model: Vec<(Value, Value)> = Vec::new();
+            for (k, v) in ops {
+                let key = model_key(k);
+                let val = if v == 0 { Value::Nil } else { n(v as f64) };
+                t.set(key.clone(), val.clone()).unwrap();
+                model.retain(|(mk, _)| !mk.raw_eq(&key));
+                if !val.is_nil() {
+                    model.push((key, val));
+                }
+                for (mk, mv) in &model {
+                    proptest::prop_assert!(t.get(mk).raw_eq(mv));
+                }
+            }
+            let mut seen = 0;
+            let mut k = Value::Nil;
+            while let Some((key, v)) = t.next(&k).unwrap() {
+                let m = model.iter().find(|(mk, _)| mk.raw_eq(&key));
+                proptest::prop_assert!(m.is_some_and(|(_, mv)| mv.raw_eq(&v)));
+                seen += 1;
+                k = key;
+            }
+            proptest::prop_assert_eq!(seen, model.len());
+            let len = t.len();
+            proptest::prop_assert!(len == 0 || !t.get_int(len as i64).is_nil());
+            proptest::prop_assert!(t.get_int(len as i64 + 1).is_nil());
+        }
     }
 
     #[test]
