@@ -761,8 +761,8 @@ fn refused_while_loading(
 struct Exec {
     cmd: &'static Command,
     args: Vec<Bytes>,
-    /// NOPERM when the ACL rules changed since queueing.
-    refused: Option<CmdError>,
+    /// A subcommand (for its ACL check).
+    is_sub: bool,
     /// The command's only key: its index in `args` and its slot.
     key: Option<(usize, u16)>,
 }
@@ -808,9 +808,8 @@ fn exec(
         );
         return Outcome::Done;
     }
-    // Each queued command with its ACL verdict (rules may have changed since queueing: a
-    // command no longer allowed answers NOPERM in its place) and the slot of its key when it
-    // has one (the handler's lookups then skip the CRC16).
+    // Each queued command with the slot of its key when it has one (the handler's lookups
+    // then skip the CRC16).
     let mut cmds: Vec<Exec> = Vec::with_capacity(multi.queued.len());
     let mut slots: smallvec::SmallVec<[u16; 8]> = watcher
         .as_ref()
@@ -819,19 +818,6 @@ fn exec(
         .into();
     let mut idx = Vec::new();
     for q in multi.queued {
-        let refused = if client.user.is_open() {
-            None
-        } else {
-            acl_check_in(
-                server,
-                client,
-                q.parent.is_some(),
-                q.cmd,
-                &q.args,
-                AclAt::Exec,
-            )
-            .err()
-        };
         q.cmd.key_indices(&q.args, &mut idx);
         let first = slots.len();
         slots.extend(idx.iter().map(|&i| key_slot(&q.args[i])));
@@ -841,8 +827,8 @@ fn exec(
         };
         cmds.push(Exec {
             cmd: q.cmd,
+            is_sub: q.parent.is_some(),
             args: q.args,
-            refused,
             key,
         });
     }
@@ -912,12 +898,18 @@ fn exec(
     for e in &mut cmds {
         db.index = client.db;
         let mark = out.len();
-        if let Some(err) = e.refused.take() {
-            reply_error(server, out, proto, &err);
-            if silenced(client.reply_mode) {
-                out.truncate(mark);
+        // The rules may have changed since queueing, and an AUTH in the transaction changes
+        // the user for the commands after it: checked as each command comes, as in Redis. A
+        // command no longer allowed answers NOPERM in its place.
+        if !client.user.is_open() {
+            if let Err(err) = acl_check_in(server, client, e.is_sub, e.cmd, &e.args, AclAt::Exec)
+            {
+                reply_error(server, out, proto, &err);
+                if silenced(client.reply_mode) {
+                    out.truncate(mark);
+                }
+                continue;
             }
-            continue;
         }
         if let Some((i, slot)) = e.key {
             db.set_slot_hint(&e.args[i], slot);

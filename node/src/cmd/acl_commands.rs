@@ -162,8 +162,9 @@ fn setuser(ctx: &mut Ctx) -> CmdResult {
 
 /// Subscribers of `user` whose channels the new rules no longer allow are closed
 /// (`ACLKillPubsubClientsIfNeeded`): nothing to do when a selector allows every channel or
-/// when every old channel pattern is still listed (so, as in Redis, going from `allchannels`
-/// to a list closes nobody); otherwise each subscription is checked against the new list.
+/// when the old rules allowed no more than the new ones (every old channel pattern still
+/// listed, and none of them `allchannels`); otherwise each subscription is checked against
+/// the new list.
 fn kill_pubsub_clients_if_needed(ctx: &mut Ctx, user: &Arc<User>, old: &Rules) {
     let rules = user.rules();
     if rules.selectors.iter().any(|s| s.all_channels) {
@@ -175,11 +176,12 @@ fn kill_pubsub_clients_if_needed(ctx: &mut Ctx, user: &Arc<User>, old: &Rules) {
         .flat_map(|s| s.channels.iter().cloned())
         .collect();
     drop(rules);
-    let kept = old
-        .selectors
-        .iter()
-        .flat_map(|s| s.channels.iter())
-        .all(|c| patterns.contains(c));
+    let kept = !old.selectors.iter().any(|s| s.all_channels)
+        && old
+            .selectors
+            .iter()
+            .flat_map(|s| s.channels.iter())
+            .all(|c| patterns.contains(c));
     if kept {
         return;
     }
