@@ -332,7 +332,19 @@ pub fn execute(
     if std::mem::take(&mut client.reply_mode_applied) {
         return outcome;
     }
-    apply_reply_mode(client, out, mark);
+    if client.reply_mode != ReplyMode::On
+        && client.multi.is_none()
+        && is_subscription(&args[0])
+        && out.get(mark) != Some(&b'-')
+    {
+        // (Un)subscribe confirmations are pushes in Redis, sent whatever CLIENT REPLY says
+        // (which still counts the command for SKIP).
+        let confirmations = out.split_off(mark);
+        apply_reply_mode(client, out, mark);
+        out.unsplit(confirmations);
+    } else {
+        apply_reply_mode(client, out, mark);
+    }
     if crate::pubsub::is_subscribed(&client.info) && client.info.pushes.has_queued() {
         // Messages the command published to its own client go before its reply, as in Redis
         // (and are kept even when CLIENT REPLY drops the reply).
@@ -341,6 +353,19 @@ pub fn execute(
         out.unsplit(tail);
     }
     outcome
+}
+
+/// SUBSCRIBE, UNSUBSCRIBE and their pattern and shard forms, by name.
+fn is_subscription(name: &[u8]) -> bool {
+    const NAMES: [&[u8]; 6] = [
+        b"subscribe",
+        b"psubscribe",
+        b"ssubscribe",
+        b"unsubscribe",
+        b"punsubscribe",
+        b"sunsubscribe",
+    ];
+    NAMES.iter().any(|n| name.eq_ignore_ascii_case(n))
 }
 
 /// Drops the reply written after `mark` if `CLIENT REPLY` says so (also used for the reply a
@@ -902,8 +927,7 @@ fn exec(
         // the user for the commands after it: checked as each command comes, as in Redis. A
         // command no longer allowed answers NOPERM in its place.
         if !client.user.is_open() {
-            if let Err(err) = acl_check_in(server, client, e.is_sub, e.cmd, &e.args, AclAt::Exec)
-            {
+            if let Err(err) = acl_check_in(server, client, e.is_sub, e.cmd, &e.args, AclAt::Exec) {
                 reply_error(server, out, proto, &err);
                 if silenced(client.reply_mode) {
                     out.truncate(mark);
@@ -1035,14 +1059,14 @@ pub(crate) fn script_call<'a, 's>(
         fail(out, "ERR This Redis command is not allowed from script");
         return db;
     }
+    if rights.read_only && cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
+        fail(
+            out,
+            "ERR Write commands are not allowed from read-only scripts.",
+        );
+        return db;
+    }
     if cmd.flags & flags::WRITE != 0 {
-        if rights.read_only {
-            fail(
-                out,
-                "ERR Write commands are not allowed from read-only scripts.",
-            );
-            return db;
-        }
         if !client.obey && settings.replica_read_only && server.repl.link.is_replica() {
             fail(out, "READONLY You can't write against a read only replica.");
             return db;

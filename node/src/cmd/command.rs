@@ -222,13 +222,8 @@ fn describe(out: &mut ReplyWriter, c: &Command, parent: Option<&Command>) {
         None => out.bulk(c.name.as_bytes()),
     }
     out.int(c.arity as i64);
-    // Scripts may write and are replicated as such here, but Redis 7.0 decides that from
-    // the script itself and does not list may_replicate for EVAL and FCALL.
-    let hidden = if c.flags & f::SCRIPT_LOCKS != 0 {
-        f::ALL_SHARDS | f::SCRIPT_LOCKS | f::MAY_REPLICATE
-    } else {
-        f::ALL_SHARDS | f::SCRIPT_LOCKS
-    };
+    // Redis 7.0 does not list may_replicate (EVAL, FCALL, PFCOUNT, PUBLISH have it).
+    let hidden = f::ALL_SHARDS | f::SCRIPT_LOCKS | f::MAY_REPLICATE;
     flag_names(out, c.all_flags() & !hidden);
     let (first, last, step) = c.legacy_range();
     out.int(first as i64);

@@ -266,9 +266,11 @@ static CLIENT: &[Command] = &[
 fn ping(ctx: &mut Ctx) -> CmdResult {
     if ctx.args.len() <= 2
         && ctx.client.proto == Protocol::Resp2
+        && !ctx.client.in_script
         && crate::pubsub::is_subscribed(&ctx.client.info)
     {
-        // A RESP2 subscriber gets PING's answer in the shape of a message.
+        // A RESP2 subscriber gets PING's answer in the shape of a message (not a script it
+        // runs: the script's calls are not the subscriber's).
         ctx.out.array(2);
         ctx.out.bulk(b"pong");
         ctx.out.bulk(ctx.args.get(1).map_or(&b""[..], |a| &a[..]));

@@ -29,7 +29,9 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "pfcount",
         arity: -2,
-        flags: flags::READONLY,
+        // It may refresh the cached cardinality: a change replicated as PFCOUNT, held back
+        // by CLIENT PAUSE WRITE and refused in read-only scripts, as in Redis.
+        flags: flags::READONLY | flags::MAY_REPLICATE,
         acl: acl::HYPERLOGLOG,
         key_specs: &[KeySpec {
             notes: "RW because it may change the internal representation of the key, and propagate to replicas",

@@ -62,7 +62,8 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "publish",
         arity: 3,
-        flags: f::PUBSUB | f::LOADING | f::STALE | f::FAST,
+        // Held back by CLIENT PAUSE WRITE and refused in read-only scripts, as in Redis.
+        flags: f::PUBSUB | f::LOADING | f::STALE | f::FAST | f::MAY_REPLICATE,
         handler: Some(publish),
         group: "pubsub",
         since: "2.0.0",
@@ -97,7 +98,8 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "spublish",
         arity: 3,
-        flags: f::PUBSUB | f::LOADING | f::STALE | f::FAST,
+        // Held back by CLIENT PAUSE WRITE and refused in read-only scripts, as in Redis.
+        flags: f::PUBSUB | f::LOADING | f::STALE | f::FAST | f::MAY_REPLICATE,
         key_specs: SHARD_CHANNEL,
         handler: Some(spublish),
         group: "pubsub",
