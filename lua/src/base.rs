@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use crate::error::{arg, arg_error, check_any, check_int, check_str, check_table};
+use crate::error::{arg, arg_error, check_any, check_int, check_str, check_table, opt_int};
 use crate::interp::{Mm, State};
 use crate::value::{FuncRef, NativeFn, Ret, Value};
 use crate::{Lua, LuaError};
@@ -365,8 +365,15 @@ fn loadstring(st: &mut State<'_>, args: Vec<Value>) -> Ret {
     }
 }
 
+/// The kilobytes `collectgarbage('count')` and `gcinfo` report: an estimate (no collector
+/// counts here), the libraries' share as Lua 5.1 has it plus what the run made.
+fn gc_count_kb() -> f64 {
+    const LIBRARIES_KB: f64 = 24.0;
+    LIBRARIES_KB + crate::value::arena_bytes() as f64 / 1024.0
+}
+
 fn gcinfo(_st: &mut State<'_>, _args: Vec<Value>) -> Ret {
-    Ok(vec![Value::Num(0.0)])
+    Ok(vec![Value::Num(gc_count_kb().floor())])
 }
 
 fn collectgarbage(st: &mut State<'_>, args: Vec<Value>) -> Ret {
@@ -387,10 +394,17 @@ fn collectgarbage(st: &mut State<'_>, args: Vec<Value>) -> Ret {
         let msg = format!("invalid option '{}'", String::from_utf8_lossy(&opt));
         return Err(arg_error(st, 0, "collectgarbage", &msg));
     }
-    if &opt[..] == b"step" {
-        return Ok(vec![Value::Bool(false)]);
-    }
-    Ok(vec![Value::Num(0.0)])
+    // `setpause` and `setstepmul` answer the setting they replace (Lua's default 200).
+    let new = opt_int(st, &args, 1, "collectgarbage", 0)?;
+    let setting = match &opt[..] {
+        b"step" => return Ok(vec![Value::Bool(false)]),
+        b"count" => return Ok(vec![Value::Num(gc_count_kb())]),
+        b"setpause" => &mut st.lua.gc_pause,
+        b"setstepmul" => &mut st.lua.gc_stepmul,
+        _ => return Ok(vec![Value::Num(0.0)]),
+    };
+    let old = std::mem::replace(setting, new);
+    Ok(vec![Value::Num(old as f64)])
 }
 
 #[cfg(test)]

@@ -190,6 +190,20 @@ struct Arena {
     next_compact: usize,
 }
 
+/// An estimate of the memory the running script's objects take, in bytes: what
+/// `collectgarbage('count')` adds to the state's own (tables and captured variables made
+/// by the run and still alive, at a typical size each).
+pub fn arena_bytes() -> usize {
+    ARENA.with(|a| match a.borrow().as_ref() {
+        Some(a) => {
+            let tables = a.tables.iter().filter(|w| w.strong_count() > 0).count();
+            let cells = a.cells.iter().filter(|w| w.strong_count() > 0).count();
+            tables * 96 + cells * 48
+        }
+        None => 0,
+    })
+}
+
 impl Arena {
     fn compact(&mut self) {
         if self.tables.len() + self.cells.len() < self.next_compact {

@@ -398,6 +398,13 @@ fn run(
     let (parent, cmd) = match resolve(args, hint.cmd) {
         Ok(r) => r,
         Err(e) => {
+            // CLIENT INFO's cmd: NULL for an unknown command or subcommand, the container
+            // when it came without one.
+            let known = match e {
+                CmdError::WrongArity(_) => cmd::lookup(&args[0]).map(|c| c.name),
+                _ => None,
+            };
+            *client.info.last_cmd.lock() = ("", known.unwrap_or("NULL"));
             client.flag_transaction();
             reply_error(server, out, proto, &e);
             return Outcome::Done;
@@ -717,7 +724,11 @@ fn queue(
         reply_error(server, out, proto, &e);
         return;
     }
-    if let Some(m) = client.multi.as_mut() {
+    // A transaction already doomed (a queueing error, or a watched key changed) keeps
+    // nothing more, as in Redis (CLIENT LIST's multi= stops counting).
+    let doomed = client.multi.as_ref().is_some_and(|m| m.failed)
+        || client.watcher.as_ref().is_some_and(|w| w.is_dirty());
+    if let Some(m) = client.multi.as_mut().filter(|_| !doomed) {
         m.writes |= cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0;
         m.write_cmds |= cmd.flags & flags::WRITE != 0;
         m.loading_denied |= cmd.flags & flags::LOADING == 0;

@@ -393,7 +393,11 @@ fn check_selector(
     if !s.all_keys && !cmd.key_specs.is_empty() {
         let keys = keys.get_or_insert_with(|| {
             let mut v = Vec::new();
-            cmd.keys_with_flags(args, &mut v);
+            // Arguments the key specs do not fit (EVAL's numkeys beyond its arguments) have
+            // no keys for ACL, as in Redis: the command then answers its own error.
+            if !cmd.keys_with_flags(args, &mut v) {
+                v.clear();
+            }
             v
         });
         for &(i, f) in keys.iter() {

@@ -301,9 +301,12 @@ fn reset(ctx: &mut Ctx) -> CmdResult {
     c.info.db.store(0, Relaxed);
     c.proto = Protocol::Resp2;
     c.info.resp.store(2, Relaxed);
-    c.reply_mode = ReplyMode::On;
+    // A SKIP given just before still drops RESET's own reply, as in Redis; OFF ends here.
+    if c.reply_mode != ReplyMode::SkipThis {
+        c.reply_mode = ReplyMode::On;
+    }
     *c.info.name.lock() = None;
-    c.info.flags.fetch_and(!cflags::NO_EVICT, Relaxed);
+    // NO-EVICT stays on: Redis 7.0 leaves it (7.2 turns it off).
     let default = ctx.server.acl.default_user().clone();
     let auto = default.auto_auth();
     c.set_user(default, auto);
@@ -390,13 +393,15 @@ fn hello(ctx: &mut Ctx) -> CmdResult {
         }
         proto = Some(v);
     }
-    let mut creds: Option<(usize, usize)> = None;
+    // Each option takes effect as it is read, as in Redis: an AUTH before a bad name or a
+    // syntax error has authenticated, a name before a failed AUTH is set.
     let mut i = 2;
     while i < ctx.args.len() {
         let more = ctx.args.len() - i - 1;
         let opt = &ctx.args[i];
         if opt.eq_ignore_ascii_case(b"AUTH") && more >= 2 {
-            creds = Some((i + 1, i + 2));
+            let (user, pass) = (ctx.args[i + 1].clone(), ctx.args[i + 2].clone());
+            authenticate(ctx, &user, &pass)?;
             i += 3;
         } else if opt.eq_ignore_ascii_case(b"SETNAME") && more >= 1 {
             set_name(&ctx.client.info, &ctx.args[i + 1])?;
@@ -407,10 +412,6 @@ fn hello(ctx: &mut Ctx) -> CmdResult {
                 crate::error::lossy(opt, 128)
             )));
         }
-    }
-    if let Some((u, p)) = creds {
-        let (user, pass) = (ctx.args[u].clone(), ctx.args[p].clone());
-        authenticate(ctx, &user, &pass)?;
     }
     if !ctx.client.authenticated {
         return Err(CmdError::raw("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
@@ -560,47 +561,40 @@ fn is_type(c: &ClientInfo, t: &[u8]) -> bool {
     }
 }
 
+/// `CLIENT LIST [TYPE type | ID id [id ...]]`, parsed as Redis does: TYPE only as the one
+/// option, IDs listed in the order given (a repeated one twice, an unknown one not at all).
 fn client_list(ctx: &mut Ctx) -> CmdResult {
-    let mut ty: Option<&[u8]> = None;
-    let mut ids: Option<Vec<u64>> = None;
-    let mut i = 2;
-    while i < ctx.args.len() {
-        let a = &ctx.args[i];
-        if a.eq_ignore_ascii_case(b"TYPE") && i + 1 < ctx.args.len() {
-            if !client_type_ok(&ctx.args[i + 1]) {
-                return Err(CmdError::err(format!(
-                    "Unknown client type '{}'",
-                    crate::error::lossy(&ctx.args[i + 1], 128)
-                )));
-            }
-            ty = Some(&ctx.args[i + 1]);
-            i += 2;
-        } else if a.eq_ignore_ascii_case(b"ID") && i + 1 < ctx.args.len() {
-            let mut v = Vec::new();
-            for x in &ctx.args[i + 1..] {
-                match crate::util::num::parse_i64(x) {
-                    Some(n) if n > 0 => v.push(n as u64),
-                    _ => return Err(CmdError::err("Invalid client ID")),
-                }
-            }
-            ids = Some(v);
-            i = ctx.args.len();
-        } else {
-            return Err(CmdError::Syntax);
-        }
-    }
+    let args = ctx.args;
     let clients: Vec<_> = ctx.server.clients.lock().values().cloned().collect();
     let mut text = String::new();
-    for c in clients {
-        if ty.is_some_and(|t| !is_type(&c, t)) {
-            continue;
-        }
-        if ids.as_ref().is_some_and(|v| !v.contains(&c.id)) {
-            continue;
-        }
+    let mut add = |c: &ClientInfo| {
         let user = c.user.lock().name_str();
-        text.push_str(&describe(ctx.server, &c, &user));
+        text.push_str(&describe(ctx.server, c, &user));
         text.push('\n');
+    };
+    if args.len() == 4 && args[2].eq_ignore_ascii_case(b"TYPE") {
+        if !client_type_ok(&args[3]) {
+            return Err(CmdError::err(format!(
+                "Unknown client type '{}'",
+                crate::error::lossy(&args[3], 128)
+            )));
+        }
+        clients
+            .iter()
+            .filter(|c| is_type(c, &args[3]))
+            .for_each(|c| add(c));
+    } else if args.len() > 3 && args[2].eq_ignore_ascii_case(b"ID") {
+        for a in &args[3..] {
+            let id =
+                crate::util::num::parse_i64(a).ok_or_else(|| CmdError::err("Invalid client ID"))?;
+            if let Some(c) = clients.iter().find(|c| c.id as i64 == id) {
+                add(c);
+            }
+        }
+    } else if args.len() != 2 {
+        return Err(CmdError::Syntax);
+    } else {
+        clients.iter().for_each(|c| add(c));
     }
     ctx.out.verbatim(text.as_bytes());
     Ok(())
@@ -745,23 +739,25 @@ fn client_no_evict(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
+/// `CLIENT PAUSE timeout [WRITE|ALL]`: Redis's checks in its order (the count of
+/// arguments, the mode, then the timeout).
 fn client_pause(ctx: &mut Ctx) -> CmdResult {
-    let ms = match crate::util::num::parse_i64(&ctx.args[2]) {
-        Some(n) if n < 0 => return Err(CmdError::TimeoutNegative),
-        Some(n) => n as u64,
-        None => return Err(CmdError::TimeoutNotInteger),
-    };
+    if ctx.args.len() > 4 {
+        return Err(CmdError::subcommand_syntax(&ctx.args[1], "CLIENT"));
+    }
     let mut write_only = false;
-    if ctx.args.len() == 4 {
-        let m = &ctx.args[3];
+    if let Some(m) = ctx.args.get(3) {
         if m.eq_ignore_ascii_case(b"WRITE") {
             write_only = true;
         } else if !m.eq_ignore_ascii_case(b"ALL") {
             return Err(CmdError::err("CLIENT PAUSE mode must be WRITE or ALL"));
         }
-    } else if ctx.args.len() > 4 {
-        return Err(CmdError::Syntax);
     }
+    let ms = match crate::util::num::parse_i64(&ctx.args[2]) {
+        Some(n) if n < 0 => return Err(CmdError::TimeoutNegative),
+        Some(n) => n as u64,
+        None => return Err(CmdError::TimeoutNotInteger),
+    };
     let now = unix_ms();
     // A longer pause, or a stricter mode, wins over the one in force.
     ctx.server.pause.pause(

@@ -234,6 +234,10 @@ pub(crate) fn numkeys(ctx: &Ctx<'_, '_>) -> Result<usize, CmdError> {
 const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
 
 fn eval_generic(ctx: &mut Ctx<'_, '_>, by_sha: bool, read_only: bool) -> CmdResult {
+    // A SHA1 of the wrong length matches nothing: Redis says so before anything else.
+    if by_sha && ctx.args[1].len() != 40 {
+        return Err(CmdError::raw(NOSCRIPT));
+    }
     let nkeys = numkeys(ctx)?;
     let script = if by_sha {
         match ctx.server.scripts.get(ctx.arg(1)) {
@@ -414,6 +418,11 @@ pub(crate) fn run(ctx: &mut Ctx<'_, '_>, run: Run<'_>) -> CmdResult {
     }
     let mut db = host.db.take().expect("the view comes back after each call");
     ctx.client.db = saved_db;
+    // A SELECT the script ran ends with it (CLIENT INFO shows the client's own database).
+    ctx.client
+        .info
+        .db
+        .store(saved_db, std::sync::atomic::Ordering::Relaxed);
     ctx.client.deny_blocking = saved_deny;
     ctx.client.in_script = saved_in_script;
     // The script's commands propagated themselves and counted their own changes.
