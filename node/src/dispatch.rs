@@ -1213,7 +1213,13 @@ pub(crate) fn invoke<'a, 's>(
             server.tracking.flushed(server, cmd.name == "flushall");
         }
     }
-    if client.tracking.on && cmd.flags & flags::READONLY != 0 && client.tracking.remembers() {
+    // A read-only script's own keys are not remembered, only what the commands it calls
+    // read (they come through here too), as in Redis.
+    if client.tracking.on
+        && cmd.flags & flags::READONLY != 0
+        && cmd.flags & flags::SCRIPT_LOCKS == 0
+        && client.tracking.remembers()
+    {
         let mut idx = Vec::new();
         cmd.key_indices(args, &mut idx);
         server
