@@ -201,9 +201,8 @@ fn run(ctx: &mut Ctx<'_, '_>, readonly: bool) -> CmdResult {
         }
         None => false,
     };
-    if !storing {
-        ctx.hit(found);
-    }
+    // A read lookup in Redis 7.0 with STORE too (hit or miss, and its keymiss event).
+    ctx.hit(found);
     let e = ctx.db.peek(key);
     let len = match e.as_ref().map(|e| &e.value) {
         None => 0,
@@ -301,7 +300,7 @@ fn run(ctx: &mut Ctx<'_, '_>, readonly: bool) -> CmdResult {
         let mut bad_number = false;
         for it in &mut items {
             let by = match &o.by {
-                Some(p) => match lookup_by_pattern(ctx, p, &it.elem, storing) {
+                Some(p) => match lookup_by_pattern(ctx, p, &it.elem) {
                     Some(v) => v,
                     None => continue,
                 },
@@ -361,7 +360,7 @@ fn run(ctx: &mut Ctx<'_, '_>, readonly: bool) -> CmdResult {
                     values.push(Some(it.elem.clone()));
                 }
                 for g in &o.gets {
-                    values.push(lookup_by_pattern(ctx, g, &it.elem, false));
+                    values.push(lookup_by_pattern(ctx, g, &it.elem));
                 }
             }
             ctx.out.array(values.len());
@@ -379,7 +378,7 @@ fn run(ctx: &mut Ctx<'_, '_>, readonly: bool) -> CmdResult {
                     list.push_back(&it.elem);
                 }
                 for g in &o.gets {
-                    let v = lookup_by_pattern(ctx, g, &it.elem, true);
+                    let v = lookup_by_pattern(ctx, g, &it.elem);
                     list.push_back(v.as_deref().unwrap_or(b""));
                 }
             }
@@ -424,13 +423,9 @@ fn sort_score(v: &[u8]) -> Option<f64> {
 /// The value a `BY` or `GET` pattern names for `elem` (Redis's `lookupKeyByPattern`): `#` is
 /// the element; otherwise the pattern's first `*` becomes the element, and `->field` after it
 /// reads that hash field instead of a string. None: no `*`, no such key, or the wrong type.
-/// `write`: looked up as a write (no keyspace hit or miss counted).
-fn lookup_by_pattern(
-    ctx: &mut Ctx<'_, '_>,
-    pattern: &[u8],
-    elem: &[u8],
-    write: bool,
-) -> Option<Vec<u8>> {
+/// A read lookup as in Redis 7.0, with STORE too: a keyspace hit or miss, and a `keymiss`
+/// event for a key that is not there.
+fn lookup_by_pattern(ctx: &mut Ctx<'_, '_>, pattern: &[u8], elem: &[u8]) -> Option<Vec<u8>> {
     let c = cstr(pattern);
     if c == b"#" {
         return Some(elem.to_vec());
@@ -458,8 +453,9 @@ fn lookup_by_pattern(
             _ => (true, None),
         },
     };
-    if !write {
-        ctx.hit(found);
+    ctx.hit(found);
+    if !found {
+        ctx.db.notify(notify::KEY_MISS, "keymiss", &key);
     }
     value
 }
