@@ -146,6 +146,14 @@ impl Functions {
         timeout: Option<Duration>,
     ) -> Result<Bytes, String> {
         with_state(|st| {
+            // A library already there is refused before its code runs, as in Redis.
+            let (name, _) = metadata(code)?;
+            if !replace && self.reg.read().libs.contains_key(&name) {
+                return Err(format!(
+                    "ERR Library '{}' already exists",
+                    String::from_utf8_lossy(&name)
+                ));
+            }
             let (lib, callbacks) = compile(st, code, timeout)?;
             let lib = Arc::new(lib);
             let name = lib.name.clone();
@@ -334,14 +342,15 @@ fn metadata(code: &[u8]) -> Result<(Bytes, Vec<u8>), String> {
     let Some(name) = name else {
         return Err("ERR Library name was not given".into());
     };
+    // Redis's order: the name, then the engine.
+    if !fnlib::valid_name(&name) {
+        return Err("ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
+    }
     if !engine.eq_ignore_ascii_case(b"lua") {
         return Err(format!(
             "ERR Engine '{}' not found",
             String::from_utf8_lossy(&engine)
         ));
-    }
-    if !fnlib::valid_name(&name) {
-        return Err("ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
     }
     let mut source = Vec::with_capacity(code.len() - eol);
     source.extend_from_slice(&code[eol..]);
