@@ -187,9 +187,10 @@ pub fn reply_to_value(r: &Reply) -> Value {
         Reply::Double(d) => field("double", Value::Num(*d)),
         Reply::BigNumber(b) => field("big_number", Value::str(b)),
         Reply::Verbatim(format, text) => {
+            // In Redis's order: the text, then the format (the table's layout follows it).
             let mut t = Table::new();
-            t.set_str("format", Value::str(format));
             t.set_str("string", Value::str(text));
+            t.set_str("format", Value::str(format));
             field("verbatim_string", Value::Table(TableRef::new(t)))
         }
     }

@@ -445,7 +445,7 @@ impl Host for LoadHost {
 pub struct FnState {
     pub lua: Lua,
     /// By the library's address while it lives.
-    callbacks: HashMap<usize, (Weak<Library>, Rc<Vec<Value>>)>,
+    callbacks: HashMap<usize, Kept, foldhash::fast::RandomState>,
     /// The keys and arguments tables of the last call (see [`arg_tables`]).
     pub arg_tables: [Option<TableRef>; 2],
 }
@@ -495,6 +495,9 @@ impl FnState {
     }
 }
 
+/// A library (while it lives) and its functions' callbacks.
+type Kept = (Weak<Library>, Rc<Vec<Value>>);
+
 /// [`FnState`] made movable between threads: it is only ever reached through [`STATE`]'s
 /// lock, by one thread at a time, and nothing in it leaves [`with_state`] (whose result must
 /// be `Send`, so no Lua value can).
@@ -516,7 +519,7 @@ pub fn with_state<R: Send>(f: impl FnOnce(&mut FnState) -> R) -> R {
     let mut guard = STATE.lock();
     let st = guard.0.get_or_insert_with(|| FnState {
         lua: crate::scripting::new_lua(),
-        callbacks: HashMap::new(),
+        callbacks: HashMap::default(),
         arg_tables: [None, None],
     });
     f(st)
