@@ -17,6 +17,15 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// What one server did in answer to one read.
 pub type Outcome = Result<Reply, ClientError>;
 
+/// Asserts that two transcripts of the same session (one line per step, from stock and from
+/// ferrodis) are equal, showing the first line that differs.
+pub fn assert_same_transcripts(stock: &[String], ours: &[String]) {
+    for (s, o) in stock.iter().zip(ours) {
+        assert_eq!(o, s, "ferrodis (left) and stock (right) differ");
+    }
+    assert_eq!(ours.len(), stock.len(), "transcripts of different lengths");
+}
+
 /// The directory holding the `*.redis` scripts.
 pub fn scripts_dir() -> PathBuf {
     workspace_root().join("tests/scripts")

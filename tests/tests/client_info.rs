@@ -86,8 +86,5 @@ fn scenario(flavor: Flavor) -> Vec<String> {
 fn client_fields_as_in_redis() {
     let stock = scenario(Flavor::Stock);
     let ours = scenario(Flavor::Ferrodis);
-    for (s, o) in stock.iter().zip(&ours) {
-        assert_eq!(o, s);
-    }
-    assert_eq!(ours.len(), stock.len());
+    ferrodis_tests::diff::assert_same_transcripts(&stock, &ours);
 }
