@@ -362,6 +362,8 @@ pub const SHUTDOWN_SAVE: u8 = 2;
 /// The server.
 pub struct Server {
     pub keyspace: Keyspace,
+    /// `INFO keyspace`'s avg_ttl per database (ms): the active expiry's running estimate.
+    pub avg_ttl: [AtomicU64; crate::db::NDBS],
     /// Clients waiting in blocking commands.
     pub blocking: crate::blocking::Blocking,
     pub config: RwLock<Config>,
@@ -452,6 +454,7 @@ impl Server {
             aof: crate::aof::Aof::default(),
             repl: crate::repl::Repl::default(),
             keyspace: Keyspace::new(),
+            avg_ttl: Default::default(),
             blocking: crate::blocking::Blocking::default(),
             config: RwLock::new(config),
             settings: RwLock::new(settings),
@@ -714,16 +717,19 @@ impl Server {
             crate::pubsub::wants(settings.notify_flags, crate::config::notify::EXPIRED);
         let mut streams = Vec::new();
         let mut gone = Vec::new();
-        let n = self.keyspace.active_expire_each(now, 64, |db, key, entry| {
-            crate::keysig::signal_deleted(self, db, key);
-            self.propagate_del(db, key);
-            if matches!(entry.value, crate::db::Value::Stream(_)) {
-                streams.push((db, key.clone()));
-            }
-            if want_expired {
-                gone.push((db, key.clone()));
-            }
-        });
+        let mut ttls = crate::db::TtlSamples::default();
+        let n = self
+            .keyspace
+            .active_expire_each(now, 64, &mut ttls, |db, key, entry| {
+                crate::keysig::signal_deleted(self, db, key);
+                self.propagate_del(db, key);
+                if matches!(entry.value, crate::db::Value::Stream(_)) {
+                    streams.push((db, key.clone()));
+                }
+                if want_expired {
+                    gone.push((db, key.clone()));
+                }
+            });
         for (db, key) in gone {
             crate::pubsub::notify_key(
                 self,
@@ -735,6 +741,24 @@ impl Server {
             );
         }
         self.stats.expired_keys.fetch_add(n as u64, Relaxed);
+        // Redis's running estimate: the first sample as it is, then 1/50 of each new one; a
+        // database without keys with a TTL goes back to 0.
+        for (slot, (sum, count, any)) in self.avg_ttl.iter().zip(ttls.dbs) {
+            if !any {
+                slot.store(0, Relaxed);
+            } else if count > 0 {
+                let avg = (sum / count as u128) as u64;
+                let old = slot.load(Relaxed);
+                slot.store(
+                    if old == 0 {
+                        avg
+                    } else {
+                        old / 50 * 49 + avg / 50
+                    },
+                    Relaxed,
+                );
+            }
+        }
         if !streams.is_empty() {
             crate::blocking::serve_ready(self, &settings, streams);
         }

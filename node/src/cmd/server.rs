@@ -600,7 +600,11 @@ pub fn info_text(
         };
         for (i, (keys, expires)) in counts.iter().enumerate() {
             if *keys > 0 {
-                let _ = write!(b, "db{i}:keys={keys},expires={expires},avg_ttl=0\r\n");
+                let avg_ttl = server.avg_ttl[i].load(Relaxed);
+                let _ = write!(
+                    b,
+                    "db{i}:keys={keys},expires={expires},avg_ttl={avg_ttl}\r\n"
+                );
             }
         }
         section(&mut out, "Keyspace", b);

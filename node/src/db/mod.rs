@@ -57,6 +57,38 @@ pub struct DbShard {
     expires: BTreeSet<(u64, SmallBytes)>,
 }
 
+/// Remaining TTLs of keys picked at random during active expiry, per database (what
+/// `INFO keyspace`'s `avg_ttl` estimate is made of, as Redis's expiry cycle samples them).
+#[derive(Default)]
+pub struct TtlSamples {
+    /// Per database: the sum of the TTLs seen (ms), how many, and whether it has keys with a
+    /// TTL at all.
+    pub dbs: [(u128, u64, bool); NDBS],
+}
+
+impl TtlSamples {
+    /// One key of `db`'s TTL index, at random: a few random keys until one has a TTL, else,
+    /// for a small index, a random entry of it.
+    fn sample(&mut self, dbi: usize, db: &DbShard, now: u64, rng: &mut impl Rng) {
+        self.dbs[dbi].2 = true;
+        let at = (0..4)
+            .filter_map(|_| db.keys.random(rng))
+            .find(|(_, e)| e.expire_at != 0)
+            .map(|(_, e)| e.expire_at)
+            .or_else(|| {
+                let n = db.expires.len();
+                (n <= 64)
+                    .then(|| db.expires.iter().nth(rng.gen_range(0..n)))
+                    .flatten()
+                    .map(|(at, _)| *at)
+            });
+        if let Some(at) = at.filter(|&at| at > now) {
+            self.dbs[dbi].0 += (at - now) as u128;
+            self.dbs[dbi].1 += 1;
+        }
+    }
+}
+
 impl DbShard {
     fn new() -> Self {
         DbShard {
@@ -464,23 +496,30 @@ impl Keyspace {
     /// Deletes expired keys, shard by shard, at most `budget` per shard lock.
     /// Returns how many were deleted.
     pub fn active_expire(&self, now: u64, budget: usize) -> usize {
-        self.active_expire_each(now, budget, |_, _, _| {})
+        self.active_expire_each(now, budget, &mut TtlSamples::default(), |_, _, _| {})
     }
 
     /// [`Keyspace::active_expire`], calling `deleted(db, key, entry)` for each key reclaimed
     /// while its shard is still locked (the modified-keys signal, `expired` events, and
     /// clients blocked in XREADGROUP on an expired stream).
+    /// It also samples one key with a TTL per shard and database into `ttls` (see
+    /// [`TtlSamples`]).
     pub fn active_expire_each(
         &self,
         now: u64,
         budget: usize,
+        ttls: &mut TtlSamples,
         mut deleted: impl FnMut(usize, &SmallBytes, &Entry),
     ) -> usize {
         let mut total = 0;
+        let mut rng = rand::thread_rng();
         for i in 0..NSHARDS {
             let mut sh = self.lock_shard(i);
             for (dbi, db) in sh.dbs.iter_mut().enumerate() {
                 let Some(db) = db else { continue };
+                if !db.expires.is_empty() {
+                    ttls.sample(dbi, db, now, &mut rng);
+                }
                 let mut n = 0;
                 while n < budget {
                     let Some((at, key)) = db.expires.first().cloned() else {
