@@ -371,8 +371,13 @@ fn compile(
         started: Instant::now(),
         timeout,
     };
-    let registered = fnlib::load_library(&mut st.lua, &chunk, &mut host)
-        .map_err(|e| format!("ERR Error registering functions: {}", error_message(&e)))?;
+    let registered = fnlib::load_library(&mut st.lua, &chunk, &mut host).map_err(|e| {
+        let msg = error_message(&e);
+        format!(
+            "ERR Error registering functions: {}",
+            String::from_utf8_lossy(&msg)
+        )
+    })?;
     if registered.is_empty() {
         return Err("ERR No functions registered".into());
     }
@@ -396,24 +401,23 @@ fn compile(
 }
 
 /// A Lua error as the text of an error reply (an error table's `err`, else `ERR` and the
-/// message), without the position Redis adds for a failed script.
-pub fn error_message(e: &LuaError) -> String {
+/// message), without the position Redis adds for a failed script. Bytes, as the script made
+/// them (not necessarily UTF-8).
+pub fn error_message(e: &LuaError) -> Vec<u8> {
+    let prefixed = |text: &[u8]| [&b"ERR "[..], text].concat();
     match e {
-        LuaError::Kill(reason) => reason.clone(),
+        LuaError::Kill(reason) => reason.clone().into_bytes(),
         LuaError::Raise(v) => match v {
             // `err` may be a number too (Lua's string coercion).
             Value::Table(t) => match t.0.borrow().get_str("err").to_lstr() {
-                Some(s) => String::from_utf8_lossy(&s).into_owned(),
-                None => "ERR unknown error".to_string(),
+                Some(s) => s.to_vec(),
+                None => b"ERR unknown error".to_vec(),
             },
-            Value::Str(s) => format!("ERR {}", String::from_utf8_lossy(s)),
-            Value::Num(n) => format!(
-                "ERR {}",
-                String::from_utf8_lossy(&ferrodis_lua::number::format(*n))
-            ),
-            Value::Nil => "ERR nil".to_string(),
-            Value::Bool(b) => format!("ERR {b}"),
-            Value::Func(_) => "ERR unknown error".to_string(),
+            Value::Str(s) => prefixed(s),
+            Value::Num(n) => prefixed(&ferrodis_lua::number::format(*n)),
+            Value::Nil => b"ERR nil".to_vec(),
+            Value::Bool(b) => prefixed(b.to_string().as_bytes()),
+            Value::Func(_) => b"ERR unknown error".to_vec(),
         },
     }
 }

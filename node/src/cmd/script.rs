@@ -456,7 +456,7 @@ fn execute(
             redislib::value_to_reply(values.first().unwrap_or(&Value::Nil), resp)
         }
         Err(e) => {
-            let text = error_text(&e, run.name, run.chunk_name, lua.error_line).into_bytes();
+            let text = error_text(&e, run.name, run.chunk_name, lua.error_line);
             // A command's error raised by redis.call was counted when the command failed.
             match &e {
                 LuaError::Raise(Value::Table(t)) if redislib::is_counted(&t.0.borrow()) => {
@@ -472,10 +472,11 @@ fn execute(
 
 /// The error reply of a script that failed: the error's text (an error table's `err`, or
 /// `ERR` and the message), then where it was raised, as Redis 7.0 words it.
-fn error_text(e: &LuaError, name: &str, chunk_name: &str, line: Option<u32>) -> String {
-    let msg = crate::functions::error_message(e);
+fn error_text(e: &LuaError, name: &str, chunk_name: &str, line: Option<u32>) -> Vec<u8> {
+    let mut text = crate::functions::error_message(e);
     let line = line.map_or_else(|| "?".to_string(), |l| l.to_string());
-    format!("{msg} script: {name}, on @{chunk_name}:{line}.")
+    text.extend_from_slice(format!(" script: {name}, on @{chunk_name}:{line}.").as_bytes());
+    text
 }
 
 /// Writes a script's reply in the client's protocol, counting its errors (nested ones too)
