@@ -55,9 +55,12 @@ impl<'a> ReplyWriter<'a> {
         self.buf.put_slice(b"+OK\r\n");
     }
 
-    /// `-text`: the text carries its own code (`ERR ...`, `WRONGTYPE ...`).
-    /// Newlines would break the protocol, so they become spaces as in Redis.
+    /// `-text`: the text carries its own code (`ERR ...`, `WRONGTYPE ...`). Newlines would
+    /// break the protocol: as Redis formats its error replies, CRs and LFs at either end are
+    /// dropped (an argument quoted in one may end with a newline) and the others become
+    /// spaces.
     pub fn error(&mut self, msg: &str) {
+        let msg = msg.trim_matches(['\r', '\n']);
         self.buf.reserve(msg.len() + 3);
         self.buf.put_u8(b'-');
         for &c in msg.as_bytes() {
