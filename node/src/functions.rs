@@ -147,14 +147,14 @@ impl Functions {
     ) -> Result<Bytes, String> {
         with_state(|st| {
             // A library already there is refused before its code runs, as in Redis.
-            let (name, _) = metadata(code)?;
-            if !replace && self.reg.read().libs.contains_key(&name) {
+            let meta = metadata(code)?;
+            if !replace && self.reg.read().libs.contains_key(&meta.0) {
                 return Err(format!(
                     "ERR Library '{}' already exists",
-                    String::from_utf8_lossy(&name)
+                    String::from_utf8_lossy(&meta.0)
                 ));
             }
-            let (lib, callbacks) = compile(st, code, timeout)?;
+            let (lib, callbacks) = compile(st, code, meta, timeout)?;
             let lib = Arc::new(lib);
             let name = lib.name.clone();
             self.reg.write().add(lib.clone(), replace, true)?;
@@ -232,7 +232,7 @@ impl Functions {
         with_state(|st| {
             let mut libs = Vec::with_capacity(codes.len());
             for code in &codes {
-                let (lib, callbacks) = compile(st, code, None)?;
+                let (lib, callbacks) = compile(st, code, metadata(code)?, None)?;
                 libs.push((Arc::new(lib), callbacks));
             }
             let mut reg = self.reg.write();
@@ -358,13 +358,13 @@ fn metadata(code: &[u8]) -> Result<(Bytes, Vec<u8>), String> {
 }
 
 /// Compiles a library and runs its code in the functions' interpreter: the library and its
-/// callbacks (`timeout`: FUNCTION LOAD's).
+/// callbacks (`(name, source)`: the code's [`metadata`]; `timeout`: FUNCTION LOAD's).
 fn compile(
     st: &mut FnState,
     code: &Bytes,
+    (name, source): (Bytes, Vec<u8>),
     timeout: Option<Duration>,
 ) -> Result<(Library, Vec<Value>), String> {
-    let (name, source) = metadata(code)?;
     let chunk = Lua::compile(&source, "user_function")
         .map_err(|e| format!("ERR Error compiling function: {e}"))?;
     let mut host = LoadHost {
@@ -535,7 +535,7 @@ mod tests {
 
     fn lib(code: &str) -> Result<Library, String> {
         let code = Bytes::copy_from_slice(code.as_bytes());
-        with_state(|st| compile(st, &code, Some(LOAD_TIMEOUT)).map(|(l, _)| l))
+        with_state(|st| compile(st, &code, metadata(&code)?, Some(LOAD_TIMEOUT)).map(|(l, _)| l))
     }
 
     #[test]

@@ -1584,7 +1584,11 @@ def signature(res):
     return (kind,)
 
 
-def minimize(runner, seq, resp3, sig, mut_seed, budget_s=60):
+def minimize(runner, seq, resp3, sig, mut_seed, budget_s=60, sig_of=None):
+    """Shortest sequence still failing with signature `sig` (ddmin over the prefix, the
+    failing command kept last). `sig_of` computes a result's signature (`signature` by
+    default; the multi-connection runner passes `signature_m`)."""
+    sig_of = sig_of or signature
     t0 = time.time()
 
     def test(s):
@@ -1594,11 +1598,11 @@ def minimize(runner, seq, resp3, sig, mut_seed, budget_s=60):
         if r[0] is None:
             return False
         # truncated to index: require failure at the last command
-        return signature(r) == sig and r[1] == len(s) - 1
+        return sig_of(r) == sig and r[1] == len(s) - 1
 
     # cut at failing point first
     r = runner.run(seq, resp3, mut_seed=mut_seed)
-    if signature(r) != sig:
+    if sig_of(r) != sig:
         return seq
     seq = seq[:r[1] + 1]
     # ddmin over prefix (keep last)
@@ -2669,35 +2673,7 @@ def signature_m(res):
 
 
 def minimize_m(runner, seq, resp3s, sig, mut_seed, budget_s=90):
-    t0 = time.time()
-
-    def test(s):
-        if time.time() - t0 > budget_s:
-            return False
-        r = runner.run(s, resp3s, mut_seed=mut_seed)
-        return r[0] is not None and signature_m(r) == sig and r[1] == len(s) - 1
-
-    r = runner.run(seq, resp3s, mut_seed=mut_seed)
-    if signature_m(r) != sig:
-        return seq
-    seq = seq[:r[1] + 1]
-    n = 2
-    while len(seq) > 1 and time.time() - t0 < budget_s:
-        prefix, last = seq[:-1], seq[-1]
-        chunk = max(1, len(prefix) // n)
-        reduced = False
-        for start in range(0, len(prefix), chunk):
-            cand = prefix[:start] + prefix[start + chunk:] + [last]
-            if test(cand):
-                seq = cand
-                n = max(n - 1, 2)
-                reduced = True
-                break
-        if not reduced:
-            if chunk == 1:
-                break
-            n = min(n * 2, len(prefix))
-    return seq
+    return minimize(runner, seq, resp3s, sig, mut_seed, budget_s, sig_of=signature_m)
 
 
 def fmt_step(st):

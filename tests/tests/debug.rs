@@ -29,28 +29,30 @@ fn int<const N: usize>(c: &mut RespClient, args: [&str; N]) -> i64 {
     r.as_int().unwrap_or_else(|| panic!("{args:?} -> {r}"))
 }
 
+/// Keys of every type, one with a TTL, and one in database 3.
+const DATASET: &[&[&str]] = &[
+    &["SET", "str", "hello"],
+    &["SET", "int", "12345"],
+    &["SET", "ttl", "x", "EX", "1000"],
+    &["RPUSH", "list", "a", "b", "c"],
+    &["SADD", "iset", "1", "2", "3"],
+    &["SADD", "set", "x", "y"],
+    &["ZADD", "zset", "1", "a", "2.5", "b"],
+    &["HSET", "hash", "f", "v", "g", "w"],
+    &["XADD", "stream", "1-1", "f", "v"],
+    &["SELECT", "3"],
+    &["SET", "other", "db3"],
+    &["SELECT", "0"],
+];
+
 fn session(flavor: Flavor) -> Vec<String> {
     let s = Server::builder(flavor)
         .directive("enable-debug-command", &["yes"])
         .start();
     let mut c = s.client();
     let mut out = Vec::new();
-    let data: &[&[&str]] = &[
-        &["SET", "str", "hello"],
-        &["SET", "int", "12345"],
-        &["SET", "ttl", "x", "EX", "1000"],
-        &["RPUSH", "list", "a", "b", "c"],
-        &["SADD", "iset", "1", "2", "3"],
-        &["SADD", "set", "x", "y"],
-        &["ZADD", "zset", "1", "a", "2.5", "b"],
-        &["HSET", "hash", "f", "v", "g", "w"],
-        &["XADD", "stream", "1-1", "f", "v"],
-        &["SELECT", "3"],
-        &["SET", "other", "db3"],
-        &["SELECT", "0"],
-    ];
     run(&mut c, &mut out, &["DEBUG", "DIGEST"]);
-    for args in data {
+    for args in DATASET {
         run(&mut c, &mut out, args);
     }
     for args in [
@@ -125,20 +127,11 @@ fn reload_session(flavor: Flavor) -> Vec<String> {
     let mut c = s.client();
     let mut out = Vec::new();
     let library = "#!lua name=lib1\nredis.register_function('f1', function() return 1 end)";
+    for args in DATASET {
+        run(&mut c, &mut out, args);
+    }
     let data: &[&[&str]] = &[
-        &["SET", "str", "hello"],
-        &["SET", "int", "12345"],
-        &["SET", "ttl", "x", "EX", "1000"],
-        &["RPUSH", "list", "a", "b", "c"],
-        &["SADD", "iset", "1", "2", "3"],
-        &["SADD", "set", "x", "y"],
-        &["ZADD", "zset", "1", "a", "2.5", "b"],
-        &["HSET", "hash", "f", "v", "g", "w"],
-        &["XADD", "stream", "1-1", "f", "v"],
         &["PFADD", "hll", "a", "b", "c"],
-        &["SELECT", "3"],
-        &["SET", "other", "db3"],
-        &["SELECT", "0"],
         &["FUNCTION", "LOAD", library],
         &["DEBUG", "DIGEST"],
         &["DEBUG", "RELOAD"],
